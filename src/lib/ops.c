@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The operations of the public interface: enroll, unlock, list, remove.  Each one leaves the volume
+ * as it found it when it fails: enroll verifies the sealed secret before it writes anything and
+ * removes what it added when a later step fails; remove takes the token away before its keyslot, so
+ * an interruption leaves at worst an unused keyslot, never a token without its keyslot.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kdf.h"
+#include "log.h"
+#include "luks.h"
+#include "secret.h"
+#include "token.h"
+#include "tpm2.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(tpm2_context *, tpm2_context_free);
+
+_public_ const char *cvmseal_version(void) {
+        return PROJECT_VERSION;
+}
+
+_public_ int cvmseal_pcr_mask_parse(const char *s, uint32_t *ret_mask) {
+        uint32_t mask = 0;
+        const char *p = s;
+
+        if (!s || !*s)
+                return -EINVAL;
+        for (;;) {
+                char *end;
+                long v;
+
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                errno = 0;
+                v = strtol(p, &end, 10);
+                if (errno != 0 || v < 0 || v >= CVMSEAL_PCR_MAX || end - p > 2)
+                        return -EINVAL;
+                mask |= UINT32_C(1) << v;
+                if (*end == 0)
+                        break;
+                if (*end != ',' && *end != '+')
+                        return -EINVAL;
+                p = end + 1;
+        }
+        *ret_mask = mask;
+        return 0;
+}
+
+/* ---- enroll ---- */
+
+static int token_add(struct crypt_device *cd, int id, const struct token *t) {
+        _cleanup_(json_object_putp) json_object *j = NULL;
+        int r;
+
+        r = token_to_json(t, &j);
+        if (r < 0)
+                return r;
+        r = crypt_token_json_set(cd, id, json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+        if (r < 0)
+                /* libcryptsetup answers -EINVAL when the JSON area has no room left. */
+                return log_debug_errno(r == -EINVAL ? -ENOSPC : r, "Cannot write LUKS2 token %d", id);
+        return 0;
+}
+
+_public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key,
+                            const struct cvmseal_enroll_params *params, struct cvmseal_enroll_result *ret) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
+        _cleanup_secret_ cvmseal_secret *vk = NULL, *share = NULL, *check = NULL, *pass = NULL, *recovery = NULL;
+        _cleanup_(token_done) struct token t = {};
+        struct tpm2_sealed sealed;
+        int r, id, slot = -1, recovery_slot = -1;
+        const char *uuid;
+
+        if (!device || !unlock_key || !params || !ret)
+                return -EINVAL;
+        if (params->pcr_mask == 0 || params->pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
+                return log_debug_errno(-EINVAL, "No PCRs, or PCRs out of range");
+
+        r = luks_open(device, &cd);
+        if (r < 0)
+                return r;
+        uuid = crypt_get_uuid(cd);
+        if (!uuid || strlen(uuid) != 36)
+                return log_debug_errno(-EMEDIUMTYPE, "The LUKS2 header has no UUID");
+
+        /* Fails fast, before the TPM is touched, when the key is wrong. */
+        r = luks_volume_key(cd, unlock_key, &vk);
+        if (r < 0)
+                return r;
+
+        id = luks_token_free_id(cd);
+        if (id < 0)
+                return id;
+
+        r = tpm2_context_new(params->tcti, &tpm);
+        if (r < 0)
+                return r;
+
+        share = cvmseal_secret_new(CVMSEAL_SHARE_SIZE);
+        if (!share)
+                return -ENOMEM;
+        r = kdf_random(cvmseal_secret_data_mut(share), CVMSEAL_SHARE_SIZE);
+        if (r < 0)
+                return r;
+        r = kdf_random(t.salt, sizeof(t.salt));
+        if (r < 0)
+                return r;
+
+        r = tpm2_seal(tpm, params->pcr_mask, params->pin, share, &sealed);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot seal to the TPM");
+
+        /* Prove that the secret comes back out, in this boot state, before writing anything. */
+        r = tpm2_unseal(tpm, &sealed, CVMSEAL_SRK_HANDLE, params->pcr_mask, params->pin, &check);
+        if (r < 0)
+                return log_debug_errno(r, "The freshly sealed secret does not unseal");
+        if (cvmseal_secret_size(check) != CVMSEAL_SHARE_SIZE ||
+            !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(share), CVMSEAL_SHARE_SIZE))
+                return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
+
+        r = kdf_derive_passphrase(share, NULL, t.salt, sizeof(t.salt), uuid, id, &pass);
+        if (r < 0)
+                return r;
+
+        t.version = CVMSEAL_TOKEN_VERSION;
+        t.tpm2.srk_handle = CVMSEAL_SRK_HANDLE;
+        t.tpm2.srk_name_size = sealed.srk_name.size;
+        t.tpm2.srk_name = malloc(sealed.srk_name.size);
+        t.tpm2.policy_size = sealed.policy.size;
+        t.tpm2.policy = malloc(sealed.policy.size);
+        if (!t.tpm2.srk_name || !t.tpm2.policy)
+                return -ENOMEM;
+        memcpy(t.tpm2.srk_name, sealed.srk_name.name, sealed.srk_name.size);
+        memcpy(t.tpm2.policy, sealed.policy.buffer, sealed.policy.size);
+        t.tpm2.pcr_mask = params->pcr_mask;
+        t.tpm2.pin = params->pin != NULL;
+        r = tpm2_sealed_marshal(&sealed, &t.tpm2.public, &t.tpm2.public_size, &t.tpm2.private, &t.tpm2.private_size);
+        if (r < 0)
+                return r;
+
+        /* From here on the header changes: undo every step on failure. */
+        if (params->recovery_key) {
+                r = kdf_recovery_key(&recovery);
+                if (r < 0)
+                        return r;
+                r = luks_keyslot_add(cd, vk, recovery);
+                if (r < 0)
+                        return r;
+                recovery_slot = r;
+        }
+
+        r = luks_keyslot_add(cd, vk, pass);
+        if (r < 0)
+                goto undo;
+        slot = r;
+        t.keyslot = slot;
+
+        r = token_add(cd, id, &t);
+        if (r < 0)
+                goto undo;
+
+        r = luks_activate(cd, NULL, slot, pass);
+        if (r < 0) {
+                (void) crypt_token_json_set(cd, id, NULL);
+                goto undo;
+        }
+
+        log_debug("Enrolled token %d with keyslot %d%s", id, slot, recovery ? " and a recovery keyslot" : "");
+        *ret = (struct cvmseal_enroll_result) {
+                .token_id = id,
+                .keyslot = slot,
+                .recovery_keyslot = recovery_slot,
+                .recovery_key = TAKE_PTR(recovery),
+        };
+        return 0;
+
+undo:
+        if (slot >= 0)
+                (void) crypt_keyslot_destroy(cd, slot);
+        if (recovery_slot >= 0)
+                (void) crypt_keyslot_destroy(cd, recovery_slot);
+        return r;
+}
+
+/* ---- unlock ---- */
+
+static int token_load(struct crypt_device *cd, int id, struct token *ret) {
+        const char *json = NULL;
+        int r;
+
+        r = crypt_token_json_get(cd, id, &json);
+        if (r < 0)
+                return log_debug_errno(-ENOMEDIUM, "No token %d", id);
+        if (!token_json_is_cvmseal(json))
+                return log_debug_errno(-ENOMEDIUM, "Token %d is not a cvmseal token", id);
+        r = token_from_string(json, ret);
+        if (r < 0)
+                return log_debug_errno(r, "Token %d is malformed", id);
+        return 0;
+}
+
+static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, const struct cvmseal_unlock_params *params,
+                        cvmseal_secret **ret_passphrase, int *ret_keyslot) {
+        _cleanup_secret_ cvmseal_secret *share = NULL, *pass = NULL;
+        _cleanup_(token_done) struct token t = {};
+        struct tpm2_sealed sealed;
+        crypt_keyslot_info ki;
+        int r;
+
+        r = token_load(cd, id, &t);
+        if (r < 0)
+                return r;
+
+        ki = crypt_keyslot_status(cd, t.keyslot);
+        if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+                return log_debug_errno(-EBADMSG, "Token %d names keyslot %d, which is not in use", id, t.keyslot);
+
+        r = tpm2_sealed_unmarshal(t.tpm2.public, t.tpm2.public_size, t.tpm2.private, t.tpm2.private_size,
+                                  t.tpm2.srk_name, t.tpm2.srk_name_size, &sealed);
+        if (r < 0)
+                return r;
+        if (sealed.public.publicArea.authPolicy.size != t.tpm2.policy_size ||
+            memcmp(sealed.public.publicArea.authPolicy.buffer, t.tpm2.policy, t.tpm2.policy_size) != 0)
+                return log_debug_errno(-EBADMSG, "Token %d: the policy differs from the sealed object's", id);
+        if (!!(sealed.public.publicArea.objectAttributes & TPMA_OBJECT_NODA) == t.tpm2.pin)
+                return log_debug_errno(-EBADMSG, "Token %d: 'pin' disagrees with the sealed object", id);
+
+        if (t.tpm2.pin && !params->pin)
+                return log_debug_errno(-ENOANO, "Token %d needs a PIN", id);
+
+        if (!*tpm) {
+                r = tpm2_context_new(params->tcti, tpm);
+                if (r < 0)
+                        return r;
+        }
+
+        r = tpm2_unseal(*tpm, &sealed, t.tpm2.srk_handle, t.tpm2.pcr_mask, t.tpm2.pin ? params->pin : NULL, &share);
+        if (r < 0)
+                return r;
+        if (cvmseal_secret_size(share) != CVMSEAL_SHARE_SIZE)
+                return log_debug_errno(-EBADMSG, "Token %d: the sealed share has the wrong size", id);
+
+        r = kdf_derive_passphrase(share, NULL, t.salt, sizeof(t.salt), crypt_get_uuid(cd), id, &pass);
+        if (r < 0)
+                return r;
+
+        r = luks_activate(cd, params->name, t.keyslot, pass);
+        if (r == -EKEYREJECTED)
+                /* The TPM gave the share back, so the salt, the UUID or the token id has changed. */
+                return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase does not open keyslot %d", id,
+                                       t.keyslot);
+        if (r < 0)
+                return r;
+
+        *ret_keyslot = t.keyslot;
+        if (ret_passphrase)
+                *ret_passphrase = TAKE_PTR(pass);
+        return 0;
+}
+
+/* When every token fails, the error that says most: a policy refusal over a missing PIN over a
+ * malformed token over "not a cvmseal token". */
+static int error_rank(int r) {
+        switch (r) {
+        case -ENOMEDIUM:
+                return 0;
+        case -EBADMSG:
+                return 1;
+        default:
+                return 2;
+        }
+}
+
+_public_ int cvmseal_unlock(const char *device, const struct cvmseal_unlock_params *params, bool want_passphrase,
+                            struct cvmseal_unlock_result *ret) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
+        _cleanup_secret_ cvmseal_secret *pass = NULL;
+        int r, best = -ENOMEDIUM, keyslot = -1;
+
+        if (!device || !params || !ret)
+                return -EINVAL;
+
+        r = luks_open(device, &cd);
+        if (r < 0)
+                return r;
+
+        for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+                if (params->token_id >= 0 && id != params->token_id)
+                        continue;
+
+                r = unlock_token(cd, &tpm, id, params, want_passphrase ? &pass : NULL, &keyslot);
+                if (r >= 0) {
+                        log_debug("Token %d opened keyslot %d", id, keyslot);
+                        *ret = (struct cvmseal_unlock_result) {
+                                .token_id = id,
+                                .keyslot = keyslot,
+                                .passphrase = TAKE_PTR(pass),
+                        };
+                        return 0;
+                }
+                if (error_rank(r) > error_rank(best) || (error_rank(r) == error_rank(best) && best == -ENOMEDIUM))
+                        best = r;
+                /* Without a TPM, no other token can do better; -ENOTSUP (no device-mapper) neither. */
+                if (r == -ENODEV || r == -ENOTSUP || r == -ENOMEM)
+                        break;
+        }
+
+        if (best == -ENOMEDIUM)
+                log_debug("%s has no %scvmseal token", device, params->token_id >= 0 ? "such " : "");
+        return best;
+}
+
+/* ---- list ---- */
+
+static int json_add(json_object *o, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int list_token(struct crypt_device *cd, int id, json_object *tokens, uint32_t *used) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        _cleanup_(token_done) struct token t = {};
+        const char *json = NULL, *type = NULL;
+        crypt_token_info ti;
+        int r;
+
+        ti = crypt_token_status(cd, id, &type);
+        if (ti == CRYPT_TOKEN_INACTIVE || ti == CRYPT_TOKEN_INVALID)
+                return 0;
+        if (!o)
+                return -ENOMEM;
+
+        r = json_add(o, "id", json_object_new_int(id));
+        if (r >= 0)
+                r = json_add(o, "type", json_object_new_string(type ?: "unknown"));
+        if (r < 0)
+                return r;
+
+        if (crypt_token_json_get(cd, id, &json) >= 0 && token_json_is_cvmseal(json)) {
+                r = token_from_string(json, &t);
+                if (r == -EBADMSG) {
+                        r = json_add(o, "valid", json_object_new_boolean(false));
+                } else if (r < 0) {
+                        return r;
+                } else {
+                        _cleanup_free_ char *name = NULL;
+                        char handle[16];
+
+                        *used |= UINT32_C(1) << t.keyslot;
+                        name = malloc(t.tpm2.srk_name_size * 2 + 1);
+                        if (!name)
+                                return -ENOMEM;
+                        for (size_t i = 0; i < t.tpm2.srk_name_size; i++)
+                                sprintf(name + 2 * i, "%02x", t.tpm2.srk_name[i]);
+                        snprintf(handle, sizeof(handle), "0x%08x", (unsigned) t.tpm2.srk_handle);
+
+                        r = json_add(o, "valid", json_object_new_boolean(true));
+                        if (r >= 0)
+                                r = json_add(o, "version", json_object_new_int(t.version));
+                        if (r >= 0)
+                                r = json_add(o, "keyslot", json_object_new_int(t.keyslot));
+                        if (r >= 0)
+                                r = json_add(o, "pcr-bank", json_object_new_string(t.tpm2.pcr_bank));
+                        if (r >= 0)
+                                r = json_add(o, "pcrs", pcr_mask_to_json(t.tpm2.pcr_mask));
+                        if (r >= 0)
+                                r = json_add(o, "pin", json_object_new_boolean(t.tpm2.pin));
+                        if (r >= 0)
+                                r = json_add(o, "srk-handle", json_object_new_string(handle));
+                        if (r >= 0)
+                                r = json_add(o, "srk-name", json_object_new_string(name));
+                }
+                if (r < 0)
+                        return r;
+        }
+
+        if (json_object_array_add(tokens, o) < 0)
+                return -ENOMEM;
+        o = NULL;
+        return 0;
+}
+
+_public_ int cvmseal_list(const char *device, json_object **ret) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL, *tokens = NULL, *slots = NULL;
+        uint32_t used = 0;
+        int r;
+
+        r = luks_open(device, &cd);
+        if (r < 0)
+                return r;
+
+        o = json_object_new_object();
+        tokens = json_object_new_array();
+        slots = json_object_new_array();
+        if (!o || !tokens || !slots)
+                return -ENOMEM;
+
+        for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+                r = list_token(cd, id, tokens, &used);
+                if (r < 0)
+                        return r;
+        }
+
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+                crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
+                json_object *k;
+
+                if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+                        continue;
+                k = json_object_new_object();
+                if (!k || json_object_array_add(slots, k) < 0) {
+                        json_object_put(k);
+                        return -ENOMEM;
+                }
+                r = json_add(k, "id", json_object_new_int(s));
+                if (r >= 0)
+                        r = json_add(k, "cvmseal", json_object_new_boolean(used & (UINT32_C(1) << s)));
+                if (r < 0)
+                        return r;
+        }
+
+        r = json_add(o, "device", json_object_new_string(device));
+        if (r >= 0)
+                r = json_add(o, "uuid", json_object_new_string(crypt_get_uuid(cd) ?: ""));
+        if (r >= 0)
+                r = json_add(o, "tokens", TAKE_PTR(tokens));
+        if (r >= 0)
+                r = json_add(o, "keyslots", TAKE_PTR(slots));
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* ---- remove ---- */
+
+_public_ int cvmseal_remove(const char *device, int token_id, json_object **ret_keyslots) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(json_object_putp) json_object *removed = NULL;
+        const char *json = NULL;
+        uint32_t own = 0;
+        int r;
+
+        if (token_id < 0 || token_id >= crypt_token_max(CRYPT_LUKS2))
+                return -EINVAL;
+
+        r = luks_open(device, &cd);
+        if (r < 0)
+                return r;
+
+        r = crypt_token_json_get(cd, token_id, &json);
+        if (r < 0 || !token_json_is_cvmseal(json))
+                return log_debug_errno(-ENOMEDIUM, "Token %d is not a cvmseal token", token_id);
+
+        /* The keyslots of this token that no other token uses.  A malformed token can still be removed:
+         * its keyslots are read straight from the LUKS2 metadata. */
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+                bool mine = crypt_token_is_assigned(cd, token_id, s) == 0, others = false;
+
+                if (!mine)
+                        continue;
+                for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+                        if (id != token_id && crypt_token_is_assigned(cd, id, s) == 0)
+                                others = true;
+                if (!others)
+                        own |= UINT32_C(1) << s;
+        }
+
+        if (!luks_has_other_keyslot(cd, own))
+                return log_debug_errno(-EBUSY, "Token %d holds the last keyslot of %s", token_id, device);
+
+        removed = json_object_new_array();
+        if (!removed)
+                return -ENOMEM;
+
+        /* The token first: an interruption leaves an unused keyslot, never a token without its keyslot. */
+        r = crypt_token_json_set(cd, token_id, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot remove token %d", token_id);
+
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+                if (!(own & (UINT32_C(1) << s)))
+                        continue;
+                r = crypt_keyslot_destroy(cd, s);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot remove keyslot %d", s);
+                if (json_object_array_add(removed, json_object_new_int(s)) < 0)
+                        return -ENOMEM;
+        }
+
+        if (ret_keyslots)
+                *ret_keyslots = TAKE_PTR(removed);
+        return 0;
+}

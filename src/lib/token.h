@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#define CVMSEAL_TOKEN_TYPE "cvmseal"
+#define CVMSEAL_TOKEN_VERSION 1
+#define TOKEN_BLOB_MAX 4096U
+
+/* A cvmseal LUKS2 token, as docs/token-format.md describes it. */
+struct token {
+        int version;
+        int keyslot;
+        uint8_t salt[32];
+        struct {
+                uint32_t srk_handle;
+                uint8_t *srk_name;
+                size_t srk_name_size;
+                char *pcr_bank;           /* "sha256" */
+                uint32_t pcr_mask;
+                bool pin;
+                uint8_t *policy;          /* the object's authPolicy, for display and checks */
+                size_t policy_size;
+                uint8_t *public;          /* marshalled TPM2B_PUBLIC */
+                size_t public_size;
+                uint8_t *private;         /* marshalled TPM2B_PRIVATE */
+                size_t private_size;
+        } tpm2;
+};
+
+void token_done(struct token *t);
+
+/* Strict: every member present with its type and in its range, nothing unknown.  -EBADMSG (with a
+ * debug message naming the member) on anything else. */
+int token_from_json(json_object *j, struct token *ret);
+int token_from_string(const char *s, struct token *ret);
+int token_to_json(const struct token *t, json_object **ret);
+
+/* Is this a cvmseal token (by its type), whatever the state of the rest? */
+bool token_json_is_cvmseal(const char *s);
+
+/* The PCR list of a mask as a JSON array of numbers. */
+json_object *pcr_mask_to_json(uint32_t mask);

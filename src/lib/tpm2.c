@@ -1,0 +1,698 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The TPM: sealing the TPM share under the SRK to a PCR policy, and unsealing it.
+ *
+ * The channel to the TPM may be observed or interposed (DESIGN, threat model).  So every secret
+ * crosses it inside a session salted with the SRK, whose name was pinned at enrollment: the sensitive
+ * data of Create travels encrypted (TPMA_SESSION_DECRYPT), the answer of Unseal comes back encrypted
+ * (TPMA_SESSION_ENCRYPT), and an interposer that presents another SRK is refused before anything is
+ * sent to it.  The unlock path sends six commands (seven with a PIN) and never CreatePrimary.
+ *
+ * TSS2_RC values are converted to errno here and nowhere else (tpm2_rc_to_errno()).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "log.h"
+#include "macro.h"
+#include "secret.h"
+#include "tpm2.h"
+
+#define TPM2_DEFAULT_TCTI "device:/dev/tpmrm0"
+
+struct tpm2_context {
+        TSS2_TCTI_CONTEXT *tcti;
+        ESYS_CONTEXT *esys;
+};
+
+/* ---- errors ---- */
+
+/* The base of a TPM response code, without the handle/session/parameter number of format-one codes. */
+static TSS2_RC tpm_rc_base(TSS2_RC rc) {
+        if (rc & TPM2_RC_FMT1)
+                return rc & (TPM2_RC_FMT1 | 0x3F);
+        return rc & 0xFFFF;
+}
+
+static bool rc_is_tpm(TSS2_RC rc) {
+        TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+
+        return layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER;
+}
+
+bool tpm2_rc_is_retry(TSS2_RC rc) {
+        TSS2_RC base = tpm_rc_base(rc);
+
+        if (!rc_is_tpm(rc))
+                return false;
+        return base == TPM2_RC_RETRY || base == TPM2_RC_YIELDED || base == TPM2_RC_TESTING;
+}
+
+int tpm2_rc_to_errno(TSS2_RC rc) {
+        TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+
+        if (rc == TSS2_RC_SUCCESS)
+                return 0;
+
+        if (layer == TSS2_TCTI_RC_LAYER)
+                return -ENODEV; /* the connection to the TPM failed */
+
+        if (!rc_is_tpm(rc)) {
+                switch (rc & 0xFFFF) {
+                case TSS2_BASE_RC_MEMORY:
+                        return -ENOMEM;
+                case TSS2_BASE_RC_IO_ERROR:
+                case TSS2_BASE_RC_NO_CONNECTION:
+                case TSS2_BASE_RC_NOT_PERMITTED:
+                        return -ENODEV;
+                case TSS2_BASE_RC_TRY_AGAIN:
+                        return -ETIMEDOUT;
+                case TSS2_BASE_RC_INSUFFICIENT_BUFFER:
+                case TSS2_BASE_RC_BAD_SIZE:
+                case TSS2_BASE_RC_BAD_VALUE:
+                case TSS2_BASE_RC_MALFORMED_RESPONSE:
+                        return -EBADMSG;
+                default:
+                        return -EIO;
+                }
+        }
+
+        switch (tpm_rc_base(rc)) {
+        case TPM2_RC_POLICY_FAIL:
+        case TPM2_RC_PCR_CHANGED:
+        case TPM2_RC_POLICY_CC:
+                return -EPERM;
+        case TPM2_RC_AUTH_FAIL:
+        case TPM2_RC_BAD_AUTH:
+                return -EACCES;
+        case TPM2_RC_LOCKOUT:
+                return -ENOLCK;
+        case TPM2_RC_RETRY:
+        case TPM2_RC_YIELDED:
+        case TPM2_RC_TESTING:
+                return -ETIMEDOUT;
+        case TPM2_RC_INTEGRITY:
+        case TPM2_RC_SIZE:
+        case TPM2_RC_ATTRIBUTES:
+        case TPM2_RC_TYPE:
+        case TPM2_RC_HASH:
+        case TPM2_RC_SCHEME:
+        case TPM2_RC_SYMMETRIC:
+        case TPM2_RC_KEY:
+        case TPM2_RC_KEY_SIZE:
+        case TPM2_RC_INSUFFICIENT:
+        case TPM2_RC_BAD_TAG:
+                return -EBADMSG;
+        case TPM2_RC_HANDLE:
+        case TPM2_RC_REFERENCE_H0:
+                return -ENOENT;
+        case TPM2_RC_OBJECT_MEMORY:
+        case TPM2_RC_SESSION_MEMORY:
+        case TPM2_RC_MEMORY:
+        case TPM2_RC_NV_SPACE:
+        case TPM2_RC_OBJECT_HANDLES:
+        case TPM2_RC_SESSION_HANDLES:
+                return -ENOSPC;
+        case TPM2_RC_FAILURE:
+        case TPM2_RC_INITIALIZE:
+        case TPM2_RC_UPGRADE:
+                return -ENODEV; /* the TPM is there but unusable */
+        default:
+                return -EIO;
+        }
+}
+
+/* Logs the TSS's own decoding of rc at debug level and returns its errno. */
+static int tss_error(TSS2_RC rc, const char *what) {
+        int r = tpm2_rc_to_errno(rc);
+
+        log_debug("%s failed: 0x%08x, %s", what, (unsigned) rc, Tss2_RC_Decode(rc));
+        return r;
+}
+
+/* A TPM may ask for a command to be sent again (RETRY, YIELDED, TESTING).  tpm2-tss's ESAPI resends
+ * up to five times at once; past that, we wait and send again, for up to about 3 s in all.  The
+ * command was not executed, so sending it again is always safe. */
+#define TPM2_RETRIES 8
+#define TPM2_CALL(rc, call)                                                             \
+        do {                                                                            \
+                for (unsigned _try = 0;; _try++) {                                      \
+                        (rc) = (call);                                                  \
+                        if (!tpm2_rc_is_retry(rc) || _try >= TPM2_RETRIES)              \
+                                break;                                                  \
+                        log_debug("The TPM asked to retry %s (0x%x), try %u",            \
+                                  #call, (unsigned) (rc), _try + 1);                    \
+                        tpm2_backoff(_try);                                             \
+                }                                                                       \
+        } while (0)
+
+static void tpm2_backoff(unsigned try) {
+        unsigned ms = 10U << (try < 6 ? try : 6);
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
+
+        (void) nanosleep(&ts, NULL);
+}
+
+/* ---- context ---- */
+
+_public_ const char *cvmseal_tcti_resolve(const char *tcti) {
+        const char *e;
+
+        if (tcti && *tcti)
+                return tcti;
+        e = secure_getenv("CVMSEAL_TCTI");
+        if (e && *e)
+                return e;
+        return TPM2_DEFAULT_TCTI;
+}
+
+int tpm2_context_new(const char *tcti, tpm2_context **ret) {
+        const char *conf = cvmseal_tcti_resolve(tcti);
+        tpm2_context *c;
+        TSS2_RC rc;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+
+        rc = Tss2_TctiLdr_Initialize(conf, &c->tcti);
+        if (rc != TSS2_RC_SUCCESS) {
+                free(c);
+                log_debug("Cannot open the TPM through TCTI '%s': %s", conf, Tss2_RC_Decode(rc));
+                return -ENODEV;
+        }
+
+        rc = Esys_Initialize(&c->esys, c->tcti, NULL);
+        if (rc != TSS2_RC_SUCCESS) {
+                Tss2_TctiLdr_Finalize(&c->tcti);
+                free(c);
+                return tss_error(rc, "Esys_Initialize") == -ENOMEM ? -ENOMEM : -ENODEV;
+        }
+
+        log_debug("Connected to the TPM through '%s'", conf);
+        *ret = c;
+        return 0;
+}
+
+void tpm2_context_free(tpm2_context *c) {
+        if (!c)
+                return;
+        if (c->esys)
+                Esys_Finalize(&c->esys);
+        if (c->tcti)
+                Tss2_TctiLdr_Finalize(&c->tcti);
+        free(c);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(tpm2_context *, tpm2_context_free);
+
+/* ---- SRK ---- */
+
+/* The TCG standard ECC P-256 storage key template (TCG TPM v2.0 Provisioning Guidance, 7.5.1, over
+ * the EK Credential Profile's template L-2): any software that follows it finds the same key. */
+static const TPM2B_PUBLIC srk_ecc_template = {
+        .publicArea = {
+                .type = TPM2_ALG_ECC,
+                .nameAlg = TPM2_ALG_SHA256,
+                .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                    TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT,
+                .parameters.eccDetail = {
+                        .symmetric = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB },
+                        .scheme = { .scheme = TPM2_ALG_NULL },
+                        .curveID = TPM2_ECC_NIST_P256,
+                        .kdf = { .scheme = TPM2_ALG_NULL },
+                },
+                .unique.ecc = { .x = { .size = 32 }, .y = { .size = 32 } },
+        },
+};
+
+static int srk_create(tpm2_context *c, ESYS_TR *ret) {
+        TPM2B_SENSITIVE_CREATE in = {};
+        TPM2B_DATA outside = {};
+        TPML_PCR_SELECTION creation_pcrs = {};
+        ESYS_TR primary = ESYS_TR_NONE, persistent = ESYS_TR_NONE;
+        TSS2_RC rc;
+
+        log_debug("No SRK at 0x%08x: creating the TCG standard ECC P-256 SRK", (unsigned) CVMSEAL_SRK_HANDLE);
+        TPM2_CALL(rc, Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                         &in, &srk_ecc_template, &outside, &creation_pcrs, &primary, NULL, NULL,
+                                         NULL, NULL));
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(rc, "CreatePrimary (SRK)");
+
+        TPM2_CALL(rc, Esys_EvictControl(c->esys, ESYS_TR_RH_OWNER, primary, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                        ESYS_TR_NONE, CVMSEAL_SRK_HANDLE, &persistent));
+        (void) Esys_FlushContext(c->esys, primary);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(rc, "EvictControl (SRK)");
+
+        *ret = persistent;
+        return 0;
+}
+
+int tpm2_srk(tpm2_context *c, bool create, ESYS_TR *ret_srk, TPM2B_NAME *ret_name) {
+        ESYS_TR srk = ESYS_TR_NONE;
+        TPM2B_NAME *name = NULL;
+        TSS2_RC rc;
+        int r;
+
+        TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, CVMSEAL_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                            ESYS_TR_NONE, &srk));
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "ReadPublic (SRK)");
+                if (r != -ENOENT)
+                        return r;
+                if (!create)
+                        return log_debug_errno(-EREMCHG, "This TPM has no SRK at 0x%08x",
+                                               (unsigned) CVMSEAL_SRK_HANDLE);
+                r = srk_create(c, &srk);
+                if (r < 0)
+                        return r;
+        }
+
+        if (ret_name) {
+                rc = Esys_TR_GetName(c->esys, srk, &name);
+                if (rc != TSS2_RC_SUCCESS) {
+                        (void) Esys_TR_Close(c->esys, &srk);
+                        return tss_error(rc, "Esys_TR_GetName");
+                }
+                *ret_name = *name;
+                Esys_Free(name);
+        }
+        *ret_srk = srk;
+        return 0;
+}
+
+/* ---- PCRs and policies ---- */
+
+static void pcr_selection(uint32_t mask, TPML_PCR_SELECTION *ret) {
+        *ret = (TPML_PCR_SELECTION) {
+                .count = 1,
+                .pcrSelections[0] = {
+                        .hash = TPM2_ALG_SHA256,
+                        .sizeofSelect = 3,
+                        .pcrSelect = { mask & 0xFF, (mask >> 8) & 0xFF, (mask >> 16) & 0xFF },
+                },
+        };
+}
+
+static uint32_t selection_mask(const TPML_PCR_SELECTION *s) {
+        uint32_t mask = 0;
+
+        for (uint32_t i = 0; i < s->count; i++) {
+                if (s->pcrSelections[i].hash != TPM2_ALG_SHA256)
+                        continue;
+                for (unsigned b = 0; b < s->pcrSelections[i].sizeofSelect && b < 3; b++)
+                        mask |= (uint32_t) s->pcrSelections[i].pcrSelect[b] << (8 * b);
+        }
+        return mask;
+}
+
+int tpm2_pcr_read(tpm2_context *c, uint32_t mask, uint8_t values[][32]) {
+        uint32_t left = mask;
+        unsigned filled = 0;
+
+        /* PCR_Read answers at most eight digests at a time. */
+        while (left != 0) {
+                TPML_PCR_SELECTION sel, *out_sel = NULL;
+                TPML_DIGEST *digests = NULL;
+                uint32_t got, counter;
+                TSS2_RC rc;
+
+                pcr_selection(left, &sel);
+                TPM2_CALL(rc, Esys_PCR_Read(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter,
+                                            &out_sel, &digests));
+                if (rc != TSS2_RC_SUCCESS)
+                        return tss_error(rc, "PCR_Read");
+
+                got = selection_mask(out_sel) & left;
+                if (got == 0 || (unsigned) __builtin_popcount(got) != digests->count) {
+                        Esys_Free(out_sel);
+                        Esys_Free(digests);
+                        return log_debug_errno(-EOPNOTSUPP, "The TPM has no active sha256 PCR bank for these PCRs");
+                }
+                /* Digests come in ascending PCR order of the selection answered. */
+                for (unsigned i = 0, k = 0; i < CVMSEAL_PCR_MAX; i++) {
+                        if (!(got & (UINT32_C(1) << i)))
+                                continue;
+                        if (digests->digests[k].size != 32) {
+                                Esys_Free(out_sel);
+                                Esys_Free(digests);
+                                return -EBADMSG;
+                        }
+                        /* Index in the output: the rank of PCR i within mask. */
+                        memcpy(values[__builtin_popcount(mask & ((UINT32_C(1) << i) - 1))],
+                               digests->digests[k].buffer, 32);
+                        k++;
+                        filled++;
+                }
+                left &= ~got;
+                Esys_Free(out_sel);
+                Esys_Free(digests);
+        }
+
+        return filled == (unsigned) __builtin_popcount(mask) ? 0 : -EIO;
+}
+
+static int sha256(const void *a, size_t an, const void *b, size_t bn, const void *c, size_t cn,
+                  const void *d, size_t dn, uint8_t out[32]) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned n = 0;
+
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(ctx, a, an) != 1 ||
+            EVP_DigestUpdate(ctx, b, bn) != 1 || EVP_DigestUpdate(ctx, c, cn) != 1 ||
+            EVP_DigestUpdate(ctx, d, dn) != 1 || EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != 32)
+                return -EIO;
+        return 0;
+}
+
+int tpm2_policy_digest(uint32_t mask, const uint8_t values[][32], bool pin, TPM2B_DIGEST *ret) {
+        uint8_t policy[32] = {}, pcr_digest[32], cc[4], sel_buf[sizeof(TPML_PCR_SELECTION)];
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
+        unsigned npcrs = (unsigned) __builtin_popcount(mask), n;
+        TPML_PCR_SELECTION sel;
+        size_t sel_size = 0;
+        TSS2_RC rc;
+        int r;
+
+        if (mask == 0 || mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
+                return -EINVAL;
+
+        /* digestTPM: the hash of the selected PCR values, in selection order. */
+        ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+                return -EIO;
+        for (unsigned i = 0; i < npcrs; i++)
+                if (EVP_DigestUpdate(ctx, values[i], 32) != 1)
+                        return -EIO;
+        if (EVP_DigestFinal_ex(ctx, pcr_digest, &n) != 1)
+                return -EIO;
+
+        /* policyDigest' = H(policyDigest || TPM_CC_PolicyPCR || pcrs || digestTPM) */
+        pcr_selection(mask, &sel);
+        rc = Tss2_MU_TPML_PCR_SELECTION_Marshal(&sel, sel_buf, sizeof(sel_buf), &sel_size);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(rc, "Marshalling TPML_PCR_SELECTION");
+        cc[0] = 0; cc[1] = 0; cc[2] = (TPM2_CC_PolicyPCR >> 8) & 0xFF; cc[3] = TPM2_CC_PolicyPCR & 0xFF;
+        r = sha256(policy, 32, cc, 4, sel_buf, sel_size, pcr_digest, 32, policy);
+        if (r < 0)
+                return r;
+
+        /* policyDigest' = H(policyDigest || TPM_CC_PolicyAuthValue) */
+        if (pin) {
+                cc[2] = (TPM2_CC_PolicyAuthValue >> 8) & 0xFF;
+                cc[3] = TPM2_CC_PolicyAuthValue & 0xFF;
+                r = sha256(policy, 32, cc, 4, NULL, 0, NULL, 0, policy);
+                if (r < 0)
+                        return r;
+        }
+
+        ret->size = 32;
+        memcpy(ret->buffer, policy, 32);
+        return 0;
+}
+
+int tpm2_pin_auth(const cvmseal_secret *pin, TPM2B_AUTH *ret) {
+        unsigned n = 0;
+
+        if (EVP_Digest(cvmseal_secret_data(pin), cvmseal_secret_size(pin), ret->buffer, &n, EVP_sha256(), NULL) != 1 ||
+            n != 32)
+                return -EIO;
+        ret->size = 32;
+        return 0;
+}
+
+/* ---- sessions ---- */
+
+static const TPMT_SYM_DEF session_symmetric = {
+        .algorithm = TPM2_ALG_AES,
+        .keyBits.aes = 128,
+        .mode.aes = TPM2_ALG_CFB,
+};
+
+/* A session salted with the SRK (the salt is encrypted to the pinned SRK, so only that TPM derives
+ * the session key) that encrypts what attributes say. */
+static int start_session(tpm2_context *c, ESYS_TR srk, TPM2_SE type, TPMA_SESSION attributes, ESYS_TR *ret) {
+        ESYS_TR session = ESYS_TR_NONE;
+        TSS2_RC rc;
+
+        TPM2_CALL(rc, Esys_StartAuthSession(c->esys, srk, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                            NULL, type, &session_symmetric, TPM2_ALG_SHA256, &session));
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(rc, "StartAuthSession");
+
+        /* No continueSession: the TPM flushes the session once the command that uses it succeeds. */
+        rc = Esys_TRSess_SetAttributes(c->esys, session, attributes, 0xFF);
+        if (rc != TSS2_RC_SUCCESS) {
+                (void) Esys_FlushContext(c->esys, session);
+                return tss_error(rc, "Esys_TRSess_SetAttributes");
+        }
+        *ret = session;
+        return 0;
+}
+
+/* ---- seal and unseal ---- */
+
+int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const cvmseal_secret *data,
+              struct tpm2_sealed *ret) {
+        uint8_t values[CVMSEAL_PCR_MAX][32];
+        TPM2B_SENSITIVE_CREATE in = {};
+        TPM2B_PUBLIC template = {
+                .publicArea = {
+                        .type = TPM2_ALG_KEYEDHASH,
+                        .nameAlg = TPM2_ALG_SHA256,
+                        /* Policy only (no userWithAuth); fixed to this TPM; out of the DA logic
+                         * unless a PIN makes guessing possible. */
+                        .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                            (pin ? 0 : TPMA_OBJECT_NODA),
+                        .parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
+                },
+        };
+        TPM2B_DATA outside = {};
+        TPML_PCR_SELECTION creation_pcrs = {};
+        TPM2B_PUBLIC *out_public = NULL;
+        TPM2B_PRIVATE *out_private = NULL;
+        struct tpm2_sealed s = {};
+        ESYS_TR srk = ESYS_TR_NONE, session = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        if (cvmseal_secret_size(data) > sizeof(in.sensitive.data.buffer))
+                return -EINVAL;
+
+        r = tpm2_srk(c, true, &srk, &s.srk_name);
+        if (r < 0)
+                return r;
+
+        r = tpm2_pcr_read(c, mask, values);
+        if (r < 0)
+                goto finish;
+        r = tpm2_policy_digest(mask, (const uint8_t (*)[32]) values, pin, &s.policy);
+        if (r < 0)
+                goto finish;
+        template.publicArea.authPolicy = s.policy;
+
+        if (pin) {
+                r = tpm2_pin_auth(pin, &in.sensitive.userAuth);
+                if (r < 0)
+                        goto finish;
+        }
+        in.sensitive.data.size = (UINT16) cvmseal_secret_size(data);
+        memcpy(in.sensitive.data.buffer, cvmseal_secret_data(data), cvmseal_secret_size(data));
+
+        r = start_session(c, srk, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT, &session);
+        if (r < 0)
+                goto finish;
+
+        TPM2_CALL(rc, Esys_Create(c->esys, srk, session, ESYS_TR_NONE, ESYS_TR_NONE, &in, &template, &outside,
+                                  &creation_pcrs, &out_private, &out_public, NULL, NULL, NULL));
+        if (rc != TSS2_RC_SUCCESS) {
+                (void) Esys_FlushContext(c->esys, session);
+                r = tss_error(rc, "Create (sealed object)");
+                goto finish;
+        }
+
+        s.public = *out_public;
+        s.private = *out_private;
+        *ret = s;
+        r = 0;
+
+finish:
+        secure_wipe(&in, sizeof(in));
+        Esys_Free(out_public);
+        Esys_Free(out_private);
+        (void) Esys_TR_Close(c->esys, &srk);
+        return r;
+}
+
+int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
+                const cvmseal_secret *pin, cvmseal_secret **ret) {
+        ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE, session = ESYS_TR_NONE;
+        TPM2B_SENSITIVE_DATA *out = NULL;
+        TPM2B_DIGEST empty = {};
+        TPM2B_AUTH auth = {};
+        TPML_PCR_SELECTION sel;
+        TPM2B_NAME *name = NULL;
+        cvmseal_secret *s;
+        TSS2_RC rc;
+        int r;
+
+        if (srk_handle != CVMSEAL_SRK_HANDLE)
+                return log_debug_errno(-EBADMSG, "The token names SRK 0x%08x, not 0x%08x", (unsigned) srk_handle,
+                                       (unsigned) CVMSEAL_SRK_HANDLE);
+
+        /* 1: ReadPublic.  ESAPI checks that the name it is given is the name of the public area. */
+        TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &srk));
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "ReadPublic (SRK)");
+                return r == -ENOENT ? log_debug_errno(-EREMCHG, "This TPM has no SRK at 0x%08x", (unsigned) srk_handle)
+                                    : r;
+        }
+        rc = Esys_TR_GetName(c->esys, srk, &name);
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "Esys_TR_GetName");
+                goto finish;
+        }
+        if (name->size != sealed->srk_name.size || !secret_equal(name->name, sealed->srk_name.name, name->size)) {
+                r = log_debug_errno(-EREMCHG, "The SRK's name differs from the one the token was sealed to");
+                goto finish;
+        }
+
+        /* 2: Load */
+        TPM2_CALL(rc, Esys_Load(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sealed->private,
+                                &sealed->public, &object));
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "Load (sealed object)");
+                /* The SRK is the right one: a blob it refuses is damaged. */
+                if (r == -EIO || r == -EINVAL || r == -ENOENT)
+                        r = -EBADMSG;
+                goto finish;
+        }
+
+        /* 3: StartAuthSession; the Unseal response comes back encrypted. */
+        r = start_session(c, srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT, &session);
+        if (r < 0)
+                goto finish;
+
+        /* 4: PolicyPCR with an empty digest: the TPM takes the current values, and Unseal fails with
+         * TPM_RC_POLICY_FAIL when they differ from the sealed ones. */
+        pcr_selection(mask, &sel);
+        TPM2_CALL(rc, Esys_PolicyPCR(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel));
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "PolicyPCR");
+                goto finish;
+        }
+
+        if (pin) {
+                TPM2_CALL(rc, Esys_PolicyAuthValue(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE));
+                if (rc != TSS2_RC_SUCCESS) {
+                        r = tss_error(rc, "PolicyAuthValue");
+                        goto finish;
+                }
+                r = tpm2_pin_auth(pin, &auth);
+                if (r < 0)
+                        goto finish;
+                rc = Esys_TR_SetAuth(c->esys, object, &auth);
+                secure_wipe(&auth, sizeof(auth));
+                if (rc != TSS2_RC_SUCCESS) {
+                        r = tss_error(rc, "Esys_TR_SetAuth");
+                        goto finish;
+                }
+        }
+
+        /* 5: Unseal */
+        TPM2_CALL(rc, Esys_Unseal(c->esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
+        if (pin) {
+                /* ESAPI keeps a copy of the authValue: overwrite it. */
+                auth = (TPM2B_AUTH) {};
+                (void) Esys_TR_SetAuth(c->esys, object, &auth);
+        }
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "Unseal");
+                if (r == -EPERM)
+                        log_debug("The PCR policy is not satisfied: the boot state differs from the sealed one");
+                goto finish;
+        }
+        session = ESYS_TR_NONE; /* flushed by the TPM with the successful command */
+
+        s = cvmseal_secret_new_from(out->buffer, out->size);
+        secure_wipe(out, sizeof(*out));
+        if (!s) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        *ret = s;
+        r = 0;
+
+finish:
+        Esys_Free(out);
+        Esys_Free(name);
+        if (session != ESYS_TR_NONE)
+                (void) Esys_FlushContext(c->esys, session);
+        /* 6: FlushContext */
+        if (object != ESYS_TR_NONE)
+                (void) Esys_FlushContext(c->esys, object);
+        if (srk != ESYS_TR_NONE)
+                (void) Esys_TR_Close(c->esys, &srk);
+        return r;
+}
+
+/* ---- marshalling ---- */
+
+int tpm2_sealed_marshal(const struct tpm2_sealed *s, uint8_t **ret_pub, size_t *ret_pub_size,
+                        uint8_t **ret_priv, size_t *ret_priv_size) {
+        _cleanup_free_ uint8_t *pub = malloc(sizeof(TPM2B_PUBLIC)), *priv = malloc(sizeof(TPM2B_PRIVATE));
+        size_t pub_size = 0, priv_size = 0;
+        TSS2_RC rc;
+
+        if (!pub || !priv)
+                return -ENOMEM;
+        rc = Tss2_MU_TPM2B_PUBLIC_Marshal(&s->public, pub, sizeof(TPM2B_PUBLIC), &pub_size);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(rc, "Marshalling TPM2B_PUBLIC");
+        rc = Tss2_MU_TPM2B_PRIVATE_Marshal(&s->private, priv, sizeof(TPM2B_PRIVATE), &priv_size);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(rc, "Marshalling TPM2B_PRIVATE");
+
+        *ret_pub = TAKE_PTR(pub);
+        *ret_pub_size = pub_size;
+        *ret_priv = TAKE_PTR(priv);
+        *ret_priv_size = priv_size;
+        return 0;
+}
+
+int tpm2_sealed_unmarshal(const uint8_t *pub, size_t pub_size, const uint8_t *priv, size_t priv_size,
+                          const uint8_t *srk_name, size_t srk_name_size, struct tpm2_sealed *ret) {
+        struct tpm2_sealed s = {};
+        size_t off = 0;
+        TSS2_RC rc;
+
+        rc = Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub, pub_size, &off, &s.public);
+        if (rc != TSS2_RC_SUCCESS || off != pub_size)
+                return log_debug_errno(-EBADMSG, "cvmseal token: 'public' is not a TPM2B_PUBLIC");
+        off = 0;
+        rc = Tss2_MU_TPM2B_PRIVATE_Unmarshal(priv, priv_size, &off, &s.private);
+        if (rc != TSS2_RC_SUCCESS || off != priv_size)
+                return log_debug_errno(-EBADMSG, "cvmseal token: 'private' is not a TPM2B_PRIVATE");
+        if (s.public.publicArea.type != TPM2_ALG_KEYEDHASH || s.public.publicArea.nameAlg != TPM2_ALG_SHA256)
+                return log_debug_errno(-EBADMSG, "cvmseal token: 'public' is not a sha256 sealed-data object");
+        if (srk_name_size > sizeof(s.srk_name.name))
+                return -EBADMSG;
+        s.srk_name.size = (UINT16) srk_name_size;
+        memcpy(s.srk_name.name, srk_name, srk_name_size);
+
+        *ret = s;
+        return 0;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <tss2/tss2_esys.h>
+
+#include "cvmseal.h"
+
+typedef struct tpm2_context tpm2_context;
+
+/* Connects through the TCTI loader (tcti as cvmseal_tcti_resolve() resolves it).  -ENODEV when no
+ * TPM answers there. */
+int tpm2_context_new(const char *tcti, tpm2_context **ret);
+void tpm2_context_free(tpm2_context *c);
+
+/* The SRK at CVMSEAL_SRK_HANDLE.  With create, a missing SRK is created (the TCG standard ECC P-256
+ * template) and persisted; without, a missing SRK is -EREMCHG.  ret_name (optional) gets its name. */
+int tpm2_srk(tpm2_context *c, bool create, ESYS_TR *ret_srk, TPM2B_NAME *ret_name);
+
+/* Reads the sha256 PCRs of mask into values (32 bytes each, in ascending PCR order). */
+int tpm2_pcr_read(tpm2_context *c, uint32_t mask, uint8_t values[][32]);
+
+/* The policy digest that PolicyPCR over the sha256 PCRs of mask with those values (ascending PCR
+ * order), followed by PolicyAuthValue when pin, leaves in a session.  Computed in software, so that
+ * sealing to predicted values touches no TPM. */
+int tpm2_policy_digest(uint32_t mask, const uint8_t values[][32], bool pin, TPM2B_DIGEST *ret);
+
+/* The authValue of a PIN: SHA-256 of its bytes. */
+int tpm2_pin_auth(const cvmseal_secret *pin, TPM2B_AUTH *ret);
+
+struct tpm2_sealed {
+        TPM2B_PUBLIC public;
+        TPM2B_PRIVATE private;
+        TPM2B_NAME srk_name;
+        TPM2B_DIGEST policy;
+};
+
+/* Seals data under the SRK to the policy (PCRs of mask, at their current values [+ PIN]), through a
+ * session salted with the SRK that encrypts the sensitive data on its way to the TPM.  The object
+ * is noda without a PIN. */
+int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const cvmseal_secret *data,
+              struct tpm2_sealed *ret);
+
+/* Unseals: ReadPublic of the SRK (its name must be the sealed one), Load, StartAuthSession (policy,
+ * salted with the SRK, AES-128-CFB), PolicyPCR [, PolicyAuthValue], Unseal with the response
+ * encrypted, FlushContext. */
+int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
+                const cvmseal_secret *pin, cvmseal_secret **ret);
+
+/* Marshalling of the sealed object's public and private areas, for the token. */
+int tpm2_sealed_marshal(const struct tpm2_sealed *s, uint8_t **ret_pub, size_t *ret_pub_size,
+                        uint8_t **ret_priv, size_t *ret_priv_size);
+int tpm2_sealed_unmarshal(const uint8_t *pub, size_t pub_size, const uint8_t *priv, size_t priv_size,
+                          const uint8_t *srk_name, size_t srk_name_size, struct tpm2_sealed *ret);
+
+/* The errno for a TSS2_RC (see cvmseal.h for the fixed meanings). */
+int tpm2_rc_to_errno(TSS2_RC rc);
+/* Does the TPM ask to send the command again (RETRY, YIELDED, TESTING)? */
+bool tpm2_rc_is_retry(TSS2_RC rc);
