@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -54,10 +55,17 @@ static void log_info(const char *fmt, ...) {
         fputc('\n', stderr);
 }
 
+static struct timespec start_time;
+
 static void library_log(int level, const char *message, void *userdata) {
+        struct timespec now;
+
         (void) level;
         (void) userdata;
-        fprintf(stderr, "cvmseal: debug: %s\n", message);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        fprintf(stderr, "cvmseal: debug: [%7.3f ms] %s\n",
+                (double) (now.tv_sec - start_time.tv_sec) * 1e3 + (double) (now.tv_nsec - start_time.tv_nsec) / 1e6,
+                message);
 }
 
 static void print_json(json_object *j) {
@@ -428,6 +436,7 @@ int main(int argc, char *argv[]) {
         (void) setrlimit(RLIMIT_CORE, &no_core);
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
+        clock_gettime(CLOCK_MONOTONIC, &start_time);
         r = cli_parse(argc, argv, &arg, &error);
         if (r < 0) {
                 log_error("%s", error);

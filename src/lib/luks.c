@@ -9,17 +9,30 @@
 #include "luks.h"
 #include "secret.h"
 
+/* libcryptsetup's own messages go to our debug log, never straight to the caller's stderr. */
+static void luks_log(int level, const char *msg, void *usrptr) {
+        size_t n = strlen(msg);
+
+        (void) level;
+        (void) usrptr;
+        while (n > 0 && msg[n - 1] == '\n')
+                n--;
+        log_debug("libcryptsetup: %.*s", (int) n, msg);
+}
+
 int luks_open(const char *device, struct crypt_device **ret) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         struct stat st;
         int r;
 
+        /* -EACCES would read as "wrong PIN" to callers: keep it apart. */
         if (stat(device, &st) < 0)
-                return log_debug_errno(negative_errno(), "Cannot access %s", device);
+                return log_debug_errno(errno == ENOENT ? -ENOENT : -EIO, "Cannot access %s", device);
 
         r = crypt_init(&cd, device);
         if (r < 0)
-                return log_debug_errno(r, "Cannot open %s", device);
+                return log_debug_errno(r == -EACCES ? -EIO : r, "Cannot open %s", device);
+        crypt_set_log_callback(cd, luks_log, NULL);
 
         r = crypt_load(cd, CRYPT_LUKS, NULL);
         if (r < 0)

@@ -239,6 +239,7 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
                         return r;
         }
 
+        log_debug("Token %d: unsealing (PCRs 0x%06x%s)", id, (unsigned) t.tpm2.pcr_mask, t.tpm2.pin ? ", PIN" : "");
         r = tpm2_unseal(*tpm, &sealed, t.tpm2.srk_handle, t.tpm2.pcr_mask, t.tpm2.pin ? params->pin : NULL, &share);
         if (r < 0)
                 return r;
@@ -249,6 +250,7 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         if (r < 0)
                 return r;
 
+        log_debug("Token %d: opening keyslot %d", id, t.keyslot);
         r = luks_activate(cd, params->name, t.keyslot, pass);
         if (r == -EKEYREJECTED)
                 /* The TPM gave the share back, so the salt, the UUID or the token id has changed. */
@@ -286,6 +288,7 @@ _public_ int cvmseal_unlock(const char *device, const struct cvmseal_unlock_para
         if (!device || !params || !ret)
                 return -EINVAL;
 
+        log_debug("Opening %s", device);
         r = luks_open(device, &cd);
         if (r < 0)
                 return r;

@@ -570,6 +570,8 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 goto finish;
         }
 
+        log_debug("SRK 0x%08x has the pinned name", (unsigned) srk_handle);
+
         /* 2: Load */
         TPM2_CALL(rc, Esys_Load(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sealed->private,
                                 &sealed->public, &object));
@@ -581,10 +583,14 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 goto finish;
         }
 
+        log_debug("Loaded the sealed object");
+
         /* 3: StartAuthSession; the Unseal response comes back encrypted. */
         r = start_session(c, srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT, &session);
         if (r < 0)
                 goto finish;
+
+        log_debug("Started a policy session salted with the SRK");
 
         /* 4: PolicyPCR with an empty digest: the TPM takes the current values, and Unseal fails with
          * TPM_RC_POLICY_FAIL when they differ from the sealed ones. */
@@ -612,6 +618,8 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 }
         }
 
+        log_debug("Policy commands sent");
+
         /* 5: Unseal */
         TPM2_CALL(rc, Esys_Unseal(c->esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
         if (pin) {
@@ -626,6 +634,7 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 goto finish;
         }
         session = ESYS_TR_NONE; /* flushed by the TPM with the successful command */
+        log_debug("Unsealed");
 
         s = cvmseal_secret_new_from(out->buffer, out->size);
         secure_wipe(out, sizeof(*out));
