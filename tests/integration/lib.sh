@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared harness for the integration tests: each test sources this file, gets a private temporary
+# directory, its own swtpm on a unix socket, LUKS2 image files, and a trap that kills everything it
+# started.  Nothing depends on a daemon left running.
+#
+# Environment (set by meson): CVMSEAL = the command-line binary under test.
+
+set -u
+set -o pipefail
+
+: "${CVMSEAL:?CVMSEAL must point at the cvmseal binary}"
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+for tool in swtpm cryptsetup; do
+        command -v "$tool" >/dev/null || skip "$tool is not installed"
+done
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/cvmseal-test.XXXXXX") || fail "mktemp"
+_pids=()
+
+cleanup() {
+        local p
+        for p in "${_pids[@]}"; do
+                kill "$p" 2>/dev/null
+        done
+        for p in "${_pids[@]}"; do
+                wait "$p" 2>/dev/null
+        done
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+# Keep tpm2-tss quiet unless the test asks otherwise; the tool sets this too.
+export TSS2_LOG=${TSS2_LOG:-all+none}
+
+# start_swtpm NAME: starts a fresh swtpm whose state lives in $T/NAME and whose TPM command socket is
+# $T/NAME/sock; prints the TCTI string.  The state survives stop_swtpm/start_swtpm, like a reboot.
+start_swtpm() {
+        local name=${1:-tpm} dir="$T/${1:-tpm}" i
+        mkdir -p "$dir"
+        rm -f "$dir/sock" "$dir/sock.ctrl"
+        swtpm socket --tpm2 --tpmstate dir="$dir" \
+                --server type=unixio,path="$dir/sock" \
+                --ctrl type=unixio,path="$dir/sock.ctrl" \
+                --flags not-need-init,startup-clear \
+                --pid file="$dir/pid" >"$dir/log" 2>&1 &
+        _pids+=($!)
+        echo $! >"$dir/swtpm.pid"
+        for i in $(seq 1 100); do
+                [ -S "$dir/sock" ] && [ -S "$dir/sock.ctrl" ] && break
+                sleep 0.05
+        done
+        [ -S "$dir/sock" ] || fail "swtpm $name did not start: $(cat "$dir/log")"
+        echo "swtpm:path=$dir/sock"
+}
+
+# stop_swtpm NAME: stops that swtpm (its state stays on disk).
+stop_swtpm() {
+        local dir="$T/${1:-tpm}" pid
+        pid=$(cat "$dir/swtpm.pid" 2>/dev/null) || return 0
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        rm -f "$dir/swtpm.pid"
+}
+
+# pcr_extend TCTI PCR: extends a sha256 PCR with a fixed digest, as a changed boot would.
+pcr_extend() {
+        command -v tpm2_pcrextend >/dev/null || skip "tpm2-tools is not installed"
+        TPM2TOOLS_TCTI="$1" tpm2_pcrextend "$2:sha256=$(printf '%064x' 1)" >/dev/null \
+                || fail "tpm2_pcrextend $2"
+}
+
+# make_image FILE KEYFILE [SIZE]: a LUKS2 image file whose keyslot 0 opens with KEYFILE.
+# PBKDF2 with few iterations keeps the tests fast; the tool's own keyslots are fast by design.
+make_image() {
+        local img=$1 key=$2 size=${3:-32M}
+        [ -e "$key" ] || head -c 32 /dev/urandom | base64 | tr -d '\n' >"$key"
+        truncate -s "$size" "$img"
+        cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 \
+                --pbkdf-force-iterations 1000 --key-file "$key" "$img" >/dev/null \
+                || fail "luksFormat $img"
+}
+
+# expect_exit CODE CMD...: runs CMD, stores stdout in $out and stderr in $err, and fails unless
+# it exited with CODE.
+expect_exit() {
+        local want=$1 got
+        shift
+        out=$("$@" 2>"$T/stderr") && got=0 || got=$?
+        err=$(cat "$T/stderr")
+        if [ "$got" != "$want" ]; then
+                echo "stdout: $out" >&2
+                echo "stderr: $err" >&2
+                fail "'$*' exited $got, expected $want"
+        fi
+}
+
+# expect_in TEXT PATTERN WHAT: fails unless TEXT matches the extended regular expression PATTERN.
+expect_in() {
+        grep -Eq -- "$2" <<<"$1" || fail "${3:-output} does not match '$2': $1"
+}
+
+# header_sum IMG: a digest of the LUKS2 header areas (everything before the data segment), to
+# prove that a failed operation changed nothing.
+header_sum() {
+        head -c 16777216 "$1" | sha256sum | cut -d' ' -f1
+}
