@@ -170,8 +170,7 @@ static int prompt_pin(const char *prompt, cvmseal_secret **ret) {
         (void) !write(fd, prompt, strlen(prompt));
         (void) tcsetattr(fd, TCSAFLUSH, &quiet);
 
-        /* One line: canonical mode delivers it whole; the newline is stripped. */
-        r = cvmseal_secret_read_fd(fd, PIN_MAX, true, &s);
+        r = cvmseal_secret_read_line(fd, PIN_MAX, &s);
         (void) tcsetattr(fd, TCSAFLUSH, &old);
         (void) !write(fd, "\n", 1);
         close(fd);

@@ -60,6 +60,8 @@ size_t cvmseal_secret_size(const cvmseal_secret *s);
  * -ENODATA when empty, -EFBIG when longer than max. */
 int cvmseal_secret_read_file(const char *path, size_t max, bool strip_newline, cvmseal_secret **ret);
 int cvmseal_secret_read_fd(int fd, size_t max, bool strip_newline, cvmseal_secret **ret);
+/* Reads one line (without its newline) from fd, consuming nothing after it: for a terminal. */
+int cvmseal_secret_read_line(int fd, size_t max, cvmseal_secret **ret);
 
 /* ---- PCR selections ---- */
 /* Parses "7", "0,2,7" or "0+7" into a bit mask of sha256 PCRs (-EINVAL on anything else). */

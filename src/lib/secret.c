@@ -158,6 +158,37 @@ _public_ int cvmseal_secret_read_fd(int fd, size_t max, bool strip_newline, cvms
         return 0;
 }
 
+_public_ int cvmseal_secret_read_line(int fd, size_t max, cvmseal_secret **ret) {
+        _cleanup_secret_ cvmseal_secret *s = NULL;
+        size_t n = 0;
+
+        if (max == 0 || max > CVMSEAL_SECRET_MAX)
+                max = CVMSEAL_SECRET_MAX;
+        s = cvmseal_secret_new(max);
+        if (!s)
+                return -ENOMEM;
+
+        /* Byte by byte: nothing past the end of the line is consumed. */
+        for (;;) {
+                ssize_t k = read(fd, s->data + n, 1);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                if (k == 0 || s->data[n] == '\n' || s->data[n] == '\r')
+                        break;
+                if (++n == max)
+                        return -EFBIG;
+        }
+
+        cvmseal_secret_truncate(s, n);
+        if (n == 0)
+                return -ENODATA;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
 _public_ int cvmseal_secret_read_file(const char *path, size_t max, bool strip_newline, cvmseal_secret **ret) {
         int fd, r;
 

@@ -51,6 +51,34 @@ static void test_read(void **state) {
         assert_int_equal(cvmseal_secret_read_file("/nonexistent/key", 0, false, &c), -ENOENT);
 }
 
+static void test_read_line(void **state) {
+        _cleanup_secret_ cvmseal_secret *a = NULL, *b = NULL, *c = NULL;
+        char rest[8] = {};
+        int fd;
+
+        /* One line; what follows stays unread. */
+        fd = pipe_with("1234\nnext", 9);
+        assert_int_equal(cvmseal_secret_read_line(fd, 64, &a), 0);
+        assert_int_equal(cvmseal_secret_size(a), 4);
+        assert_memory_equal(cvmseal_secret_data(a), "1234", 4);
+        assert_int_equal(read(fd, rest, sizeof(rest)), 4);
+        assert_string_equal(rest, "next");
+        close(fd);
+
+        fd = pipe_with("abc", 3); /* EOF ends the line too */
+        assert_int_equal(cvmseal_secret_read_line(fd, 64, &b), 0);
+        assert_int_equal(cvmseal_secret_size(b), 3);
+        close(fd);
+
+        fd = pipe_with("\n", 1);
+        assert_int_equal(cvmseal_secret_read_line(fd, 64, &c), -ENODATA);
+        close(fd);
+        fd = pipe_with("123456", 6);
+        assert_int_equal(cvmseal_secret_read_line(fd, 4, &c), -EFBIG);
+        close(fd);
+        assert_null(c);
+}
+
 static void test_equal_and_wipe(void **state) {
         uint8_t buf[16];
 
@@ -76,6 +104,7 @@ static void test_truncate(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_read),
+                cmocka_unit_test(test_read_line),
                 cmocka_unit_test(test_equal_and_wipe),
                 cmocka_unit_test(test_truncate),
         };
