@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Installs what cvmseal needs to build, test and run its demo on Debian 12, from Debian's archive.
+# Usage: tools/install-deps.sh [--bench]     (--bench adds clevis, the benchmark's anchor)
+set -euo pipefail
+
+packages=(
+        # build
+        build-essential meson ninja-build pkg-config scdoc
+        libcryptsetup-dev libtss2-dev libssl-dev libjson-c-dev libcmocka-dev
+        # run: the TCTI modules tpm2-tss loads with dlopen
+        libtss2-tcti-device0 libtss2-tcti-swtpm0 libtss2-tcti-pcap0 libtss2-tctildr0
+        # tests and demo: swtpm as the vTPM, cryptsetup and tpm2-tools as independent witnesses
+        swtpm swtpm-tools tpm2-tools cryptsetup-bin python3 binutils
+)
+if [ "${1:-}" = "--bench" ]; then
+        packages+=(clevis clevis-tpm2 clevis-luks)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+        exit 0
+fi
+
+sudo=
+if [ "$(id -u)" -ne 0 ]; then
+        sudo=sudo
+fi
+echo "Installing: ${missing[*]}" >&2
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
