@@ -189,6 +189,26 @@ undo:
 
 /* ---- unlock ---- */
 
+/* The sealed object of a token, after the checks that need no TPM: the blobs unmarshal exactly, the
+ * object's authPolicy is the token's policy, and its noda attribute agrees with "pin".  list and
+ * unlock both rely on it, so they never disagree on whether a token is malformed. */
+static int token_sealed(const struct token *t, struct tpm2_sealed *ret) {
+        struct tpm2_sealed sealed;
+        int r;
+
+        r = tpm2_sealed_unmarshal(t->tpm2.public, t->tpm2.public_size, t->tpm2.private, t->tpm2.private_size,
+                                  t->tpm2.srk_name, t->tpm2.srk_name_size, &sealed);
+        if (r < 0)
+                return r;
+        if (sealed.public.publicArea.authPolicy.size != t->tpm2.policy_size ||
+            memcmp(sealed.public.publicArea.authPolicy.buffer, t->tpm2.policy, t->tpm2.policy_size) != 0)
+                return log_debug_errno(-EBADMSG, "cvmseal token: 'policy' differs from the sealed object's");
+        if (!!(sealed.public.publicArea.objectAttributes & TPMA_OBJECT_NODA) == t->tpm2.pin)
+                return log_debug_errno(-EBADMSG, "cvmseal token: 'pin' disagrees with the sealed object");
+        *ret = sealed;
+        return 0;
+}
+
 static int token_load(struct crypt_device *cd, int id, struct token *ret) {
         const char *json = NULL;
         int r;
@@ -220,15 +240,9 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
                 return log_debug_errno(-EBADMSG, "Token %d names keyslot %d, which is not in use", id, t.keyslot);
 
-        r = tpm2_sealed_unmarshal(t.tpm2.public, t.tpm2.public_size, t.tpm2.private, t.tpm2.private_size,
-                                  t.tpm2.srk_name, t.tpm2.srk_name_size, &sealed);
+        r = token_sealed(&t, &sealed);
         if (r < 0)
-                return r;
-        if (sealed.public.publicArea.authPolicy.size != t.tpm2.policy_size ||
-            memcmp(sealed.public.publicArea.authPolicy.buffer, t.tpm2.policy, t.tpm2.policy_size) != 0)
-                return log_debug_errno(-EBADMSG, "Token %d: the policy differs from the sealed object's", id);
-        if (!!(sealed.public.publicArea.objectAttributes & TPMA_OBJECT_NODA) == t.tpm2.pin)
-                return log_debug_errno(-EBADMSG, "Token %d: 'pin' disagrees with the sealed object", id);
+                return log_debug_errno(r, "Token %d is inconsistent", id);
 
         if (t.tpm2.pin && !params->pin)
                 return log_debug_errno(-ENOANO, "Token %d needs a PIN", id);
@@ -351,7 +365,11 @@ static int list_token(struct crypt_device *cd, int id, json_object *tokens, uint
                 return r;
 
         if (crypt_token_json_get(cd, id, &json) >= 0 && token_json_is_cvmseal(json)) {
+                struct tpm2_sealed sealed;
+
                 r = token_from_string(json, &t);
+                if (r >= 0)
+                        r = token_sealed(&t, &sealed);
                 if (r == -EBADMSG) {
                         r = json_add(o, "valid", json_object_new_boolean(false));
                 } else if (r < 0) {
