@@ -22,12 +22,17 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/cvmseal-test.XXXXXX") || fail "mktemp"
 _pids=()
 
 cleanup() {
-        local p
+        local p f
+        # start_swtpm usually runs in a command substitution (a subshell): its pids are in files.
+        for f in "$T"/*/swtpm.pid; do
+                [ -f "$f" ] && _pids+=("$(cat "$f")")
+        done
         for p in "${_pids[@]}"; do
                 kill "$p" 2>/dev/null
         done
         for p in "${_pids[@]}"; do
-                wait "$p" 2>/dev/null
+                # Not a child when it was started in a subshell: wait for it to go all the same.
+                wait "$p" 2>/dev/null || while kill -0 "$p" 2>/dev/null; do sleep 0.02; done
         done
         rm -rf "$T"
 }
@@ -62,7 +67,7 @@ stop_swtpm() {
         local dir="$T/${1:-tpm}" pid
         pid=$(cat "$dir/swtpm.pid" 2>/dev/null) || return 0
         kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null || while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
         rm -f "$dir/swtpm.pid"
 }
 
