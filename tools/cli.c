@@ -225,9 +225,12 @@ int cli_exit_code(int r) {
                 return EXIT_ATTESTATION;
         case ENOKEY:
         case EKEYREVOKED:
+        case EKEYEXPIRED:
+        case ENOTUNIQ:
                 return EXIT_HSM;
         case ENODEV:
         case ETIMEDOUT:
+        case ENOBUFS:
                 return EXIT_NO_TPM;
         case ENOANO:
         case EACCES:

@@ -113,6 +113,10 @@ static int fail_errno(int r, const char *device) {
                 return fail(cli_exit_code(r), "no TPM is available through '%s'", tcti);
         case ETIMEDOUT:
                 return fail(cli_exit_code(r), "the TPM at '%s' kept asking to retry; try again later", tcti);
+        case ENOBUFS:
+                return fail(cli_exit_code(r),
+                            "the TPM at '%s' is out of memory for objects or sessions (too many left loaded: "
+                            "is a resource manager in front of it?)", tcti);
         case ENOANO:
                 return fail(cli_exit_code(r), "%s: the token needs a PIN: give --pin-file FILE", device);
         case EACCES:

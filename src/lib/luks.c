@@ -28,6 +28,9 @@ int luks_open(const char *device, struct crypt_device **ret) {
         /* -EACCES would read as "wrong PIN" to callers: keep it apart. */
         if (stat(device, &st) < 0)
                 return log_debug_errno(errno == ENOENT ? -ENOENT : -EIO, "Cannot access %s", device);
+        /* Neither a file nor a block device (a directory...): libcryptsetup would say so on stderr. */
+        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                return log_debug_errno(-EMEDIUMTYPE, "%s is neither a file nor a block device", device);
 
         r = crypt_init(&cd, device);
         if (r < 0)
@@ -35,8 +38,12 @@ int luks_open(const char *device, struct crypt_device **ret) {
         crypt_set_log_callback(cd, luks_log, NULL);
 
         r = crypt_load(cd, CRYPT_LUKS, NULL);
+        /* A file shorter than the two LUKS2 binary headers cannot hold one: libcryptsetup's read
+         * fails with -EIO there, which must not read as a device error. */
+        if (r == -EINVAL || (r == -EIO && S_ISREG(st.st_mode) && st.st_size < 2 * 4096))
+                return log_debug_errno(-EMEDIUMTYPE, "No LUKS header on %s", device);
         if (r < 0)
-                return log_debug_errno(r == -EINVAL ? -EMEDIUMTYPE : r, "No LUKS header on %s", device);
+                return log_debug_errno(r, "Cannot read the LUKS header of %s", device);
         if (!streq_ptr(crypt_get_type(cd), CRYPT_LUKS2))
                 return log_debug_errno(-EMEDIUMTYPE, "%s is %s, not LUKS2", device, crypt_get_type(cd));
 

@@ -119,7 +119,7 @@ int tpm2_rc_to_errno(TSS2_RC rc) {
         case TPM2_RC_NV_SPACE:
         case TPM2_RC_OBJECT_HANDLES:
         case TPM2_RC_SESSION_HANDLES:
-                return -ENOSPC;
+                return -ENOBUFS; /* the TPM's memory, not the disk's: never -ENOSPC */
         case TPM2_RC_FAILURE:
         case TPM2_RC_INITIALIZE:
         case TPM2_RC_UPGRADE:

@@ -35,7 +35,8 @@ static void test_rc_to_errno(void **state) {
                 { TPM2_RC_HANDLE | TPM2_RC_H | TPM2_RC_1, -ENOENT },       /* ReadPublic of a missing SRK */
                 { TPM2_RC_INTEGRITY | TPM2_RC_P | TPM2_RC_1, -EBADMSG },   /* Load of a damaged blob */
                 { TPM2_RC_SIZE | TPM2_RC_P | TPM2_RC_2, -EBADMSG },
-                { TPM2_RC_OBJECT_MEMORY, -ENOSPC },
+                { TPM2_RC_OBJECT_MEMORY, -ENOBUFS },
+                { TPM2_RC_SESSION_MEMORY, -ENOBUFS },
                 { TPM2_RC_FAILURE, -ENODEV },
                 { TPM2_RC_INITIALIZE, -ENODEV },
                 { TSS2_TCTI_RC_IO_ERROR, -ENODEV },                          /* connection lost */
