@@ -21,6 +21,13 @@ done
 T=$(mktemp -d "${TMPDIR:-/tmp}/cvmseal-test.XXXXXX") || fail "mktemp"
 _pids=()
 
+# alive PID: the process runs (a zombie that init has not reaped yet does not count).
+alive() {
+        local state
+        state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+        [ "${state:0:1}" != Z ]
+}
+
 cleanup() {
         local p f
         # start_swtpm usually runs in a command substitution (a subshell): its pids are in files.
@@ -32,7 +39,7 @@ cleanup() {
         done
         for p in "${_pids[@]}"; do
                 # Not a child when it was started in a subshell: wait for it to go all the same.
-                wait "$p" 2>/dev/null || while kill -0 "$p" 2>/dev/null; do sleep 0.02; done
+                wait "$p" 2>/dev/null || while alive "$p"; do sleep 0.02; done
         done
         rm -rf "$T"
 }
@@ -67,7 +74,7 @@ stop_swtpm() {
         local dir="$T/${1:-tpm}" pid
         pid=$(cat "$dir/swtpm.pid" 2>/dev/null) || return 0
         kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null || while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
+        wait "$pid" 2>/dev/null || while alive "$pid"; do sleep 0.02; done
         rm -f "$dir/swtpm.pid"
 }
 
