@@ -21,6 +21,9 @@ enum {
         OPT_TEST,
         OPT_PRINT_KEY,
         OPT_TOKEN,
+        OPT_HSM,
+        OPT_HSM_PIN_FILE,
+        OPT_HSM_ALLOW_EXTRACTABLE,
 };
 
 /* Bits of the options seen, to check them against what each command takes. */
@@ -34,10 +37,11 @@ static const struct {
 } commands[] = {
         { "enroll", CLI_ENROLL,
           SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_TPM2_PIN) | SEEN(OPT_PIN_FILE) |
-          SEEN(OPT_RECOVERY_KEY), 1, 1 },
+          SEEN(OPT_RECOVERY_KEY) | SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE) | SEEN(OPT_HSM_ALLOW_EXTRACTABLE), 1, 1 },
         { "unlock", CLI_UNLOCK, SEEN(OPT_TEST) | SEEN(OPT_PRINT_KEY) | SEEN(OPT_PIN_FILE) | SEEN(OPT_TOKEN), 1, 2 },
         { "list", CLI_LIST, 0, 1, 1 },
         { "remove", CLI_REMOVE, SEEN(OPT_TOKEN), 1, 1 },
+        { "hsm", CLI_HSM_KEYGEN, SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },  /* hsm keygen */
         { "help", CLI_HELP, 0, 0, 0 },
 };
 
@@ -63,6 +67,9 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 { "test", no_argument, NULL, OPT_TEST },
                 { "print-key", no_argument, NULL, OPT_PRINT_KEY },
                 { "token", required_argument, NULL, OPT_TOKEN },
+                { "hsm", required_argument, NULL, OPT_HSM },
+                { "hsm-pin-file", required_argument, NULL, OPT_HSM_PIN_FILE },
+                { "hsm-allow-extractable", no_argument, NULL, OPT_HSM_ALLOW_EXTRACTABLE },
                 {}
         };
         struct cli_args a = {
@@ -129,6 +136,17 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 case OPT_PRINT_KEY:
                         a.print_key = true;
                         break;
+                case OPT_HSM:
+                        if (strncmp(optarg, "pkcs11:", 7) != 0)
+                                return usage_error(ret_error, "--hsm takes a pkcs11: URI (RFC 7512)");
+                        a.hsm_uri = optarg;
+                        break;
+                case OPT_HSM_PIN_FILE:
+                        a.hsm_pin_file = optarg;
+                        break;
+                case OPT_HSM_ALLOW_EXTRACTABLE:
+                        a.hsm_allow_extractable = true;
+                        break;
                 case OPT_TOKEN: {
                         char *end;
                         long v;
@@ -172,7 +190,8 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 if (seen & ~(commands[i].allowed | GLOBAL_OPTIONS))
                         return usage_error(ret_error, "an option does not apply to this command");
                 if (npos - 1 < commands[i].min_pos)
-                        return usage_error(ret_error, "DEVICE is missing");
+                        return usage_error(ret_error, a.command == CLI_HSM_KEYGEN ? "hsm takes a subcommand: keygen"
+                                                                                  : "DEVICE is missing");
                 if (npos - 1 > commands[i].max_pos)
                         return usage_error(ret_error, "too many arguments");
                 break;
@@ -189,9 +208,11 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                         return usage_error(ret_error, "enroll needs --unlock-key-file FILE");
                 if (a.pin_file)
                         a.tpm2_pin = true; /* a PIN file means a PIN */
-                if (a.pin_file && a.unlock_key_file && strcmp(a.pin_file, "-") == 0 &&
-                    strcmp(a.unlock_key_file, "-") == 0)
-                        return usage_error(ret_error, "the unlock key and the PIN cannot both come from standard input");
+                if ((a.pin_file && strcmp(a.pin_file, "-") == 0) + (strcmp(a.unlock_key_file, "-") == 0) +
+                            (a.hsm_pin_file && strcmp(a.hsm_pin_file, "-") == 0) > 1)
+                        return usage_error(ret_error, "only one of the key and PIN files can be standard input");
+                if ((a.hsm_pin_file || a.hsm_allow_extractable) && !a.hsm_uri)
+                        return usage_error(ret_error, "--hsm-pin-file and --hsm-allow-extractable need --hsm URI");
                 break;
         case CLI_UNLOCK:
                 if ((a.test ? 1 : 0) + (a.print_key ? 1 : 0) + (a.name ? 1 : 0) != 1)
@@ -204,6 +225,13 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
         case CLI_REMOVE:
                 if (a.token_id < 0)
                         return usage_error(ret_error, "remove needs --token ID");
+                break;
+        case CLI_HSM_KEYGEN:
+                if (strcmp(a.device, "keygen") != 0)
+                        return usage_error(ret_error, "unknown hsm subcommand (try: hsm keygen --hsm URI)");
+                a.device = NULL;
+                if (!a.hsm_uri)
+                        return usage_error(ret_error, "hsm keygen needs --hsm URI");
                 break;
         default:
                 break;

@@ -10,6 +10,7 @@ enum cli_command {
         CLI_UNLOCK,
         CLI_LIST,
         CLI_REMOVE,
+        CLI_HSM_KEYGEN,
         CLI_HELP,
         CLI_VERSION,
 };
@@ -32,6 +33,10 @@ struct cli_args {
         bool test;                    /* unlock */
         bool print_key;               /* unlock */
         int token_id;                 /* unlock, remove; -1 when not given */
+
+        const char *hsm_uri;          /* enroll, hsm keygen */
+        const char *hsm_pin_file;     /* enroll, hsm keygen */
+        bool hsm_allow_extractable;   /* enroll */
 };
 
 /* Parses the command line (options before or after the command's name).  On a usage error returns

@@ -146,6 +146,21 @@ static int fail_errno(int r, const char *device) {
                 return fail(cli_exit_code(r), "cannot activate %s: device-mapper is not available here", arg.name);
         case ENOENT:
                 return fail(cli_exit_code(r), "%s: no such file or device", device);
+        case ENOKEY:
+                return fail(cli_exit_code(r), "%s: the HSM key is unavailable: no PKCS#11 module, token or key matches "
+                            "the URI (-v says which)", device);
+        case ENOTUNIQ:
+                return fail(cli_exit_code(r), "%s: the HSM URI matches more than one key: name one (object=, id=, type=)",
+                            device);
+        case EKEYREVOKED:
+                return fail(cli_exit_code(r), "%s: the HSM refused: wrong or missing HSM PIN, or not the key the token "
+                            "was bound to (-v says which)", device);
+        case EKEYEXPIRED:
+                return fail(cli_exit_code(r), "%s: the HSM key is not fit for a binding: it must be a sensitive, "
+                            "non-extractable AES-256 or RSA key (--hsm-allow-extractable accepts an extractable one)",
+                            device);
+        case EEXIST:
+                return fail(cli_exit_code(r), "%s: a key of that name exists already", device);
         default:
                 return fail(cli_exit_code(r), "%s: %s", device, strerror(-r));
         }
@@ -218,8 +233,67 @@ static int read_pin(bool confirm, cvmseal_secret **ret) {
         return 0;
 }
 
+/* The HSM PIN from --hsm-pin-file; the URI's pin-source or pin-value are read by the library. */
+static int read_hsm_pin(cvmseal_secret **ret) {
+        int r;
+
+        *ret = NULL;
+        if (!arg.hsm_pin_file) {
+                if (strstr(arg.hsm_uri, "pin-value="))
+                        log_error("warning: pin-value= puts the HSM PIN on the command line, where other users "
+                                  "can read it; prefer pin-source= or --hsm-pin-file");
+                return 0;
+        }
+        r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, ret);
+        if (r == -ENODATA)
+                return fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
+        if (r == -EFBIG)
+                return fail(EXIT_HSM, "%s: the HSM PIN is longer than 96 bytes", arg.hsm_pin_file);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
+        return 0;
+}
+
+static int check_hsm_uri(void) {
+        char *public_uri = NULL;
+        int r;
+
+        r = cvmseal_hsm_uri_public(arg.hsm_uri, &public_uri);
+        if (r == -EINVAL)
+                return fail(EXIT_USAGE, "--hsm: not a valid pkcs11: URI (RFC 7512)");
+        if (r < 0)
+                return fail(EXIT_OTHER, "--hsm: %s", strerror(-r));
+        free(public_uri);
+        return 0;
+}
+
+static int verb_hsm_keygen(void) {
+        _cleanup_secret_ cvmseal_secret *pin = NULL;
+        _cleanup_(json_putp) json_object *info = NULL;
+        int r;
+
+        r = check_hsm_uri();
+        if (r != 0)
+                return r;
+        r = read_hsm_pin(&pin);
+        if (r != 0)
+                return r;
+        r = cvmseal_hsm_keygen(arg.hsm_uri, pin, &info);
+        if (r == -EINVAL)
+                return fail(EXIT_USAGE, "hsm keygen: the URI must name the key (object= or id=) and a type of "
+                            "secret-key (AES-256) or private (RSA-3072)");
+        if (r < 0)
+                return fail_errno(r, "hsm keygen");
+        if (arg.json)
+                print_json(info);
+        else
+                log_info("Created a %s key: %s", json_object_get_string(json_object_object_get(info, "mechanism")),
+                         json_object_get_string(json_object_object_get(info, "uri")));
+        return EXIT_OK;
+}
+
 static int verb_enroll(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL;
+        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL;
         struct cvmseal_enroll_params p = {
                 .tcti = arg.tcti,
                 .pcr_mask = arg.pcr_mask,
@@ -240,6 +314,17 @@ static int verb_enroll(void) {
                         return r;
                 p.pin = pin;
         }
+        if (arg.hsm_uri) {
+                r = check_hsm_uri();
+                if (r != 0)
+                        return r;
+                r = read_hsm_pin(&hsm_pin);
+                if (r != 0)
+                        return r;
+                p.hsm_uri = arg.hsm_uri;
+                p.hsm_pin = hsm_pin;
+                p.hsm_allow_extractable = arg.hsm_allow_extractable;
+        }
 
         r = cvmseal_enroll(arg.device, key, &p, &res);
         if (r < 0)
@@ -257,6 +342,7 @@ static int verb_enroll(void) {
                 json_object_object_add(j, "pcrs", pcrs);
                 pcrs = NULL;
                 json_object_object_add(j, "pin", json_object_new_boolean(pin != NULL));
+                json_object_object_add(j, "hsm", json_object_new_boolean(arg.hsm_uri != NULL));
                 if (res.recovery_key) {
                         json_object_object_add(j, "recovery-keyslot", json_object_new_int(res.recovery_keyslot));
                         json_object_object_add(j, "recovery-key",
@@ -264,7 +350,8 @@ static int verb_enroll(void) {
                 }
                 print_json(j);
         } else {
-                log_info("Enrolled %s: token %d opens keyslot %d.", arg.device, res.token_id, res.keyslot);
+                log_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res.token_id, res.keyslot,
+                         arg.hsm_uri ? " with the vTPM and the HSM key" : "");
                 if (res.recovery_key) {
                         log_info("Recovery key (keyslot %d). It is shown this once: write it down and keep it "
                                  "away from this machine.", res.recovery_keyslot);
@@ -367,6 +454,9 @@ static int verb_list(void) {
                 printf("%*s", 15 - (int) (2 * json_object_array_length(json_object_object_get(t, "pcrs")) - 1), "");
                 printf("%-3s  %s\n", json_object_get_boolean(json_object_object_get(t, "pin")) ? "yes" : "no",
                        json_object_get_string(json_object_object_get(t, "srk-handle")));
+                if (json_object_object_get_ex(t, "hsm", &v))
+                        printf("       HSM: %s (%s)\n", json_object_get_string(json_object_object_get(v, "uri")),
+                               json_object_get_string(json_object_object_get(v, "mechanism")));
         }
         printf("Keyslots:");
         for (size_t i = 0; i < json_object_array_length(slots); i++) {
@@ -408,7 +498,7 @@ static void help(void) {
                "\n"
                "Commands:\n"
                "  enroll DEVICE --unlock-key-file FILE [--tpm2-pcrs LIST] [--tpm2-pin] [--pin-file FILE]\n"
-               "                [--recovery-key]\n"
+               "                [--recovery-key] [--hsm URI [--hsm-pin-file FILE] [--hsm-allow-extractable]]\n"
                "                        add a keyslot and a cvmseal token sealed to the TPM\n"
                "  unlock DEVICE [NAME] [--test | --print-key] [--pin-file FILE] [--token ID]\n"
                "                        unseal and open: activate NAME, --test the keyslot, or\n"
@@ -416,6 +506,8 @@ static void help(void) {
                "  list DEVICE           show the keyslots and cvmseal tokens\n"
                "  remove DEVICE --token ID\n"
                "                        remove a token and its keyslot (never the last way in)\n"
+               "  hsm keygen --hsm URI [--hsm-pin-file FILE]\n"
+               "                        create a sensitive, non-extractable key for --hsm\n"
                "\n"
                "Options:\n"
                "  --tcti CONF           tpm2-tss TCTI (default: $CVMSEAL_TCTI, then device:/dev/tpmrm0)\n"
@@ -467,6 +559,8 @@ int main(int argc, char *argv[]) {
                 return verb_list();
         case CLI_REMOVE:
                 return verb_remove();
+        case CLI_HSM_KEYGEN:
+                return verb_hsm_keygen();
         default:
                 return EXIT_USAGE;
         }

@@ -16,6 +16,7 @@
  *   -EREMCHG      this is not the TPM the token was sealed to (the SRK name differs or is absent)
  *   -ENODEV       no TPM could be reached through the TCTI
  *   -ETIMEDOUT    the TPM kept answering RETRY/YIELDED/TESTING
+ *   -ENOBUFS      the TPM is out of memory for objects or sessions
  *   -ENOANO       a PIN is needed and none was given
  *   -EACCES       the PIN is wrong (the TPM refused the authorization)
  *   -ENOLCK       the TPM is in dictionary-attack lockout
@@ -26,6 +27,11 @@
  *   -ENOSPC       no free keyslot or token, or the LUKS2 metadata area is full
  *   -EBUSY        the operation would remove the last way into the volume
  *   -ENOTSUP      the operation needs something this system lacks (device-mapper for activation)
+ *   -ENOKEY       the HSM module, token or key is not there
+ *   -ENOTUNIQ     the HSM URI matches more than one key
+ *   -EKEYREVOKED  the HSM refused: wrong HSM PIN, or not the key the token was bound to
+ *   -EKEYEXPIRED  the HSM key is not fit for a binding (extractable, not sensitive, another kind)
+ *   -EEXIST       (hsm keygen) a key of that name exists already
  */
 #pragma once
 
@@ -73,6 +79,9 @@ struct cvmseal_enroll_params {
         uint32_t pcr_mask;            /* sha256 PCRs the secret is sealed to (at least one) */
         const cvmseal_secret *pin;    /* NULL: no PIN (the object is then noda) */
         bool recovery_key;            /* also add a recovery-key keyslot */
+        const char *hsm_uri;          /* bind to this HSM key too (pkcs11: URI), or NULL */
+        const cvmseal_secret *hsm_pin;/* the HSM PIN; NULL: the URI's pin-value/pin-source, if any */
+        bool hsm_allow_extractable;   /* accept an extractable HSM key */
 };
 
 struct cvmseal_enroll_result {
@@ -112,6 +121,14 @@ int cvmseal_list(const char *device, json_object **ret);
 /* Removes a cvmseal token and the keyslots only it uses; refuses (-EBUSY) when no other keyslot
  * would be left.  ret_keyslots (optional) receives the removed keyslots as a JSON array. */
 int cvmseal_remove(const char *device, int token_id, json_object **ret_keyslots);
+
+/* Creates a key fit for an HSM binding where uri says: type=secret-key (the default) makes an
+ * AES-256 key, type=private an RSA-3072 key pair; token-resident, sensitive, never extractable.
+ * ret_info (optional) gets {"uri", "mechanism"}. */
+int cvmseal_hsm_keygen(const char *uri, const cvmseal_secret *pin, json_object **ret_info);
+
+/* uri without its PIN attributes (what may be stored and shown); -EINVAL when it is no HSM URI. */
+int cvmseal_hsm_uri_public(const char *uri, char **ret);
 
 /* The TCTI configuration that would be used for tcti (NULL: the environment, then the default). */
 const char *cvmseal_tcti_resolve(const char *tcti);

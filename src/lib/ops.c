@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hsm.h"
 #include "kdf.h"
 #include "log.h"
 #include "luks.h"
@@ -18,6 +19,93 @@
 #include "tpm2.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(tpm2_context *, tpm2_context_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
+
+/* What an HSM binding is bound to: LUKS UUID (36 characters) || token id (big-endian). */
+static void binding_aad(const char *uuid, int token_id, uint8_t aad[40]) {
+        uint32_t id = (uint32_t) token_id;
+
+        memcpy(aad, uuid, 36);
+        aad[36] = (uint8_t) (id >> 24);
+        aad[37] = (uint8_t) (id >> 16);
+        aad[38] = (uint8_t) (id >> 8);
+        aad[39] = (uint8_t) id;
+}
+
+/* The data sealed in the TPM: the TPM share, followed by the HSM PIN when there is one, so one
+ * Unseal gives both and the HSM becomes usable only in the enrolled boot state. */
+static int sealed_data(const cvmseal_secret *share, const cvmseal_secret *hsm_pin, cvmseal_secret **ret) {
+        size_t pin_size = cvmseal_secret_size(hsm_pin);
+        cvmseal_secret *s;
+
+        if (pin_size > HSM_PIN_MAX)
+                return log_debug_errno(-EKEYREVOKED, "The HSM PIN is longer than %u bytes", HSM_PIN_MAX);
+        s = cvmseal_secret_new(CVMSEAL_SHARE_SIZE + pin_size);
+        if (!s)
+                return -ENOMEM;
+        memcpy(cvmseal_secret_data_mut(s), cvmseal_secret_data(share), CVMSEAL_SHARE_SIZE);
+        if (pin_size > 0)
+                memcpy(cvmseal_secret_data_mut(s) + CVMSEAL_SHARE_SIZE, cvmseal_secret_data(hsm_pin), pin_size);
+        *ret = s;
+        return 0;
+}
+
+/* Binds the token to the HSM key of params->hsm_uri: opens and checks the key, encrypts a fresh
+ * HSM share, and proves that it decrypts. */
+static int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uuid, int id, struct token *t,
+                      cvmseal_secret **ret_share, cvmseal_secret **ret_pin) {
+        _cleanup_secret_ cvmseal_secret *pin = NULL, *share = NULL, *check = NULL;
+        _cleanup_(hsm_key_freep) hsm_key *key = NULL;
+        uint8_t aad[40];
+        int r;
+
+        if (params->hsm_pin) {
+                pin = cvmseal_secret_new_from(cvmseal_secret_data(params->hsm_pin), cvmseal_secret_size(params->hsm_pin));
+                if (!pin)
+                        return -ENOMEM;
+        } else {
+                r = hsm_uri_pin(params->hsm_uri, &pin);
+                if (r < 0)
+                        return r;
+        }
+        if (cvmseal_secret_size(pin) > HSM_PIN_MAX)
+                return log_debug_errno(-EKEYREVOKED, "The HSM PIN is longer than %u bytes", HSM_PIN_MAX);
+
+        r = hsm_key_open(params->hsm_uri, pin, &key);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot open the HSM key");
+        r = hsm_key_check(key, params->hsm_allow_extractable);
+        if (r < 0)
+                return r;
+
+        share = cvmseal_secret_new(CVMSEAL_SHARE_SIZE);
+        if (!share)
+                return -ENOMEM;
+        r = kdf_random(cvmseal_secret_data_mut(share), CVMSEAL_SHARE_SIZE);
+        if (r < 0)
+                return r;
+
+        binding_aad(uuid, id, aad);
+        r = hsm_seal(key, aad, sizeof(aad), share, &t->hsm);
+        if (r < 0)
+                return log_debug_errno(r, "The HSM cannot encrypt the share");
+        t->has_hsm = true;
+        t->hsm.pin = pin != NULL;
+        r = hsm_uri_public(params->hsm_uri, &t->hsm.uri);
+        if (r < 0)
+                return r;
+
+        r = hsm_unseal(key, &t->hsm, aad, sizeof(aad), &check);
+        if (r < 0)
+                return log_debug_errno(r, "The HSM cannot decrypt the share it encrypted");
+        if (!secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(share), CVMSEAL_SHARE_SIZE))
+                return log_debug_errno(-EIO, "The HSM returned another share than it was given");
+
+        log_debug("Bound to the HSM key (%s)", hsm_mechanism_to_string(t->hsm.mechanism));
+        *ret_share = TAKE_PTR(share);
+        *ret_pin = TAKE_PTR(pin);
+        return 0;
+}
 
 _public_ const char *cvmseal_version(void) {
         return PROJECT_VERSION;
@@ -70,7 +158,8 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
                             const struct cvmseal_enroll_params *params, struct cvmseal_enroll_result *ret) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
-        _cleanup_secret_ cvmseal_secret *vk = NULL, *share = NULL, *check = NULL, *pass = NULL, *recovery = NULL;
+        _cleanup_secret_ cvmseal_secret *vk = NULL, *share = NULL, *check = NULL, *pass = NULL, *recovery = NULL,
+                                        *hsm_share = NULL, *hsm_pin = NULL, *data = NULL;
         _cleanup_(token_done) struct token t = {};
         struct tpm2_sealed sealed;
         int r, id, slot = -1, recovery_slot = -1;
@@ -97,6 +186,13 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (id < 0)
                 return id;
 
+        /* The HSM first: it is local and refuses an unfit key before the TPM does any work. */
+        if (params->hsm_uri) {
+                r = enroll_hsm(params, uuid, id, &t, &hsm_share, &hsm_pin);
+                if (r < 0)
+                        return r;
+        }
+
         r = tpm2_context_new(params->tcti, &tpm);
         if (r < 0)
                 return r;
@@ -111,7 +207,10 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (r < 0)
                 return r;
 
-        r = tpm2_seal(tpm, params->pcr_mask, params->pin, share, &sealed);
+        r = sealed_data(share, hsm_pin, &data);
+        if (r < 0)
+                return r;
+        r = tpm2_seal(tpm, params->pcr_mask, params->pin, data, &sealed);
         if (r < 0)
                 return log_debug_errno(r, "Cannot seal to the TPM");
 
@@ -119,11 +218,11 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         r = tpm2_unseal(tpm, &sealed, CVMSEAL_SRK_HANDLE, params->pcr_mask, params->pin, &check);
         if (r < 0)
                 return log_debug_errno(r, "The freshly sealed secret does not unseal");
-        if (cvmseal_secret_size(check) != CVMSEAL_SHARE_SIZE ||
-            !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(share), CVMSEAL_SHARE_SIZE))
+        if (cvmseal_secret_size(check) != cvmseal_secret_size(data) ||
+            !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(data), cvmseal_secret_size(data)))
                 return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
 
-        r = kdf_derive_passphrase(share, NULL, t.salt, sizeof(t.salt), uuid, id, &pass);
+        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), uuid, id, &pass);
         if (r < 0)
                 return r;
 
@@ -224,9 +323,25 @@ static int token_load(struct crypt_device *cd, int id, struct token *ret) {
         return 0;
 }
 
+/* Splits the unsealed data into the TPM share and the HSM PIN (when the binding has one). */
+static int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **ret_pin) {
+        size_t size = cvmseal_secret_size(data), pin_size = size - CVMSEAL_SHARE_SIZE;
+        bool pin = t->has_hsm && t->hsm.pin;
+
+        if (size < CVMSEAL_SHARE_SIZE || (pin ? pin_size == 0 || pin_size > HSM_PIN_MAX : pin_size != 0))
+                return log_debug_errno(-EBADMSG, "The sealed data has the wrong size (%zu bytes)", size);
+        if (pin) {
+                *ret_pin = cvmseal_secret_new_from(cvmseal_secret_data(data) + CVMSEAL_SHARE_SIZE, pin_size);
+                if (!*ret_pin)
+                        return -ENOMEM;
+                cvmseal_secret_truncate(data, CVMSEAL_SHARE_SIZE);
+        }
+        return 0;
+}
+
 static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, const struct cvmseal_unlock_params *params,
                         cvmseal_secret **ret_passphrase, int *ret_keyslot) {
-        _cleanup_secret_ cvmseal_secret *share = NULL, *pass = NULL;
+        _cleanup_secret_ cvmseal_secret *share = NULL, *pass = NULL, *hsm_pin = NULL, *hsm_share = NULL;
         _cleanup_(token_done) struct token t = {};
         struct tpm2_sealed sealed;
         crypt_keyslot_info ki;
@@ -257,10 +372,25 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         r = tpm2_unseal(*tpm, &sealed, t.tpm2.srk_handle, t.tpm2.pcr_mask, t.tpm2.pin ? params->pin : NULL, &share);
         if (r < 0)
                 return r;
-        if (cvmseal_secret_size(share) != CVMSEAL_SHARE_SIZE)
-                return log_debug_errno(-EBADMSG, "Token %d: the sealed share has the wrong size", id);
+        r = split_sealed(&t, share, &hsm_pin);
+        if (r < 0)
+                return r;
 
-        r = kdf_derive_passphrase(share, NULL, t.salt, sizeof(t.salt), crypt_get_uuid(cd), id, &pass);
+        if (t.has_hsm) {
+                _cleanup_(hsm_key_freep) hsm_key *key = NULL;
+                uint8_t aad[40];
+
+                log_debug("Token %d: asking the HSM for its share", id);
+                r = hsm_key_open(t.hsm.uri, hsm_pin, &key);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d: cannot open the HSM key", id);
+                binding_aad(crypt_get_uuid(cd), id, aad);
+                r = hsm_unseal(key, &t.hsm, aad, sizeof(aad), &hsm_share);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d: the HSM does not give the share", id);
+        }
+
+        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), crypt_get_uuid(cd), id, &pass);
         if (r < 0)
                 return r;
 
@@ -401,6 +531,18 @@ static int list_token(struct crypt_device *cd, int id, json_object *tokens, uint
                                 r = json_add(o, "srk-handle", json_object_new_string(handle));
                         if (r >= 0)
                                 r = json_add(o, "srk-name", json_object_new_string(name));
+                        if (r >= 0 && t.has_hsm) {
+                                json_object *h = json_object_new_object();
+
+                                r = json_add(o, "hsm", h);
+                                if (r >= 0)
+                                        r = json_add(h, "uri", json_object_new_string(t.hsm.uri));
+                                if (r >= 0)
+                                        r = json_add(h, "mechanism",
+                                                     json_object_new_string(hsm_mechanism_to_string(t.hsm.mechanism)));
+                                if (r >= 0)
+                                        r = json_add(h, "pin", json_object_new_boolean(t.hsm.pin));
+                        }
                 }
                 if (r < 0)
                         return r;

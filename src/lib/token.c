@@ -21,6 +21,7 @@ void token_done(struct token *t) {
         free(t->tpm2.policy);
         free(t->tpm2.public);
         free(t->tpm2.private);
+        hsm_binding_done(&t->hsm);
         memset(t, 0, sizeof(*t));
 }
 
@@ -160,7 +161,7 @@ static int parse_tpm2(json_object *o, struct token *t) {
 }
 
 int token_from_json(json_object *j, struct token *ret) {
-        static const char *const known[] = { "type", "keyslots", "version", "kdf", "tpm2", NULL };
+        static const char *const known[] = { "type", "keyslots", "version", "kdf", "tpm2", "hsm", NULL };
         _cleanup_(token_done) struct token t = {};
         json_object *v, *kdf, *tpm2, *ks;
         _cleanup_free_ uint8_t *salt = NULL;
@@ -230,6 +231,14 @@ int token_from_json(json_object *j, struct token *ret) {
         r = parse_tpm2(tpm2, &t);
         if (r < 0)
                 return r;
+
+        /* Optional: a token bound to an HSM key as well. */
+        if (json_object_object_get_ex(j, "hsm", &v)) {
+                r = hsm_binding_from_json(v, &t.hsm);
+                if (r < 0)
+                        return r;
+                t.has_hsm = true;
+        }
 
         *ret = t;
         memset(&t, 0, sizeof(t));
@@ -331,6 +340,13 @@ int token_to_json(const struct token *t, json_object **ret) {
                 r = add(j, "kdf", TAKE_PTR(kdf));
         if (r >= 0)
                 r = add(j, "tpm2", TAKE_PTR(tpm2));
+        if (r >= 0 && t->has_hsm) {
+                json_object *h = NULL;
+
+                r = hsm_binding_to_json(&t->hsm, &h);
+                if (r >= 0)
+                        r = add(j, "hsm", h);
+        }
         if (r < 0)
                 return r;
 

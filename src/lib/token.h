@@ -7,6 +7,8 @@
 
 #include <json-c/json.h>
 
+#include "hsm.h"
+
 #define CVMSEAL_TOKEN_TYPE "cvmseal"
 #define CVMSEAL_TOKEN_VERSION 1
 #define TOKEN_BLOB_MAX 4096U
@@ -30,6 +32,8 @@ struct token {
                 uint8_t *private;         /* marshalled TPM2B_PRIVATE */
                 size_t private_size;
         } tpm2;
+        bool has_hsm;
+        struct hsm_binding hsm;   /* when has_hsm */
 };
 
 void token_done(struct token *t);

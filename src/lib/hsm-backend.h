@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What a backend provides to hsm.c.  The mechanisms' framing (IVs, the AAD digest of RSA-OAEP, key
+ * checks) lives in hsm.c, so a backend only moves bytes through its HSM. */
+
+#include "hsm.h"
+
+struct hsm_backend {
+        const char *scheme;  /* the URI scheme it serves, with the colon: "pkcs11:" */
+
+        int (*open)(const char *uri, const cvmseal_secret *pin, void **ret);
+        void (*close)(void *key);
+        /* Kind, sensitivity and extractability of the key (RSA keys as HSM_RSA_OAEP_SHA256). */
+        int (*describe)(void *key, enum hsm_mechanism *ret_mechanism, bool *ret_sensitive, bool *ret_extractable);
+        /* A value that identifies the key and reveals nothing of it (0 bytes when none). */
+        int (*key_check)(void *key, uint8_t *buf, size_t *size);
+        /* AES-GCM in the HSM. */
+        int (*gcm_encrypt)(void *key, const uint8_t iv[HSM_IV_SIZE], const uint8_t *aad, size_t aad_size,
+                           const uint8_t *in, size_t in_size, uint8_t *out, size_t *out_size);
+        int (*gcm_decrypt)(void *key, const uint8_t iv[HSM_IV_SIZE], const uint8_t *aad, size_t aad_size,
+                           const uint8_t *in, size_t in_size, cvmseal_secret **ret);
+        /* RSA: the public key (for encryption in software) and OAEP-SHA256 decryption in the HSM. */
+        int (*rsa_public)(void *key, uint8_t **ret_n, size_t *ret_n_size, uint8_t **ret_e, size_t *ret_e_size);
+        /* -EOPNOTSUPP when the HSM does not take OAEP with that hash. */
+        int (*rsa_oaep_decrypt)(void *key, bool sha256, const uint8_t *in, size_t in_size, cvmseal_secret **ret);
+
+        int (*uri_public)(const char *uri, char **ret);
+        int (*uri_pin)(const char *uri, cvmseal_secret **ret);
+        int (*keygen)(const char *uri, const cvmseal_secret *pin, json_object **ret_info);
+};
+
+extern const struct hsm_backend hsm_pkcs11_backend;

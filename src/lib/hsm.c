@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The HSM binding, independent of the backend: which backend serves a URI, the framing of each
+ * mechanism, the key check, and the binding's JSON form in the token.
+ *
+ *   AES-256-GCM:     ciphertext = GCM(key, iv = 12 random bytes, aad, share) || 16-byte tag
+ *   RSA-OAEP-SHA256: ciphertext = OAEP-SHA256(public key, share || SHA-256(aad))
+ *                    (PKCS#11 modules commonly refuse an OAEP label, so the AAD travels as a digest
+ *                    inside the plaintext and is compared, in constant time, after decryption)
+ *   RSA-OAEP-SHA1:   the same with OAEP's hash and MGF1 on SHA-1, chosen at enrollment only when the
+ *                    HSM refuses SHA-256 (SoftHSM 2.6 does); OAEP's security does not rest on the
+ *                    collision resistance that SHA-1 has lost
+ *
+ * aad = LUKS UUID || token id: a binding copied to another volume or token does not decrypt there.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
+
+#include "encoding.h"
+#include "hsm-backend.h"
+#include "kdf.h"
+#include "log.h"
+#include "macro.h"
+#include "secret.h"
+
+struct hsm_key {
+        const struct hsm_backend *backend;
+        void *data;
+};
+
+static const struct hsm_backend *const backends[] = {
+        &hsm_pkcs11_backend,
+};
+
+static const char *const mechanism_names[_HSM_MECHANISM_MAX] = {
+        [HSM_AES_256_GCM] = "aes-256-gcm",
+        [HSM_RSA_OAEP_SHA256] = "rsa-oaep-sha256",
+        [HSM_RSA_OAEP_SHA1] = "rsa-oaep-sha1",
+};
+
+const char *hsm_mechanism_to_string(enum hsm_mechanism m) {
+        return m >= 0 && m < _HSM_MECHANISM_MAX ? mechanism_names[m] : NULL;
+}
+
+int hsm_mechanism_from_string(const char *s) {
+        for (int m = 0; m < _HSM_MECHANISM_MAX; m++)
+                if (streq_ptr(s, mechanism_names[m]))
+                        return m;
+        return -EINVAL;
+}
+
+static const struct hsm_backend *backend_for(const char *uri) {
+        for (size_t i = 0; uri && i < ELEMENTSOF(backends); i++)
+                if (strncmp(uri, backends[i]->scheme, strlen(backends[i]->scheme)) == 0)
+                        return backends[i];
+        log_debug("No HSM backend serves this URI (expected %s...)", backends[0]->scheme);
+        return NULL;
+}
+
+void hsm_binding_done(struct hsm_binding *b) {
+        if (!b)
+                return;
+        free(b->uri);
+        free(b->ciphertext);
+        memset(b, 0, sizeof(*b));
+}
+
+int hsm_uri_public(const char *uri, char **ret) {
+        const struct hsm_backend *b = backend_for(uri);
+
+        return b ? b->uri_public(uri, ret) : -EINVAL;
+}
+
+int hsm_uri_pin(const char *uri, cvmseal_secret **ret) {
+        const struct hsm_backend *b = backend_for(uri);
+
+        return b ? b->uri_pin(uri, ret) : -EINVAL;
+}
+
+int hsm_key_open(const char *uri, const cvmseal_secret *pin, hsm_key **ret) {
+        const struct hsm_backend *b = backend_for(uri);
+        hsm_key *k;
+        int r;
+
+        if (!b)
+                return -EINVAL;
+        k = calloc(1, sizeof(*k));
+        if (!k)
+                return -ENOMEM;
+        k->backend = b;
+        r = b->open(uri, pin, &k->data);
+        if (r < 0) {
+                free(k);
+                return r;
+        }
+        *ret = k;
+        return 0;
+}
+
+void hsm_key_free(hsm_key *k) {
+        if (!k)
+                return;
+        k->backend->close(k->data);
+        free(k);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
+
+int hsm_key_check(hsm_key *k, bool allow_extractable) {
+        enum hsm_mechanism m;
+        bool sensitive, extractable;
+        int r;
+
+        r = k->backend->describe(k->data, &m, &sensitive, &extractable);
+        if (r < 0)
+                return r;
+        if (!sensitive)
+                return log_debug_errno(-EKEYEXPIRED, "The HSM key is not sensitive: its value can be read out");
+        if (extractable && !allow_extractable)
+                return log_debug_errno(-EKEYEXPIRED, "The HSM key is extractable");
+        return 0;
+}
+
+static void aad_digest(const uint8_t *aad, size_t aad_size, uint8_t out[32]) {
+        unsigned n;
+
+        (void) EVP_Digest(aad, aad_size, out, &n, EVP_sha256(), NULL);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM_BLD *, OSSL_PARAM_BLD_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM *, OSSL_PARAM_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
+
+/* RSA-OAEP-SHA256 with the HSM key's public half, in software: encryption needs no secret. */
+static int rsa_oaep_encrypt(hsm_key *k, bool sha256, const uint8_t *in, size_t in_size, uint8_t **ret,
+                            size_t *ret_size) {
+        const EVP_MD *md = sha256 ? EVP_sha256() : EVP_sha1();
+        _cleanup_free_ uint8_t *n = NULL, *e = NULL, *out = NULL;
+        _cleanup_(BN_freep) BIGNUM *bn_n = NULL, *bn_e = NULL;
+        _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
+        _cleanup_(OSSL_PARAM_freep) OSSL_PARAM *params = NULL;
+        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL, *enc = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
+        size_t n_size, e_size, out_size = 0;
+        int r;
+
+        r = k->backend->rsa_public(k->data, &n, &n_size, &e, &e_size);
+        if (r < 0)
+                return r;
+        if (n_size < 256 || n_size > HSM_CIPHERTEXT_MAX)
+                return log_debug_errno(-EKEYREVOKED, "The RSA key is shorter than 2048 bits or longer than 8192");
+
+        bn_n = BN_bin2bn(n, (int) n_size, NULL);
+        bn_e = BN_bin2bn(e, (int) e_size, NULL);
+        bld = OSSL_PARAM_BLD_new();
+        if (!bn_n || !bn_e || !bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
+            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e))
+                return -ENOMEM;
+        params = OSSL_PARAM_BLD_to_param(bld);
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+            EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+                return log_debug_errno(-EKEYREVOKED, "The HSM's RSA public key is not usable");
+
+        enc = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+        if (!enc || EVP_PKEY_encrypt_init(enc) != 1 || EVP_PKEY_CTX_set_rsa_padding(enc, RSA_PKCS1_OAEP_PADDING) != 1 ||
+            EVP_PKEY_CTX_set_rsa_oaep_md(enc, md) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(enc, md) != 1 ||
+            EVP_PKEY_encrypt(enc, NULL, &out_size, in, in_size) != 1)
+                return log_debug_errno(-EIO, "RSA-OAEP encryption failed");
+        out = malloc(out_size);
+        if (!out)
+                return -ENOMEM;
+        if (EVP_PKEY_encrypt(enc, out, &out_size, in, in_size) != 1)
+                return log_debug_errno(-EIO, "RSA-OAEP encryption failed");
+
+        *ret = TAKE_PTR(out);
+        *ret_size = out_size;
+        return 0;
+}
+
+int hsm_seal(hsm_key *k, const uint8_t *aad, size_t aad_size, const cvmseal_secret *share, struct hsm_binding *ret) {
+        struct hsm_binding b = {};
+        enum hsm_mechanism m;
+        bool sensitive, extractable;
+        int r;
+
+        if (cvmseal_secret_size(share) != CVMSEAL_SHARE_SIZE)
+                return -EINVAL;
+        r = k->backend->describe(k->data, &m, &sensitive, &extractable);
+        if (r < 0)
+                return r;
+        b.mechanism = m;
+        b.key_check_size = sizeof(b.key_check);
+        r = k->backend->key_check(k->data, b.key_check, &b.key_check_size);
+        if (r < 0)
+                return r;
+
+        if (m == HSM_AES_256_GCM) {
+                size_t n = CVMSEAL_SHARE_SIZE + HSM_TAG_SIZE;
+
+                r = kdf_random(b.iv, sizeof(b.iv));
+                if (r < 0)
+                        return r;
+                b.ciphertext = malloc(n);
+                if (!b.ciphertext)
+                        return -ENOMEM;
+                r = k->backend->gcm_encrypt(k->data, b.iv, aad, aad_size, cvmseal_secret_data(share),
+                                            CVMSEAL_SHARE_SIZE, b.ciphertext, &n);
+                if (r < 0 || n != CVMSEAL_SHARE_SIZE + HSM_TAG_SIZE) {
+                        hsm_binding_done(&b);
+                        return r < 0 ? r : log_debug_errno(-EIO, "AES-GCM gave %zu bytes", n);
+                }
+                b.ciphertext_size = n;
+        } else {
+                _cleanup_secret_ cvmseal_secret *plain = cvmseal_secret_new(CVMSEAL_SHARE_SIZE + 32), *probe = NULL;
+
+                if (!plain)
+                        return -ENOMEM;
+                memcpy(cvmseal_secret_data_mut(plain), cvmseal_secret_data(share), CVMSEAL_SHARE_SIZE);
+                aad_digest(aad, aad_size, cvmseal_secret_data_mut(plain) + CVMSEAL_SHARE_SIZE);
+
+                /* OAEP-SHA256 where the HSM can decrypt it, else OAEP-SHA1. */
+                for (int sha256 = 1; sha256 >= 0; sha256--) {
+                        free(b.ciphertext);
+                        b.ciphertext = NULL;
+                        r = rsa_oaep_encrypt(k, sha256, cvmseal_secret_data(plain), cvmseal_secret_size(plain),
+                                             &b.ciphertext, &b.ciphertext_size);
+                        if (r < 0)
+                                break;
+                        r = k->backend->rsa_oaep_decrypt(k->data, sha256, b.ciphertext, b.ciphertext_size, &probe);
+                        cvmseal_secret_free(probe);
+                        probe = NULL;
+                        b.mechanism = sha256 ? HSM_RSA_OAEP_SHA256 : HSM_RSA_OAEP_SHA1;
+                        if (r != -EOPNOTSUPP)
+                                break;
+                        log_debug("The HSM refuses RSA-OAEP with SHA-256%s", sha256 ? "; trying SHA-1" : "");
+                }
+                if (r < 0) {
+                        hsm_binding_done(&b);
+                        return r == -EOPNOTSUPP ? -EKEYEXPIRED : r;
+                }
+        }
+
+        *ret = b;
+        return 0;
+}
+
+int hsm_unseal(hsm_key *k, const struct hsm_binding *b, const uint8_t *aad, size_t aad_size, cvmseal_secret **ret) {
+        _cleanup_secret_ cvmseal_secret *plain = NULL;
+        uint8_t check[HSM_KEY_CHECK_MAX], digest[32];
+        size_t check_size = sizeof(check);
+        bool same_key = false;
+        enum hsm_mechanism m;
+        bool sensitive, extractable;
+        int r;
+
+        r = k->backend->describe(k->data, &m, &sensitive, &extractable);
+        if (r < 0)
+                return r;
+        if (m == HSM_RSA_OAEP_SHA256 && b->mechanism == HSM_RSA_OAEP_SHA1)
+                m = HSM_RSA_OAEP_SHA1;
+        if (m != b->mechanism)
+                return log_debug_errno(-EKEYREVOKED, "The HSM key is not of the kind the token was bound with (%s)",
+                                       hsm_mechanism_to_string(b->mechanism));
+
+        /* A replaced key fails here, before it is asked to decrypt anything. */
+        r = k->backend->key_check(k->data, check, &check_size);
+        if (r < 0)
+                return r;
+        if (b->key_check_size > 0) {
+                if (check_size != b->key_check_size || !secret_equal(check, b->key_check, check_size))
+                        return log_debug_errno(-EKEYREVOKED, "The HSM key is not the one the token was bound to");
+                same_key = true;
+        }
+
+        if (m == HSM_AES_256_GCM)
+                r = k->backend->gcm_decrypt(k->data, b->iv, aad, aad_size, b->ciphertext, b->ciphertext_size, &plain);
+        else
+                r = k->backend->rsa_oaep_decrypt(k->data, m == HSM_RSA_OAEP_SHA256, b->ciphertext, b->ciphertext_size,
+                                                 &plain);
+        if (r == -EOPNOTSUPP)
+                r = -EKEYREVOKED;
+        if (r == -EKEYREVOKED && same_key)
+                /* The right key refuses the ciphertext: the binding is what is damaged. */
+                return log_debug_errno(-EBADMSG, "The HSM share in the token does not decrypt with its key");
+        if (r < 0)
+                return r;
+
+        if (m != HSM_AES_256_GCM) {
+                aad_digest(aad, aad_size, digest);
+                if (cvmseal_secret_size(plain) != CVMSEAL_SHARE_SIZE + 32 ||
+                    !secret_equal(cvmseal_secret_data(plain) + CVMSEAL_SHARE_SIZE, digest, 32))
+                        return log_debug_errno(same_key ? -EBADMSG : -EKEYREVOKED,
+                                               "The HSM share is bound to another volume or token");
+                cvmseal_secret_truncate(plain, CVMSEAL_SHARE_SIZE);
+        }
+        if (cvmseal_secret_size(plain) != CVMSEAL_SHARE_SIZE)
+                return log_debug_errno(-EBADMSG, "The HSM share has the wrong size");
+
+        *ret = TAKE_PTR(plain);
+        return 0;
+}
+
+int hsm_keygen(const char *uri, const cvmseal_secret *pin, json_object **ret_info) {
+        const struct hsm_backend *b = backend_for(uri);
+
+        return b ? b->keygen(uri, pin, ret_info) : -EINVAL;
+}
+
+_public_ int cvmseal_hsm_keygen(const char *uri, const cvmseal_secret *pin, json_object **ret_info) {
+        _cleanup_secret_ cvmseal_secret *uri_pin = NULL;
+        int r;
+
+        if (!pin) {
+                r = hsm_uri_pin(uri, &uri_pin);
+                if (r < 0)
+                        return r;
+                pin = uri_pin;
+        }
+        return hsm_keygen(uri, pin, ret_info);
+}
+
+_public_ int cvmseal_hsm_uri_public(const char *uri, char **ret) {
+        return hsm_uri_public(uri, ret);
+}
+
+/* ---- JSON ---- */
+
+static int add(json_object *o, const char *key, json_object *v) {
+        if (!v || json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int add_blob(json_object *o, const char *key, bool hex, const uint8_t *p, size_t n) {
+        _cleanup_free_ char *s = hex ? hex_encode(p, n) : base64_encode(p, n);
+
+        return s ? add(o, key, json_object_new_string(s)) : -ENOMEM;
+}
+
+int hsm_binding_to_json(const struct hsm_binding *b, json_object **ret) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        r = add(o, "uri", json_object_new_string(b->uri));
+        if (r >= 0)
+                r = add(o, "mechanism", json_object_new_string(hsm_mechanism_to_string(b->mechanism)));
+        if (r >= 0 && b->mechanism == HSM_AES_256_GCM)
+                r = add_blob(o, "iv", false, b->iv, sizeof(b->iv));
+        if (r >= 0)
+                r = add_blob(o, "key-check", true, b->key_check, b->key_check_size);
+        if (r >= 0)
+                r = add_blob(o, "ciphertext", false, b->ciphertext, b->ciphertext_size);
+        if (r >= 0)
+                r = add(o, "pin", json_object_new_boolean(b->pin));
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+static int bad(const char *member, const char *why) {
+        return log_debug_errno(-EBADMSG, "cvmseal token: member 'hsm.%s' %s", member, why);
+}
+
+static json_object *member(json_object *o, const char *key, json_type type) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v) || !v) {
+                bad(key, "is missing");
+                return NULL;
+        }
+        if (!json_object_is_type(v, type)) {
+                bad(key, "has the wrong type");
+                return NULL;
+        }
+        return v;
+}
+
+static int get_blob(json_object *o, const char *key, bool hex, size_t min, size_t max, uint8_t **ret, size_t *ret_size) {
+        json_object *v = member(o, key, json_type_string);
+        uint8_t *buf;
+        size_t n;
+        int r;
+
+        if (!v)
+                return -EBADMSG;
+        r = hex ? hex_decode(json_object_get_string(v), &buf, &n) : base64_decode(json_object_get_string(v), &buf, &n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return bad(key, hex ? "is not hex" : "is not base64");
+        if (n < min || n > max) {
+                free(buf);
+                return bad(key, "has the wrong length");
+        }
+        *ret = buf;
+        *ret_size = n;
+        return 0;
+}
+
+int hsm_binding_from_json(json_object *o, struct hsm_binding *ret) {
+        _cleanup_(hsm_binding_done) struct hsm_binding b = {};
+        _cleanup_free_ uint8_t *iv = NULL, *check = NULL;
+        size_t iv_size, check_size;
+        bool gcm;
+        json_object *v;
+        int m, r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return bad("", "is not an object");
+        json_object_object_foreach(o, key, val) {
+                (void) val;
+                if (!streq_ptr(key, "uri") && !streq_ptr(key, "mechanism") && !streq_ptr(key, "iv") &&
+                    !streq_ptr(key, "key-check") && !streq_ptr(key, "ciphertext") && !streq_ptr(key, "pin"))
+                        return log_debug_errno(-EBADMSG, "cvmseal token: unknown member '%s' in hsm", key);
+        }
+
+        v = member(o, "uri", json_type_string);
+        if (!v)
+                return -EBADMSG;
+        if (!backend_for(json_object_get_string(v)))
+                return bad("uri", "names no HSM this version knows");
+        b.uri = strdup(json_object_get_string(v));
+        if (!b.uri)
+                return -ENOMEM;
+
+        v = member(o, "mechanism", json_type_string);
+        if (!v)
+                return -EBADMSG;
+        m = hsm_mechanism_from_string(json_object_get_string(v));
+        if (m < 0)
+                return bad("mechanism", "is not aes-256-gcm, rsa-oaep-sha256 or rsa-oaep-sha1");
+        b.mechanism = (enum hsm_mechanism) m;
+        gcm = b.mechanism == HSM_AES_256_GCM;
+
+        if (gcm) {
+                r = get_blob(o, "iv", false, HSM_IV_SIZE, HSM_IV_SIZE, &iv, &iv_size);
+                if (r < 0)
+                        return r;
+                memcpy(b.iv, iv, HSM_IV_SIZE);
+        } else if (json_object_object_get_ex(o, "iv", NULL))
+                return bad("iv", "is given for a mechanism that takes none");
+
+        r = get_blob(o, "key-check", true, 0, HSM_KEY_CHECK_MAX, &check, &check_size);
+        if (r < 0)
+                return r;
+        memcpy(b.key_check, check, check_size);
+        b.key_check_size = check_size;
+
+        r = get_blob(o, "ciphertext", false, gcm ? CVMSEAL_SHARE_SIZE + HSM_TAG_SIZE : 256,
+                     gcm ? CVMSEAL_SHARE_SIZE + HSM_TAG_SIZE : HSM_CIPHERTEXT_MAX, &b.ciphertext, &b.ciphertext_size);
+        if (r < 0)
+                return r;
+
+        v = member(o, "pin", json_type_boolean);
+        if (!v)
+                return -EBADMSG;
+        b.pin = json_object_get_boolean(v);
+
+        *ret = b;
+        memset(&b, 0, sizeof(b));
+        return 0;
+}
