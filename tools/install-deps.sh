@@ -7,11 +7,12 @@ set -euo pipefail
 packages=(
         # build
         build-essential meson ninja-build pkg-config scdoc
-        libcryptsetup-dev libtss2-dev libssl-dev libjson-c-dev libcmocka-dev
+        libcryptsetup-dev libtss2-dev libssl-dev libjson-c-dev libcmocka-dev libp11-kit-dev
         # run: the TCTI modules tpm2-tss loads with dlopen
         libtss2-tcti-device0 libtss2-tcti-swtpm0 libtss2-tcti-pcap0 libtss2-tctildr0
         # tests and demo: swtpm as the vTPM, cryptsetup and tpm2-tools as independent witnesses
         swtpm swtpm-tools tpm2-tools cryptsetup-bin python3 binutils procps
+        softhsm2 p11-kit opensc
 )
 if [ "${1:-}" = "--bench" ]; then
         packages+=(clevis clevis-tpm2 clevis-luks)

@@ -3,7 +3,8 @@
 #
 # Benchmark: `cvmseal unlock --test` against `clevis luks pass` (Debian 12: clevis 19, tpm2 pin
 # through tpm2-tools), each on its own LUKS2 image file of the same kind, both sealed to PCR 7 of the
-# same swtpm, in one run.  It counts the TPM commands of one unlock of each (tpm2-tss's pcap TCTI and
+# same swtpm, in one run.  cvmseal is measured twice: a PCR-only token, and a token bound to an
+# AES-256 key in SoftHSM2 as well (the HSM key cache; skipped when softhsm2 is not installed).  It counts the TPM commands of one unlock of each (tpm2-tss's pcap TCTI and
 # tpm-count.py) and times BENCH_RUNS unlocks of each, interleaved.
 #
 # This is a benchmark, not a test: slowness never fails it; it prints figures.  It exits 1 only when
@@ -161,6 +162,31 @@ if [ -z "$cvmseal_skip" ]; then
                 </dev/null >"$T/log" 2>&1 \
                 || die "cvmseal unlock --test failed (exit $?): $(cat "$T/log")"
         count_commands "$T/cvmseal.pcap" "$T/cvmseal.count.json" "cvmseal unlock --test"
+
+        # The same, bound to an AES-256 key in a private SoftHSM2 token.
+        if command -v softhsm2-util >/dev/null 2>&1; then
+                mkdir -p "$T/softhsm/tokens"
+                printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+                        "$T/softhsm/tokens" >"$T/softhsm/softhsm2.conf"
+                export SOFTHSM2_CONF="$T/softhsm/softhsm2.conf"
+                softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 0000 >/dev/null \
+                        || die "softhsm2-util --init-token failed"
+                printf 1234 >"$T/hsm.pin"
+                hsm_uri="pkcs11:token=bench;object=disk;type=secret-key"
+                "$CVMSEAL" hsm keygen --hsm "$hsm_uri" --hsm-pin-file "$T/hsm.pin" >"$T/log" 2>&1 \
+                        || die "cvmseal hsm keygen failed: $(cat "$T/log")"
+                make_image "$T/cvmseal-hsm.img" "$T/cvmseal-hsm.key"
+                "$CVMSEAL" --tcti "$TCTI" enroll "$T/cvmseal-hsm.img" --unlock-key-file "$T/cvmseal-hsm.key" \
+                        --tpm2-pcrs 7 --hsm "$hsm_uri" --hsm-pin-file "$T/hsm.pin" </dev/null >"$T/log" 2>&1 \
+                        || die "cvmseal enroll --hsm failed (exit $?): $(cat "$T/log")"
+                rm -f "$T/cvmseal-hsm.pcap"
+                TCTI_PCAP_FILE="$T/cvmseal-hsm.pcap" "$CVMSEAL" --tcti "$PCAP_TCTI" unlock "$T/cvmseal-hsm.img" \
+                        --test </dev/null >"$T/log" 2>&1 \
+                        || die "cvmseal unlock --test (HSM) failed (exit $?): $(cat "$T/log")"
+                count_commands "$T/cvmseal-hsm.pcap" "$T/cvmseal-hsm.count.json" "cvmseal unlock --test (HSM)"
+        else
+                echo "cvmseal with the HSM: skipped (softhsm2-util is not installed)" >&2
+        fi
 else
         echo "cvmseal: skipped ($cvmseal_skip); measuring clevis alone" >&2
 fi
@@ -214,6 +240,13 @@ if not skip:
                  os.path.join(T, "cvmseal.img"), "--test"],
         "env": base_env,
     }
+    if os.path.exists(os.path.join(T, "cvmseal-hsm.count.json")):
+        tools["cvmseal-hsm"] = {
+            "label": "cvmseal unlock --test (vTPM + HSM)",
+            "argv": [os.environ["BENCH_CVMSEAL"], "--tcti", tcti, "unlock",
+                     os.path.join(T, "cvmseal-hsm.img"), "--test"],
+            "env": base_env,
+        }
 
 samples = {name: [] for name in tools}
 
@@ -265,20 +298,26 @@ if "cvmseal" in result["tools"]:
     ratio = result["tools"]["clevis"]["median_ms"] / result["tools"]["cvmseal"]["median_ms"]
     ratio = round(ratio, 2)
 result["speed_ratio_clevis_over_cvmseal"] = ratio
+ratio_hsm = None
+if "cvmseal-hsm" in result["tools"]:
+    ratio_hsm = round(result["tools"]["clevis"]["median_ms"] / result["tools"]["cvmseal-hsm"]["median_ms"], 2)
+result["speed_ratio_clevis_over_cvmseal_hsm"] = ratio_hsm
 
 print("## unlock: cvmseal vs clevis (same swtpm, LUKS2 image files, PCR 7, %d runs each)" % runs)
 print()
 print("| tool | TPM commands per unlock | median ms | min ms |")
 print("|---|---:|---:|---:|")
-for name in ("cvmseal", "clevis"):
+for name in ("cvmseal", "cvmseal-hsm", "clevis"):
     r = result["tools"].get(name)
     if r is None:
-        print("| cvmseal unlock --test | skipped | - | - |")
+        print("| %s | skipped | - | - |" % name)
         continue
     print("| %s | %d | %.1f | %.1f |" % (r["command"], r["tpm_commands"], r["median_ms"], r["min_ms"]))
 print()
 if ratio is not None:
     print("speed ratio clevis/cvmseal (medians): %.1fx" % ratio)
+if ratio_hsm is not None:
+    print("speed ratio clevis/cvmseal with the HSM (medians): %.1fx" % ratio_hsm)
 else:
     print("speed ratio clevis/cvmseal: n/a (cvmseal skipped: %s)" % skip)
 print()

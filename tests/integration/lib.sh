@@ -120,3 +120,17 @@ expect_in() {
 header_sum() {
         head -c 16777216 "$1" | sha256sum | cut -d' ' -f1
 }
+
+# start_softhsm [LABEL] [PIN]: a private SoftHSM2 (its own SOFTHSM2_CONF and token directory under
+# $T) with one initialized token; exports SOFTHSM2_CONF.  p11-kit finds SoftHSM2 through its
+# registered module, so pkcs11:token=LABEL URIs work without module-path.
+start_softhsm() {
+        local label=${1:-cvmseal} pin=${2:-1234}
+        command -v softhsm2-util >/dev/null || skip "softhsm2 is not installed"
+        mkdir -p "$T/softhsm/tokens"
+        printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+                "$T/softhsm/tokens" >"$T/softhsm/softhsm2.conf"
+        export SOFTHSM2_CONF="$T/softhsm/softhsm2.conf"
+        softhsm2-util --init-token --free --label "$label" --pin "$pin" --so-pin 0000 >/dev/null \
+                || fail "softhsm2-util --init-token"
+}

@@ -153,6 +153,64 @@ static void test_sealed_unmarshal(void **state) {
         assert_int_equal(tpm2_sealed_unmarshal(pub, pub_size, priv, priv_size, name, 34, &out), -EBADMSG);
 }
 
+/* The token with an AES-GCM HSM binding. */
+static const char *const hsm_aes =
+        "{\"uri\":\"pkcs11:token=cvmseal;object=disk;type=secret-key\",\"mechanism\":\"aes-256-gcm\","
+        "\"iv\":\"AAECAwQFBgcICQoL\",\"key-check\":\"65574d\","
+        "\"ciphertext\":\"" "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v" "\",\"pin\":true}";
+
+static void test_hsm_binding(void **state) {
+        _cleanup_(json_object_putp) json_object *j = json_tokener_parse(valid), *again = NULL;
+        _cleanup_(token_done) struct token t = {};
+        _cleanup_(json_object_putp) json_object *out = NULL;
+
+        json_object_object_add(j, "hsm", json_tokener_parse(hsm_aes));
+        assert_int_equal(token_from_json(j, &t), 0);
+        assert_true(t.has_hsm);
+        assert_int_equal(t.hsm.mechanism, HSM_AES_256_GCM);
+        assert_string_equal(t.hsm.uri, "pkcs11:token=cvmseal;object=disk;type=secret-key");
+        assert_int_equal(t.hsm.key_check_size, 3);
+        assert_int_equal(t.hsm.ciphertext_size, 48);
+        assert_int_equal(t.hsm.iv[11], 11);
+        assert_true(t.hsm.pin);
+
+        /* Written back the same. */
+        assert_int_equal(token_to_json(&t, &out), 0);
+        assert_string_equal(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN),
+                            json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+}
+
+static void expect_bad_hsm(const char *key, json_object *value) {
+        _cleanup_(json_object_putp) json_object *j = json_tokener_parse(valid);
+        _cleanup_(token_done) struct token t = {};
+        json_object *h = json_tokener_parse(hsm_aes);
+
+        if (value)
+                json_object_object_add(h, key, value);
+        else
+                json_object_object_del(h, key);
+        json_object_object_add(j, "hsm", h);
+        if (token_from_json(j, &t) != -EBADMSG)
+                fail_msg("mutating hsm.%s was accepted", key);
+}
+
+static void test_hsm_binding_bad(void **state) {
+        static const char *const members[] = { "uri", "mechanism", "iv", "key-check", "ciphertext", "pin" };
+
+        for (size_t i = 0; i < ELEMENTSOF(members); i++)
+                expect_bad_hsm(members[i], NULL);
+        expect_bad_hsm("uri", json_object_new_string("file:/etc/key"));      /* no backend for it */
+        expect_bad_hsm("uri", json_object_new_int(1));
+        expect_bad_hsm("mechanism", json_object_new_string("des"));
+        expect_bad_hsm("iv", json_object_new_string("AAECAwQFBgcICQo="));     /* 11 bytes */
+        expect_bad_hsm("key-check", json_object_new_string("xyz"));
+        expect_bad_hsm("ciphertext", json_object_new_string("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")); /* 32 */
+        expect_bad_hsm("pin", json_object_new_string("yes"));
+        expect_bad_hsm("extra", json_object_new_boolean(true));
+        /* An RSA binding takes no IV, and a ciphertext of an RSA key's size. */
+        expect_bad_hsm("mechanism", json_object_new_string("rsa-oaep-sha256"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_valid_roundtrip),
@@ -161,6 +219,8 @@ int main(void) {
                 cmocka_unit_test(test_unknown_members),
                 cmocka_unit_test(test_not_json),
                 cmocka_unit_test(test_sealed_unmarshal),
+                cmocka_unit_test(test_hsm_binding),
+                cmocka_unit_test(test_hsm_binding_bad),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
