@@ -64,7 +64,9 @@ def damaged(damage):
         tpm2["srk-handle"] = str(tpm2["srk-handle"])
     elif damage == "tpm2-string":
         t["tpm2"] = "sealed"
-    elif damage == "unknown-top-hsm":
+    elif damage == "unknown-top-member":
+        t["attest"] = {"policy": "x"}   # a member this version does not know
+    elif damage == "hsm-incomplete":
         t["hsm"] = {"uri": "pkcs11:token=x"}
     elif damage == "unknown-tpm2-hsm":
         tpm2["hsm"] = "pkcs11:token=x"
@@ -132,7 +134,7 @@ TPM2=(srk-handle srk-name pcr-bank pcrs pin policy public private)
 DAMAGES=(del-top-type del-top-keyslots intact
         "${TOP[@]/#/del-top-}" "${KDF[@]/#/del-kdf-}" "${TPM2[@]/#/del-tpm2-}"
         version-string pcrs-string pin-string srk-handle-string tpm2-string
-        version-2 unknown-top-hsm unknown-tpm2-hsm unknown-kdf-member kdf-type-other salt-not-base64
+        version-2 unknown-top-member hsm-incomplete unknown-tpm2-hsm unknown-kdf-member kdf-type-other salt-not-base64
         salt-31-bytes srk-name-not-hex srk-name-short srk-handle-other pcr-bank-sha1 pcrs-99 pcrs-empty
         pcrs-duplicate private-truncated public-truncated public-authpolicy-flipped policy-changed pin-true
         private-flipped keyslots-absent-slot keyslots-other-slot keyslots-two salt-changed)
@@ -220,7 +222,8 @@ n=$((n + 5))
 
 # Values a reader must not guess at.
 check_malformed version-2 false "version 2 is not supported"
-check_malformed unknown-top-hsm false "unknown member 'hsm'"
+check_malformed unknown-top-member false "unknown member 'attest'"
+check_malformed hsm-incomplete false "member 'hsm.mechanism' is missing"
 check_malformed unknown-tpm2-hsm false "unknown member 'hsm' in tpm2"
 check_malformed unknown-kdf-member false "unknown member 'iterations' in kdf"
 check_malformed kdf-type-other false "kdf.type"
