@@ -242,6 +242,23 @@ static int read_hsm_pin(cvmseal_secret **ret) {
                 if (strstr(arg.hsm_uri, "pin-value="))
                         log_error("warning: pin-value= puts the HSM PIN on the command line, where other users "
                                   "can read it; prefer pin-source= or --hsm-pin-file");
+                /* The URI's own PIN, read here so that an unreadable pin-source is named. */
+                r = cvmseal_hsm_uri_pin(arg.hsm_uri, ret);
+                if (r < 0) {
+                        /* Name the file as the URI spells it (for the message only). */
+                        const char *src = strstr(arg.hsm_uri, "pin-source=");
+                        int len = 0;
+
+                        src = src ? src + strlen("pin-source=") : "?";
+                        if (strncmp(src, "file:", 5) == 0)
+                                src += 5;
+                        while (src[len] && src[len] != '&' && src[len] != ';')
+                                len++;
+                        if (r == -ENODATA)
+                                return fail(EXIT_HSM, "%.*s: the HSM PIN file (pin-source=) is empty", len, src);
+                        return fail(EXIT_OTHER, "cannot read the HSM PIN from %.*s (pin-source=): %s", len, src,
+                                    strerror(-r));
+                }
                 return 0;
         }
         r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, ret);

@@ -127,6 +127,10 @@ int cvmseal_remove(const char *device, int token_id, json_object **ret_keyslots)
  * ret_info (optional) gets {"uri", "mechanism"}. */
 int cvmseal_hsm_keygen(const char *uri, const cvmseal_secret *pin, json_object **ret_info);
 
+/* The PIN a URI carries: pin-value, or the first line of the file pin-source names (1: found, 0: the
+ * URI has none, negative errno: the file cannot be read). */
+int cvmseal_hsm_uri_pin(const char *uri, cvmseal_secret **ret);
+
 /* uri without its PIN attributes (what may be stored and shown); -EINVAL when it is no HSM URI. */
 int cvmseal_hsm_uri_public(const char *uri, char **ret);
 

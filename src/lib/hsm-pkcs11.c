@@ -126,7 +126,7 @@ static int load_modules(P11KitUri *uri, struct p11_key *k) {
         if (path) {
                 k->single = p11_kit_module_load(path, 0);
                 if (!k->single)
-                        return log_debug_errno(-ENOKEY, "Cannot load the PKCS#11 module %s", path);
+                        return log_debug_ret(-ENOKEY, "Cannot load the PKCS#11 module %s", path);
                 rv = p11_kit_module_initialize(k->single);
                 if (rv != CKR_OK) {
                         p11_kit_module_release(k->single);
@@ -138,7 +138,7 @@ static int load_modules(P11KitUri *uri, struct p11_key *k) {
 
         k->modules = p11_kit_modules_load(NULL, 0);
         if (!k->modules)
-                return log_debug_errno(-ENOKEY, "p11-kit has no PKCS#11 modules registered");
+                return log_debug_ret(-ENOKEY, "p11-kit has no PKCS#11 modules registered");
         while (k->modules[n])
                 n++;
         k->initialized = calloc(n + 1, sizeof(bool));
@@ -197,7 +197,7 @@ static int find_token(P11KitUri *uri, struct p11_key *k, CK_SLOT_ID *ret_slot, C
                         return 0;
                 }
         }
-        return log_debug_errno(-ENOKEY, "No PKCS#11 token matches the URI");
+        return log_debug_ret(-ENOKEY, "No PKCS#11 token matches the URI");
 }
 
 static int login(struct p11_key *k, const CK_TOKEN_INFO *info, const cvmseal_secret *pin) {
@@ -206,7 +206,7 @@ static int login(struct p11_key *k, const CK_TOKEN_INFO *info, const cvmseal_sec
         if (!(info->flags & CKF_LOGIN_REQUIRED))
                 return 0;
         if (!pin)
-                return log_debug_errno(-EKEYREVOKED, "The PKCS#11 token needs a PIN and none was given");
+                return log_debug_ret(-EKEYREVOKED, "The PKCS#11 token needs a PIN and none was given");
         rv = k->module->C_Login(k->session, CKU_USER, (CK_UTF8CHAR_PTR) cvmseal_secret_data(pin),
                                 cvmseal_secret_size(pin));
         if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
@@ -309,7 +309,7 @@ static int p11_open(const char *uri_string, const cvmseal_secret *pin, void **re
                 if (r < 0)
                         return r;
                 if (n > 1)
-                        return log_debug_errno(-ENOTUNIQ, "The PKCS#11 URI matches more than one key");
+                        return log_debug_ret(-ENOTUNIQ, "The PKCS#11 URI matches more than one key");
                 if (n == 1) {
                         k->key = found[0];
                         k->class = classes[i];
@@ -317,7 +317,7 @@ static int p11_open(const char *uri_string, const cvmseal_secret *pin, void **re
                         return 0;
                 }
         }
-        return log_debug_errno(-ENOKEY, "No key in the PKCS#11 token matches the URI");
+        return log_debug_ret(-ENOKEY, "No key in the PKCS#11 token matches the URI");
 }
 
 static int get_attr(struct p11_key *k, CK_ATTRIBUTE_TYPE type, void *buf, CK_ULONG *size) {
@@ -368,21 +368,21 @@ static int p11_describe(void *p, enum hsm_mechanism *ret_mechanism, bool *ret_se
         bool sensitive = false, extractable = true, decrypt = false;
 
         if (get_attr(k, CKA_KEY_TYPE, &type, &n) < 0)
-                return log_debug_errno(-EKEYREVOKED, "The key has no type");
+                return log_debug_ret(-EKEYREVOKED, "The key has no type");
         if (get_bool(k, CKA_SENSITIVE, &sensitive) < 0 || get_bool(k, CKA_EXTRACTABLE, &extractable) < 0)
-                return log_debug_errno(-EKEYREVOKED, "The key does not say whether it is sensitive and extractable");
+                return log_debug_ret(-EKEYREVOKED, "The key does not say whether it is sensitive and extractable");
         if (get_bool(k, CKA_DECRYPT, &decrypt) < 0 || !decrypt)
-                return log_debug_errno(-EKEYREVOKED, "The key may not decrypt");
+                return log_debug_ret(-EKEYREVOKED, "The key may not decrypt");
 
         if (k->class == CKO_SECRET_KEY && type == CKK_AES) {
                 n = sizeof(len);
                 if (get_attr(k, CKA_VALUE_LEN, &len, &n) < 0 || len != 32)
-                        return log_debug_errno(-EKEYREVOKED, "The AES key is not 256 bits long");
+                        return log_debug_ret(-EKEYREVOKED, "The AES key is not 256 bits long");
                 *ret_mechanism = HSM_AES_256_GCM;
         } else if (k->class == CKO_PRIVATE_KEY && type == CKK_RSA)
                 *ret_mechanism = HSM_RSA_OAEP_SHA256;
         else
-                return log_debug_errno(-EKEYREVOKED, "The key is neither an AES key nor an RSA private key");
+                return log_debug_ret(-EKEYREVOKED, "The key is neither an AES key nor an RSA private key");
 
         *ret_sensitive = sensitive;
         *ret_extractable = extractable;
@@ -408,7 +408,7 @@ static int p11_key_check(void *p, uint8_t *buf, size_t *size) {
         /* An RSA key: the digest of its public key. */
         if (get_blob(k, CKA_MODULUS, &n, &n_size) < 0 || get_blob(k, CKA_PUBLIC_EXPONENT, &e, &e_size) < 0 ||
             *size < 32)
-                return log_debug_errno(-EKEYREVOKED, "The RSA key shows no public key");
+                return log_debug_ret(-EKEYREVOKED, "The RSA key shows no public key");
         {
                 _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
@@ -476,7 +476,7 @@ static int p11_rsa_public(void *p, uint8_t **ret_n, size_t *ret_n_size, uint8_t 
         size_t n_size, e_size;
 
         if (get_blob(k, CKA_MODULUS, &n, &n_size) < 0 || get_blob(k, CKA_PUBLIC_EXPONENT, &e, &e_size) < 0)
-                return log_debug_errno(-EKEYREVOKED, "The RSA key shows no public key");
+                return log_debug_ret(-EKEYREVOKED, "The RSA key shows no public key");
         *ret_n = TAKE_PTR(n);
         *ret_n_size = n_size;
         *ret_e = TAKE_PTR(e);
@@ -532,8 +532,7 @@ static int p11_uri_pin(const char *uri_string, cvmseal_secret **ret) {
                         source += 5;
                 r = cvmseal_secret_read_file(source, HSM_PIN_MAX, true, ret);
                 if (r < 0)
-                        return log_debug_errno(r == -ENODATA || r == -EFBIG ? -EKEYREVOKED : r,
-                                               "Cannot read the PKCS#11 PIN from %s", source);
+                        return log_debug_errno(r, "Cannot read the PKCS#11 PIN from %s", source);
                 return 1;
         }
         *ret = NULL;

@@ -120,9 +120,9 @@ int hsm_key_check(hsm_key *k, bool allow_extractable) {
         if (r < 0)
                 return r;
         if (!sensitive)
-                return log_debug_errno(-EKEYEXPIRED, "The HSM key is not sensitive: its value can be read out");
+                return log_debug_ret(-EKEYEXPIRED, "The HSM key is not sensitive: its value can be read out");
         if (extractable && !allow_extractable)
-                return log_debug_errno(-EKEYEXPIRED, "The HSM key is extractable");
+                return log_debug_ret(-EKEYEXPIRED, "The HSM key is extractable");
         return 0;
 }
 
@@ -154,7 +154,7 @@ static int rsa_oaep_encrypt(hsm_key *k, bool sha256, const uint8_t *in, size_t i
         if (r < 0)
                 return r;
         if (n_size < 256 || n_size > HSM_CIPHERTEXT_MAX)
-                return log_debug_errno(-EKEYREVOKED, "The RSA key is shorter than 2048 bits or longer than 8192");
+                return log_debug_ret(-EKEYREVOKED, "The RSA key is shorter than 2048 bits or longer than 8192");
 
         bn_n = BN_bin2bn(n, (int) n_size, NULL);
         bn_e = BN_bin2bn(e, (int) e_size, NULL);
@@ -166,7 +166,7 @@ static int rsa_oaep_encrypt(hsm_key *k, bool sha256, const uint8_t *in, size_t i
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
         if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
             EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-                return log_debug_errno(-EKEYREVOKED, "The HSM's RSA public key is not usable");
+                return log_debug_ret(-EKEYREVOKED, "The HSM's RSA public key is not usable");
 
         enc = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
         if (!enc || EVP_PKEY_encrypt_init(enc) != 1 || EVP_PKEY_CTX_set_rsa_padding(enc, RSA_PKCS1_OAEP_PADDING) != 1 ||
@@ -266,7 +266,7 @@ int hsm_unseal(hsm_key *k, const struct hsm_binding *b, const uint8_t *aad, size
         if (m == HSM_RSA_OAEP_SHA256 && b->mechanism == HSM_RSA_OAEP_SHA1)
                 m = HSM_RSA_OAEP_SHA1;
         if (m != b->mechanism)
-                return log_debug_errno(-EKEYREVOKED, "The HSM key is not of the kind the token was bound with (%s)",
+                return log_debug_ret(-EKEYREVOKED, "The HSM key is not of the kind the token was bound with (%s)",
                                        hsm_mechanism_to_string(b->mechanism));
 
         /* A replaced key fails here, before it is asked to decrypt anything. */
@@ -275,7 +275,7 @@ int hsm_unseal(hsm_key *k, const struct hsm_binding *b, const uint8_t *aad, size
                 return r;
         if (b->key_check_size > 0) {
                 if (check_size != b->key_check_size || !secret_equal(check, b->key_check, check_size))
-                        return log_debug_errno(-EKEYREVOKED, "The HSM key is not the one the token was bound to");
+                        return log_debug_ret(-EKEYREVOKED, "The HSM key is not the one the token was bound to");
                 same_key = true;
         }
 
@@ -284,11 +284,13 @@ int hsm_unseal(hsm_key *k, const struct hsm_binding *b, const uint8_t *aad, size
         else
                 r = k->backend->rsa_oaep_decrypt(k->data, m == HSM_RSA_OAEP_SHA256, b->ciphertext, b->ciphertext_size,
                                                  &plain);
-        if (r == -EOPNOTSUPP)
+        /* Modules report a failed GCM tag or OAEP decoding in their own ways (SoftHSM 2.6:
+         * CKR_GENERAL_ERROR): a refusal all the same. */
+        if (r == -EOPNOTSUPP || r == -EIO)
                 r = -EKEYREVOKED;
         if (r == -EKEYREVOKED && same_key)
                 /* The right key refuses the ciphertext: the binding is what is damaged. */
-                return log_debug_errno(-EBADMSG, "The HSM share in the token does not decrypt with its key");
+                return log_debug_ret(-EBADMSG, "The HSM share in the token does not decrypt with its key");
         if (r < 0)
                 return r;
 
@@ -301,7 +303,7 @@ int hsm_unseal(hsm_key *k, const struct hsm_binding *b, const uint8_t *aad, size
                 cvmseal_secret_truncate(plain, CVMSEAL_SHARE_SIZE);
         }
         if (cvmseal_secret_size(plain) != CVMSEAL_SHARE_SIZE)
-                return log_debug_errno(-EBADMSG, "The HSM share has the wrong size");
+                return log_debug_ret(-EBADMSG, "The HSM share has the wrong size");
 
         *ret = TAKE_PTR(plain);
         return 0;
@@ -324,6 +326,10 @@ _public_ int cvmseal_hsm_keygen(const char *uri, const cvmseal_secret *pin, json
                 pin = uri_pin;
         }
         return hsm_keygen(uri, pin, ret_info);
+}
+
+_public_ int cvmseal_hsm_uri_pin(const char *uri, cvmseal_secret **ret) {
+        return hsm_uri_pin(uri, ret);
 }
 
 _public_ int cvmseal_hsm_uri_public(const char *uri, char **ret) {

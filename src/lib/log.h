@@ -17,3 +17,11 @@ void cvmseal_log_internal(int level, int error, const char *fmt, ...) __attribut
                 cvmseal_log_internal(LOG_DEBUG, _r_, __VA_ARGS__);     \
                 _r_;                                                    \
         })
+
+/* Logs at debug level and returns r, for errors whose errno text would mislead (-EKEYEXPIRED reads
+ * "Key has expired"). */
+#define log_debug_ret(r, ...)                                           \
+        ({                                                              \
+                cvmseal_log_internal(LOG_DEBUG, 0, __VA_ARGS__);        \
+                (r);                                                    \
+        })
