@@ -24,6 +24,9 @@ enum {
         OPT_HSM,
         OPT_HSM_PIN_FILE,
         OPT_HSM_ALLOW_EXTRACTABLE,
+        OPT_ATTEST_POLICY,
+        OPT_POLICY,
+        OPT_NONCE,
 };
 
 /* Bits of the options seen, to check them against what each command takes. */
@@ -37,11 +40,13 @@ static const struct {
 } commands[] = {
         { "enroll", CLI_ENROLL,
           SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_TPM2_PIN) | SEEN(OPT_PIN_FILE) |
-          SEEN(OPT_RECOVERY_KEY) | SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE) | SEEN(OPT_HSM_ALLOW_EXTRACTABLE), 1, 1 },
+          SEEN(OPT_RECOVERY_KEY) | SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE) | SEEN(OPT_HSM_ALLOW_EXTRACTABLE) |
+          SEEN(OPT_ATTEST_POLICY), 1, 1 },
         { "unlock", CLI_UNLOCK, SEEN(OPT_TEST) | SEEN(OPT_PRINT_KEY) | SEEN(OPT_PIN_FILE) | SEEN(OPT_TOKEN), 1, 2 },
         { "list", CLI_LIST, 0, 1, 1 },
         { "remove", CLI_REMOVE, SEEN(OPT_TOKEN), 1, 1 },
         { "hsm", CLI_HSM_KEYGEN, SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },  /* hsm keygen */
+        { "attest", CLI_ATTEST_COLLECT, SEEN(OPT_NONCE) | SEEN(OPT_POLICY), 1, 2 },  /* attest collect|verify */
         { "help", CLI_HELP, 0, 0, 0 },
 };
 
@@ -70,6 +75,9 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 { "hsm", required_argument, NULL, OPT_HSM },
                 { "hsm-pin-file", required_argument, NULL, OPT_HSM_PIN_FILE },
                 { "hsm-allow-extractable", no_argument, NULL, OPT_HSM_ALLOW_EXTRACTABLE },
+                { "attest-policy", required_argument, NULL, OPT_ATTEST_POLICY },
+                { "policy", required_argument, NULL, OPT_POLICY },
+                { "nonce", required_argument, NULL, OPT_NONCE },
                 {}
         };
         struct cli_args a = {
@@ -147,6 +155,18 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 case OPT_HSM_ALLOW_EXTRACTABLE:
                         a.hsm_allow_extractable = true;
                         break;
+                case OPT_ATTEST_POLICY:
+                case OPT_POLICY:
+                        a.attest_policy = optarg;
+                        break;
+                case OPT_NONCE: {
+                        size_t n = strlen(optarg);
+
+                        if (n == 0 || n % 2 != 0 || n > 128 || strspn(optarg, "0123456789abcdefABCDEF") != n)
+                                return usage_error(ret_error, "--nonce takes 1 to 64 bytes in hex");
+                        a.nonce = optarg;
+                        break;
+                }
                 case OPT_TOKEN: {
                         char *end;
                         long v;
@@ -190,8 +210,9 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 if (seen & ~(commands[i].allowed | GLOBAL_OPTIONS))
                         return usage_error(ret_error, "an option does not apply to this command");
                 if (npos - 1 < commands[i].min_pos)
-                        return usage_error(ret_error, a.command == CLI_HSM_KEYGEN ? "hsm takes a subcommand: keygen"
-                                                                                  : "DEVICE is missing");
+                        return usage_error(ret_error, a.command == CLI_HSM_KEYGEN      ? "hsm takes a subcommand: keygen"
+                                                      : a.command == CLI_ATTEST_COLLECT ? "attest takes a subcommand: collect or verify"
+                                                                                        : "DEVICE is missing");
                 if (npos - 1 > commands[i].max_pos)
                         return usage_error(ret_error, "too many arguments");
                 break;
@@ -225,6 +246,22 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
         case CLI_REMOVE:
                 if (a.token_id < 0)
                         return usage_error(ret_error, "remove needs --token ID");
+                break;
+        case CLI_ATTEST_COLLECT:
+                if (strcmp(a.device, "collect") == 0) {
+                        if (a.name || a.attest_policy)
+                                return usage_error(ret_error, "attest collect takes no EVIDENCE and no --policy");
+                } else if (strcmp(a.device, "verify") == 0) {
+                        a.command = CLI_ATTEST_VERIFY;
+                        if (!a.attest_policy || !a.name)
+                                return usage_error(ret_error, "attest verify needs --policy FILE and EVIDENCE");
+                        if (a.nonce)
+                                return usage_error(ret_error, "attest verify takes the nonce from the policy");
+                        a.evidence = a.name;
+                        a.name = NULL;
+                } else
+                        return usage_error(ret_error, "unknown attest subcommand (collect or verify)");
+                a.device = NULL;
                 break;
         case CLI_HSM_KEYGEN:
                 if (strcmp(a.device, "keygen") != 0)
@@ -269,6 +306,7 @@ int cli_exit_code(int r) {
         case ENOLCK:
                 return EXIT_LOCKOUT;
         case EBADMSG:
+        case EPROTO:
                 return EXIT_MALFORMED;
         case EINVAL:
         default:

@@ -11,6 +11,8 @@ enum cli_command {
         CLI_LIST,
         CLI_REMOVE,
         CLI_HSM_KEYGEN,
+        CLI_ATTEST_COLLECT,
+        CLI_ATTEST_VERIFY,
         CLI_HELP,
         CLI_VERSION,
 };
@@ -37,6 +39,10 @@ struct cli_args {
         const char *hsm_uri;          /* enroll, hsm keygen */
         const char *hsm_pin_file;     /* enroll, hsm keygen */
         bool hsm_allow_extractable;   /* enroll */
+
+        const char *attest_policy;    /* enroll --attest-policy, attest verify --policy */
+        const char *nonce;            /* attest collect: hex */
+        const char *evidence;         /* attest verify: the evidence file ("-": stdin) */
 };
 
 /* Parses the command line (options before or after the command's name).  On a usage error returns

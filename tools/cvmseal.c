@@ -159,6 +159,8 @@ static int fail_errno(int r, const char *device) {
                 return fail(cli_exit_code(r), "%s: the HSM key is not fit for a binding: it must be a sensitive, "
                             "non-extractable AES-256 or RSA key (--hsm-allow-extractable accepts an extractable one)",
                             device);
+        case EBADE:
+                return fail(cli_exit_code(r), "%s: attestation failed", device);
         case EEXIST:
                 return fail(cli_exit_code(r), "%s: a key of that name exists already", device);
         default:
@@ -284,6 +286,98 @@ static int check_hsm_uri(void) {
         return 0;
 }
 
+/* A JSON document from a file ("-": standard input); -EBADMSG when it is not JSON. */
+static int read_json_file(const char *path, char **ret_text, json_object **ret) {
+        _cleanup_secret_ cvmseal_secret *s = NULL;
+        enum json_tokener_error e;
+        json_object *j;
+        char *text;
+        int r;
+
+        /* Not a secret, but the same careful reader (size limit, "-"). */
+        r = cvmseal_secret_read_file(path, 4U << 20, false, &s);
+        if (r < 0)
+                return r;
+        text = strndup((const char *) cvmseal_secret_data(s), cvmseal_secret_size(s));
+        if (!text)
+                return -ENOMEM;
+        j = json_tokener_parse_verbose(text, &e);
+        if (!j) {
+                free(text);
+                return -EPROTO;
+        }
+        if (ret_text)
+                *ret_text = text;
+        else
+                free(text);
+        *ret = j;
+        return 0;
+}
+
+static int verb_attest_collect(void) {
+        _cleanup_(json_putp) json_object *evidence = NULL;
+        uint8_t nonce[64];
+        size_t n = 0;
+        int r;
+
+        if (arg.nonce) {
+                n = strlen(arg.nonce) / 2;
+                for (size_t i = 0; i < n; i++)
+                        sscanf(arg.nonce + 2 * i, "%2hhx", &nonce[i]);
+        } else {
+                FILE *f = fopen("/dev/urandom", "re");
+
+                n = 32;
+                if (!f || fread(nonce, 1, n, f) != n) {
+                        if (f)
+                                fclose(f);
+                        return fail(EXIT_OTHER, "cannot read /dev/urandom for a nonce");
+                }
+                fclose(f);
+        }
+
+        r = cvmseal_attest_collect(arg.tcti, nonce, n, &evidence);
+        if (r < 0)
+                return fail_errno(r, "attest collect");
+        print_json(evidence);
+        return EXIT_OK;
+}
+
+static int verb_attest_verify(void) {
+        _cleanup_(json_putp) json_object *evidence = NULL, *policy = NULL, *result = NULL;
+        json_object *failures;
+        bool pass;
+        int r;
+
+        r = read_json_file(arg.attest_policy, NULL, &policy);
+        if (r == -EPROTO)
+                return fail(EXIT_MALFORMED, "%s: the policy is not JSON", arg.attest_policy);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the policy %s: %s", arg.attest_policy, strerror(-r));
+        r = read_json_file(arg.evidence, NULL, &evidence);
+        if (r == -EPROTO)
+                return fail(EXIT_MALFORMED, "%s: the evidence is not JSON", arg.evidence);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the evidence %s: %s", arg.evidence, strerror(-r));
+
+        r = cvmseal_attest_verify(evidence, policy, &result);
+        if (r == -EBADMSG)
+                return fail(EXIT_MALFORMED, "%s: the evidence or the policy is malformed (-v says where)", arg.evidence);
+        if (r < 0)
+                return fail(EXIT_OTHER, "attest verify: %s", strerror(-r));
+
+        pass = strcmp(json_object_get_string(json_object_object_get(result, "verdict")), "pass") == 0;
+        failures = json_object_object_get(result, "failures");
+        if (arg.json)
+                print_json(result);
+        else {
+                printf("%s\n", pass ? "pass" : "fail");
+                for (size_t i = 0; i < json_object_array_length(failures); i++)
+                        printf("  %s\n", json_object_get_string(json_object_array_get_idx(failures, i)));
+        }
+        return pass ? EXIT_OK : EXIT_ATTESTATION;
+}
+
 static int verb_hsm_keygen(void) {
         _cleanup_secret_ cvmseal_secret *pin = NULL;
         _cleanup_(json_putp) json_object *info = NULL;
@@ -311,6 +405,8 @@ static int verb_hsm_keygen(void) {
 
 static int verb_enroll(void) {
         _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL;
+        _cleanup_(json_putp) json_object *policy = NULL;
+        char *policy_text = NULL;
         struct cvmseal_enroll_params p = {
                 .tcti = arg.tcti,
                 .pcr_mask = arg.pcr_mask,
@@ -343,7 +439,20 @@ static int verb_enroll(void) {
                 p.hsm_allow_extractable = arg.hsm_allow_extractable;
         }
 
+        if (arg.attest_policy) {
+                r = read_json_file(arg.attest_policy, &policy_text, &policy);
+                if (r == -EPROTO)
+                        return fail(EXIT_MALFORMED, "%s: the attestation policy is not JSON", arg.attest_policy);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the attestation policy %s: %s", arg.attest_policy,
+                                    strerror(-r));
+                p.attest_policy = policy_text;
+        }
+
         r = cvmseal_enroll(arg.device, key, &p, &res);
+        free(policy_text);
+        if (r == -EBADMSG && arg.attest_policy)
+                return fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
         if (r < 0)
                 return fail_errno(r, arg.device);
 
@@ -387,8 +496,10 @@ static int verb_unlock(void) {
                 .name = arg.name,
         };
         struct cvmseal_unlock_result res = {};
+        char *attest_failures = NULL;
         int r;
 
+        p.ret_attest_failures = &attest_failures;
         if (arg.pin_file) {
                 r = read_pin(false, &pin);
                 if (r != 0)
@@ -405,6 +516,13 @@ static int verb_unlock(void) {
                 p.pin = pin;
                 r = cvmseal_unlock(arg.device, &p, arg.print_key, &res);
         }
+        if (r == -EBADE) {
+                r = fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device,
+                         attest_failures ?: "(no detail)");
+                free(attest_failures);
+                return r;
+        }
+        free(attest_failures);
         if (r < 0)
                 return fail_errno(r, arg.device);
 
@@ -516,6 +634,7 @@ static void help(void) {
                "Commands:\n"
                "  enroll DEVICE --unlock-key-file FILE [--tpm2-pcrs LIST] [--tpm2-pin] [--pin-file FILE]\n"
                "                [--recovery-key] [--hsm URI [--hsm-pin-file FILE] [--hsm-allow-extractable]]\n"
+               "                [--attest-policy FILE]\n"
                "                        add a keyslot and a cvmseal token sealed to the TPM\n"
                "  unlock DEVICE [NAME] [--test | --print-key] [--pin-file FILE] [--token ID]\n"
                "                        unseal and open: activate NAME, --test the keyslot, or\n"
@@ -523,6 +642,10 @@ static void help(void) {
                "  list DEVICE           show the keyslots and cvmseal tokens\n"
                "  remove DEVICE --token ID\n"
                "                        remove a token and its keyslot (never the last way in)\n"
+               "  attest collect [--nonce HEX]\n"
+               "                        collect attestation evidence (JSON on stdout)\n"
+               "  attest verify --policy FILE EVIDENCE\n"
+               "                        verify evidence against a policy (--json for the claims)\n"
                "  hsm keygen --hsm URI [--hsm-pin-file FILE]\n"
                "                        create a sensitive, non-extractable key for --hsm\n"
                "\n"
@@ -578,6 +701,10 @@ int main(int argc, char *argv[]) {
                 return verb_remove();
         case CLI_HSM_KEYGEN:
                 return verb_hsm_keygen();
+        case CLI_ATTEST_COLLECT:
+                return verb_attest_collect();
+        case CLI_ATTEST_VERIFY:
+                return verb_attest_verify();
         default:
                 return EXIT_USAGE;
         }

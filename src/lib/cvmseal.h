@@ -32,6 +32,7 @@
  *   -EKEYREVOKED  the HSM refused: wrong HSM PIN, or not the key the token was bound to
  *   -EKEYEXPIRED  the HSM key is not fit for a binding (extractable, not sensitive, another kind)
  *   -EEXIST       (hsm keygen) a key of that name exists already
+ *   -EBADE        attestation failed: the evidence does not satisfy the token's policy
  */
 #pragma once
 
@@ -82,6 +83,7 @@ struct cvmseal_enroll_params {
         const char *hsm_uri;          /* bind to this HSM key too (pkcs11: URI), or NULL */
         const cvmseal_secret *hsm_pin;/* the HSM PIN; NULL: the URI's pin-value/pin-source, if any */
         bool hsm_allow_extractable;   /* accept an extractable HSM key */
+        const char *attest_policy;    /* gate the unlock on attestation: the policy JSON text, or NULL */
 };
 
 struct cvmseal_enroll_result {
@@ -102,6 +104,7 @@ struct cvmseal_unlock_params {
         int token_id;                 /* -1: every cvmseal token in turn */
         const cvmseal_secret *pin;    /* for tokens enrolled with a PIN */
         const char *name;             /* NULL: only prove the keyslot opens; else activate NAME */
+        char **ret_attest_failures;   /* optional: on -EBADE, the failed checks ("check: why; ...") */
 };
 
 struct cvmseal_unlock_result {
@@ -133,6 +136,17 @@ int cvmseal_hsm_uri_pin(const char *uri, cvmseal_secret **ret);
 
 /* uri without its PIN attributes (what may be stored and shown); -EINVAL when it is no HSM URI. */
 int cvmseal_hsm_uri_public(const char *uri, char **ret);
+
+/* ---- attestation ---- */
+
+/* Collects evidence (DESIGN's evidence document) with nonce: the vTPM's HCL report and a quote (when
+ * tcti reaches a TPM; NULL: the default TCTI), configfs-tsm, the event log, the certificate cache
+ * ($CVMSEAL_CERT_CACHE, else /etc/cvmseal/certs). */
+int cvmseal_attest_collect(const char *tcti, const uint8_t *nonce, size_t nonce_size, json_object **ret_evidence);
+
+/* Verifies evidence against a policy.  0 with *ret_result = {"verdict": "pass"|"fail", "failures":
+ * [...], "claims": {...}}; -EBADMSG when either document is malformed. */
+int cvmseal_attest_verify(json_object *evidence, json_object *policy, json_object **ret_result);
 
 /* The TCTI configuration that would be used for tcti (NULL: the environment, then the default). */
 const char *cvmseal_tcti_resolve(const char *tcti);

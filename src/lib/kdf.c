@@ -46,9 +46,10 @@ int kdf_hkdf_sha256(const uint8_t *ikm, size_t ikm_size, const uint8_t *salt, si
 
 int kdf_derive_passphrase(const cvmseal_secret *tpm_share, const cvmseal_secret *hsm_share,
                           const uint8_t *salt, size_t salt_size, const char *luks_uuid, int token_id,
-                          cvmseal_secret **ret) {
+                          const uint8_t policy_digest[32], cvmseal_secret **ret) {
         _cleanup_secret_ cvmseal_secret *ikm = NULL, *okm = NULL, *pass = NULL;
-        uint8_t info[sizeof(CVMSEAL_KDF_INFO_PREFIX) - 1 + 36 + 4];
+        uint8_t info[sizeof(CVMSEAL_KDF_INFO_PREFIX) - 1 + 36 + 4 + 32];
+        size_t info_size = sizeof(info) - (policy_digest ? 0 : 32);
         size_t tpm_size, hsm_size, prefix = sizeof(CVMSEAL_KDF_INFO_PREFIX) - 1;
         uint32_t id;
         int r;
@@ -78,9 +79,11 @@ int kdf_derive_passphrase(const cvmseal_secret *tpm_share, const cvmseal_secret 
         info[prefix + 37] = (uint8_t) (id >> 16);
         info[prefix + 38] = (uint8_t) (id >> 8);
         info[prefix + 39] = (uint8_t) id;
+        if (policy_digest)
+                memcpy(info + prefix + 40, policy_digest, 32);
 
         r = kdf_hkdf_sha256(cvmseal_secret_data(ikm), cvmseal_secret_size(ikm), salt, salt_size, info,
-                            sizeof(info), cvmseal_secret_data_mut(okm), 32);
+                            info_size, cvmseal_secret_data_mut(okm), 32);
         if (r < 0)
                 return r;
 

@@ -11,12 +11,14 @@
 #define CVMSEAL_KDF_INFO_PREFIX "cvmseal v1"
 
 /* passphrase = base64(HKDF-SHA256(ikm = tpm_share || hsm_share, salt,
- *                                 info = "cvmseal v1" || LUKS UUID (36 characters) || be32(token id)))
- * hsm_share may be NULL (a token that is not HSM-bound).  The result is a NUL-terminated 44-character
- * string in a secret buffer (its size excludes the NUL). */
+ *                                 info = "cvmseal v1" || LUKS UUID (36 characters) || be32(token id)
+ *                                        [|| SHA-256(attestation policy bytes)]))
+ * hsm_share may be NULL (a token that is not HSM-bound); policy_digest NULL for a token without an
+ * attestation gate.  The result is a NUL-terminated 44-character string in a secret buffer (its size
+ * excludes the NUL). */
 int kdf_derive_passphrase(const cvmseal_secret *tpm_share, const cvmseal_secret *hsm_share,
                           const uint8_t *salt, size_t salt_size, const char *luks_uuid, int token_id,
-                          cvmseal_secret **ret);
+                          const uint8_t policy_digest[32], cvmseal_secret **ret);
 
 /* HKDF-SHA256 (RFC 5869) into out. */
 int kdf_hkdf_sha256(const uint8_t *ikm, size_t ikm_size, const uint8_t *salt, size_t salt_size,

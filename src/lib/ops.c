@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "evidence.h"
 #include "hsm.h"
 #include "kdf.h"
 #include "log.h"
@@ -20,6 +21,35 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(tpm2_context *, tpm2_context_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
+
+static int json_add(json_object *o, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Parses an attestation policy (text) strictly and gives the digest of its exact bytes. */
+static int attest_policy_check(const char *text, uint8_t ret_digest[32]) {
+        _cleanup_(json_object_putp) json_object *j = NULL;
+        _cleanup_(attest_policy_done) struct attest_policy p = {};
+        enum json_tokener_error e;
+        unsigned n;
+        int r;
+
+        j = json_tokener_parse_verbose(text, &e);
+        if (!j)
+                return log_debug_errno(-EBADMSG, "The attestation policy is not JSON (%s)", json_tokener_error_desc(e));
+        r = attest_policy_from_json(j, &p);
+        if (r < 0)
+                return r;
+        if (EVP_Digest(text, strlen(text), ret_digest, &n, EVP_sha256(), NULL) != 1)
+                return -EIO;
+        return 0;
+}
 
 /* What an HSM binding is bound to: LUKS UUID (36 characters) || token id (big-endian). */
 static void binding_aad(const char *uuid, int token_id, uint8_t aad[40]) {
@@ -162,6 +192,7 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
                                         *hsm_share = NULL, *hsm_pin = NULL, *data = NULL;
         _cleanup_(token_done) struct token t = {};
         struct tpm2_sealed sealed;
+        uint8_t policy_digest[32];
         int r, id, slot = -1, recovery_slot = -1;
         const char *uuid;
 
@@ -185,6 +216,16 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         id = luks_token_free_id(cd);
         if (id < 0)
                 return id;
+
+        if (params->attest_policy) {
+                r = attest_policy_check(params->attest_policy, policy_digest);
+                if (r < 0)
+                        return r;
+                t.attest_policy_size = strlen(params->attest_policy);
+                t.attest_policy = (uint8_t *) strdup(params->attest_policy);
+                if (!t.attest_policy)
+                        return -ENOMEM;
+        }
 
         /* The HSM first: it is local and refuses an unfit key before the TPM does any work. */
         if (params->hsm_uri) {
@@ -222,7 +263,8 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
             !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(data), cvmseal_secret_size(data)))
                 return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
 
-        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), uuid, id, &pass);
+        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), uuid, id,
+                                  params->attest_policy ? policy_digest : NULL, &pass);
         if (r < 0)
                 return r;
 
@@ -323,6 +365,80 @@ static int token_load(struct crypt_device *cd, int id, struct token *ret) {
         return 0;
 }
 
+static char *failures_to_string(json_object *failures) {
+        size_t n = 1;
+        char *s;
+
+        for (size_t i = 0; i < json_object_array_length(failures); i++)
+                n += strlen(json_object_get_string(json_object_array_get_idx(failures, i))) + 2;
+        s = calloc(1, n);
+        for (size_t i = 0; s && i < json_object_array_length(failures); i++) {
+                if (i > 0)
+                        strcat(s, "; ");
+                strcat(s, json_object_get_string(json_object_array_get_idx(failures, i)));
+        }
+        return s;
+}
+
+/* The attestation gate: fresh evidence with a new nonce, verified against the token's policy. */
+static int attest_gate(tpm2_context *tpm, const struct token *t, char **ret_failures, uint8_t ret_digest[32]) {
+        _cleanup_(json_object_putp) json_object *j = NULL;
+        _cleanup_(attest_policy_done) struct attest_policy policy = {};
+        _cleanup_(evidence_done) struct evidence evidence = {};
+        _cleanup_(attest_verdict_done) struct attest_verdict verdict = {};
+        _cleanup_free_ char *text = NULL;
+        uint8_t nonce[32];
+        int r;
+
+        text = strndup((const char *) t->attest_policy, t->attest_policy_size);
+        if (!text)
+                return -ENOMEM;
+        r = attest_policy_check(text, ret_digest);
+        if (r < 0)
+                return log_debug_errno(r, "The token's attestation policy is malformed");
+        j = json_tokener_parse(text);
+        r = j ? attest_policy_from_json(j, &policy) : -EBADMSG;
+        if (r < 0)
+                return r;
+
+        r = kdf_random(nonce, sizeof(nonce));
+        if (r < 0)
+                return r;
+        r = attest_collect(&(struct attest_collect_params) {
+                                   .tpm = tpm,
+                                   .nonce = nonce,
+                                   .nonce_size = sizeof(nonce),
+                                   .tsm_dir = secure_getenv("CVMSEAL_TSM_DIR"),
+                                   .event_log = secure_getenv("CVMSEAL_EVENT_LOG"),
+                                   .cert_cache = secure_getenv("CVMSEAL_CERT_CACHE") ?: "/etc/cvmseal/certs",
+                           },
+                           &evidence);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot collect attestation evidence");
+
+        /* The nonce this unlock made is the one the evidence must answer. */
+        free(policy.nonce.data);
+        policy.nonce.data = malloc(sizeof(nonce));
+        if (!policy.nonce.data)
+                return -ENOMEM;
+        memcpy(policy.nonce.data, nonce, sizeof(nonce));
+        policy.nonce.size = sizeof(nonce);
+
+        r = attest_verify(&evidence, &policy, NULL, &verdict);
+        if (r < 0)
+                return log_debug_errno(r, "The collected evidence is malformed");
+        if (!attest_verdict_pass(&verdict)) {
+                if (ret_failures) {
+                        free(*ret_failures);
+                        *ret_failures = failures_to_string(verdict.failures);
+                }
+                return log_debug_ret(-EBADE, "Attestation failed: %s",
+                                     json_object_to_json_string_ext(verdict.failures, JSON_C_TO_STRING_PLAIN));
+        }
+        log_debug("Attestation passed");
+        return 0;
+}
+
 /* Splits the unsealed data into the TPM share and the HSM PIN (when the binding has one). */
 static int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **ret_pin) {
         size_t size = cvmseal_secret_size(data), pin_size = size - CVMSEAL_SHARE_SIZE;
@@ -342,6 +458,7 @@ static int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_sec
 static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, const struct cvmseal_unlock_params *params,
                         cvmseal_secret **ret_passphrase, int *ret_keyslot) {
         _cleanup_secret_ cvmseal_secret *share = NULL, *pass = NULL, *hsm_pin = NULL, *hsm_share = NULL;
+        uint8_t policy_digest[32];
         _cleanup_(token_done) struct token t = {};
         struct tpm2_sealed sealed;
         crypt_keyslot_info ki;
@@ -368,6 +485,13 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
                         return r;
         }
 
+        /* Attest first: nothing is unsealed on a platform that does not prove itself. */
+        if (t.attest_policy) {
+                r = attest_gate(*tpm, &t, params->ret_attest_failures, policy_digest);
+                if (r < 0)
+                        return r;
+        }
+
         log_debug("Token %d: unsealing (PCRs 0x%06x%s)", id, (unsigned) t.tpm2.pcr_mask, t.tpm2.pin ? ", PIN" : "");
         r = tpm2_unseal(*tpm, &sealed, t.tpm2.srk_handle, t.tpm2.pcr_mask, t.tpm2.pin ? params->pin : NULL, &share);
         if (r < 0)
@@ -390,7 +514,8 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
                         return log_debug_errno(r, "Token %d: the HSM does not give the share", id);
         }
 
-        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), crypt_get_uuid(cd), id, &pass);
+        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), crypt_get_uuid(cd), id,
+                                  t.attest_policy ? policy_digest : NULL, &pass);
         if (r < 0)
                 return r;
 
@@ -463,17 +588,62 @@ _public_ int cvmseal_unlock(const char *device, const struct cvmseal_unlock_para
         return best;
 }
 
-/* ---- list ---- */
+/* ---- attestation ---- */
 
-static int json_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
+_public_ int cvmseal_attest_collect(const char *tcti, const uint8_t *nonce, size_t nonce_size, json_object **ret_evidence) {
+        _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
+        _cleanup_(evidence_done) struct evidence e = {};
+        int r;
+
+        r = tpm2_context_new(tcti, &tpm);
+        if (r < 0)
+                log_debug("No TPM: collecting without the vTPM's evidence");
+        r = attest_collect(&(struct attest_collect_params) {
+                                   .tpm = tpm,
+                                   .nonce = nonce,
+                                   .nonce_size = nonce_size,
+                                   .tsm_dir = secure_getenv("CVMSEAL_TSM_DIR"),
+                                   .event_log = secure_getenv("CVMSEAL_EVENT_LOG"),
+                                   .cert_cache = secure_getenv("CVMSEAL_CERT_CACHE") ?: "/etc/cvmseal/certs",
+                           },
+                           &e);
+        if (r < 0)
+                return r;
+        return evidence_to_json(&e, ret_evidence);
+}
+
+_public_ int cvmseal_attest_verify(json_object *evidence, json_object *policy, json_object **ret_result) {
+        _cleanup_(evidence_done) struct evidence e = {};
+        _cleanup_(attest_policy_done) struct attest_policy p = {};
+        _cleanup_(attest_verdict_done) struct attest_verdict v = {};
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        int r;
+
+        r = evidence_from_json(evidence, &e);
+        if (r < 0)
+                return r;
+        r = attest_policy_from_json(policy, &p);
+        if (r < 0)
+                return r;
+        r = attest_verify(&e, &p, NULL, &v);
+        if (r < 0)
+                return r;
+
+        o = json_object_new_object();
+        if (!o)
                 return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
+        r = json_add(o, "verdict", json_object_new_string(attest_verdict_pass(&v) ? "pass" : "fail"));
+        if (r >= 0)
+                r = json_add(o, "failures", TAKE_PTR(v.failures));
+        if (r >= 0)
+                r = json_add(o, "claims", TAKE_PTR(v.claims));
+        if (r < 0)
+                return r;
+        *ret_result = TAKE_PTR(o);
         return 0;
 }
+
+/* ---- list ---- */
 
 static int list_token(struct crypt_device *cd, int id, json_object *tokens, uint32_t *used) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
@@ -531,6 +701,8 @@ static int list_token(struct crypt_device *cd, int id, json_object *tokens, uint
                                 r = json_add(o, "srk-handle", json_object_new_string(handle));
                         if (r >= 0)
                                 r = json_add(o, "srk-name", json_object_new_string(name));
+                        if (r >= 0 && t.attest_policy)
+                                r = json_add(o, "attest", json_object_new_boolean(true));
                         if (r >= 0 && t.has_hsm) {
                                 json_object *h = json_object_new_object();
 

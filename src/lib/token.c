@@ -22,6 +22,7 @@ void token_done(struct token *t) {
         free(t->tpm2.public);
         free(t->tpm2.private);
         hsm_binding_done(&t->hsm);
+        free(t->attest_policy);
         memset(t, 0, sizeof(*t));
 }
 
@@ -161,7 +162,7 @@ static int parse_tpm2(json_object *o, struct token *t) {
 }
 
 int token_from_json(json_object *j, struct token *ret) {
-        static const char *const known[] = { "type", "keyslots", "version", "kdf", "tpm2", "hsm", NULL };
+        static const char *const known[] = { "type", "keyslots", "version", "kdf", "tpm2", "hsm", "attest", NULL };
         _cleanup_(token_done) struct token t = {};
         json_object *v, *kdf, *tpm2, *ks;
         _cleanup_free_ uint8_t *salt = NULL;
@@ -238,6 +239,19 @@ int token_from_json(json_object *j, struct token *ret) {
                 if (r < 0)
                         return r;
                 t.has_hsm = true;
+        }
+
+        /* Optional: an attestation gate.  The policy is kept as its exact bytes (base64), because
+         * their digest is part of the passphrase derivation. */
+        if (json_object_object_get_ex(j, "attest", &v)) {
+                if (!json_object_is_type(v, json_type_object))
+                        return bad("attest", "is not an object");
+                r = only_members(v, "attest", (const char *const[]) { "policy", NULL });
+                if (r < 0)
+                        return r;
+                r = get_blob(v, "policy", false, 2, 65536, &t.attest_policy, &t.attest_policy_size);
+                if (r < 0)
+                        return r;
         }
 
         *ret = t;
@@ -340,6 +354,13 @@ int token_to_json(const struct token *t, json_object **ret) {
                 r = add(j, "kdf", TAKE_PTR(kdf));
         if (r >= 0)
                 r = add(j, "tpm2", TAKE_PTR(tpm2));
+        if (r >= 0 && t->attest_policy) {
+                json_object *a = json_object_new_object();
+
+                r = add(j, "attest", a);
+                if (r >= 0)
+                        r = add_blob(a, "policy", false, t->attest_policy, t->attest_policy_size);
+        }
         if (r >= 0 && t->has_hsm) {
                 json_object *h = NULL;
 

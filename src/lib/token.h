@@ -34,6 +34,8 @@ struct token {
         } tpm2;
         bool has_hsm;
         struct hsm_binding hsm;   /* when has_hsm */
+        uint8_t *attest_policy;   /* the attestation policy's exact bytes (a JSON document), or NULL */
+        size_t attest_policy_size;
 };
 
 void token_done(struct token *t);

@@ -705,3 +705,217 @@ int tpm2_sealed_unmarshal(const uint8_t *pub, size_t pub_size, const uint8_t *pr
         *ret = s;
         return 0;
 }
+
+/* ---- attestation evidence ---- */
+
+static int nv_open(tpm2_context *c, uint32_t index, ESYS_TR *ret, TPM2B_NV_PUBLIC **ret_public) {
+        ESYS_TR tr = ESYS_TR_NONE;
+        TSS2_RC rc;
+        int r;
+
+        TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr));
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "NV_ReadPublic");
+                return r == -ENOENT ? log_debug_errno(-ENOENT, "NV index 0x%08x is not defined", (unsigned) index) : r;
+        }
+        TPM2_CALL(rc, Esys_NV_ReadPublic(c->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret_public, NULL));
+        if (rc != TSS2_RC_SUCCESS) {
+                (void) Esys_TR_Close(c->esys, &tr);
+                return tss_error(rc, "NV_ReadPublic");
+        }
+        *ret = tr;
+        return 0;
+}
+
+/* The authorization for reading (or writing) an index: its own auth value (empty) where the index
+ * allows it, else the owner's. */
+static ESYS_TR nv_auth(ESYS_TR index, TPMA_NV attributes, bool write) {
+        if (attributes & (write ? TPMA_NV_AUTHWRITE : TPMA_NV_AUTHREAD))
+                return index;
+        if (attributes & (write ? TPMA_NV_OWNERWRITE : TPMA_NV_OWNERREAD))
+                return ESYS_TR_RH_OWNER;
+        return index;
+}
+
+int tpm2_nv_read(tpm2_context *c, uint32_t index, uint8_t **ret, size_t *ret_size) {
+        TPM2B_NV_PUBLIC *pub = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
+        ESYS_TR tr;
+        size_t size, off = 0;
+        TPMA_NV attributes;
+        int r;
+
+        r = nv_open(c, index, &tr, &pub);
+        if (r < 0)
+                return r;
+        size = pub->nvPublic.dataSize;
+        attributes = pub->nvPublic.attributes;
+        Esys_Free(pub);
+
+        buf = malloc(size ? size : 1);
+        if (!buf) {
+                (void) Esys_TR_Close(c->esys, &tr);
+                return -ENOMEM;
+        }
+        while (off < size) {
+                UINT16 n = (UINT16) (size - off > TPM2_NV_CHUNK ? TPM2_NV_CHUNK : size - off);
+                TPM2B_MAX_NV_BUFFER *data = NULL;
+                TSS2_RC rc;
+
+                TPM2_CALL(rc, Esys_NV_Read(c->esys, nv_auth(tr, attributes, false), tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                           ESYS_TR_NONE, n, (UINT16) off, &data));
+                if (rc != TSS2_RC_SUCCESS) {
+                        (void) Esys_TR_Close(c->esys, &tr);
+                        return tss_error(rc, "NV_Read");
+                }
+                if (data->size != n) {
+                        Esys_Free(data);
+                        (void) Esys_TR_Close(c->esys, &tr);
+                        return log_debug_errno(-EBADMSG, "NV_Read returned %u bytes, not %u", data->size, n);
+                }
+                memcpy(buf + off, data->buffer, n);
+                Esys_Free(data);
+                off += n;
+        }
+        (void) Esys_TR_Close(c->esys, &tr);
+
+        log_debug("Read %zu bytes from NV index 0x%08x", size, (unsigned) index);
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
+int tpm2_nv_write(tpm2_context *c, uint32_t index, const uint8_t *data, size_t size) {
+        TPM2B_NV_PUBLIC *pub = NULL;
+        TPM2B_MAX_NV_BUFFER buf = {};
+        TPMA_NV attributes;
+        ESYS_TR tr;
+        TSS2_RC rc;
+        int r;
+
+        r = nv_open(c, index, &tr, &pub);
+        if (r < 0)
+                return r;
+        attributes = pub->nvPublic.attributes;
+        if (size > pub->nvPublic.dataSize || size > sizeof(buf.buffer)) {
+                Esys_Free(pub);
+                (void) Esys_TR_Close(c->esys, &tr);
+                return -EINVAL;
+        }
+        Esys_Free(pub);
+
+        buf.size = (UINT16) size;
+        memcpy(buf.buffer, data, size);
+        TPM2_CALL(rc, Esys_NV_Write(c->esys, nv_auth(tr, attributes, true), tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                    ESYS_TR_NONE, &buf, 0));
+        (void) Esys_TR_Close(c->esys, &tr);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(rc, "NV_Write");
+        return 0;
+}
+
+/* An attestation key under the endorsement hierarchy: RSA-2048, restricted signing, RSASSA-SHA256. */
+static const TPM2B_PUBLIC ak_template = {
+        .publicArea = {
+                .type = TPM2_ALG_RSA,
+                .nameAlg = TPM2_ALG_SHA256,
+                .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT,
+                .parameters.rsaDetail = {
+                        .symmetric = { .algorithm = TPM2_ALG_NULL },
+                        .scheme = { .scheme = TPM2_ALG_RSASSA, .details.rsassa.hashAlg = TPM2_ALG_SHA256 },
+                        .keyBits = 2048,
+                },
+        },
+};
+
+int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint32_t mask,
+               uint8_t **ret_message, size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size,
+               uint8_t **ret_ak_public, size_t *ret_ak_public_size, uint8_t values[][32]) {
+        ESYS_TR ak = ESYS_TR_NONE;
+        bool transient = false;
+        TPM2B_PUBLIC *pub = NULL;
+        TPM2B_ATTEST *quoted = NULL;
+        TPMT_SIGNATURE *sig = NULL;
+        TPM2B_DATA qualifying = {};
+        TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+        TPML_PCR_SELECTION sel;
+        _cleanup_free_ uint8_t *msg = NULL, *sig_buf = NULL, *pub_buf = NULL;
+        size_t sig_size = 0, pub_size = 0;
+        TSS2_RC rc;
+        int r;
+
+        if (nonce_size > sizeof(qualifying.buffer))
+                return -EINVAL;
+
+        TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, ak_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ak));
+        if (rc == TSS2_RC_SUCCESS) {
+                TPM2_CALL(rc, Esys_ReadPublic(c->esys, ak, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL));
+                if (rc != TSS2_RC_SUCCESS) {
+                        r = tss_error(rc, "ReadPublic (AK)");
+                        goto finish;
+                }
+        } else if (tpm2_rc_to_errno(rc) == -ENOENT) {
+                TPM2B_SENSITIVE_CREATE in = {};
+                TPM2B_DATA outside = {};
+                TPML_PCR_SELECTION none = {};
+
+                log_debug("No AK at 0x%08x: creating one under the endorsement hierarchy", (unsigned) ak_handle);
+                TPM2_CALL(rc, Esys_CreatePrimary(c->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                                 ESYS_TR_NONE, &in, &ak_template, &outside, &none, &ak, &pub, NULL,
+                                                 NULL, NULL));
+                if (rc != TSS2_RC_SUCCESS)
+                        return tss_error(rc, "CreatePrimary (AK)");
+                transient = true;
+        } else
+                return tss_error(rc, "ReadPublic (AK)");
+
+        qualifying.size = (UINT16) nonce_size;
+        memcpy(qualifying.buffer, nonce, nonce_size);
+        pcr_selection(mask, &sel);
+        TPM2_CALL(rc, Esys_Quote(c->esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying, &scheme, &sel,
+                                 &quoted, &sig));
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "Quote");
+                goto finish;
+        }
+
+        r = tpm2_pcr_read(c, mask, values);
+        if (r < 0)
+                goto finish;
+
+        msg = malloc(quoted->size ? quoted->size : 1);
+        sig_buf = malloc(sizeof(TPMT_SIGNATURE));
+        pub_buf = malloc(sizeof(TPM2B_PUBLIC));
+        if (!msg || !sig_buf || !pub_buf) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        memcpy(msg, quoted->attestationData, quoted->size);
+        rc = Tss2_MU_TPMT_SIGNATURE_Marshal(sig, sig_buf, sizeof(TPMT_SIGNATURE), &sig_size);
+        if (rc == TSS2_RC_SUCCESS)
+                rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, pub_buf, sizeof(TPM2B_PUBLIC), &pub_size);
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "Marshalling the quote");
+                goto finish;
+        }
+
+        *ret_message_size = quoted->size;
+        *ret_message = TAKE_PTR(msg);
+        *ret_signature = TAKE_PTR(sig_buf);
+        *ret_signature_size = sig_size;
+        *ret_ak_public = TAKE_PTR(pub_buf);
+        *ret_ak_public_size = pub_size;
+        r = 0;
+
+finish:
+        Esys_Free(pub);
+        Esys_Free(quoted);
+        Esys_Free(sig);
+        if (transient)
+                (void) Esys_FlushContext(c->esys, ak);
+        else if (ak != ESYS_TR_NONE)
+                (void) Esys_TR_Close(c->esys, &ak);
+        return r;
+}

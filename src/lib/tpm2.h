@@ -59,3 +59,23 @@ int tpm2_sealed_unmarshal(const uint8_t *pub, size_t pub_size, const uint8_t *pr
 int tpm2_rc_to_errno(TSS2_RC rc);
 /* Does the TPM ask to send the command again (RETRY, YIELDED, TESTING)? */
 bool tpm2_rc_is_retry(TSS2_RC rc);
+
+/* ---- attestation evidence ---- */
+
+#define TPM2_AZURE_HCL_REPORT_INDEX UINT32_C(0x01400001)
+#define TPM2_AZURE_USER_DATA_INDEX UINT32_C(0x01400002)
+#define TPM2_AZURE_AK_HANDLE UINT32_C(0x81000003)
+#define TPM2_NV_CHUNK 1024U
+
+/* Reads a whole NV index, in chunks of at most TPM2_NV_CHUNK bytes.  -ENOENT when it is not defined. */
+int tpm2_nv_read(tpm2_context *c, uint32_t index, uint8_t **ret, size_t *ret_size);
+/* Writes data at offset 0 of an NV index (at most its size). */
+int tpm2_nv_write(tpm2_context *c, uint32_t index, const uint8_t *data, size_t size);
+
+/* A quote of the sha256 PCRs of mask with qualifyingData = nonce, by the AK at ak_handle (Azure's
+ * 0x81000003) or, when there is none there, by an AK created under the endorsement hierarchy for
+ * the occasion.  Returns the TPMS_ATTEST bytes, the marshalled TPMT_SIGNATURE, the AK's marshalled
+ * TPM2B_PUBLIC, and the PCR values (32 bytes each, ascending PCR order). */
+int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint32_t mask,
+               uint8_t **ret_message, size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size,
+               uint8_t **ret_ak_public, size_t *ret_ak_public_size, uint8_t values[][32]);

@@ -65,7 +65,9 @@ def damaged(damage):
     elif damage == "tpm2-string":
         t["tpm2"] = "sealed"
     elif damage == "unknown-top-member":
-        t["attest"] = {"policy": "x"}   # a member this version does not know
+        t["x-future"] = {"policy": "x"}   # a member this version does not know
+    elif damage == "attest-not-base64":
+        t["attest"] = {"policy": "not base64!"}
     elif damage == "hsm-incomplete":
         t["hsm"] = {"uri": "pkcs11:token=x"}
     elif damage == "unknown-tpm2-hsm":
@@ -134,7 +136,7 @@ TPM2=(srk-handle srk-name pcr-bank pcrs pin policy public private)
 DAMAGES=(del-top-type del-top-keyslots intact
         "${TOP[@]/#/del-top-}" "${KDF[@]/#/del-kdf-}" "${TPM2[@]/#/del-tpm2-}"
         version-string pcrs-string pin-string srk-handle-string tpm2-string
-        version-2 unknown-top-member hsm-incomplete unknown-tpm2-hsm unknown-kdf-member kdf-type-other salt-not-base64
+        version-2 unknown-top-member attest-not-base64 hsm-incomplete unknown-tpm2-hsm unknown-kdf-member kdf-type-other salt-not-base64
         salt-31-bytes srk-name-not-hex srk-name-short srk-handle-other pcr-bank-sha1 pcrs-99 pcrs-empty
         pcrs-duplicate private-truncated public-truncated public-authpolicy-flipped policy-changed pin-true
         private-flipped keyslots-absent-slot keyslots-other-slot keyslots-two salt-changed)
@@ -222,7 +224,8 @@ n=$((n + 5))
 
 # Values a reader must not guess at.
 check_malformed version-2 false "version 2 is not supported"
-check_malformed unknown-top-member false "unknown member 'attest'"
+check_malformed unknown-top-member false "unknown member 'x-future'"
+check_malformed attest-not-base64 false "member 'policy' is not base64"
 check_malformed hsm-incomplete false "member 'hsm.mechanism' is missing"
 check_malformed unknown-tpm2-hsm false "unknown member 'hsm' in tpm2"
 check_malformed unknown-kdf-member false "unknown member 'iterations' in kdf"

@@ -46,28 +46,40 @@ static void test_derive_passphrase(void **state) {
 
         memset(salt, 0xaa, sizeof(salt));
 
-        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), uuid, 3, &p1), 0);
+        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), uuid, 3, NULL, &p1), 0);
         assert_int_equal(cvmseal_secret_size(p1), 44);
         assert_string_equal((const char *) cvmseal_secret_data(p1), "7aAEYhbdl51fO5FP+VpFUrblxNtBhKhMhcvu/YRgyqQ=");
 
-        assert_int_equal(kdf_derive_passphrase(tpm, hsm, salt, sizeof(salt), uuid, 3, &p2), 0);
+        assert_int_equal(kdf_derive_passphrase(tpm, hsm, salt, sizeof(salt), uuid, 3, NULL, &p2), 0);
         assert_string_equal((const char *) cvmseal_secret_data(p2), "nH7WBiDV8ht/1zMYNHH1lDmDYJXHO5gZ6vRcLjHpXJ4=");
 
         /* Bound to the token id and to the volume. */
-        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), uuid, 4, &p3), 0);
+        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), uuid, 4, NULL, &p3), 0);
         assert_string_not_equal((const char *) cvmseal_secret_data(p3), (const char *) cvmseal_secret_data(p1));
-        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), "01234567-89ab-cdef-0123-456789abcdee", 3, &p4), 0);
+        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), "01234567-89ab-cdef-0123-456789abcdee", 3, NULL, &p4), 0);
         assert_string_not_equal((const char *) cvmseal_secret_data(p4), (const char *) cvmseal_secret_data(p1));
+}
+
+static void test_derive_with_policy(void **state) {
+        _cleanup_secret_ cvmseal_secret *tpm = range_secret(0), *p = NULL;
+        uint8_t salt[32], digest[32];
+
+        memset(salt, 0xaa, sizeof(salt));
+        for (unsigned i = 0; i < 32; i++)
+                digest[i] = (uint8_t) (100 + i);
+        /* The attestation policy's digest ends the info: Python's hmac computed this. */
+        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), uuid, 3, digest, &p), 0);
+        assert_string_equal((const char *) cvmseal_secret_data(p), "dWi+xb3rtZFluz/cxSb644r9tUNr0FCXL6bQTFX52Fs=");
 }
 
 static void test_derive_rejects(void **state) {
         _cleanup_secret_ cvmseal_secret *tpm = range_secret(0), *short_share = cvmseal_secret_new(31), *p = NULL;
         uint8_t salt[32] = {};
 
-        assert_int_equal(kdf_derive_passphrase(short_share, NULL, salt, sizeof(salt), uuid, 0, &p), -EINVAL);
-        assert_int_equal(kdf_derive_passphrase(tpm, short_share, salt, sizeof(salt), uuid, 0, &p), -EINVAL);
-        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), "short", 0, &p), -EINVAL);
-        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), uuid, -1, &p), -EINVAL);
+        assert_int_equal(kdf_derive_passphrase(short_share, NULL, salt, sizeof(salt), uuid, 0, NULL, &p), -EINVAL);
+        assert_int_equal(kdf_derive_passphrase(tpm, short_share, salt, sizeof(salt), uuid, 0, NULL, &p), -EINVAL);
+        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), "short", 0, NULL, &p), -EINVAL);
+        assert_int_equal(kdf_derive_passphrase(tpm, NULL, salt, sizeof(salt), uuid, -1, NULL, &p), -EINVAL);
         assert_null(p);
 }
 
@@ -93,6 +105,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hkdf_rfc5869_case1),
                 cmocka_unit_test(test_derive_passphrase),
+                cmocka_unit_test(test_derive_with_policy),
                 cmocka_unit_test(test_derive_rejects),
                 cmocka_unit_test(test_recovery_key),
         };

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The evidence and policy documents.  Both come from outside (a pipeline, a remote verifier, a
+ * disk), so both are parsed strictly: every member with its type, nothing unknown, version 1.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "encoding.h"
+#include "evidence.h"
+#include "log.h"
+#include "macro.h"
+
+static int bad(const char *doc, const char *member, const char *why) {
+        return log_debug_errno(-EBADMSG, "%s: member '%s' %s", doc, member, why);
+}
+
+static void blob_done(struct blob *b) {
+        free(b->data);
+        b->data = NULL;
+        b->size = 0;
+}
+
+static int only_members(json_object *o, const char *doc, const char *const *known) {
+        json_object_object_foreach(o, key, val) {
+                bool ok = false;
+
+                (void) val;
+                for (const char *const *k = known; *k; k++)
+                        ok = ok || streq_ptr(key, *k);
+                if (!ok)
+                        return log_debug_errno(-EBADMSG, "%s: unknown member '%s'", doc, key);
+        }
+        return 0;
+}
+
+/* An optional string member decoded as hex or base64 into b; absent leaves b empty. */
+static int get_blob(json_object *o, const char *doc, const char *key, bool hex, size_t max, struct blob *b) {
+        json_object *v;
+        int r;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return 0;
+        if (!json_object_is_type(v, json_type_string))
+                return bad(doc, key, "is not a string");
+        r = hex ? hex_decode(json_object_get_string(v), &b->data, &b->size)
+                : base64_decode(json_object_get_string(v), &b->data, &b->size);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return bad(doc, key, hex ? "is not hex" : "is not base64");
+        if (b->size == 0 || b->size > max) {
+                blob_done(b);
+                return bad(doc, key, "has a length out of range");
+        }
+        return 0;
+}
+
+static int get_version(json_object *j, const char *doc) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(j, "version", &v) || !json_object_is_type(v, json_type_int))
+                return bad(doc, "version", "is missing or not a number");
+        if (json_object_get_int64(v) != 1)
+                return log_debug_errno(-EBADMSG, "%s: version %" PRId64 " is not supported", doc,
+                                       json_object_get_int64(v));
+        return 1;
+}
+
+/* {"0": "<64 hex>", ...}: PCR numbers 0-23, sha256 values.  Takes a reference on success. */
+static int get_pcrs(json_object *o, const char *doc, json_object **ret) {
+        json_object *pcrs, *sha256;
+
+        if (!json_object_object_get_ex(o, "pcrs", &pcrs)) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_object_is_type(pcrs, json_type_object))
+                return bad(doc, "pcrs", "is not an object");
+        json_object_object_foreach(pcrs, bank, val) {
+                (void) val;
+                if (!streq_ptr(bank, "sha256"))
+                        return bad(doc, "pcrs", "has a bank other than sha256");
+        }
+        if (!json_object_object_get_ex(pcrs, "sha256", &sha256) || !json_object_is_type(sha256, json_type_object))
+                return bad(doc, "pcrs", "has no sha256 object");
+        json_object_object_foreach(sha256, index, value) {
+                char *end;
+                long n = strtol(index, &end, 10);
+                _cleanup_free_ uint8_t *d = NULL;
+                size_t size;
+
+                if (!*index || *end || n < 0 || n > 23 || (index[0] == '0' && index[1]))
+                        return bad(doc, "pcrs", "has a PCR number out of 0-23");
+                if (!json_object_is_type(value, json_type_string) ||
+                    hex_decode(json_object_get_string(value), &d, &size) < 0 || size != 32)
+                        return bad(doc, "pcrs", "has a value that is not 32 bytes of hex");
+        }
+        *ret = json_object_get(sha256);
+        return 0;
+}
+
+static int get_certs(json_object *o, STACK_OF(X509) **ret) {
+        json_object *a;
+        STACK_OF(X509) *certs;
+
+        *ret = NULL;
+        if (!json_object_object_get_ex(o, "certificates", &a))
+                return 0;
+        if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) > 16)
+                return bad("evidence", "certificates", "is not an array of at most 16 PEM strings");
+        certs = sk_X509_new_null();
+        if (!certs)
+                return -ENOMEM;
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                json_object *s = json_object_array_get_idx(a, i);
+                BIO *bio;
+                X509 *x;
+
+                if (!json_object_is_type(s, json_type_string)) {
+                        sk_X509_pop_free(certs, X509_free);
+                        return bad("evidence", "certificates", "has an entry that is not a string");
+                }
+                bio = BIO_new_mem_buf(json_object_get_string(s), json_object_get_string_len(s));
+                x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+                BIO_free(bio);
+                if (!x || sk_X509_push(certs, x) <= 0) {
+                        X509_free(x);
+                        sk_X509_pop_free(certs, X509_free);
+                        return bad("evidence", "certificates", "has an entry that is not a PEM certificate");
+                }
+        }
+        *ret = certs;
+        return 0;
+}
+
+void evidence_done(struct evidence *e) {
+        blob_done(&e->nonce);
+        blob_done(&e->hcl_report);
+        blob_done(&e->snp_report);
+        blob_done(&e->tdx_quote);
+        blob_done(&e->quote_message);
+        blob_done(&e->quote_signature);
+        blob_done(&e->quote_ak);
+        blob_done(&e->event_log);
+        sk_X509_pop_free(e->certificates, X509_free);
+        json_object_put(e->pcrs_sha256);
+        memset(e, 0, sizeof(*e));
+}
+
+#define EVIDENCE_BLOB_MAX (1U << 20)  /* an event log of a megabyte is already generous */
+
+int evidence_from_json(json_object *j, struct evidence *ret) {
+        static const char *const known[] = { "version", "nonce", "azure-hcl-report", "snp-report", "tdx-quote",
+                                             "certificates", "tpm-quote", "pcrs", "event-log", NULL };
+        _cleanup_(evidence_done) struct evidence e = {};
+        json_object *q;
+        int r;
+
+        if (!json_object_is_type(j, json_type_object))
+                return log_debug_errno(-EBADMSG, "evidence: not a JSON object");
+        r = get_version(j, "evidence");
+        if (r < 0)
+                return r;
+        e.version = 1;
+        r = only_members(j, "evidence", known);
+        if (r < 0)
+                return r;
+
+        r = get_blob(j, "evidence", "nonce", true, 64, &e.nonce);
+        if (r >= 0)
+                r = get_blob(j, "evidence", "azure-hcl-report", false, 16384, &e.hcl_report);
+        if (r >= 0)
+                r = get_blob(j, "evidence", "snp-report", false, 16384, &e.snp_report);
+        if (r >= 0)
+                r = get_blob(j, "evidence", "tdx-quote", false, 65536, &e.tdx_quote);
+        if (r >= 0)
+                r = get_blob(j, "evidence", "event-log", false, EVIDENCE_BLOB_MAX, &e.event_log);
+        if (r >= 0)
+                r = get_certs(j, &e.certificates);
+        if (r >= 0)
+                r = get_pcrs(j, "evidence", &e.pcrs_sha256);
+        if (r < 0)
+                return r;
+
+        if (json_object_object_get_ex(j, "tpm-quote", &q)) {
+                static const char *const qknown[] = { "message", "signature", "ak-public", NULL };
+
+                if (!json_object_is_type(q, json_type_object))
+                        return bad("evidence", "tpm-quote", "is not an object");
+                r = only_members(q, "evidence.tpm-quote", qknown);
+                if (r >= 0)
+                        r = get_blob(q, "evidence.tpm-quote", "message", false, 4096, &e.quote_message);
+                if (r >= 0)
+                        r = get_blob(q, "evidence.tpm-quote", "signature", false, 4096, &e.quote_signature);
+                if (r >= 0)
+                        r = get_blob(q, "evidence.tpm-quote", "ak-public", false, 4096, &e.quote_ak);
+                if (r < 0)
+                        return r;
+                if (!e.quote_message.data || !e.quote_signature.data)
+                        return bad("evidence", "tpm-quote", "lacks its message or signature");
+                e.has_quote = true;
+        }
+
+        *ret = e;
+        memset(&e, 0, sizeof(e));
+        return 0;
+}
+
+static int add(json_object *o, const char *key, json_object *v) {
+        if (!v || json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int add_blob(json_object *o, const char *key, bool hex, const struct blob *b) {
+        _cleanup_free_ char *s = NULL;
+
+        if (!b->data)
+                return 0;
+        s = hex ? hex_encode(b->data, b->size) : base64_encode(b->data, b->size);
+        return s ? add(o, key, json_object_new_string(s)) : -ENOMEM;
+}
+
+int evidence_to_json(const struct evidence *e, json_object **ret) {
+        _cleanup_(json_object_putp) json_object *j = json_object_new_object();
+        int r;
+
+        if (!j)
+                return -ENOMEM;
+        r = add(j, "version", json_object_new_int(1));
+        if (r >= 0)
+                r = add_blob(j, "nonce", true, &e->nonce);
+        if (r >= 0)
+                r = add_blob(j, "azure-hcl-report", false, &e->hcl_report);
+        if (r >= 0)
+                r = add_blob(j, "snp-report", false, &e->snp_report);
+        if (r >= 0)
+                r = add_blob(j, "tdx-quote", false, &e->tdx_quote);
+        if (r >= 0 && e->certificates && sk_X509_num(e->certificates) > 0) {
+                json_object *a = json_object_new_array();
+
+                r = add(j, "certificates", a);
+                for (int i = 0; r >= 0 && i < sk_X509_num(e->certificates); i++) {
+                        BIO *bio = BIO_new(BIO_s_mem());
+                        char *pem = NULL;
+                        long n;
+
+                        if (!bio || PEM_write_bio_X509(bio, sk_X509_value(e->certificates, i)) != 1) {
+                                BIO_free(bio);
+                                return -ENOMEM;
+                        }
+                        n = BIO_get_mem_data(bio, &pem);
+                        if (json_object_array_add(a, json_object_new_string_len(pem, (int) n)) < 0)
+                                r = -ENOMEM;
+                        BIO_free(bio);
+                }
+        }
+        if (r >= 0 && e->has_quote) {
+                json_object *q = json_object_new_object();
+
+                r = add(j, "tpm-quote", q);
+                if (r >= 0)
+                        r = add_blob(q, "message", false, &e->quote_message);
+                if (r >= 0)
+                        r = add_blob(q, "signature", false, &e->quote_signature);
+                if (r >= 0)
+                        r = add_blob(q, "ak-public", false, &e->quote_ak);
+        }
+        if (r >= 0 && e->pcrs_sha256) {
+                json_object *p = json_object_new_object();
+
+                r = add(j, "pcrs", p);
+                if (r >= 0)
+                        r = add(p, "sha256", json_object_get(e->pcrs_sha256));
+        }
+        if (r >= 0)
+                r = add_blob(j, "event-log", false, &e->event_log);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+/* ---- policy ---- */
+
+void attest_policy_done(struct attest_policy *p) {
+        json_object_put(p->snp);
+        json_object_put(p->tdx);
+        json_object_put(p->pcrs_sha256);
+        blob_done(&p->nonce);
+        sk_X509_pop_free(p->roots, X509_free);
+        memset(p, 0, sizeof(*p));
+}
+
+int attest_policy_from_json(json_object *j, struct attest_policy *ret) {
+        static const char *const known[] = { "version", "require", "snp", "tdx", "pcrs", "nonce", "roots", "time", NULL };
+        static const struct {
+                const char *name;
+                unsigned bit;
+        } kinds[] = {
+                { "snp", REQUIRE_SNP },
+                { "tdx", REQUIRE_TDX },
+                { "azure-hcl", REQUIRE_AZURE_HCL },
+                { "tpm-quote", REQUIRE_TPM_QUOTE },
+                { "event-log", REQUIRE_EVENT_LOG },
+        };
+        _cleanup_(attest_policy_done) struct attest_policy p = {};
+        json_object *v;
+        int r;
+
+        if (!json_object_is_type(j, json_type_object))
+                return log_debug_errno(-EBADMSG, "policy: not a JSON object");
+        r = get_version(j, "policy");
+        if (r < 0)
+                return r;
+        p.version = 1;
+        r = only_members(j, "policy", known);
+        if (r < 0)
+                return r;
+
+        if (!json_object_object_get_ex(j, "require", &v) || !json_object_is_type(v, json_type_array) ||
+            json_object_array_length(v) == 0)
+                return bad("policy", "require", "is missing or not a non-empty array");
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                const char *s = json_object_get_string(json_object_array_get_idx(v, i));
+                bool found = false;
+
+                for (size_t k = 0; k < ELEMENTSOF(kinds); k++)
+                        if (streq_ptr(s, kinds[k].name)) {
+                                p.require |= kinds[k].bit;
+                                found = true;
+                        }
+                if (!found || !json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
+                        return bad("policy", "require", "names an unknown kind of evidence");
+        }
+
+        if (json_object_object_get_ex(j, "snp", &v)) {
+                if (!json_object_is_type(v, json_type_object))
+                        return bad("policy", "snp", "is not an object");
+                p.snp = json_object_get(v);
+        }
+        if (json_object_object_get_ex(j, "tdx", &v)) {
+                if (!json_object_is_type(v, json_type_object))
+                        return bad("policy", "tdx", "is not an object");
+                p.tdx = json_object_get(v);
+        }
+        r = get_pcrs(j, "policy", &p.pcrs_sha256);
+        if (r >= 0)
+                r = get_blob(j, "policy", "nonce", true, 64, &p.nonce);
+        if (r < 0)
+                return r;
+
+        if (json_object_object_get_ex(j, "roots", &v)) {
+                json_object *wrapper = json_object_new_object();
+
+                /* The same reader as the evidence's certificates. */
+                if (!wrapper)
+                        return -ENOMEM;
+                json_object_object_add(wrapper, "certificates", json_object_get(v));
+                r = get_certs(wrapper, &p.roots);
+                json_object_put(wrapper);
+                if (r < 0)
+                        return bad("policy", "roots", "is not an array of PEM certificates");
+        }
+
+        if (json_object_object_get_ex(j, "time", &v)) {
+                struct tm tm = {};
+                const char *s = json_object_get_string(v), *end;
+
+                end = json_object_is_type(v, json_type_string) ? strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+                if (!end || *end)
+                        return bad("policy", "time", "is not an RFC 3339 UTC time (2025-06-01T00:00:00Z)");
+                p.time = timegm(&tm);
+        }
+
+        *ret = p;
+        memset(&p, 0, sizeof(p));
+        return 0;
+}
