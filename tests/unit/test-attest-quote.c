@@ -22,7 +22,6 @@
 #include "testdata.h"
 
 /* hcl.c's helper, not yet in attest.h. */
-int hcl_hw_report_data(const struct hcl_report *h, const uint8_t **ret);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);

@@ -155,6 +155,10 @@ struct hcl_report {
 
 int hcl_report_parse(const uint8_t *buf, size_t size, struct hcl_report *ret);
 
+/* The report data the runtime claims are bound to, inside h->hw_report (64 bytes): the SNP report's
+ * REPORT_DATA for report_type 2, the TDREPORT's report data (offset 128) for report_type 4. */
+int hcl_hw_report_data(const struct hcl_report *h, const uint8_t **ret);
+
 /* The binding: SHA-256(claims) == REPORT_DATA[0:32] of the hardware report (for TDX: the TDREPORT's
  * report data, and the TD quote carries the same).  ret_ak (optional): HCLAkPub from the claims. */
 int hcl_verify_binding(const struct hcl_report *h, const uint8_t report_data[64], struct attest_verdict *v,
@@ -169,8 +173,11 @@ int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t 
                      EVP_PKEY *ak, const uint8_t *nonce, size_t nonce_size, json_object *pcrs,
                      struct attest_verdict *v);
 
-/* An AK from a marshalled TPM2B_PUBLIC (RSA or ECC). */
+/* An AK from a marshalled TPM2B_PUBLIC (RSA or ECC; a restricted signing key). */
 int tpm_public_to_pkey(const uint8_t *buf, size_t size, EVP_PKEY **ret);
+
+/* An RSA public key from its big-endian modulus and exponent (OSSL_PARAM_BLD). */
+int attest_rsa_public_key(const uint8_t *n, size_t n_size, const uint8_t *e, size_t e_size, EVP_PKEY **ret);
 
 /* ---- TCG event log ---- */
 

@@ -57,15 +57,6 @@
 #define AK_RSA_MIN_BYTES           256U
 #define AK_RSA_MAX_BYTES           1024U
 
-/* Belongs in attest.h (next to hcl_verify_binding): the report data that the runtime claims are
- * bound to, inside h->hw_report (64 bytes): the SNP report's REPORT_DATA for report_type 2, the
- * TDREPORT's report data (offset 128) for report_type 4. */
-int hcl_hw_report_data(const struct hcl_report *h, const uint8_t **ret);
-
-/* Belongs in attest.h too (defined in quote.c, shared with tpm_public_to_pkey): an RSA public key
- * from its big-endian modulus and exponent. */
-int attest_rsa_public_key(const uint8_t *n, size_t n_size, const uint8_t *e, size_t e_size, EVP_PKEY **ret);
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
 

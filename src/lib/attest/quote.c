@@ -35,10 +35,6 @@
 #define QUOTE_PCRS 24U                 /* PCRs with values in the evidence: 0 to 23 */
 #define PCR_SHA256_SIZE 32U
 
-/* Belongs in attest.h (hcl.c uses it for HCLAkPub): an RSA public key from its big-endian modulus
- * and exponent, built with OSSL_PARAM_BLD. */
-int attest_rsa_public_key(const uint8_t *n, size_t n_size, const uint8_t *e, size_t e_size, EVP_PKEY **ret);
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM_BLD *, OSSL_PARAM_BLD_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM *, OSSL_PARAM_free);

@@ -26,9 +26,6 @@
 #include "log.h"
 #include "macro.h"
 
-#define HCL_TDREPORT_REPORT_DATA 128U
-#define SNP_REPORT_DATA 0x50U
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 
 static int check_required(const struct evidence *e, unsigned require, bool hcl_snp, bool hcl_tdx,
@@ -158,7 +155,11 @@ int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_
         }
 
         if (e->hcl_report.data) {
-                const uint8_t *rd = hcl_snp ? hcl.hw_report + SNP_REPORT_DATA : hcl.hw_report + HCL_TDREPORT_REPORT_DATA;
+                const uint8_t *rd;
+
+                r = hcl_hw_report_data(&hcl, &rd);
+                if (r < 0)
+                        return r;
 
                 if (hcl_tdx)
                         tdreport_data = rd;
