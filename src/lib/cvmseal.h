@@ -137,6 +137,19 @@ int cvmseal_hsm_uri_pin(const char *uri, cvmseal_secret **ret);
 /* uri without its PIN attributes (what may be stored and shown); -EINVAL when it is no HSM URI. */
 int cvmseal_hsm_uri_public(const char *uri, char **ret);
 
+/* ---- the LUKS2 token plugin (libcryptsetup-token-cvmseal.so) ---- */
+
+struct crypt_device;
+
+/* Unseals cvmseal token token_id of cd (the same checks as cvmseal_unlock: SRK, PCRs, PIN, HSM,
+ * attestation gate) and returns the keyslot passphrase, leaving the keyslot to libcryptsetup. */
+int cvmseal_token_open(struct crypt_device *cd, int token_id, const cvmseal_secret *pin,
+                       cvmseal_secret **ret_passphrase);
+/* Strict validation of a cvmseal token's JSON: 0, or -EBADMSG. */
+int cvmseal_token_validate(const char *json);
+/* A human description of a token (for cryptsetup luksDump). */
+int cvmseal_token_describe(const char *json, char **ret);
+
 /* ---- attestation ---- */
 
 /* Collects evidence (DESIGN's evidence document) with nonce: the vTPM's HCL report and a quote (when

@@ -455,8 +455,11 @@ static int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_sec
         return 0;
 }
 
+/* Unseals token id and derives its passphrase; with check_keyslot, also opens the keyslot with it (and
+ * activates params->name when given).  The token plugin passes check_keyslot false: libcryptsetup
+ * opens the keyslot itself. */
 static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, const struct cvmseal_unlock_params *params,
-                        cvmseal_secret **ret_passphrase, int *ret_keyslot) {
+                        bool check_keyslot, cvmseal_secret **ret_passphrase, int *ret_keyslot) {
         _cleanup_secret_ cvmseal_secret *share = NULL, *pass = NULL, *hsm_pin = NULL, *hsm_share = NULL;
         uint8_t policy_digest[32];
         _cleanup_(token_done) struct token t = {};
@@ -519,14 +522,16 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         if (r < 0)
                 return r;
 
-        log_debug("Token %d: opening keyslot %d", id, t.keyslot);
-        r = luks_activate(cd, params->name, t.keyslot, pass);
-        if (r == -EKEYREJECTED)
-                /* The TPM gave the share back, so the salt, the UUID or the token id has changed. */
-                return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase does not open keyslot %d", id,
-                                       t.keyslot);
-        if (r < 0)
-                return r;
+        if (check_keyslot) {
+                log_debug("Token %d: opening keyslot %d", id, t.keyslot);
+                r = luks_activate(cd, params->name, t.keyslot, pass);
+                if (r == -EKEYREJECTED)
+                        /* The TPM gave the share back, so the salt, the UUID or the token id has changed. */
+                        return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase does not open keyslot %d",
+                                               id, t.keyslot);
+                if (r < 0)
+                        return r;
+        }
 
         *ret_keyslot = t.keyslot;
         if (ret_passphrase)
@@ -566,7 +571,7 @@ _public_ int cvmseal_unlock(const char *device, const struct cvmseal_unlock_para
                 if (params->token_id >= 0 && id != params->token_id)
                         continue;
 
-                r = unlock_token(cd, &tpm, id, params, want_passphrase ? &pass : NULL, &keyslot);
+                r = unlock_token(cd, &tpm, id, params, true, want_passphrase ? &pass : NULL, &keyslot);
                 if (r >= 0) {
                         log_debug("Token %d opened keyslot %d", id, keyslot);
                         *ret = (struct cvmseal_unlock_result) {
@@ -586,6 +591,58 @@ _public_ int cvmseal_unlock(const char *device, const struct cvmseal_unlock_para
         if (best == -ENOMEDIUM)
                 log_debug("%s has no %scvmseal token", device, params->token_id >= 0 ? "such " : "");
         return best;
+}
+
+/* ---- the token plugin's entry points ---- */
+
+_public_ int cvmseal_token_open(struct crypt_device *cd, int token_id, const cvmseal_secret *pin,
+                                cvmseal_secret **ret_passphrase) {
+        _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
+        const struct cvmseal_unlock_params params = { .token_id = token_id, .pin = pin };
+        int keyslot;
+
+        if (!cd || token_id < 0 || !ret_passphrase)
+                return -EINVAL;
+        return unlock_token(cd, &tpm, token_id, &params, false, ret_passphrase, &keyslot);
+}
+
+_public_ int cvmseal_token_validate(const char *json) {
+        _cleanup_(token_done) struct token t = {};
+        struct tpm2_sealed sealed;
+        int r;
+
+        r = token_from_string(json, &t);
+        if (r < 0)
+                return r;
+        return token_sealed(&t, &sealed);
+}
+
+_public_ int cvmseal_token_describe(const char *json, char **ret) {
+        _cleanup_(token_done) struct token t = {};
+        char pcrs[3 * CVMSEAL_PCR_MAX + 1] = "", *s = NULL;
+        int r;
+
+        r = token_from_string(json, &t);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < CVMSEAL_PCR_MAX; i++)
+                if (t.tpm2.pcr_mask & (UINT32_C(1) << i))
+                        snprintf(pcrs + strlen(pcrs), sizeof(pcrs) - strlen(pcrs), "%s%u", *pcrs ? "," : "", i);
+        r = asprintf(&s,
+                     "\tcvmseal version: %d\n"
+                     "\tTPM PCRs:        sha256:%s\n"
+                     "\tTPM PIN:         %s\n"
+                     "\tSRK:             0x%08x\n"
+                     "\tHSM:             %s%s%s%s\n"
+                     "\tAttestation:     %s\n",
+                     t.version, pcrs, t.tpm2.pin ? "yes" : "no", (unsigned) t.tpm2.srk_handle,
+                     t.has_hsm ? t.hsm.uri : "no", t.has_hsm ? " (" : "",
+                     t.has_hsm ? hsm_mechanism_to_string(t.hsm.mechanism) : "", t.has_hsm ? ")" : "",
+                     t.attest_policy ? "policy gated" : "no");
+        if (r < 0)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
 }
 
 /* ---- attestation ---- */
