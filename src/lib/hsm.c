@@ -22,7 +22,9 @@
 #include <openssl/rsa.h>
 
 #include "encoding.h"
+#include "crypto-util.h"
 #include "hsm-backend.h"
+#include "json-util.h"
 #include "kdf.h"
 #include "log.h"
 #include "macro.h"
@@ -133,19 +135,13 @@ static void aad_digest(const uint8_t *aad, size_t aad_size, uint8_t out[32]) {
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM_BLD *, OSSL_PARAM_BLD_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM *, OSSL_PARAM_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
 
 /* RSA-OAEP-SHA256 with the HSM key's public half, in software: encryption needs no secret. */
 static int rsa_oaep_encrypt(hsm_key *k, bool sha256, const uint8_t *in, size_t in_size, uint8_t **ret,
                             size_t *ret_size) {
         const EVP_MD *md = sha256 ? EVP_sha256() : EVP_sha1();
         _cleanup_free_ uint8_t *n = NULL, *e = NULL, *out = NULL;
-        _cleanup_(BN_freep) BIGNUM *bn_n = NULL, *bn_e = NULL;
-        _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
-        _cleanup_(OSSL_PARAM_freep) OSSL_PARAM *params = NULL;
-        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL, *enc = NULL;
+        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *enc = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         size_t n_size, e_size, out_size = 0;
         int r;
@@ -156,17 +152,9 @@ static int rsa_oaep_encrypt(hsm_key *k, bool sha256, const uint8_t *in, size_t i
         if (n_size < 256 || n_size > HSM_CIPHERTEXT_MAX)
                 return log_debug_ret(-EKEYREVOKED, "The RSA key is shorter than 2048 bits or longer than 8192");
 
-        bn_n = BN_bin2bn(n, (int) n_size, NULL);
-        bn_e = BN_bin2bn(e, (int) e_size, NULL);
-        bld = OSSL_PARAM_BLD_new();
-        if (!bn_n || !bn_e || !bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
-            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e))
-                return -ENOMEM;
-        params = OSSL_PARAM_BLD_to_param(bld);
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-        if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
-            EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-                return log_debug_ret(-EKEYREVOKED, "The HSM's RSA public key is not usable");
+        r = rsa_public_key(n, n_size, e, e_size, &pkey);
+        if (r < 0)
+                return log_debug_ret(r == -ENOMEM ? r : -EKEYREVOKED, "The HSM's RSA public key is not usable");
 
         enc = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
         if (!enc || EVP_PKEY_encrypt_init(enc) != 1 || EVP_PKEY_CTX_set_rsa_padding(enc, RSA_PKCS1_OAEP_PADDING) != 1 ||
@@ -338,19 +326,7 @@ _public_ int cvmseal_hsm_uri_public(const char *uri, char **ret) {
 
 /* ---- JSON ---- */
 
-static int add(json_object *o, const char *key, json_object *v) {
-        if (!v || json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int add_blob(json_object *o, const char *key, bool hex, const uint8_t *p, size_t n) {
-        _cleanup_free_ char *s = hex ? hex_encode(p, n) : base64_encode(p, n);
-
-        return s ? add(o, key, json_object_new_string(s)) : -ENOMEM;
-}
+static const struct json_doc doc_hsm = { "cvmseal token", "hsm." };
 
 int hsm_binding_to_json(const struct hsm_binding *b, json_object **ret) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
@@ -358,60 +334,20 @@ int hsm_binding_to_json(const struct hsm_binding *b, json_object **ret) {
 
         if (!o)
                 return -ENOMEM;
-        r = add(o, "uri", json_object_new_string(b->uri));
+        r = json_add(o, "uri", json_object_new_string(b->uri));
         if (r >= 0)
-                r = add(o, "mechanism", json_object_new_string(hsm_mechanism_to_string(b->mechanism)));
+                r = json_add(o, "mechanism", json_object_new_string(hsm_mechanism_to_string(b->mechanism)));
         if (r >= 0 && b->mechanism == HSM_AES_256_GCM)
-                r = add_blob(o, "iv", false, b->iv, sizeof(b->iv));
+                r = json_add_blob(o, "iv", false, b->iv, sizeof(b->iv));
         if (r >= 0)
-                r = add_blob(o, "key-check", true, b->key_check, b->key_check_size);
+                r = json_add_blob(o, "key-check", true, b->key_check, b->key_check_size);
         if (r >= 0)
-                r = add_blob(o, "ciphertext", false, b->ciphertext, b->ciphertext_size);
+                r = json_add_blob(o, "ciphertext", false, b->ciphertext, b->ciphertext_size);
         if (r >= 0)
-                r = add(o, "pin", json_object_new_boolean(b->pin));
+                r = json_add(o, "pin", json_object_new_boolean(b->pin));
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(o);
-        return 0;
-}
-
-static int bad(const char *member, const char *why) {
-        return log_debug_errno(-EBADMSG, "cvmseal token: member 'hsm.%s' %s", member, why);
-}
-
-static json_object *member(json_object *o, const char *key, json_type type) {
-        json_object *v;
-
-        if (!json_object_object_get_ex(o, key, &v) || !v) {
-                bad(key, "is missing");
-                return NULL;
-        }
-        if (!json_object_is_type(v, type)) {
-                bad(key, "has the wrong type");
-                return NULL;
-        }
-        return v;
-}
-
-static int get_blob(json_object *o, const char *key, bool hex, size_t min, size_t max, uint8_t **ret, size_t *ret_size) {
-        json_object *v = member(o, key, json_type_string);
-        uint8_t *buf;
-        size_t n;
-        int r;
-
-        if (!v)
-                return -EBADMSG;
-        r = hex ? hex_decode(json_object_get_string(v), &buf, &n) : base64_decode(json_object_get_string(v), &buf, &n);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return bad(key, hex ? "is not hex" : "is not base64");
-        if (n < min || n > max) {
-                free(buf);
-                return bad(key, "has the wrong length");
-        }
-        *ret = buf;
-        *ret_size = n;
         return 0;
 }
 
@@ -424,52 +360,50 @@ int hsm_binding_from_json(json_object *o, struct hsm_binding *ret) {
         int m, r;
 
         if (!json_object_is_type(o, json_type_object))
-                return bad("", "is not an object");
-        json_object_object_foreach(o, key, val) {
-                (void) val;
-                if (!streq_ptr(key, "uri") && !streq_ptr(key, "mechanism") && !streq_ptr(key, "iv") &&
-                    !streq_ptr(key, "key-check") && !streq_ptr(key, "ciphertext") && !streq_ptr(key, "pin"))
-                        return log_debug_errno(-EBADMSG, "cvmseal token: unknown member '%s' in hsm", key);
-        }
+                return json_bad(&(const struct json_doc) { "cvmseal token", "" }, "hsm", "is not an object");
+        r = json_only_members(&doc_hsm, o,
+                              (const char *const[]) { "uri", "mechanism", "iv", "key-check", "ciphertext", "pin", NULL });
+        if (r < 0)
+                return r;
 
-        v = member(o, "uri", json_type_string);
+        v = json_member(&doc_hsm, o, "uri", json_type_string);
         if (!v)
                 return -EBADMSG;
         if (!backend_for(json_object_get_string(v)))
-                return bad("uri", "names no HSM this version knows");
+                return json_bad(&doc_hsm, "uri", "names no HSM this version knows");
         b.uri = strdup(json_object_get_string(v));
         if (!b.uri)
                 return -ENOMEM;
 
-        v = member(o, "mechanism", json_type_string);
+        v = json_member(&doc_hsm, o, "mechanism", json_type_string);
         if (!v)
                 return -EBADMSG;
         m = hsm_mechanism_from_string(json_object_get_string(v));
         if (m < 0)
-                return bad("mechanism", "is not aes-256-gcm, rsa-oaep-sha256 or rsa-oaep-sha1");
+                return json_bad(&doc_hsm, "mechanism", "is not aes-256-gcm, rsa-oaep-sha256 or rsa-oaep-sha1");
         b.mechanism = (enum hsm_mechanism) m;
         gcm = b.mechanism == HSM_AES_256_GCM;
 
         if (gcm) {
-                r = get_blob(o, "iv", false, HSM_IV_SIZE, HSM_IV_SIZE, &iv, &iv_size);
+                r = json_get_blob(&doc_hsm, o, "iv", 0, HSM_IV_SIZE, HSM_IV_SIZE, &iv, &iv_size);
                 if (r < 0)
                         return r;
                 memcpy(b.iv, iv, HSM_IV_SIZE);
         } else if (json_object_object_get_ex(o, "iv", NULL))
-                return bad("iv", "is given for a mechanism that takes none");
+                return json_bad(&doc_hsm, "iv", "is given for a mechanism that takes none");
 
-        r = get_blob(o, "key-check", true, 0, HSM_KEY_CHECK_MAX, &check, &check_size);
+        r = json_get_blob(&doc_hsm, o, "key-check", JSON_BLOB_HEX, 0, HSM_KEY_CHECK_MAX, &check, &check_size);
         if (r < 0)
                 return r;
         memcpy(b.key_check, check, check_size);
         b.key_check_size = check_size;
 
-        r = get_blob(o, "ciphertext", false, gcm ? CVMSEAL_SHARE_SIZE + HSM_TAG_SIZE : 256,
+        r = json_get_blob(&doc_hsm, o, "ciphertext", 0, gcm ? CVMSEAL_SHARE_SIZE + HSM_TAG_SIZE : 256,
                      gcm ? CVMSEAL_SHARE_SIZE + HSM_TAG_SIZE : HSM_CIPHERTEXT_MAX, &b.ciphertext, &b.ciphertext_size);
         if (r < 0)
                 return r;
 
-        v = member(o, "pin", json_type_boolean);
+        v = json_member(&doc_hsm, o, "pin", json_type_boolean);
         if (!v)
                 return -EBADMSG;
         b.pin = json_object_get_boolean(v);

@@ -12,6 +12,7 @@
 
 #include "evidence.h"
 #include "hsm.h"
+#include "json-util.h"
 #include "kdf.h"
 #include "log.h"
 #include "luks.h"
@@ -22,15 +23,6 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(tpm2_context *, tpm2_context_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
 
-static int json_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
 
 /* Parses an attestation policy (text) strictly and gives the digest of its exact bytes. */
 static int attest_policy_check(const char *text, uint8_t ret_digest[32]) {

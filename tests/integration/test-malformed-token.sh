@@ -208,37 +208,37 @@ for m in "${TOP[@]}"; do
         check_malformed "del-top-$m" false "member '$m' is missing"; n=$((n + 1))
 done
 for m in "${KDF[@]}"; do
-        check_malformed "del-kdf-$m" false "member '$m' is missing"; n=$((n + 1))
+        check_malformed "del-kdf-$m" false "member 'kdf.$m' is missing"; n=$((n + 1))
 done
 for m in "${TPM2[@]}"; do
-        check_malformed "del-tpm2-$m" false "member '$m' is missing"; n=$((n + 1))
+        check_malformed "del-tpm2-$m" false "member 'tpm2.$m' is missing"; n=$((n + 1))
 done
 
 # Wrong types.
 check_malformed version-string false "member 'version' has the wrong type"
-check_malformed pcrs-string false "member 'pcrs' has the wrong type"
-check_malformed pin-string false "member 'pin' has the wrong type"
-check_malformed srk-handle-string false "member 'srk-handle' has the wrong type"
+check_malformed pcrs-string false "member 'tpm2.pcrs' has the wrong type"
+check_malformed pin-string false "member 'tpm2.pin' has the wrong type"
+check_malformed srk-handle-string false "member 'tpm2.srk-handle' has the wrong type"
 check_malformed tpm2-string false "member 'tpm2' has the wrong type"
 n=$((n + 5))
 
 # Values a reader must not guess at.
 check_malformed version-2 false "version 2 is not supported"
 check_malformed unknown-top-member false "unknown member 'x-future'"
-check_malformed attest-not-base64 false "member 'policy' is not base64"
+check_malformed attest-not-base64 false "member 'attest.policy' is not base64"
 check_malformed hsm-incomplete false "member 'hsm.mechanism' is missing"
-check_malformed unknown-tpm2-hsm false "unknown member 'hsm' in tpm2"
-check_malformed unknown-kdf-member false "unknown member 'iterations' in kdf"
+check_malformed unknown-tpm2-hsm false "unknown member 'tpm2.hsm'"
+check_malformed unknown-kdf-member false "unknown member 'kdf.iterations'"
 check_malformed kdf-type-other false "kdf.type"
-check_malformed salt-not-base64 false "member 'salt' is not base64"
-check_malformed salt-31-bytes false "member 'salt' has the wrong length"
-check_malformed srk-name-not-hex false "member 'srk-name' is not hex"
-check_malformed srk-name-short false "member 'srk-name' has the wrong length"
+check_malformed salt-not-base64 false "member 'kdf.salt' is not base64"
+check_malformed salt-31-bytes false "member 'kdf.salt' has the wrong length"
+check_malformed srk-name-not-hex false "member 'tpm2.srk-name' is not hex"
+check_malformed srk-name-short false "member 'tpm2.srk-name' has the wrong length"
 check_malformed srk-handle-other any "names SRK 0x81000002"
 check_malformed pcr-bank-sha1 false "pcr-bank"
-check_malformed pcrs-99 false "member 'pcrs' has an entry out of range"
-check_malformed pcrs-empty false "member 'pcrs' has the wrong number of entries"
-check_malformed pcrs-duplicate false "member 'pcrs' has a duplicate entry"
+check_malformed pcrs-99 false "member 'tpm2.pcrs' has an entry out of range"
+check_malformed pcrs-empty false "member 'tpm2.pcrs' has the wrong number of entries"
+check_malformed pcrs-duplicate false "member 'tpm2.pcrs' has a duplicate entry"
 n=$((n + 14))
 
 # The TPM blobs.  A blob that is not a TPM2B, or a public area whose authPolicy is not "policy",

@@ -176,9 +176,6 @@ int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t 
 /* An AK from a marshalled TPM2B_PUBLIC (RSA or ECC; a restricted signing key). */
 int tpm_public_to_pkey(const uint8_t *buf, size_t size, EVP_PKEY **ret);
 
-/* An RSA public key from its big-endian modulus and exponent (OSSL_PARAM_BLD). */
-int attest_rsa_public_key(const uint8_t *n, size_t n_size, const uint8_t *e, size_t e_size, EVP_PKEY **ret);
-
 /* ---- TCG event log ---- */
 
 #define EVENTLOG_PCRS 24U

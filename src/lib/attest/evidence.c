@@ -11,12 +11,9 @@
 
 #include "encoding.h"
 #include "evidence.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
-
-static int bad(const char *doc, const char *member, const char *why) {
-        return log_debug_errno(-EBADMSG, "%s: member '%s' %s", doc, member, why);
-}
 
 static void blob_done(struct blob *b) {
         free(b->data);
@@ -24,54 +21,27 @@ static void blob_done(struct blob *b) {
         b->size = 0;
 }
 
-static int only_members(json_object *o, const char *doc, const char *const *known) {
-        json_object_object_foreach(o, key, val) {
-                bool ok = false;
+static const struct json_doc doc_evidence = { "evidence", "" }, doc_quote = { "evidence", "tpm-quote." },
+                             doc_policy = { "policy", "" };
 
-                (void) val;
-                for (const char *const *k = known; *k; k++)
-                        ok = ok || streq_ptr(key, *k);
-                if (!ok)
-                        return log_debug_errno(-EBADMSG, "%s: unknown member '%s'", doc, key);
-        }
-        return 0;
+/* An optional string member decoded as hex or base64 into b, 1 to max bytes; absent leaves b empty. */
+static int get_blob(const struct json_doc *d, json_object *o, const char *key, bool hex, size_t max, struct blob *b) {
+        return json_get_blob(d, o, key, JSON_BLOB_OPTIONAL | (hex ? JSON_BLOB_HEX : 0), 1, max, &b->data, &b->size);
 }
 
-/* An optional string member decoded as hex or base64 into b; absent leaves b empty. */
-static int get_blob(json_object *o, const char *doc, const char *key, bool hex, size_t max, struct blob *b) {
-        json_object *v;
-        int r;
-
-        if (!json_object_object_get_ex(o, key, &v))
-                return 0;
-        if (!json_object_is_type(v, json_type_string))
-                return bad(doc, key, "is not a string");
-        r = hex ? hex_decode(json_object_get_string(v), &b->data, &b->size)
-                : base64_decode(json_object_get_string(v), &b->data, &b->size);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return bad(doc, key, hex ? "is not hex" : "is not base64");
-        if (b->size == 0 || b->size > max) {
-                blob_done(b);
-                return bad(doc, key, "has a length out of range");
-        }
-        return 0;
-}
-
-static int get_version(json_object *j, const char *doc) {
+static int get_version(json_object *j, const struct json_doc *doc) {
         json_object *v;
 
         if (!json_object_object_get_ex(j, "version", &v) || !json_object_is_type(v, json_type_int))
-                return bad(doc, "version", "is missing or not a number");
+                return json_bad(doc, "version", "is missing or not a number");
         if (json_object_get_int64(v) != 1)
-                return log_debug_errno(-EBADMSG, "%s: version %" PRId64 " is not supported", doc,
+                return log_debug_errno(-EBADMSG, "%s: version %" PRId64 " is not supported", doc->name,
                                        json_object_get_int64(v));
         return 1;
 }
 
 /* {"0": "<64 hex>", ...}: PCR numbers 0-23, sha256 values.  Takes a reference on success. */
-static int get_pcrs(json_object *o, const char *doc, json_object **ret) {
+static int get_pcrs(json_object *o, const struct json_doc *doc, json_object **ret) {
         json_object *pcrs, *sha256;
 
         if (!json_object_object_get_ex(o, "pcrs", &pcrs)) {
@@ -79,14 +49,14 @@ static int get_pcrs(json_object *o, const char *doc, json_object **ret) {
                 return 0;
         }
         if (!json_object_is_type(pcrs, json_type_object))
-                return bad(doc, "pcrs", "is not an object");
+                return json_bad(doc, "pcrs", "is not an object");
         json_object_object_foreach(pcrs, bank, val) {
                 (void) val;
                 if (!streq_ptr(bank, "sha256"))
-                        return bad(doc, "pcrs", "has a bank other than sha256");
+                        return json_bad(doc, "pcrs", "has a bank other than sha256");
         }
         if (!json_object_object_get_ex(pcrs, "sha256", &sha256) || !json_object_is_type(sha256, json_type_object))
-                return bad(doc, "pcrs", "has no sha256 object");
+                return json_bad(doc, "pcrs", "has no sha256 object");
         json_object_object_foreach(sha256, index, value) {
                 char *end;
                 long n = strtol(index, &end, 10);
@@ -94,10 +64,10 @@ static int get_pcrs(json_object *o, const char *doc, json_object **ret) {
                 size_t size;
 
                 if (!*index || *end || n < 0 || n > 23 || (index[0] == '0' && index[1]))
-                        return bad(doc, "pcrs", "has a PCR number out of 0-23");
+                        return json_bad(doc, "pcrs", "has a PCR number out of 0-23");
                 if (!json_object_is_type(value, json_type_string) ||
                     hex_decode(json_object_get_string(value), &d, &size) < 0 || size != 32)
-                        return bad(doc, "pcrs", "has a value that is not 32 bytes of hex");
+                        return json_bad(doc, "pcrs", "has a value that is not 32 bytes of hex");
         }
         *ret = json_object_get(sha256);
         return 0;
@@ -111,7 +81,7 @@ static int get_certs(json_object *o, STACK_OF(X509) **ret) {
         if (!json_object_object_get_ex(o, "certificates", &a))
                 return 0;
         if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) > 16)
-                return bad("evidence", "certificates", "is not an array of at most 16 PEM strings");
+                return json_bad(&doc_evidence, "certificates", "is not an array of at most 16 PEM strings");
         certs = sk_X509_new_null();
         if (!certs)
                 return -ENOMEM;
@@ -122,7 +92,7 @@ static int get_certs(json_object *o, STACK_OF(X509) **ret) {
 
                 if (!json_object_is_type(s, json_type_string)) {
                         sk_X509_pop_free(certs, X509_free);
-                        return bad("evidence", "certificates", "has an entry that is not a string");
+                        return json_bad(&doc_evidence, "certificates", "has an entry that is not a string");
                 }
                 bio = BIO_new_mem_buf(json_object_get_string(s), json_object_get_string_len(s));
                 x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
@@ -130,7 +100,7 @@ static int get_certs(json_object *o, STACK_OF(X509) **ret) {
                 if (!x || sk_X509_push(certs, x) <= 0) {
                         X509_free(x);
                         sk_X509_pop_free(certs, X509_free);
-                        return bad("evidence", "certificates", "has an entry that is not a PEM certificate");
+                        return json_bad(&doc_evidence, "certificates", "has an entry that is not a PEM certificate");
                 }
         }
         *ret = certs;
@@ -162,27 +132,27 @@ int evidence_from_json(json_object *j, struct evidence *ret) {
 
         if (!json_object_is_type(j, json_type_object))
                 return log_debug_errno(-EBADMSG, "evidence: not a JSON object");
-        r = get_version(j, "evidence");
+        r = get_version(j, &doc_evidence);
         if (r < 0)
                 return r;
         e.version = 1;
-        r = only_members(j, "evidence", known);
+        r = json_only_members(&doc_evidence, j, known);
         if (r < 0)
                 return r;
 
-        r = get_blob(j, "evidence", "nonce", true, 64, &e.nonce);
+        r = get_blob(&doc_evidence, j, "nonce", true, 64, &e.nonce);
         if (r >= 0)
-                r = get_blob(j, "evidence", "azure-hcl-report", false, 16384, &e.hcl_report);
+                r = get_blob(&doc_evidence, j, "azure-hcl-report", false, 16384, &e.hcl_report);
         if (r >= 0)
-                r = get_blob(j, "evidence", "snp-report", false, 16384, &e.snp_report);
+                r = get_blob(&doc_evidence, j, "snp-report", false, 16384, &e.snp_report);
         if (r >= 0)
-                r = get_blob(j, "evidence", "tdx-quote", false, 65536, &e.tdx_quote);
+                r = get_blob(&doc_evidence, j, "tdx-quote", false, 65536, &e.tdx_quote);
         if (r >= 0)
-                r = get_blob(j, "evidence", "event-log", false, EVIDENCE_BLOB_MAX, &e.event_log);
+                r = get_blob(&doc_evidence, j, "event-log", false, EVIDENCE_BLOB_MAX, &e.event_log);
         if (r >= 0)
                 r = get_certs(j, &e.certificates);
         if (r >= 0)
-                r = get_pcrs(j, "evidence", &e.pcrs_sha256);
+                r = get_pcrs(j, &doc_evidence, &e.pcrs_sha256);
         if (r < 0)
                 return r;
 
@@ -190,18 +160,18 @@ int evidence_from_json(json_object *j, struct evidence *ret) {
                 static const char *const qknown[] = { "message", "signature", "ak-public", NULL };
 
                 if (!json_object_is_type(q, json_type_object))
-                        return bad("evidence", "tpm-quote", "is not an object");
-                r = only_members(q, "evidence.tpm-quote", qknown);
+                        return json_bad(&doc_evidence, "tpm-quote", "is not an object");
+                r = json_only_members(&doc_quote, q, qknown);
                 if (r >= 0)
-                        r = get_blob(q, "evidence.tpm-quote", "message", false, 4096, &e.quote_message);
+                        r = get_blob(&doc_quote, q, "message", false, 4096, &e.quote_message);
                 if (r >= 0)
-                        r = get_blob(q, "evidence.tpm-quote", "signature", false, 4096, &e.quote_signature);
+                        r = get_blob(&doc_quote, q, "signature", false, 4096, &e.quote_signature);
                 if (r >= 0)
-                        r = get_blob(q, "evidence.tpm-quote", "ak-public", false, 4096, &e.quote_ak);
+                        r = get_blob(&doc_quote, q, "ak-public", false, 4096, &e.quote_ak);
                 if (r < 0)
                         return r;
                 if (!e.quote_message.data || !e.quote_signature.data)
-                        return bad("evidence", "tpm-quote", "lacks its message or signature");
+                        return json_bad(&doc_evidence, "tpm-quote", "lacks its message or signature");
                 e.has_quote = true;
         }
 
@@ -210,21 +180,8 @@ int evidence_from_json(json_object *j, struct evidence *ret) {
         return 0;
 }
 
-static int add(json_object *o, const char *key, json_object *v) {
-        if (!v || json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static int add_blob(json_object *o, const char *key, bool hex, const struct blob *b) {
-        _cleanup_free_ char *s = NULL;
-
-        if (!b->data)
-                return 0;
-        s = hex ? hex_encode(b->data, b->size) : base64_encode(b->data, b->size);
-        return s ? add(o, key, json_object_new_string(s)) : -ENOMEM;
+        return b->data ? json_add_blob(o, key, hex, b->data, b->size) : 0;
 }
 
 int evidence_to_json(const struct evidence *e, json_object **ret) {
@@ -233,7 +190,7 @@ int evidence_to_json(const struct evidence *e, json_object **ret) {
 
         if (!j)
                 return -ENOMEM;
-        r = add(j, "version", json_object_new_int(1));
+        r = json_add(j, "version", json_object_new_int(1));
         if (r >= 0)
                 r = add_blob(j, "nonce", true, &e->nonce);
         if (r >= 0)
@@ -245,7 +202,7 @@ int evidence_to_json(const struct evidence *e, json_object **ret) {
         if (r >= 0 && e->certificates && sk_X509_num(e->certificates) > 0) {
                 json_object *a = json_object_new_array();
 
-                r = add(j, "certificates", a);
+                r = json_add(j, "certificates", a);
                 for (int i = 0; r >= 0 && i < sk_X509_num(e->certificates); i++) {
                         BIO *bio = BIO_new(BIO_s_mem());
                         char *pem = NULL;
@@ -264,7 +221,7 @@ int evidence_to_json(const struct evidence *e, json_object **ret) {
         if (r >= 0 && e->has_quote) {
                 json_object *q = json_object_new_object();
 
-                r = add(j, "tpm-quote", q);
+                r = json_add(j, "tpm-quote", q);
                 if (r >= 0)
                         r = add_blob(q, "message", false, &e->quote_message);
                 if (r >= 0)
@@ -275,9 +232,9 @@ int evidence_to_json(const struct evidence *e, json_object **ret) {
         if (r >= 0 && e->pcrs_sha256) {
                 json_object *p = json_object_new_object();
 
-                r = add(j, "pcrs", p);
+                r = json_add(j, "pcrs", p);
                 if (r >= 0)
-                        r = add(p, "sha256", json_object_get(e->pcrs_sha256));
+                        r = json_add(p, "sha256", json_object_get(e->pcrs_sha256));
         }
         if (r >= 0)
                 r = add_blob(j, "event-log", false, &e->event_log);
@@ -316,17 +273,17 @@ int attest_policy_from_json(json_object *j, struct attest_policy *ret) {
 
         if (!json_object_is_type(j, json_type_object))
                 return log_debug_errno(-EBADMSG, "policy: not a JSON object");
-        r = get_version(j, "policy");
+        r = get_version(j, &doc_policy);
         if (r < 0)
                 return r;
         p.version = 1;
-        r = only_members(j, "policy", known);
+        r = json_only_members(&doc_policy, j, known);
         if (r < 0)
                 return r;
 
         if (!json_object_object_get_ex(j, "require", &v) || !json_object_is_type(v, json_type_array) ||
             json_object_array_length(v) == 0)
-                return bad("policy", "require", "is missing or not a non-empty array");
+                return json_bad(&doc_policy, "require", "is missing or not a non-empty array");
         for (size_t i = 0; i < json_object_array_length(v); i++) {
                 const char *s = json_object_get_string(json_object_array_get_idx(v, i));
                 bool found = false;
@@ -337,22 +294,22 @@ int attest_policy_from_json(json_object *j, struct attest_policy *ret) {
                                 found = true;
                         }
                 if (!found || !json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
-                        return bad("policy", "require", "names an unknown kind of evidence");
+                        return json_bad(&doc_policy, "require", "names an unknown kind of evidence");
         }
 
         if (json_object_object_get_ex(j, "snp", &v)) {
                 if (!json_object_is_type(v, json_type_object))
-                        return bad("policy", "snp", "is not an object");
+                        return json_bad(&doc_policy, "snp", "is not an object");
                 p.snp = json_object_get(v);
         }
         if (json_object_object_get_ex(j, "tdx", &v)) {
                 if (!json_object_is_type(v, json_type_object))
-                        return bad("policy", "tdx", "is not an object");
+                        return json_bad(&doc_policy, "tdx", "is not an object");
                 p.tdx = json_object_get(v);
         }
-        r = get_pcrs(j, "policy", &p.pcrs_sha256);
+        r = get_pcrs(j, &doc_policy, &p.pcrs_sha256);
         if (r >= 0)
-                r = get_blob(j, "policy", "nonce", true, 64, &p.nonce);
+                r = get_blob(&doc_policy, j, "nonce", true, 64, &p.nonce);
         if (r < 0)
                 return r;
 
@@ -366,7 +323,7 @@ int attest_policy_from_json(json_object *j, struct attest_policy *ret) {
                 r = get_certs(wrapper, &p.roots);
                 json_object_put(wrapper);
                 if (r < 0)
-                        return bad("policy", "roots", "is not an array of PEM certificates");
+                        return json_bad(&doc_policy, "roots", "is not an array of PEM certificates");
         }
 
         if (json_object_object_get_ex(j, "time", &v)) {
@@ -375,7 +332,7 @@ int attest_policy_from_json(json_object *j, struct attest_policy *ret) {
 
                 end = json_object_is_type(v, json_type_string) ? strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
                 if (!end || *end)
-                        return bad("policy", "time", "is not an RFC 3339 UTC time (2025-06-01T00:00:00Z)");
+                        return json_bad(&doc_policy, "time", "is not an RFC 3339 UTC time (2025-06-01T00:00:00Z)");
                 p.time = timegm(&tm);
         }
 

@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 
 #include "attest.h"
+#include "crypto-util.h"
 #include "encoding.h"
 #include "log.h"
 #include "macro.h"
@@ -266,7 +267,7 @@ static int claims_ak(json_object *claims, EVP_PKEY **ret) {
         if (e_size == 0 || e_size > 8 || e[0] == 0 || !(e[e_size - 1] & 1))
                 return bad("HCLAkPub's exponent is not valid");
 
-        r = attest_rsa_public_key(n, n_size, e, e_size, ret);
+        r = rsa_public_key(n, n_size, e, e_size, ret);
         if (r < 0)
                 return log_debug_errno(r == -ENOMEM ? r : -EBADMSG, "HCL report: HCLAkPub is not a usable RSA key");
         return 0;

@@ -28,6 +28,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "attest.h"
+#include "crypto-util.h"
 #include "encoding.h"
 #include "log.h"
 #include "macro.h"
@@ -60,21 +61,6 @@ static int pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **ret) 
         }
         *ret = pkey;
         return 0;
-}
-
-int attest_rsa_public_key(const uint8_t *n, size_t n_size, const uint8_t *e, size_t e_size, EVP_PKEY **ret) {
-        _cleanup_(BN_freep) BIGNUM *bn_n = NULL, *bn_e = NULL;
-        _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
-
-        if (!n || !e || n_size == 0 || e_size == 0 || n_size > INT32_MAX || e_size > INT32_MAX || !ret)
-                return -EINVAL;
-        bn_n = BN_bin2bn(n, (int) n_size, NULL);
-        bn_e = BN_bin2bn(e, (int) e_size, NULL);
-        bld = OSSL_PARAM_BLD_new();
-        if (!bn_n || !bn_e || !bld || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
-            !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e))
-                return -ENOMEM;
-        return pkey_fromdata("RSA", bld, ret);
 }
 
 static int ecc_public_key(TPMI_ECC_CURVE curve, const TPMS_ECC_POINT *point, EVP_PKEY **ret) {
@@ -141,7 +127,7 @@ int tpm_public_to_pkey(const uint8_t *buf, size_t size, EVP_PKEY **ret) {
                 if (n->size < 256 || (size_t) n->size * 8 != p->parameters.rsaDetail.keyBits || n->buffer[0] == 0)
                         return log_debug_errno(-EBADMSG, "TPM public key: RSA modulus of %u bytes for %u bits",
                                                n->size, p->parameters.rsaDetail.keyBits);
-                return attest_rsa_public_key(n->buffer, n->size, e, sizeof(e), ret);
+                return rsa_public_key(n->buffer, n->size, e, sizeof(e), ret);
         }
         case TPM2_ALG_ECC:
                 return ecc_public_key(p->parameters.eccDetail.curveID, &p->unique.ecc, ret);

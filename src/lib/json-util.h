@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Strict reading and plain writing of JSON documents from outside (tokens, evidence, policies), as
+ * cryptsetup's luks2_json_metadata.c does it: a member's presence and type are checked before use,
+ * nothing unknown is accepted, and every refusal is -EBADMSG with a debug message that names the
+ * member ("<doc>: member '<prefix><key>' <why>").
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+struct json_doc {
+        const char *name;    /* "cvmseal token", "evidence"... */
+        const char *prefix;  /* for nested objects: "hsm.", "tpm-quote."; "" at the top */
+};
+
+/* Logs "<doc>: member '<prefix><key>' <why>" and returns -EBADMSG. */
+int json_bad(const struct json_doc *d, const char *key, const char *why);
+
+/* The member if it is present and of the type; NULL (after a debug message) otherwise. */
+json_object *json_member(const struct json_doc *d, json_object *o, const char *key, json_type type);
+
+/* -EBADMSG when o has a member outside known (NULL-terminated). */
+int json_only_members(const struct json_doc *d, json_object *o, const char *const *known);
+
+enum json_blob_flags {
+        JSON_BLOB_HEX = 1 << 0,       /* hex (else canonical base64) */
+        JSON_BLOB_OPTIONAL = 1 << 1,  /* absent: 0 and nothing returned */
+};
+
+/* A string member decoded from hex or base64, min to max bytes long. */
+int json_get_blob(const struct json_doc *d, json_object *o, const char *key, unsigned flags, size_t min, size_t max,
+                  uint8_t **ret, size_t *ret_size);
+
+/* Adds a member, taking the value over (and freeing it on failure); -ENOMEM when v is NULL. */
+int json_add(json_object *o, const char *key, json_object *v);
+/* Adds a hex or base64 string member. */
+int json_add_blob(json_object *o, const char *key, bool hex, const void *p, size_t n);
