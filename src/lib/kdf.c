@@ -102,6 +102,19 @@ int kdf_random(void *p, size_t n) {
         return 0;
 }
 
+int kdf_random_secret(size_t size, cvmseal_secret **ret) {
+        _cleanup_secret_ cvmseal_secret *s = cvmseal_secret_new(size);
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        r = kdf_random(cvmseal_secret_data_mut(s), size);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
 int kdf_recovery_key(cvmseal_secret **ret) {
         static const char digits[] = "0123456789abcdef";
         _cleanup_secret_ cvmseal_secret *raw = NULL, *text = NULL;

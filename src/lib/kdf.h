@@ -24,8 +24,10 @@ int kdf_derive_passphrase(const cvmseal_secret *tpm_share, const cvmseal_secret 
 int kdf_hkdf_sha256(const uint8_t *ikm, size_t ikm_size, const uint8_t *salt, size_t salt_size,
                     const uint8_t *info, size_t info_size, uint8_t *out, size_t out_size);
 
-/* 256 random bits from the OpenSSL private DRBG. */
+/* Random bytes from the OpenSSL private DRBG. */
 int kdf_random(void *p, size_t n);
+/* A new secret of size random bytes (a share). */
+int kdf_random_secret(size_t size, cvmseal_secret **ret);
 
 /* A recovery key: 256 random bits as 64 lower-case hex digits in 8 groups of 8, joined by '-'
  * (71 characters, NUL-terminated; the size excludes the NUL).  The text is the keyslot's passphrase. */

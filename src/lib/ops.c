@@ -100,10 +100,7 @@ static int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uu
         if (r < 0)
                 return r;
 
-        share = cvmseal_secret_new(CVMSEAL_SHARE_SIZE);
-        if (!share)
-                return -ENOMEM;
-        r = kdf_random(cvmseal_secret_data_mut(share), CVMSEAL_SHARE_SIZE);
+        r = kdf_random_secret(CVMSEAL_SHARE_SIZE, &share);
         if (r < 0)
                 return r;
 
@@ -230,10 +227,7 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (r < 0)
                 return r;
 
-        share = cvmseal_secret_new(CVMSEAL_SHARE_SIZE);
-        if (!share)
-                return -ENOMEM;
-        r = kdf_random(cvmseal_secret_data_mut(share), CVMSEAL_SHARE_SIZE);
+        r = kdf_random_secret(CVMSEAL_SHARE_SIZE, &share);
         if (r < 0)
                 return r;
         r = kdf_random(t.salt, sizeof(t.salt));
