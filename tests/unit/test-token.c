@@ -160,7 +160,7 @@ static const char *const hsm_aes =
         "\"ciphertext\":\"" "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v" "\",\"pin\":true}";
 
 static void test_hsm_binding(void **state) {
-        _cleanup_(json_object_putp) json_object *j = json_tokener_parse(valid), *again = NULL;
+        _cleanup_(json_object_putp) json_object *j = json_tokener_parse(valid);
         _cleanup_(token_done) struct token t = {};
         _cleanup_(json_object_putp) json_object *out = NULL;
 
