@@ -121,10 +121,24 @@ static int fail_errno(int r, const char *device) {
                 return fail(cli_exit_code(r), "%s: the token needs a PIN: give --pin-file FILE", device);
         case EACCES:
                 return fail(cli_exit_code(r), "%s: wrong PIN", device);
-        case ENOLCK:
+        case ENOLCK: {
+                unsigned counter, max, interval;
+
+                /* One more TPM command, on this path only: say when the lockout ends. */
+                if (cvmseal_tpm_lockout_info(arg.tcti, &counter, &max, &interval) < 0)
+                        return fail(cli_exit_code(r),
+                                    "the TPM is in dictionary-attack lockout: wait for the lockout to end, or reset "
+                                    "it with the lockout authorization");
+                if (interval == 0)
+                        return fail(cli_exit_code(r),
+                                    "the TPM is in dictionary-attack lockout: the counter is at %u of %u and does "
+                                    "not decay (lockout interval 0); reset it with the lockout authorization",
+                                    counter, max);
                 return fail(cli_exit_code(r),
-                            "the TPM is in dictionary-attack lockout: wait for the lockout to end, or reset it "
-                            "with the lockout authorization");
+                            "the TPM is in dictionary-attack lockout: one failure is forgiven every %u s (the counter "
+                            "is at %u of %u); try again in about %u s, or reset it with the lockout authorization",
+                            interval, counter, max, interval);
+        }
         case EMEDIUMTYPE:
                 return fail(cli_exit_code(r), "%s is not a LUKS2 device", device);
         case ENOMEDIUM:
@@ -286,26 +300,46 @@ static int check_hsm_uri(void) {
         return 0;
 }
 
-/* A JSON document from a file ("-": standard input); -EBADMSG when it is not JSON. */
+/* A JSON document from a file ("-": standard input): exactly one document, white space around it at
+ * most.  -EPROTO when it is not that (empty, not JSON, trailing text). */
 static int read_json_file(const char *path, char **ret_text, json_object **ret) {
         _cleanup_secret_ cvmseal_secret *s = NULL;
-        enum json_tokener_error e;
+        json_tokener *tok;
         json_object *j;
+        size_t n, end;
         char *text;
         int r;
 
         /* Not a secret, but the same careful reader (size limit, "-"). */
         r = cvmseal_secret_read_file(path, 4U << 20, false, &s);
+        if (r == -ENODATA)
+                return -EPROTO;
         if (r < 0)
                 return r;
-        text = strndup((const char *) cvmseal_secret_data(s), cvmseal_secret_size(s));
+        n = cvmseal_secret_size(s);
+        text = strndup((const char *) cvmseal_secret_data(s), n);
         if (!text)
                 return -ENOMEM;
-        j = json_tokener_parse_verbose(text, &e);
-        if (!j) {
+        if (strlen(text) != n) {
+                free(text);
+                return -EPROTO; /* a NUL inside */
+        }
+
+        tok = json_tokener_new();
+        if (!tok) {
+                free(text);
+                return -ENOMEM;
+        }
+        j = json_tokener_parse_ex(tok, text, (int) n);
+        end = json_tokener_get_parse_end(tok);
+        if (!j || json_tokener_get_error(tok) != json_tokener_success || strspn(text + end, " \t\r\n") != n - end) {
+                json_object_put(j);
+                json_tokener_free(tok);
                 free(text);
                 return -EPROTO;
         }
+        json_tokener_free(tok);
+
         if (ret_text)
                 *ret_text = text;
         else
@@ -351,12 +385,12 @@ static int verb_attest_verify(void) {
 
         r = read_json_file(arg.attest_policy, NULL, &policy);
         if (r == -EPROTO)
-                return fail(EXIT_MALFORMED, "%s: the policy is not JSON", arg.attest_policy);
+                return fail(EXIT_MALFORMED, "%s: the policy is not one JSON document", arg.attest_policy);
         if (r < 0)
                 return fail(EXIT_OTHER, "cannot read the policy %s: %s", arg.attest_policy, strerror(-r));
         r = read_json_file(arg.evidence, NULL, &evidence);
         if (r == -EPROTO)
-                return fail(EXIT_MALFORMED, "%s: the evidence is not JSON", arg.evidence);
+                return fail(EXIT_MALFORMED, "%s: the evidence is not one JSON document", arg.evidence);
         if (r < 0)
                 return fail(EXIT_OTHER, "cannot read the evidence %s: %s", arg.evidence, strerror(-r));
 
@@ -442,7 +476,8 @@ static int verb_enroll(void) {
         if (arg.attest_policy) {
                 r = read_json_file(arg.attest_policy, &policy_text, &policy);
                 if (r == -EPROTO)
-                        return fail(EXIT_MALFORMED, "%s: the attestation policy is not JSON", arg.attest_policy);
+                        return fail(EXIT_MALFORMED, "%s: the attestation policy is not one JSON document",
+                                    arg.attest_policy);
                 if (r < 0)
                         return fail(EXIT_OTHER, "cannot read the attestation policy %s: %s", arg.attest_policy,
                                     strerror(-r));
