@@ -175,6 +175,9 @@ static int fail_errno(int r, const char *device) {
                             device);
         case EBADE:
                 return fail(cli_exit_code(r), "%s: attestation failed", device);
+        case EPROTO:
+                return fail(cli_exit_code(r), "%s: the attestation evidence this machine gives is malformed (-v says where)",
+                            device);
         case EEXIST:
                 return fail(cli_exit_code(r), "%s: a key of that name exists already", device);
         default:

@@ -33,6 +33,7 @@
  *   -EKEYEXPIRED  the HSM key is not fit for a binding (extractable, not sensitive, another kind)
  *   -EEXIST       (hsm keygen) a key of that name exists already
  *   -EBADE        attestation failed: the evidence does not satisfy the token's policy
+ *   -EPROTO       the attestation evidence this machine gives is malformed
  */
 #pragma once
 

@@ -411,8 +411,11 @@ static int attest_gate(tpm2_context *tpm, const struct token *t, char **ret_fail
         policy.nonce.size = sizeof(nonce);
 
         r = attest_verify(&evidence, &policy, NULL, &verdict);
+        if (r == -EBADMSG)
+                /* The platform's evidence, not the token, is malformed. */
+                return log_debug_errno(-EPROTO, "The collected evidence is malformed");
         if (r < 0)
-                return log_debug_errno(r, "The collected evidence is malformed");
+                return r;
         if (!attest_verdict_pass(&verdict)) {
                 if (ret_failures) {
                         free(*ret_failures);

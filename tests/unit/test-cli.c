@@ -120,7 +120,7 @@ static void test_exit_codes(void **state) {
                 { -ENOANO, 7 },     { -EACCES, 7 },
                 { -EMEDIUMTYPE, 8 }, { -ENOMEDIUM, 8 },
                 { -ENOLCK, 9 },
-                { -EBADMSG, 10 },
+                { -EBADMSG, 10 },  { -EPROTO, 10 },
                 { -ENOENT, 1 },     { -EKEYREJECTED, 1 }, { -ENOSPC, 1 }, { -EBUSY, 1 },
                 { -ENOTSUP, 1 },    { -ENOMEM, 1 },       { -EIO, 1 },    { -EINVAL, 1 },
         };

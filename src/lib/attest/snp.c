@@ -24,6 +24,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -435,8 +436,14 @@ static bool pkey_is_p384(EVP_PKEY *pkey) {
 /* The report's signing key among the certificates: an end-entity (not a CA) EC P-384 certificate;
  * when there are several, the one of the kind the report names (a VCEK carries a hwID, a VLEK does
  * not). */
-static X509 *find_leaf(STACK_OF(X509) *certs, uint32_t signing_key) {
-        X509 *first = NULL;
+static int signature_valid(const struct snp_report *r, X509 *leaf, const struct attest_trust *trust);
+
+/* The leaf that signed the report: among the P-384 end-entity certificates of the report's kind
+ * (VCEK or VLEK), the one whose key verifies the signature.  A certificate cache may hold several
+ * (an older VCEK kept after a TCB update), in any order.  When none verifies, the first of the
+ * right kind (else the first at all) is returned, so that every check can name what fails. */
+static X509 *find_leaf(STACK_OF(X509) *certs, const struct snp_report *r, const struct attest_trust *trust) {
+        X509 *first = NULL, *first_kind = NULL;
 
         for (int i = 0; certs && i < sk_X509_num(certs); i++) {
                 X509 *c = sk_X509_value(certs, i);
@@ -449,24 +456,24 @@ static X509 *find_leaf(STACK_OF(X509) *certs, uint32_t signing_key) {
                 if (!first)
                         first = c;
                 is_vcek = find_ext(c, OID_HWID, &p, &n) != -ENOENT;
-                if (is_vcek == (signing_key == SNP_SIGNING_KEY_VCEK))
+                if (is_vcek != (r->signing_key == SNP_SIGNING_KEY_VCEK))
+                        continue;
+                if (!first_kind)
+                        first_kind = c;
+                if (r->signature_algo == SNP_SIGNATURE_ALGO_ECDSA_P384_SHA384 && signature_valid(r, c, trust) == 1)
                         return c;
         }
-        return first;
+        return first_kind ?: first;
 }
 
-static int verify_signature(const struct snp_report *r, X509 *leaf, const struct attest_trust *trust,
-                            struct attest_verdict *v) {
+/* 1 when the key of leaf verifies the report's signature, 0 when it does not, negative errno. */
+static int signature_valid(const struct snp_report *r, X509 *leaf, const struct attest_trust *trust) {
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = NULL;
         _cleanup_(ECDSA_SIG_freep) ECDSA_SIG *sig = NULL;
         _cleanup_(BN_freep) BIGNUM *br = NULL, *bs = NULL;
         _cleanup_free_ uint8_t *der = NULL;
         uint8_t *p;
         int len, ok;
-
-        if (r->signature_algo != SNP_SIGNATURE_ALGO_ECDSA_P384_SHA384)
-                return attest_fail(v, "snp-signature", "signature algorithm %" PRIu32 " is not ECDSA P-384 with SHA-384",
-                                   r->signature_algo);
 
         br = BN_lebin2bn(r->signature_r, sizeof(r->signature_r), NULL);
         bs = BN_lebin2bn(r->signature_s, sizeof(r->signature_s), NULL);
@@ -494,7 +501,21 @@ static int verify_signature(const struct snp_report *r, X509 *leaf, const struct
                                     X509_get0_pubkey(leaf), NULL) != 1)
                 return log_debug_errno(-EIO, "SNP report: cannot set up the ECDSA verification");
         ok = EVP_DigestVerify(md, der, (size_t) len, r->raw, SNP_SIGNED_SIZE);
-        if (ok != 1)
+        ERR_clear_error();
+        return ok == 1;
+}
+
+static int verify_signature(const struct snp_report *r, X509 *leaf, const struct attest_trust *trust,
+                            struct attest_verdict *v) {
+        int k;
+
+        if (r->signature_algo != SNP_SIGNATURE_ALGO_ECDSA_P384_SHA384)
+                return attest_fail(v, "snp-signature", "signature algorithm %" PRIu32 " is not ECDSA P-384 with SHA-384",
+                                   r->signature_algo);
+        k = signature_valid(r, leaf, trust);
+        if (k < 0)
+                return k;
+        if (k == 0)
                 return attest_fail(v, "snp-signature", "the report's signature does not verify with the key of the %s certificate",
                                    r->signing_key == SNP_SIGNING_KEY_VLEK ? "VLEK" : "VCEK");
         return 0;
@@ -690,7 +711,7 @@ int snp_verify(const struct snp_report *r, STACK_OF(X509) *certs, json_object *p
         if (k < 0)
                 return k;
 
-        leaf = find_leaf(certs, r->signing_key);
+        leaf = find_leaf(certs, r, trust);
 
         k = decide_turin(r, leaf, v, &turin);
         if (k < 0)
