@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The unlock gate (`enroll --attest-policy`) on an Azure-like vTPM provisioned by
+# tests/attest/azure-vtpm.py (see test-attest-azure.sh for the setup):
+#
+# - enroll with the fixture's policy: the token has an "attest" member holding the policy's exact
+#   bytes, `list` says attest; `unlock --test` passes, going through collect (NV_Write of the
+#   nonce, NV_Read of the HCL report, Quote) and the unseal, in fewer than 30 TPM commands (printed);
+# - the vTPM re-provisioned with a debug report: unlock exits 4 and names snp-debug (human and
+#   --json), `--print-key` prints nothing, no Unseal reaches the TPM, nothing stays loaded in it, the
+#   LUKS2 header is unchanged and the original key still opens keyslot 0; a good report again: unlock
+#   passes again;
+# - the gate cannot be taken off the token: with the token's "attest" member removed (cryptsetup
+#   token export/import) unlock exits 10 (malformed or damaged) and the keyslot does not open (no key
+#   printed); with a permissive policy (allow-debug) put in its place on the debug platform the
+#   attestation passes but the keyslot does not open either (exit 10); the original token restored,
+#   unlock passes;
+# - a truncated HCL report in the vTPM at unlock: exit 10 (the evidence is malformed), nothing
+#   unsealed, and the message does not blame the token.
+. "$(dirname "$0")/lib.sh"
+
+for tool in python3 openssl tpm2_createprimary tpm2_evictcontrol tpm2_readpublic tpm2_flushcontext \
+            tpm2_nvdefine tpm2_nvundefine tpm2_nvwrite tpm2_getcap; do
+        command -v "$tool" >/dev/null || skip "$tool is not installed (python3, openssl, tpm2-tools)"
+done
+FIXTURE=$(cd "$(dirname "$0")/../attest" && pwd)/azure-vtpm.py
+COUNT=$(cd "$(dirname "$0")/../bench" && pwd)/tpm-count.py
+[ -f "$FIXTURE" ] || fail "no fixture at $FIXTURE"
+[ -f "$COUNT" ] || fail "no $COUNT"
+
+# pycheck JSON EXPR WHAT: fails unless the Python expression EXPR holds, with d = the parsed JSON.
+pycheck() {
+        python3 -c 'import json, sys
+d = json.loads(sys.argv[1])
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$T/py.err" \
+                || fail "$3: [$2] does not hold for: ${1:0:3000} $(cat "$T/py.err")"
+}
+
+# key_opens KEYFILE IMG [SLOT]: fails unless cryptsetup opens IMG (keyslot SLOT) with KEYFILE.
+key_opens() {
+        cryptsetup open --test-passphrase ${3:+--key-slot "$3"} --key-file "$1" "$2" 2>"$T/cs.err" \
+                || fail "cryptsetup does not open $2${3:+ keyslot $3} with $1: $(cat "$T/cs.err")"
+}
+
+tcti=$(start_swtpm tpm) || exit 1
+sock=${tcti#swtpm:path=}
+fx=$T/fx
+export CVMSEAL_TSM_DIR="" CVMSEAL_EVENT_LOG="" CVMSEAL_CERT_CACHE=$fx/certs
+export TPM2TOOLS_TCTI=$tcti
+
+provision() {
+        python3 "$FIXTURE" --tcti "$tcti" --out "$fx" "$@" >"$T/fixture.out" 2>"$T/fixture.err" \
+                || fail "azure-vtpm.py $*: $(cat "$T/fixture.err")"
+}
+
+# no_leftovers WHAT: nothing cvmseal loaded is still in the swtpm (it has no resource manager).
+no_leftovers() {
+        local h
+        h=$(tpm2_getcap handles-transient; tpm2_getcap handles-loaded-session)
+        [ -z "$h" ] || fail "$1 left handles loaded in the TPM: $h"
+}
+
+# recorded NAME CODE ARGS...: runs cvmseal ARGS through the pcap TCTI into $T/NAME.pcap, expecting
+# exit CODE; $cmds is then the JSON {"total", "commands"} of tpm-count.py.
+recorded() {
+        local name=$1 code=$2
+        shift 2
+        rm -f "$T/$name.pcap"
+        TCTI_PCAP_FILE=$T/$name.pcap expect_exit "$code" "$CVMSEAL" --tcti "pcap:swtpm:path=$sock" "$@"
+        cmds=$(python3 "$COUNT" --json "$T/$name.pcap") || fail "tpm-count.py $T/$name.pcap"
+}
+
+provision
+cp "$fx/policy.json" "$T/policy.json"
+img=$T/img
+key=$T/key
+make_image "$img" "$key"
+
+# ---- enroll with the gate ----
+expect_exit 0 "$CVMSEAL" --tcti "$tcti" enroll "$img" --unlock-key-file "$key" --attest-policy "$T/policy.json"
+expect_in "$err" "^Enrolled $img: token 0 opens keyslot [0-9]+\.$" "enroll's message"
+slot=$(sed -nE 's/.*token 0 opens keyslot ([0-9]+)\./\1/p' <<<"$err")
+expect_exit 0 "$CVMSEAL" --tcti "$tcti" list --json "$img"
+pycheck "$out" "d['tokens'][0]['attest'] is True and d['tokens'][0]['keyslot'] == $slot" "list --json of the gated token"
+cryptsetup token export --token-id 0 "$img" >"$T/token.json" || fail "cryptsetup token export"
+python3 - "$T/token.json" "$T/policy.json" <<'EOF' || fail "the token's attest member is not the policy's exact bytes"
+import base64, json, sys
+t = json.load(open(sys.argv[1]))
+assert base64.b64decode(t["attest"]["policy"]) == open(sys.argv[2], "rb").read()
+EOF
+
+# ---- unlock through the gate, counted ----
+recorded pass 0 unlock --test "$img"
+expect_in "$err" "^Token 0 opens keyslot $slot of $img\.$" "unlock --test's message"
+total=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["total"])' "$cmds")
+note "TPM commands of a gated unlock: $total: $(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["commands"]))' "$cmds")"
+[ "$total" -lt 30 ] || fail "a gated unlock sends $total TPM commands (30 or more)"
+for c in NV_Write NV_Read Quote Unseal; do
+        pycheck "$cmds" "'$c' in d['commands']" "the gated unlock's TPM commands"
+done
+pycheck "$cmds" "d['commands'].index('Quote') < d['commands'].index('Unseal')" "attestation before the unseal"
+pycheck "$cmds" "'CreatePrimary' not in d['commands']" "no CreatePrimary on the unlock path"
+no_leftovers "a gated unlock"
+"$CVMSEAL" --tcti "$tcti" unlock --print-key "$img" >"$T/pass" 2>/dev/null || fail "unlock --print-key"
+cryptsetup open --test-passphrase --key-slot "$slot" --key-file - "$img" <"$T/pass" 2>/dev/null \
+        || fail "the gated token's key does not open keyslot $slot"
+
+# ---- a debug platform: refused before anything is unsealed ----
+h0=$(header_sum "$img")
+provision --debug
+recorded debug 4 unlock --test "$img"
+expect_in "$err" "^cvmseal: $img: attestation failed: .*snp-debug: " "unlock's message on a debug platform"
+[ -z "$out" ] || fail "a refused unlock printed on stdout: $out"
+pycheck "$cmds" "'Unseal' not in d['commands'] and 'Quote' in d['commands']" "a refused unlock's TPM commands"
+no_leftovers "a refused unlock"
+expect_exit 4 "$CVMSEAL" --tcti "$tcti" unlock --print-key "$img"
+[ -z "$out" ] || fail "unlock --print-key printed something on a debug platform"
+expect_exit 4 "$CVMSEAL" --tcti "$tcti" --json unlock --test "$img"
+pycheck "$out" "d['exit-code'] == 4 and 'snp-debug' in d['error']" "unlock --json on a debug platform"
+[ "$(header_sum "$img")" = "$h0" ] || fail "a refused unlock changed the LUKS2 header"
+key_opens "$key" "$img" 0
+
+provision
+expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
+
+# ---- the gate cannot be removed from the token ----
+python3 - "$T/token.json" "$T/token-noattest.json" <<'EOF' || fail "editing the token"
+import json, sys
+t = json.load(open(sys.argv[1]))
+del t["attest"]
+json.dump(t, open(sys.argv[2], "w"))
+EOF
+cryptsetup token import --token-id 0 --token-replace --json-file "$T/token-noattest.json" "$img" \
+        || fail "cryptsetup token import"
+provision --debug     # a platform the policy refuses: without the gate, only the derivation stands
+h1=$(header_sum "$img")
+recorded noattest 10 unlock --test "$img"
+expect_in "$err" "malformed or damaged" "unlock's message without the attest member"
+expect_exit 10 "$CVMSEAL" --tcti "$tcti" unlock --print-key "$img"
+[ -z "$out" ] || fail "unlock --print-key printed a key for a token without its attest member"
+no_leftovers "an unlock of a token without its attest member"
+[ "$(header_sum "$img")" = "$h1" ] || fail "a failed unlock changed the LUKS2 header"
+
+# A permissive policy in its place: the attestation passes, the keyslot still does not open.
+python3 - "$T/token.json" "$T/token-lax.json" <<'EOF' || fail "editing the token"
+import base64, json, sys
+t = json.load(open(sys.argv[1]))
+p = json.loads(base64.b64decode(t["attest"]["policy"]))
+p["snp"]["allow-debug"] = True
+t["attest"]["policy"] = base64.b64encode(json.dumps(p).encode()).decode()
+json.dump(t, open(sys.argv[2], "w"))
+EOF
+cryptsetup token import --token-id 0 --token-replace --json-file "$T/token-lax.json" "$img" \
+        || fail "cryptsetup token import"
+recorded lax 10 unlock --test "$img"
+expect_in "$err" "malformed or damaged" "unlock's message with a substituted policy"
+expect_exit 10 "$CVMSEAL" --tcti "$tcti" unlock --print-key "$img"
+[ -z "$out" ] || fail "unlock --print-key printed a key for a token with a substituted policy"
+no_leftovers "an unlock of a token with a substituted policy"
+
+# The original token back: the gate and the key work again.
+cryptsetup token import --token-id 0 --token-replace --json-file "$T/token.json" "$img" \
+        || fail "cryptsetup token import"
+expect_exit 4 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
+provision
+expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
+expect_in "$err" "^Token 0 opens keyslot $slot of $img\.$" "unlock --test with the original token"
+
+# ---- malformed evidence at unlock (a truncated HCL report) ----
+provision --truncate-nv 1500
+h2=$(header_sum "$img")
+recorded trunc 10 unlock --test "$img"
+trunc_err=$err
+pycheck "$cmds" "'Unseal' not in d['commands']" "an unlock with malformed evidence unsealed"
+no_leftovers "an unlock with malformed evidence"
+[ "$(header_sum "$img")" = "$h2" ] || fail "an unlock with malformed evidence changed the LUKS2 header"
+key_opens "$key" "$img" 0
+# BUG (reported): the token is fine, the platform's evidence is not; the message must not send the
+# operator to a damaged token (`-v` says "The collected evidence is malformed").
+grep -q "token is malformed" <<<"$trunc_err" \
+        && fail "unlock with a truncated HCL report blames the token: $trunc_err"
+exit 0
