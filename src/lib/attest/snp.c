@@ -442,8 +442,11 @@ static int signature_valid(const struct snp_report *r, X509 *leaf, const struct 
  * (VCEK or VLEK), the one whose key verifies the signature.  A certificate cache may hold several
  * (an older VCEK kept after a TCB update), in any order.  When none verifies, the first of the
  * right kind (else the first at all) is returned, so that every check can name what fails. */
-static X509 *find_leaf(STACK_OF(X509) *certs, const struct snp_report *r, const struct attest_trust *trust) {
+static X509 *find_leaf(STACK_OF(X509) *certs, const struct snp_report *r, const struct attest_trust *trust,
+                       bool *ret_verified) {
         X509 *first = NULL, *first_kind = NULL;
+
+        *ret_verified = false;
 
         for (int i = 0; certs && i < sk_X509_num(certs); i++) {
                 X509 *c = sk_X509_value(certs, i);
@@ -460,8 +463,10 @@ static X509 *find_leaf(STACK_OF(X509) *certs, const struct snp_report *r, const 
                         continue;
                 if (!first_kind)
                         first_kind = c;
-                if (r->signature_algo == SNP_SIGNATURE_ALGO_ECDSA_P384_SHA384 && signature_valid(r, c, trust) == 1)
+                if (r->signature_algo == SNP_SIGNATURE_ALGO_ECDSA_P384_SHA384 && signature_valid(r, c, trust) == 1) {
+                        *ret_verified = true;
                         return c;
+                }
         }
         return first_kind ?: first;
 }
@@ -505,14 +510,15 @@ static int signature_valid(const struct snp_report *r, X509 *leaf, const struct 
         return ok == 1;
 }
 
-static int verify_signature(const struct snp_report *r, X509 *leaf, const struct attest_trust *trust,
+/* verified: find_leaf() already verified the signature with this leaf. */
+static int verify_signature(const struct snp_report *r, X509 *leaf, bool verified, const struct attest_trust *trust,
                             struct attest_verdict *v) {
         int k;
 
         if (r->signature_algo != SNP_SIGNATURE_ALGO_ECDSA_P384_SHA384)
                 return attest_fail(v, "snp-signature", "signature algorithm %" PRIu32 " is not ECDSA P-384 with SHA-384",
                                    r->signature_algo);
-        k = signature_valid(r, leaf, trust);
+        k = verified ? 1 : signature_valid(r, leaf, trust);
         if (k < 0)
                 return k;
         if (k == 0)
@@ -701,6 +707,7 @@ int snp_verify(const struct snp_report *r, STACK_OF(X509) *certs, json_object *p
         _cleanup_(sk_X509_shallow_freep) STACK_OF(X509) *others = NULL;
         bool turin;
         X509 *leaf;
+        bool leaf_verified;
         int k;
 
         if (!r || !r->raw || !v)
@@ -711,7 +718,7 @@ int snp_verify(const struct snp_report *r, STACK_OF(X509) *certs, json_object *p
         if (k < 0)
                 return k;
 
-        leaf = find_leaf(certs, r, trust);
+        leaf = find_leaf(certs, r, trust, &leaf_verified);
 
         k = decide_turin(r, leaf, v, &turin);
         if (k < 0)
@@ -731,7 +738,7 @@ int snp_verify(const struct snp_report *r, STACK_OF(X509) *certs, json_object *p
                 if (k < 0)
                         return k;
         } else {
-                k = verify_signature(r, leaf, trust, v);
+                k = verify_signature(r, leaf, leaf_verified, trust, v);
                 if (k < 0)
                         return k;
 
