@@ -162,6 +162,11 @@ int cvmseal_attest_collect(const char *tcti, const uint8_t *nonce, size_t nonce_
  * [...], "claims": {...}}; -EBADMSG when either document is malformed. */
 int cvmseal_attest_verify(json_object *evidence, json_object *policy, json_object **ret_result);
 
+/* The TPM's dictionary-attack state, to explain an -ENOLCK: the failure counter, the failures allowed
+ * (TPM2_PT_MAX_AUTH_FAIL) and the seconds after which one failure is forgiven (TPM2_PT_LOCKOUT_INTERVAL).
+ * One GetCapability command; not part of any other operation. */
+int cvmseal_tpm_lockout_info(const char *tcti, unsigned *ret_counter, unsigned *ret_max, unsigned *ret_interval);
+
 /* The TCTI configuration that would be used for tcti (NULL: the environment, then the default). */
 const char *cvmseal_tcti_resolve(const char *tcti);
 

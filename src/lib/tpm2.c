@@ -658,6 +658,57 @@ finish:
         return r;
 }
 
+/* ---- dictionary-attack state ---- */
+
+int tpm2_lockout_info(tpm2_context *c, unsigned *ret_counter, unsigned *ret_max, unsigned *ret_interval) {
+        TPMS_CAPABILITY_DATA *cap = NULL;
+        TPMI_YES_NO more = TPM2_NO;
+        uint32_t v[3];
+        unsigned found = 0;
+        TSS2_RC rc;
+
+        /* TPM2_PT_LOCKOUT_COUNTER, TPM2_PT_MAX_AUTH_FAIL, TPM2_PT_LOCKOUT_INTERVAL: consecutive. */
+        TPM2_CALL(rc, Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+                                         TPM2_PT_LOCKOUT_COUNTER, 3, &more, &cap));
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(rc, "GetCapability (TPM properties)");
+        if (cap->capability != TPM2_CAP_TPM_PROPERTIES) {
+                Esys_Free(cap);
+                return log_debug_errno(-EBADMSG, "GetCapability answered another capability");
+        }
+        for (uint32_t i = 0; i < cap->data.tpmProperties.count && i < TPM2_MAX_TPM_PROPERTIES; i++) {
+                TPM2_PT p = cap->data.tpmProperties.tpmProperty[i].property;
+
+                if (p < TPM2_PT_LOCKOUT_COUNTER || p > TPM2_PT_LOCKOUT_INTERVAL)
+                        continue;
+                v[p - TPM2_PT_LOCKOUT_COUNTER] = cap->data.tpmProperties.tpmProperty[i].value;
+                found |= 1U << (p - TPM2_PT_LOCKOUT_COUNTER);
+        }
+        Esys_Free(cap);
+        if (found != 7)
+                return log_debug_errno(-EBADMSG, "The TPM did not report its dictionary-attack properties");
+
+        log_debug("Dictionary-attack state: %" PRIu32 " failures of %" PRIu32 ", one forgiven every %" PRIu32 " s",
+                  v[0], v[1], v[2]);
+        *ret_counter = v[0];
+        *ret_max = v[1];
+        *ret_interval = v[2];
+        return 0;
+}
+
+_public_ int cvmseal_tpm_lockout_info(const char *tcti, unsigned *ret_counter, unsigned *ret_max,
+                                      unsigned *ret_interval) {
+        _cleanup_(tpm2_context_freep) tpm2_context *c = NULL;
+        int r;
+
+        if (!ret_counter || !ret_max || !ret_interval)
+                return -EINVAL;
+        r = tpm2_context_new(tcti, &c);
+        if (r < 0)
+                return r;
+        return tpm2_lockout_info(c, ret_counter, ret_max, ret_interval);
+}
+
 /* ---- marshalling ---- */
 
 int tpm2_sealed_marshal(const struct tpm2_sealed *s, uint8_t **ret_pub, size_t *ret_pub_size,

@@ -49,6 +49,12 @@ int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const c
 int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
                 const cvmseal_secret *pin, cvmseal_secret **ret);
 
+/* The TPM's dictionary-attack state (GetCapability of TPM2_PT_LOCKOUT_COUNTER, TPM2_PT_MAX_AUTH_FAIL
+ * and TPM2_PT_LOCKOUT_INTERVAL): the failure counter, the failures allowed, and the seconds after
+ * which one failure is forgiven.  One command; only for explaining a lockout (-ENOLCK), never on the
+ * unlock path. */
+int tpm2_lockout_info(tpm2_context *c, unsigned *ret_counter, unsigned *ret_max, unsigned *ret_interval);
+
 /* Marshalling of the sealed object's public and private areas, for the token. */
 int tpm2_sealed_marshal(const struct tpm2_sealed *s, uint8_t **ret_pub, size_t *ret_pub_size,
                         uint8_t **ret_priv, size_t *ret_priv_size);
