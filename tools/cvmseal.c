@@ -129,6 +129,12 @@ static int fail_errno(int r, const char *device) {
                         return fail(cli_exit_code(r),
                                     "the TPM is in dictionary-attack lockout: wait for the lockout to end, or reset "
                                     "it with the lockout authorization");
+                if (counter < max)
+                        /* Forgiven since, or the lockout was not the counter's (a proxy, a TPM bug). */
+                        return fail(cli_exit_code(r),
+                                    "the TPM refused with a dictionary-attack lockout, but its counter is now at %u "
+                                    "of %u: try again (one failure is forgiven every %u s)",
+                                    counter, max, interval);
                 if (interval == 0)
                         return fail(cli_exit_code(r),
                                     "the TPM is in dictionary-attack lockout: the counter is at %u of %u and does "
