@@ -728,6 +728,19 @@ int main(int argc, char *argv[]) {
                 /* tpm2-tss prints its own errors unless told otherwise; ours say more. */
                 (void) setenv("TSS2_LOG", "all+none", 0);
 
+        /* tpm2-tss dumps command and response buffers at its debug and trace levels: an HSM PIN or an
+         * authValue would reach the terminal.  Those levels only by explicit choice. */
+        {
+                const char *l = getenv("TSS2_LOG");
+
+                if (l && (strstr(l, "debug") || strstr(l, "DEBUG") || strstr(l, "trace") || strstr(l, "TRACE")) &&
+                    !getenv("CVMSEAL_UNSAFE_TSS2_LOG")) {
+                        log_error("warning: TSS2_LOG=%s would dump TPM buffers that hold secrets; using all+info "
+                                  "(set CVMSEAL_UNSAFE_TSS2_LOG=1 to insist)", l);
+                        (void) setenv("TSS2_LOG", "all+info", 1);
+                }
+        }
+
         switch (arg.command) {
         case CLI_HELP:
                 help();

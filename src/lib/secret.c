@@ -112,8 +112,18 @@ _public_ int cvmseal_secret_read_fd(int fd, size_t max, bool strip_newline, cvms
         if (max == 0 || max > CVMSEAL_SECRET_MAX)
                 max = CVMSEAL_SECRET_MAX;
 
-        /* One buffer of the maximal size: growing would leave copies of the secret behind. */
-        s = cvmseal_secret_new(max);
+        /* One buffer, never grown (growing would leave copies of the secret behind): of the file's
+         * size for a regular file, so that it fits RLIMIT_MEMLOCK and is locked; else of the maximum. */
+        {
+                struct stat st;
+                size_t want = max;
+
+                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t) st.st_size < max)
+                        want = (size_t) st.st_size + 1; /* one more byte tells a file that grew meanwhile */
+                s = cvmseal_secret_new(want);
+                if (s && want < max)
+                        max = want;
+        }
         if (!s)
                 return -ENOMEM;
 

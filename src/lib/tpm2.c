@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
+#include <tss2/tss2_sys.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "log.h"
@@ -463,6 +464,19 @@ static int start_session(tpm2_context *c, ESYS_TR srk, TPM2_SE type, TPMA_SESSIO
         return 0;
 }
 
+/* tpm2-tss decrypts a response's parameters in place, in its own command buffer, and leaves them
+ * there: wipe that buffer once a secret has come through it. */
+static void wipe_response_buffer(tpm2_context *c) {
+        TSS2_SYS_CONTEXT *sys = NULL;
+        const uint8_t *rp = NULL;
+        size_t n = 0;
+
+        if (Esys_GetSysContext(c->esys, &sys) != TSS2_RC_SUCCESS || !sys)
+                return;
+        if (Tss2_Sys_GetRpBuffer(sys, &n, &rp) == TSS2_RC_SUCCESS && rp && n > 0)
+                secure_wipe((void *) rp, n);
+}
+
 /* ---- seal and unseal ---- */
 
 int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const cvmseal_secret *data,
@@ -622,6 +636,7 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
 
         /* 5: Unseal */
         TPM2_CALL(rc, Esys_Unseal(c->esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
+        wipe_response_buffer(c);
         if (pin) {
                 /* ESAPI keeps a copy of the authValue: overwrite it. */
                 auth = (TPM2B_AUTH) {};
