@@ -163,7 +163,9 @@ static int fail_errno(int r, const char *device) {
                 return fail(cli_exit_code(r), "%s: refusing to remove token %d: it holds the last way into the volume",
                             device, arg.token_id);
         case ENOTSUP:
-                return fail(cli_exit_code(r), "cannot activate %s: device-mapper is not available here", arg.name);
+                if (arg.name)
+                        return fail(cli_exit_code(r), "cannot activate %s: device-mapper is not available here", arg.name);
+                return fail(cli_exit_code(r), "%s: %s", device, strerror(-r));
         case ENOENT:
                 return fail(cli_exit_code(r), "%s: no such file or device", device);
         case ENOKEY:

@@ -62,7 +62,10 @@ char *base64_encode(const void *p, size_t n) {
         s = malloc(out);
         if (!s)
                 return NULL;
-        EVP_EncodeBlock((unsigned char *) s, p, (int) n);
+        if (EVP_EncodeBlock((unsigned char *) s, p, (int) n) != (int) (out - 1)) {
+                free(s);
+                return NULL;
+        }
         return s;
 }
 

@@ -28,7 +28,7 @@ int kdf_hkdf_sha256(const uint8_t *ikm, size_t ikm_size, const uint8_t *salt, si
 
         kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
         if (!kdf)
-                return log_debug_errno(-EOPNOTSUPP, "HKDF is not available from OpenSSL");
+                return log_debug_ret(-EIO, "HKDF is not available from OpenSSL");
         ctx = EVP_KDF_CTX_new(kdf);
         if (!ctx)
                 return -ENOMEM;

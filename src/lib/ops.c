@@ -159,6 +159,26 @@ _public_ int cvmseal_pcr_mask_parse(const char *s, uint32_t *ret_mask) {
 
 /* ---- enroll ---- */
 
+static int token_sealed(const struct token *t, struct tpm2_sealed *ret);
+
+/* The token as libcryptsetup stored it parses strictly and is consistent. */
+static int token_check_written(struct crypt_device *cd, int id) {
+        _cleanup_(token_done) struct token t = {};
+        struct tpm2_sealed sealed;
+        const char *json = NULL;
+        int r;
+
+        r = crypt_token_json_get(cd, id, &json);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read back token %d", id);
+        r = token_from_string(json, &t);
+        if (r >= 0)
+                r = token_sealed(&t, &sealed);
+        if (r < 0)
+                return log_debug_errno(-EIO, "Token %d as written does not read back", id);
+        return 0;
+}
+
 static int token_add(struct crypt_device *cd, int id, const struct token *t) {
         _cleanup_(json_object_putp) json_object *j = NULL;
         int r;
@@ -291,9 +311,14 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (r < 0)
                 goto undo;
 
-        r = luks_activate(cd, NULL, slot, pass);
+        /* Read back what was written: the token must parse and open its keyslot. */
+        r = token_check_written(cd, id);
+        if (r >= 0)
+                r = luks_activate(cd, NULL, slot, pass);
         if (r < 0) {
-                (void) crypt_token_json_set(cd, id, NULL);
+                if (crypt_token_json_set(cd, id, NULL) < 0)
+                        /* A token must never outlive its keyslot: keep the keyslot (an orphan). */
+                        slot = -1;
                 goto undo;
         }
 

@@ -405,7 +405,7 @@ int tpm2_policy_digest(uint32_t mask, const uint8_t values[][32], bool pin, TPM2
         pcr_selection(mask, &sel);
         rc = Tss2_MU_TPML_PCR_SELECTION_Marshal(&sel, sel_buf, sizeof(sel_buf), &sel_size);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "Marshalling TPML_PCR_SELECTION");
+                return tss_error(rc, "Marshalling TPML_PCR_SELECTION") == -ENOMEM ? -ENOMEM : -EIO;
         cc[0] = 0; cc[1] = 0; cc[2] = (TPM2_CC_PolicyPCR >> 8) & 0xFF; cc[3] = TPM2_CC_PolicyPCR & 0xFF;
         r = sha256(policy, 32, cc, 4, sel_buf, sel_size, pcr_digest, 32, policy);
         if (r < 0)
@@ -734,12 +734,13 @@ int tpm2_sealed_marshal(const struct tpm2_sealed *s, uint8_t **ret_pub, size_t *
 
         if (!pub || !priv)
                 return -ENOMEM;
+        /* A failure here is ours, not a malformed token's. */
         rc = Tss2_MU_TPM2B_PUBLIC_Marshal(&s->public, pub, sizeof(TPM2B_PUBLIC), &pub_size);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "Marshalling TPM2B_PUBLIC");
+                return tss_error(rc, "Marshalling TPM2B_PUBLIC") == -ENOMEM ? -ENOMEM : -EIO;
         rc = Tss2_MU_TPM2B_PRIVATE_Marshal(&s->private, priv, sizeof(TPM2B_PRIVATE), &priv_size);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "Marshalling TPM2B_PRIVATE");
+                return tss_error(rc, "Marshalling TPM2B_PRIVATE") == -ENOMEM ? -ENOMEM : -EIO;
 
         *ret_pub = TAKE_PTR(pub);
         *ret_pub_size = pub_size;

@@ -76,7 +76,8 @@ int attest_claim_hex(struct attest_verdict *v, const char *key, const uint8_t *p
         return hex ? attest_claim(v, key, json_object_new_string(hex)) : -ENOMEM;
 }
 
-static bool spki_sha256(X509 *cert, uint8_t out[32]) {
+/* 0, -ENOMEM, or -EBADMSG for a certificate without a usable key. */
+static int spki_sha256(X509 *cert, uint8_t out[32]) {
         _cleanup_free_ uint8_t *der = NULL;
         X509_PUBKEY *pub = X509_get_X509_PUBKEY(cert);
         unsigned n = 0;
@@ -84,43 +85,56 @@ static bool spki_sha256(X509 *cert, uint8_t out[32]) {
 
         /* The certificate's own encoding of its key: no re-encoding through an EVP_PKEY. */
         if (!pub)
-                return false;
+                return -EBADMSG;
         len = i2d_X509_PUBKEY(pub, NULL);
         if (len <= 0)
-                return false;
+                return -EBADMSG;
         der = malloc((size_t) len);
         if (!der)
-                return false;
+                return -ENOMEM;
         {
                 uint8_t *p = der;
 
                 if (i2d_X509_PUBKEY(pub, &p) != len)
-                        return false;
+                        return -ENOMEM;
         }
-        return EVP_Digest(der, (size_t) len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
+        if (EVP_Digest(der, (size_t) len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+                return -ENOMEM;
+        return 0;
 }
 
-bool attest_root_trusted(const struct attest_trust *trust, enum attest_root_kind kind, X509 *cert) {
+int attest_root_check(const struct attest_trust *trust, enum attest_root_kind kind, X509 *cert) {
         uint8_t fp[32];
         _cleanup_free_ char *hex = NULL;
+        int r;
 
-        if (!spki_sha256(cert, fp))
-                return false;
+        r = spki_sha256(cert, fp);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0;
         hex = hex_encode(fp, sizeof(fp));
         if (!hex)
-                return false;
+                return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(pinned_roots); i++)
                 if (pinned_roots[i].kind == kind && strcmp(pinned_roots[i].spki_sha256, hex) == 0)
-                        return true;
+                        return 1;
 
         /* Extra roots (tests): the same public key. */
         for (int i = 0; trust && trust->extra_roots && i < sk_X509_num(trust->extra_roots); i++) {
                 uint8_t other[32];
 
-                if (spki_sha256(sk_X509_value(trust->extra_roots, i), other) && memcmp(fp, other, 32) == 0)
-                        return true;
+                r = spki_sha256(sk_X509_value(trust->extra_roots, i), other);
+                if (r == -ENOMEM)
+                        return r;
+                if (r == 0 && memcmp(fp, other, 32) == 0)
+                        return 1;
         }
-        return false;
+        return 0;
+}
+
+bool attest_root_trusted(const struct attest_trust *trust, enum attest_root_kind kind, X509 *cert) {
+        return attest_root_check(trust, kind, cert) > 0;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE *, X509_STORE_free);
@@ -132,7 +146,7 @@ int attest_verify_chain(const struct attest_trust *trust, enum attest_root_kind 
         _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
         STACK_OF(X509) *chain;
         X509 *root;
-        int ok, n;
+        int ok, n, r;
 
         /* The roots the evidence brings are candidates only: a candidate becomes a trust anchor when
          * its key is pinned (or an extra root of the policy). */
@@ -142,11 +156,19 @@ int attest_verify_chain(const struct attest_trust *trust, enum attest_root_kind 
         for (int i = 0; intermediates && i < sk_X509_num(intermediates); i++) {
                 X509 *c = sk_X509_value(intermediates, i);
 
-                if (X509_check_issued(c, c) == X509_V_OK && attest_root_trusted(trust, kind, c))
-                        (void) X509_STORE_add_cert(store, c);
+                int k;
+
+                if (X509_check_issued(c, c) != X509_V_OK)
+                        continue;
+                k = attest_root_check(trust, kind, c);
+                if (k < 0)
+                        return k;
+                if (k > 0 && X509_STORE_add_cert(store, c) != 1)
+                        return -ENOMEM;
         }
         for (int i = 0; trust && trust->extra_roots && i < sk_X509_num(trust->extra_roots); i++)
-                (void) X509_STORE_add_cert(store, sk_X509_value(trust->extra_roots, i));
+                if (X509_STORE_add_cert(store, sk_X509_value(trust->extra_roots, i)) != 1)
+                        return -ENOMEM;
 
         ctx = X509_STORE_CTX_new_ex(trust ? trust->libctx : NULL, NULL);
         if (!ctx || X509_STORE_CTX_init(ctx, store, leaf, intermediates) != 1)
@@ -170,7 +192,10 @@ int attest_verify_chain(const struct attest_trust *trust, enum attest_root_kind 
         chain = X509_STORE_CTX_get0_chain(ctx);
         n = sk_X509_num(chain);
         root = n > 0 ? sk_X509_value(chain, n - 1) : NULL;
-        if (!root || !attest_root_trusted(trust, kind, root))
+        r = root ? attest_root_check(trust, kind, root) : 0;
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return attest_fail(v, check, "the chain does not end at a pinned %s root",
                                    kind == ATTEST_ROOT_AMD_ARK ? "AMD ARK" : "Intel SGX");
         return 0;

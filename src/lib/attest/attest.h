@@ -61,6 +61,8 @@ enum attest_root_kind {
 
 /* Is cert a trusted root of that kind (a pinned fingerprint, or one of trust->extra_roots)? */
 bool attest_root_trusted(const struct attest_trust *trust, enum attest_root_kind kind, X509 *cert);
+/* The same, telling an allocation failure apart: 1 trusted, 0 not, -ENOMEM. */
+int attest_root_check(const struct attest_trust *trust, enum attest_root_kind kind, X509 *cert);
 
 /* Verifies that leaf chains to a trusted root of kind through intermediates (in any order), at the
  * trust's time.  Returns 0 and records nothing when it does; records a failure under check and

@@ -43,6 +43,7 @@ static int get_version(json_object *j, const struct json_doc *doc) {
 /* {"0": "<64 hex>", ...}: PCR numbers 0-23, sha256 values.  Takes a reference on success. */
 static int get_pcrs(json_object *o, const struct json_doc *doc, json_object **ret) {
         json_object *pcrs, *sha256;
+        int r;
 
         if (!json_object_object_get_ex(o, "pcrs", &pcrs)) {
                 *ret = NULL;
@@ -65,8 +66,12 @@ static int get_pcrs(json_object *o, const struct json_doc *doc, json_object **re
 
                 if (!*index || *end || n < 0 || n > 23 || (index[0] == '0' && index[1]))
                         return json_bad(doc, "pcrs", "has a PCR number out of 0-23");
-                if (!json_object_is_type(value, json_type_string) ||
-                    hex_decode(json_object_get_string(value), &d, &size) < 0 || size != 32)
+                if (!json_object_is_type(value, json_type_string))
+                        return json_bad(doc, "pcrs", "has a value that is not a string");
+                r = hex_decode(json_object_get_string(value), &d, &size);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0 || size != 32)
                         return json_bad(doc, "pcrs", "has a value that is not 32 bytes of hex");
         }
         *ret = json_object_get(sha256);
@@ -95,7 +100,11 @@ static int get_certs(json_object *o, STACK_OF(X509) **ret) {
                         return json_bad(&doc_evidence, "certificates", "has an entry that is not a string");
                 }
                 bio = BIO_new_mem_buf(json_object_get_string(s), json_object_get_string_len(s));
-                x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+                if (!bio) {
+                        sk_X509_pop_free(certs, X509_free);
+                        return -ENOMEM;
+                }
+                x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
                 BIO_free(bio);
                 if (!x || sk_X509_push(certs, x) <= 0) {
                         X509_free(x);

@@ -212,10 +212,14 @@ static int claims_parse(const uint8_t *p, size_t size, json_object **ret) {
 
 static int jwk_member(json_object *jwk, const char *key, uint8_t **ret, size_t *ret_size) {
         json_object *m;
+        int r;
 
         if (!json_object_object_get_ex(jwk, key, &m) || !json_object_is_type(m, json_type_string))
                 return log_debug_errno(-EBADMSG, "HCL report: HCLAkPub has no string member \"%s\"", key);
-        if (base64url_decode(json_object_get_string(m), ret, ret_size) < 0)
+        r = base64url_decode(json_object_get_string(m), ret, ret_size);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
                 return log_debug_errno(-EBADMSG, "HCL report: HCLAkPub's \"%s\" is not base64url", key);
         return 0;
 }

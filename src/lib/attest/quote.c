@@ -207,6 +207,7 @@ static int collect_pcrs(const TPML_PCR_SELECTION *sel, json_object *pcrs, uint8_
         _cleanup_(json_object_putp) json_object *claim = NULL, *bank = NULL;
         _cleanup_free_ uint8_t *cat = NULL;
         size_t n = 0, cap = 0;
+        int k;
 
         if (pcrs && !json_object_is_type(pcrs, json_type_object))
                 return log_debug_errno(-EBADMSG, "TPM quote: the PCR values are not a JSON object");
@@ -235,9 +236,12 @@ static int collect_pcrs(const TPML_PCR_SELECTION *sel, json_object *pcrs, uint8_
                         snprintf(key, sizeof(key), "%u", pcr);
                         if (!pcrs || !json_object_object_get_ex(pcrs, key, &j))
                                 return log_debug_errno(-EBADMSG, "TPM quote: PCR %u is quoted, its value is missing", pcr);
-                        if (!json_object_is_type(j, json_type_string) ||
-                            hex_decode(json_object_get_string(j), &value, &value_size) < 0 ||
-                            value_size != PCR_SHA256_SIZE)
+                        if (!json_object_is_type(j, json_type_string))
+                                return log_debug_errno(-EBADMSG, "TPM quote: the value of PCR %u is not a string", pcr);
+                        k = hex_decode(json_object_get_string(j), &value, &value_size);
+                        if (k == -ENOMEM)
+                                return k;
+                        if (k < 0 || value_size != PCR_SHA256_SIZE)
                                 return log_debug_errno(-EBADMSG, "TPM quote: the value of PCR %u is not 32 bytes of hex", pcr);
 
                         if (n + PCR_SHA256_SIZE > cap) {

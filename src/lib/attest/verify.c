@@ -239,8 +239,11 @@ int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_
                                 if (r < 0)
                                         return r;
                         }
-                } else if (hcl_ak)
+                } else if (hcl_ak) {
                         ak = EVP_PKEY_dup(hcl_ak);
+                        if (!ak)
+                                return -ENOMEM;
+                }
 
                 if (!ak)
                         r = attest_fail(&v, "tpm-quote", "no AK: the evidence has no ak-public and no HCLAkPub");
