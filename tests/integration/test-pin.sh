@@ -7,7 +7,8 @@
 # newline, or on standard input, unlocks and its key opens the keyslot.  With the TPM's
 # dictionary-attack policy set to 2 tries, wrong PINs reach exit 9 (lockout) within 4 tries, after
 # which even the right PIN exits 9 and --print-key prints nothing; yet a token without a PIN on the
-# same TPM still unlocks during the lockout, which proves that PIN-less objects are created noda.
+# same TPM still unlocks during the lockout (its policy has no authValue, so lockout never applies to
+# it; test-dictionary-attack.sh checks the noda attribute itself).
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 is not installed"
@@ -143,7 +144,7 @@ expect_exit 9 "$CVMSEAL" --tcti "$tcti" unlock --test "$img2" --pin-file "$T/pin
 [ "$rc" = 9 ] || fail "--print-key with the right PIN during the lockout exited $rc, expected 9"
 [ ! -s "$T/pk" ] || fail "--print-key during the lockout wrote on stdout"
 
-# A token without a PIN is noda: the lockout does not apply to it.
+# A token without a PIN still opens: its policy checks no authValue, so the lockout does not apply.
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$imgn"
 "$CVMSEAL" --tcti "$tcti" unlock --print-key "$imgn" >"$T/pk" 2>"$T/pk.err" \
         || fail "--print-key of a token without a PIN during the lockout: $(cat "$T/pk.err")"
