@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Installs what cvmseal needs to build, test and run its demo on Debian 12, from Debian's archive.
+# Installs what cvmseal needs to build, test (sanitizer and valgrind runs included) and run its demo
+# on Debian 12, from Debian's archive.
 # Usage: tools/install-deps.sh [--bench]     (--bench adds clevis, the benchmark's anchor)
 set -euo pipefail
 
@@ -13,6 +14,10 @@ packages=(
         # tests and demo: swtpm as the vTPM, cryptsetup and tpm2-tools as independent witnesses
         swtpm swtpm-tools tpm2-tools cryptsetup-bin python3 binutils procps
         softhsm2 p11-kit opensc
+        # hardening runs (tests/run.sh, docs/testing.md): the ASan/UBSan runtimes of gcc 12 for
+        # build-asan (build-essential brings them today; named so they cannot go missing), and
+        # valgrind for the valgrind suite (libc6-dbg: glibc's symbols, for its redirections and stacks)
+        libasan8 libubsan1 valgrind libc6-dbg
 )
 if [ "${1:-}" = "--bench" ]; then
         packages+=(clevis clevis-tpm2 clevis-luks)
