@@ -521,6 +521,15 @@ static int verb_enroll(void) {
                                                json_object_new_string((const char *) cvmseal_secret_data(res.recovery_key)));
                 }
                 print_json(j);
+                if (res.recovery_key) {
+                        /* json-c holds copies of the key: its string and the serialization. */
+                        const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+                        const char *copy = json_object_get_string(json_object_object_get(j, "recovery-key"));
+
+                        explicit_bzero((char *) text, strlen(text));
+                        explicit_bzero((char *) copy, strlen(copy));
+                }
         } else {
                 log_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res.token_id, res.keyslot,
                          arg.hsm_uri ? " with the vTPM and the HSM key" : "");
