@@ -134,3 +134,27 @@ start_softhsm() {
         softhsm2-util --init-token --free --label "$label" --pin "$pin" --so-pin 0000 >/dev/null \
                 || fail "softhsm2-util --init-token"
 }
+
+# key_opens KEYFILE IMG [SLOT]: fails unless KEYFILE opens IMG (keyslot SLOT, if given).
+key_opens() {
+        cryptsetup open --test-passphrase ${3:+--key-slot "$3"} --key-file "$1" "$2" 2>"$T/cs.err" \
+                || fail "cryptsetup does not open $2${3:+ keyslot $3} with $1: $(cat "$T/cs.err")"
+}
+
+# pycheck JSON EXPR WHAT: fails unless the Python expression EXPR holds, with d = the parsed JSON.
+pycheck() {
+        command -v python3 >/dev/null || skip "python3 is not installed"
+        python3 -c 'import json, sys
+d = json.loads(sys.argv[1])
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$T/py.err" \
+                || fail "$3: [$2] does not hold for: ${1:0:3000} $(cat "$T/py.err")"
+}
+
+# pyedit IN OUT CODE: OUT = the JSON document IN after the Python statements CODE changed d.
+pyedit() {
+        command -v python3 >/dev/null || skip "python3 is not installed"
+        python3 -c 'import base64, json, sys
+d = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(d, open(sys.argv[2], "w"), indent=1)' "$1" "$2" "$3" 2>"$T/py.err" || fail "pyedit [$3]: $(cat "$T/py.err")"
+}

@@ -30,22 +30,6 @@ done
 FIXTURE=$(cd "$(dirname "$0")/../attest" && pwd)/azure-vtpm.py
 [ -f "$FIXTURE" ] || fail "no fixture at $FIXTURE"
 
-# pycheck JSON EXPR WHAT: fails unless the Python expression EXPR holds, with d = the parsed JSON.
-pycheck() {
-        python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$T/py.err" \
-                || fail "$3: [$2] does not hold for: ${1:0:3000} $(cat "$T/py.err")"
-}
-
-# pyedit IN OUT CODE: OUT = the JSON document IN after the Python statements CODE changed d.
-pyedit() {
-        python3 -c 'import base64, json, sys
-d = json.load(open(sys.argv[1]))
-exec(sys.argv[3])
-json.dump(d, open(sys.argv[2], "w"), indent=1)' "$1" "$2" "$3" 2>"$T/py.err" || fail "pyedit [$3]: $(cat "$T/py.err")"
-}
-
 tcti=$(start_swtpm tpm) || exit 1
 fx=$T/fx
 export CVMSEAL_TSM_DIR="" CVMSEAL_EVENT_LOG="" CVMSEAL_CERT_CACHE=$fx/certs

@@ -28,20 +28,6 @@ COUNT=$(cd "$(dirname "$0")/../bench" && pwd)/tpm-count.py
 [ -f "$FIXTURE" ] || fail "no fixture at $FIXTURE"
 [ -f "$COUNT" ] || fail "no $COUNT"
 
-# pycheck JSON EXPR WHAT: fails unless the Python expression EXPR holds, with d = the parsed JSON.
-pycheck() {
-        python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$T/py.err" \
-                || fail "$3: [$2] does not hold for: ${1:0:3000} $(cat "$T/py.err")"
-}
-
-# key_opens KEYFILE IMG [SLOT]: fails unless cryptsetup opens IMG (keyslot SLOT) with KEYFILE.
-key_opens() {
-        cryptsetup open --test-passphrase ${3:+--key-slot "$3"} --key-file "$1" "$2" 2>"$T/cs.err" \
-                || fail "cryptsetup does not open $2${3:+ keyslot $3} with $1: $(cat "$T/cs.err")"
-}
-
 tcti=$(start_swtpm tpm) || exit 1
 sock=${tcti#swtpm:path=}
 fx=$T/fx

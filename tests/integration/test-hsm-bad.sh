@@ -31,18 +31,6 @@ printf '1234\n' >"$T/pin"
 declare -A URI=([aes]='pkcs11:token=cvmseal;object=aes;type=secret-key' [rsa]='pkcs11:token=cvmseal;object=rsa;type=private')
 malformed_msg='the cvmseal token is malformed or damaged'
 
-pycheck() {
-        python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$T/py.err" \
-                || fail "$3: [$2] does not hold for: $1 $(cat "$T/py.err")"
-}
-
-key_opens() {
-        cryptsetup open --test-passphrase ${3:+--key-slot "$3"} --key-file "$1" "$2" 2>"$T/cs.err" \
-                || fail "cryptsetup does not open $2${3:+ keyslot $3} with $1: $(cat "$T/cs.err")"
-}
-
 # put_token IMG FROM-ID TO-ID FILE: replaces token FROM-ID by the JSON in FILE, imported as TO-ID.
 put_token() {
         cryptsetup token remove --token-id "$2" "$1" 2>"$T/cs.err" || fail "token remove $2: $(cat "$T/cs.err")"

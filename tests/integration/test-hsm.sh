@@ -46,23 +46,10 @@ refused_msg='the HSM refused: wrong or missing HSM PIN, or not the key the token
 unfit_msg='the HSM key is not fit for a binding: it must be a sensitive, non-extractable'
 policy_msg='the TPM policy is not satisfied: the boot state \(the PCRs\) differs from the enrolled one'
 
-pycheck() {
-        python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$T/py.err" \
-                || fail "$3: [$2] does not hold for: $1 $(cat "$T/py.err")"
-}
-
 # p11 ARGS...: pkcs11-tool on the SoftHSM token, logged in with $PIN; its output in $T/p11.out.
 p11() {
         pkcs11-tool --module "$MODULE" --login --pin "$PIN" "$@" >"$T/p11.out" 2>&1 \
                 || fail "pkcs11-tool $*: $(cat "$T/p11.out")"
-}
-
-# key_opens KEYFILE IMG [SLOT]: the original key still opens the volume.
-key_opens() {
-        cryptsetup open --test-passphrase ${3:+--key-slot "$3"} --key-file "$1" "$2" 2>"$T/cs.err" \
-                || fail "cryptsetup does not open $2${3:+ keyslot $3} with $1: $(cat "$T/cs.err")"
 }
 
 # untouched IMG SUM WHAT: the header is byte for byte what it was, and keyslot 0 still opens.

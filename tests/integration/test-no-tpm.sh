@@ -15,18 +15,6 @@ command -v timeout >/dev/null || skip "timeout is not installed"
 PROXY=$(cd "$(dirname "$0")" && pwd)/tpm-fault-proxy.py
 [ -f "$PROXY" ] || fail "$PROXY is missing"
 
-pycheck() {
-        python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$T/py.err" \
-                || fail "$3: [$2] does not hold for: $1 $(cat "$T/py.err")"
-}
-
-key_opens() {
-        cryptsetup open --test-passphrase ${3:+--key-slot "$3"} --key-file "$1" "$2" 2>"$T/cs.err" \
-                || fail "cryptsetup does not open $2${3:+ keyslot $3} with $1: $(cat "$T/cs.err")"
-}
-
 # expect_fixed TEXT STRING WHAT: fails unless TEXT contains STRING literally.
 expect_fixed() {
         grep -qF -- "$2" <<<"$1" || fail "${3:-output} does not contain '$2': $1"

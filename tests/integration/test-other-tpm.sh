@@ -10,11 +10,6 @@
 
 command -v tpm2_getcap >/dev/null || skip "tpm2-tools is not installed"
 
-key_opens() {
-        cryptsetup open --test-passphrase ${3:+--key-slot "$3"} --key-file "$1" "$2" 2>"$T/cs.err" \
-                || fail "cryptsetup does not open $2${3:+ keyslot $3} with $1: $(cat "$T/cs.err")"
-}
-
 # handles TCTI KIND: the TPM's handles of KIND (persistent, transient), one a line.
 handles() {
         TPM2TOOLS_TCTI=$1 tpm2_getcap "handles-$2" 2>"$T/getcap.err" || fail "tpm2_getcap: $(cat "$T/getcap.err")"

@@ -10,18 +10,6 @@
 
 command -v python3 >/dev/null || skip "python3 is not installed"
 
-pycheck() {
-        python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$T/py.err" \
-                || fail "$3: [$2] does not hold for: $1 $(cat "$T/py.err")"
-}
-
-key_opens() {
-        cryptsetup open --test-passphrase ${3:+--key-slot "$3"} --key-file "$1" "$2" 2>"$T/cs.err" \
-                || fail "cryptsetup does not open $2${3:+ keyslot $3} with $1: $(cat "$T/cs.err")"
-}
-
 # print_key IMG ARGS...: runs unlock --print-key; the key (bytes exact) in $T/pk, the status in $rc.
 print_key() {
         local img=$1

@@ -16,18 +16,6 @@ command -v tpm2_dictionarylockout >/dev/null || skip "tpm2-tools is not installe
 PROXY=$(cd "$(dirname "$0")" && pwd)/tpm-fault-proxy.py
 [ -f "$PROXY" ] || fail "$PROXY is missing"
 
-pycheck() {
-        python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$T/py.err" \
-                || fail "$3: [$2] does not hold for: $1 $(cat "$T/py.err")"
-}
-
-key_opens() {
-        cryptsetup open --test-passphrase ${3:+--key-slot "$3"} --key-file "$1" "$2" 2>"$T/cs.err" \
-                || fail "cryptsetup does not open $2${3:+ keyslot $3} with $1: $(cat "$T/cs.err")"
-}
-
 lockout_msg="the TPM is in dictionary-attack lockout"
 
 tcti=$(start_swtpm tpm) || exit 1
