@@ -105,6 +105,18 @@ expect_exit 0 "$CVMSEAL" remove "$IMG" --token 0
 cryptsetup open --test-passphrase --key-file "$KEY" "$IMG" || fail "the re-added key does not open"
 [ -z "$(tokens "$IMG")" ] || fail "remove left tokens: $(tokens "$IMG")"
 
+# ---- enroll --attest-policy with a policy that is not one: exit 10 (malformed) or 1, nothing written ----
+sum=$(header_sum "$IMG")
+printf '{"version": 1, "require": ["snp"], "nonsense": 1}' >"$T/bad-policy.json"
+expect_exit 10 "$CVMSEAL" --tcti "$TCTI" enroll "$IMG" --unlock-key-file "$KEY" --attest-policy "$T/bad-policy.json"
+expect_in "$err" "attestation policy is malformed" "enroll with an unknown policy member"
+printf '{"version": 1, "require": ["snp"]} trailing' >"$T/bad-policy.json"
+expect_exit 10 "$CVMSEAL" --tcti "$TCTI" enroll "$IMG" --unlock-key-file "$KEY" --attest-policy "$T/bad-policy.json"
+expect_in "$err" "not one JSON document" "enroll with text after the policy"
+expect_exit 1 "$CVMSEAL" --tcti "$TCTI" enroll "$IMG" --unlock-key-file "$KEY" --attest-policy "$T/no-such-policy.json"
+expect_in "$err" "no-such-policy.json" "enroll with a missing policy file"
+[ "$(header_sum "$IMG")" = "$sum" ] || fail "a refused --attest-policy changed the header"
+
 # ---- usage errors: exit 2, one message line, nothing on stdout, nothing written ----
 printf 'x' >"$T/k"
 SUM=$(header_sum "$IMG")
@@ -156,6 +168,28 @@ usage enroll "$IMG" --unlock-key-file "$T/k" --token 0
 usage list "$IMG" extra
 expect_in "$err" "too many arguments" "list with two devices"
 usage remove "$IMG" extra --token 0
+# The HSM and attestation options.
+usage enroll "$IMG" --unlock-key-file "$T/k" --hsm-pin-file "$T/k"
+expect_in "$err" "need --hsm URI" "--hsm-pin-file without --hsm"
+usage enroll "$IMG" --unlock-key-file "$T/k" --hsm-allow-extractable
+usage enroll "$IMG" --unlock-key-file "$T/k" --hsm "file:/etc/key"
+expect_in "$err" "pkcs11: URI" "--hsm with another scheme"
+usage enroll "$IMG" --unlock-key-file - --hsm "pkcs11:token=x" --hsm-pin-file -
+usage hsm
+usage hsm frobnicate --hsm "pkcs11:token=x;object=k"
+usage hsm keygen
+expect_in "$err" "needs --hsm" "hsm keygen without --hsm"
+usage attest
+usage attest frobnicate
+usage attest verify "$T/k"
+expect_in "$err" "needs --policy" "attest verify without --policy"
+usage attest verify --policy "$T/k"
+usage attest collect --nonce abc
+usage attest collect --nonce "$(printf '%0130d' 0)"
+usage attest collect --policy "$T/k"
+usage attest verify --policy "$T/k" "$T/k" --nonce 00
+usage unlock "$IMG" --test --attest-policy "$T/k"
+usage unlock "$IMG" --test --hsm "pkcs11:token=x"
 usage enroll "$IMG" extra --unlock-key-file "$T/k"
 usage unlock "$IMG" name extra
 usage list
