@@ -47,20 +47,8 @@ static uint8_t *evidence_hcl_report(const char *name, size_t *ret_size) {
                 for (size_t i = 0; i < n; i++)
                         buf[i] = (uint8_t) json_object_get_int(json_object_array_get_idx(r, i));
         } else {
-                _cleanup_free_ char *b64 = NULL;
-                const char *s;
-                size_t len;
-
                 assert_true(json_object_object_get_ex(j, "hcl_report", &r));
-                s = json_object_get_string(r);
-                len = strlen(s);
-                b64 = calloc(len + 4, 1);
-                assert_non_null(b64);
-                for (size_t i = 0; i < len; i++)
-                        b64[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
-                while (len % 4 != 0)
-                        b64[len++] = '=';
-                assert_int_equal(base64_decode(b64, &buf, &n), 0);
+                assert_int_equal(testdata_base64url(json_object_get_string(r), &buf, &n), 0);
         }
         *ret_size = n;
         return buf;

@@ -89,21 +89,9 @@ static void evidence_load(const char *name, struct evidence *ret) {
                 ret->hcl_size = bytes_of(r, ret->hcl, json_object_array_length(r));
                 assert_true(json_object_object_get_ex(j, "quote", &q));
         } else {
-                _cleanup_free_ char *b64 = NULL;
-                const char *str;
-                size_t len;
-
-                /* base64url with padding: into the standard alphabet. */
+                /* base64url with padding. */
                 assert_true(json_object_object_get_ex(j, "hcl_report", &r));
-                str = json_object_get_string(r);
-                len = strlen(str);
-                b64 = calloc(len + 4, 1);
-                assert_non_null(b64);
-                for (size_t i = 0; i < len; i++)
-                        b64[i] = str[i] == '-' ? '+' : str[i] == '_' ? '/' : str[i];
-                while (len % 4 != 0)
-                        b64[len++] = '=';
-                assert_int_equal(base64_decode(b64, &ret->hcl, &ret->hcl_size), 0);
+                assert_int_equal(testdata_base64url(json_object_get_string(r), &ret->hcl, &ret->hcl_size), 0);
                 assert_true(json_object_object_get_ex(j, "tpm_quote", &q));
         }
 

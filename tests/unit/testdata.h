@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encoding.h"
+
 /* The directory: $CVMSEAL_TESTDATA, which meson sets to ../shared/testdata beside the source tree. */
 static inline const char *testdata_dir(void) {
         const char *d = getenv("CVMSEAL_TESTDATA");
@@ -62,4 +64,22 @@ static inline uint8_t *testdata_read(const char *name, size_t *ret_size) {
         buf[n] = 0;
         *ret_size = n;
         return buf;
+}
+
+/* Decodes base64url, padded or not (as trustee's evidence writes it), through the project's strict
+ * base64 decoder.  Returns what base64_decode() returns. */
+static inline int testdata_base64url(const char *s, uint8_t **ret, size_t *ret_size) {
+        size_t len = strlen(s);
+        char *b64 = calloc(len + 4, 1);
+        int r;
+
+        if (!b64)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++)
+                b64[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+        while (len % 4 != 0)
+                b64[len++] = '=';
+        r = base64_decode(b64, ret, ret_size);
+        free(b64);
+        return r;
 }
