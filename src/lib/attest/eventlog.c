@@ -51,56 +51,12 @@
 #include "log.h"
 #include "macro.h"
 
-#define EV_NO_ACTION UINT32_C(0x00000003)
-#define EV_EFI_HCRTM_EVENT UINT32_C(0x80000010)
-
-/* The TCG registers far fewer hash algorithms for a TPM: a longer list is not a real log. */
-#define EVENTLOG_MAX_ALGS 16U
-
 static const uint8_t spec_id_signature[16] = "Spec ID Event03";
 static const uint8_t startup_locality_signature[16] = "StartupLocality";
 
-/* ========================================================================================== */
-/* Internal API: walking the events of a log.  Static for now; when PCR prediction needs it
- * (replacing the kernel's PCR 4 EV_EFI_BOOT_SERVICES_APPLICATION digests and the initrd's PCR 9
- * digests), it can move into attest.h as it is: eventlog_foreach() hands every event, with where
- * it lies in the log, to a callback, and stops at the first negative return. */
-
-struct eventlog_alg {
-        uint16_t alg;                   /* TPM2_ALG_* */
-        uint16_t size;                  /* digest size, from the Spec ID event */
-};
-
-struct eventlog_format {
-        bool crypto_agile;              /* false: an old SHA-1 log, algs = { SHA-1 } */
-        size_t n_algs;
-        struct eventlog_alg algs[EVENTLOG_MAX_ALGS];    /* in the order of the Spec ID event */
-        uint32_t present;               /* bit k: algs[k] has a digest in every event; known from the
-                                         * first TCG_PCR_EVENT2 on (0 before it) */
-};
-
-struct eventlog_digest {
-        uint16_t alg;
-        uint16_t size;
-        const uint8_t *digest;          /* into the log */
-};
-
-struct eventlog_event {
-        size_t index;                   /* 0: the first event (the Spec ID event when crypto_agile) */
-        size_t offset, size;            /* the whole event, within the log */
-        uint32_t pcr;
-        uint32_t type;
-        size_t n_digests;
-        struct eventlog_digest digests[EVENTLOG_MAX_ALGS];  /* in the order of the log */
-        const uint8_t *data;            /* the event data, into the log */
-        uint32_t data_size;
-};
-
-typedef int (*eventlog_event_cb)(const struct eventlog_format *f, const struct eventlog_event *e, void *userdata);
-
-static int eventlog_foreach(const uint8_t *buf, size_t size, eventlog_event_cb cb, void *userdata);
-
-/* ========================================================================================== */
+/* Walking the events of a log (eventlog_foreach() and its structures): eventlog.h, for PCR
+ * prediction (src/lib/pcr-predict.c), which rewrites digests in a copy of the log. */
+#include "eventlog.h"
 
 struct cursor {
         const uint8_t *start;
@@ -293,7 +249,7 @@ static int parse_event2(struct cursor *c, struct eventlog_format *f, struct even
         return 0;
 }
 
-static int eventlog_foreach(const uint8_t *buf, size_t size, eventlog_event_cb cb, void *userdata) {
+int eventlog_foreach(const uint8_t *buf, size_t size, eventlog_event_cb cb, void *userdata) {
         struct cursor c = { buf, buf, size };
         struct eventlog_format f;
         struct eventlog_event e;
