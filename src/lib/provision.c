@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The first-boot provisioning marker (docs/token-format.md, "The provisioning marker").
+ *
+ * `image encrypt` gives a new image a provisioning keyslot whose passphrase (32 random bytes in
+ * base64) sits in clear in this token, with what the first boot is to enroll to (PCRs, an
+ * attestation policy, an HSM key).  The first boot opens the keyslot with it, enrolls the volume to
+ * the VM's own vTPM, then removes the marker and the provisioning keyslot.  The token is read from an
+ * unauthenticated disk: it is parsed as strictly as the cvmseal token.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include <libcryptsetup.h>
+
+#include "encoding.h"
+#include "hsm.h"
+#include "json-util.h"
+#include "log.h"
+#include "luks.h"
+#include "macro.h"
+#include "provision.h"
+#include "secret.h"
+#include "token.h"
+
+static const struct json_doc doc_top = { "provisioning marker", "" },
+                             doc_enroll = { "provisioning marker", "enroll." };
+
+void provision_marker_done(struct provision_marker *m) {
+        if (!m)
+                return;
+        cvmseal_secret_free(m->passphrase);
+        free(m->attest_policy);
+        free(m->hsm_uri);
+        *m = (struct provision_marker) { .token_id = -1, .keyslot = -1 };
+}
+
+/* A passphrase is exactly what the provisioning keyslot was made with: 44 characters of canonical
+ * base64 that decode to 32 bytes. */
+static bool passphrase_valid(const char *s, size_t n) {
+        uint8_t *raw = NULL;
+        size_t raw_size = 0;
+        bool ok;
+
+        if (n != PROVISION_PASSPHRASE_SIZE || strlen(s) != n)
+                return false;
+        if (base64_decode(s, &raw, &raw_size) < 0)
+                return false;
+        ok = raw_size == 32;
+        secure_wipe(raw, raw_size);
+        free(raw);
+        return ok;
+}
+
+/* Does a pkcs11: URI carry pin-value or pin-source (an attribute, not a part of another value)? */
+static bool uri_has_pin(const char *uri) {
+        for (const char *p = strchr(uri, ':'); p && *p; p = p + strcspn(p + 1, ":;?&") + 1)
+                if (strncmp(p + 1, "pin-value=", 10) == 0 || strncmp(p + 1, "pin-source=", 11) == 0)
+                        return true;
+        return false;
+}
+
+static int parse_enroll(json_object *o, struct provision_marker *m) {
+        static const char *const known[] = { "pcrs", "attest-policy", "hsm", NULL };
+        const struct json_doc *d = &doc_enroll;
+        _cleanup_free_ uint8_t *policy = NULL;
+        size_t policy_size = 0;
+        json_object *v;
+        int r;
+
+        r = json_only_members(d, o, known);
+        if (r < 0)
+                return r;
+
+        /* Optional: absent means the default PCRs of the first boot's enroll. */
+        if (json_object_object_get_ex(o, "pcrs", &v)) {
+                size_t n;
+
+                if (!json_object_is_type(v, json_type_array))
+                        return json_bad(d, "pcrs", "has the wrong type");
+                n = json_object_array_length(v);
+                if (n == 0 || n > CVMSEAL_PCR_MAX)
+                        return json_bad(d, "pcrs", "has the wrong number of entries");
+                for (size_t k = 0; k < n; k++) {
+                        json_object *e = json_object_array_get_idx(v, k);
+                        int64_t pcr;
+
+                        if (!json_object_is_type(e, json_type_int))
+                                return json_bad(d, "pcrs", "has an entry that is not a number");
+                        errno = 0;
+                        pcr = json_object_get_int64(e);
+                        if (errno != 0 || pcr < 0 || pcr >= CVMSEAL_PCR_MAX)
+                                return json_bad(d, "pcrs", "has an entry out of range");
+                        if (m->pcr_mask & (UINT32_C(1) << pcr))
+                                return json_bad(d, "pcrs", "has a duplicate entry");
+                        m->pcr_mask |= UINT32_C(1) << pcr;
+                }
+        }
+
+        /* Optional: the attestation policy's exact bytes, text without NUL. */
+        r = json_get_blob(d, o, "attest-policy", JSON_BLOB_OPTIONAL, 1, PROVISION_POLICY_MAX, &policy, &policy_size);
+        if (r < 0)
+                return r;
+        if (policy) {
+                if (memchr(policy, 0, policy_size))
+                        return json_bad(d, "attest-policy", "is not text");
+                m->attest_policy = strndup((const char *) policy, policy_size);
+                if (!m->attest_policy)
+                        return -ENOMEM;
+        }
+
+        /* Optional: an HSM key URI, never with a PIN in it. */
+        if (json_object_object_get_ex(o, "hsm", &v)) {
+                _cleanup_free_ char *pub = NULL;
+                const char *uri;
+
+                if (!json_object_is_type(v, json_type_string))
+                        return json_bad(d, "hsm", "has the wrong type");
+                uri = json_object_get_string(v);
+                if ((size_t) json_object_get_string_len(v) != strlen(uri) || strlen(uri) > PROVISION_URI_MAX)
+                        return json_bad(d, "hsm", "has the wrong length");
+                r = hsm_uri_public(uri, &pub);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return json_bad(d, "hsm", "is not an HSM URI this version knows");
+                if (uri_has_pin(uri))
+                        return json_bad(d, "hsm", "carries a PIN attribute");
+                m->hsm_uri = strdup(uri);
+                if (!m->hsm_uri)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Frees a marker's JSON object after wiping json-c's copy of the passphrase. */
+static void marker_json_putp(json_object **j) {
+        json_object *p;
+
+        if (!*j)
+                return;
+        if (json_object_is_type(*j, json_type_object) && json_object_object_get_ex(*j, "passphrase", &p) &&
+            json_object_is_type(p, json_type_string))
+                secure_wipe((char *) json_object_get_string(p), (size_t) json_object_get_string_len(p));
+        json_object_put(*j);
+}
+
+int provision_marker_parse(const char *json, struct provision_marker *ret) {
+        static const char *const known[] = { "type", "keyslots", "version", "passphrase", "enroll", NULL };
+        _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
+        _cleanup_(marker_json_putp) json_object *j = NULL;
+        enum json_tokener_error e;
+        json_object *v, *ks;
+        char canonical[16];
+        const char *s;
+        char *end;
+        int64_t version;
+        long slot;
+        int r;
+
+        j = json_tokener_parse_verbose(json, &e);
+        if (!j)
+                return log_debug_errno(-EBADMSG, "provisioning marker: not JSON (%s)", json_tokener_error_desc(e));
+        if (!json_object_is_type(j, json_type_object))
+                return log_debug_errno(-EBADMSG, "provisioning marker: not a JSON object");
+
+        v = json_member(&doc_top, j, "type", json_type_string);
+        if (!v)
+                return -EBADMSG;
+        if (!streq_ptr(json_object_get_string(v), PROVISION_TOKEN_TYPE))
+                return json_bad(&doc_top, "type", "is not \"" PROVISION_TOKEN_TYPE "\"");
+
+        v = json_member(&doc_top, j, "version", json_type_int);
+        if (!v)
+                return -EBADMSG;
+        errno = 0;
+        version = json_object_get_int64(v);
+        if (errno != 0 || version != PROVISION_TOKEN_VERSION)
+                return log_debug_errno(-EBADMSG, "provisioning marker: version %" PRId64 " is not supported (this is version %d)",
+                                       version, PROVISION_TOKEN_VERSION);
+
+        r = json_only_members(&doc_top, j, known);
+        if (r < 0)
+                return r;
+
+        /* One keyslot; none once the provisioning keyslot is destroyed (libcryptsetup takes a destroyed
+         * keyslot out of its tokens): a first boot interrupted before it removed the marker. */
+        ks = json_member(&doc_top, j, "keyslots", json_type_array);
+        if (!ks)
+                return -EBADMSG;
+        if (json_object_array_length(ks) > 1)
+                return json_bad(&doc_top, "keyslots", "names more than one keyslot");
+        if (json_object_array_length(ks) == 1) {
+                v = json_object_array_get_idx(ks, 0);
+                if (!json_object_is_type(v, json_type_string))
+                        return json_bad(&doc_top, "keyslots", "has an entry that is not a string");
+                s = json_object_get_string(v);
+                errno = 0;
+                slot = strtol(s, &end, 10);
+                if (errno != 0 || end == s || *end || slot < 0 || slot > 31)
+                        return json_bad(&doc_top, "keyslots", "has an entry that is not a keyslot number");
+                snprintf(canonical, sizeof(canonical), "%ld", slot);
+                if (!streq_ptr(canonical, s))
+                        return json_bad(&doc_top, "keyslots", "has an entry that is not a keyslot number");
+                m.keyslot = (int) slot;
+        }
+
+        v = json_member(&doc_top, j, "passphrase", json_type_string);
+        if (!v)
+                return -EBADMSG;
+        if (!passphrase_valid(json_object_get_string(v), (size_t) json_object_get_string_len(v)))
+                return json_bad(&doc_top, "passphrase", "is not the base64 of 32 bytes");
+        m.passphrase = cvmseal_secret_new_from(json_object_get_string(v), PROVISION_PASSPHRASE_SIZE);
+        if (!m.passphrase)
+                return -ENOMEM;
+
+        v = json_member(&doc_top, j, "enroll", json_type_object);
+        if (!v)
+                return -EBADMSG;
+        r = parse_enroll(v, &m);
+        if (r < 0)
+                return r;
+
+        *ret = m;
+        m = (struct provision_marker) {};
+        return 0;
+}
+
+static int marker_to_string(int keyslot, const cvmseal_secret *passphrase, uint32_t pcr_mask,
+                            const char *attest_policy, const char *hsm_uri, char **ret) {
+        _cleanup_(json_object_putp) json_object *j = NULL, *ks = NULL, *enroll = NULL;
+        json_object *p;
+        char slot[16], *copy = NULL;
+        const char *s;
+        int r;
+
+        j = json_object_new_object();
+        ks = json_object_new_array();
+        enroll = json_object_new_object();
+        if (!j || !ks || !enroll)
+                return -ENOMEM;
+
+        snprintf(slot, sizeof(slot), "%d", keyslot);
+        r = json_add(j, "type", json_object_new_string(PROVISION_TOKEN_TYPE));
+        if (r >= 0)
+                r = json_object_array_add(ks, json_object_new_string(slot)) < 0 ? -ENOMEM : 0;
+        if (r >= 0)
+                r = json_add(j, "keyslots", TAKE_PTR(ks));
+        if (r >= 0)
+                r = json_add(j, "version", json_object_new_int(PROVISION_TOKEN_VERSION));
+        if (r >= 0)
+                r = json_add(j, "passphrase",
+                             json_object_new_string_len((const char *) cvmseal_secret_data(passphrase),
+                                                        (int) cvmseal_secret_size(passphrase)));
+        if (r >= 0 && pcr_mask != 0)
+                r = json_add(enroll, "pcrs", pcr_mask_to_json(pcr_mask));
+        if (r >= 0 && attest_policy)
+                r = json_add_blob(enroll, "attest-policy", false, attest_policy, strlen(attest_policy));
+        if (r >= 0 && hsm_uri)
+                r = json_add(enroll, "hsm", json_object_new_string(hsm_uri));
+        if (r >= 0)
+                r = json_add(j, "enroll", TAKE_PTR(enroll));
+        if (r >= 0) {
+                s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                copy = s ? strdup(s) : NULL;
+                /* json-c's serialization holds the passphrase too. */
+                if (s)
+                        secure_wipe((char *) s, strlen(s));
+                if (!copy)
+                        r = -ENOMEM;
+        }
+        /* And the string member. */
+        if (json_object_object_get_ex(j, "passphrase", &p))
+                secure_wipe((char *) json_object_get_string(p), (size_t) json_object_get_string_len(p));
+        if (r < 0)
+                return r;
+        *ret = copy;
+        return 0;
+}
+
+static void free_wiped(char **s) {
+        if (*s) {
+                secure_wipe(*s, strlen(*s));
+                free(*s);
+        }
+}
+
+int provision_marker_add(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase,
+                         uint32_t pcr_mask, const char *attest_policy, const char *hsm_uri, int *ret_token_id) {
+        _cleanup_(free_wiped) char *json = NULL;
+        _cleanup_free_ char *uri = NULL;
+        _cleanup_(provision_marker_done) struct provision_marker check = { .token_id = -1, .keyslot = -1 };
+        const char *back = NULL;
+        int id, r;
+
+        if (!cd || keyslot < 0 || keyslot > 31 || !passphrase || !ret_token_id)
+                return -EINVAL;
+        if (pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
+                return log_debug_errno(-EINVAL, "PCRs out of range");
+        if (cvmseal_secret_size(passphrase) != PROVISION_PASSPHRASE_SIZE ||
+            !passphrase_valid((const char *) cvmseal_secret_data(passphrase), cvmseal_secret_size(passphrase)))
+                return log_debug_errno(-EINVAL, "The provisioning passphrase is not the base64 of 32 bytes");
+        if (attest_policy && (!*attest_policy || strlen(attest_policy) > PROVISION_POLICY_MAX))
+                return log_debug_errno(-EINVAL, "The attestation policy is empty or too long");
+        if (hsm_uri) {
+                r = hsm_uri_public(hsm_uri, &uri);
+                if (r < 0)
+                        return log_debug_errno(r, "Not an HSM URI");
+                if (strlen(uri) > PROVISION_URI_MAX)
+                        return log_debug_errno(-EINVAL, "The HSM URI is too long");
+        }
+
+        r = marker_to_string(keyslot, passphrase, pcr_mask, attest_policy, uri, &json);
+        if (r < 0)
+                return r;
+
+        id = luks_token_free_id(cd);
+        if (id < 0)
+                return id;
+        r = crypt_token_json_set(cd, id, json);
+        if (r < 0)
+                /* libcryptsetup answers -EINVAL when the JSON area has no room left. */
+                return log_debug_errno(r == -EINVAL ? -ENOSPC : r, "Cannot write the provisioning marker (token %d)", id);
+
+        /* Read back what was written: it must parse to what was meant. */
+        r = crypt_token_json_get(cd, id, &back);
+        if (r >= 0)
+                r = provision_marker_parse(back, &check);
+        if (r >= 0 && (check.keyslot != keyslot || check.pcr_mask != pcr_mask ||
+                       !secret_equal(cvmseal_secret_data(check.passphrase), cvmseal_secret_data(passphrase),
+                                     PROVISION_PASSPHRASE_SIZE)))
+                r = -EIO;
+        if (r < 0) {
+                (void) crypt_token_json_set(cd, id, NULL);
+                return log_debug_errno(-EIO, "The provisioning marker as written does not read back");
+        }
+
+        log_debug("Wrote the provisioning marker as token %d (keyslot %d)", id, keyslot);
+        *ret_token_id = id;
+        return 0;
+}
+
+int provision_marker_find(struct crypt_device *cd, struct provision_marker *ret) {
+        if (!cd || !ret)
+                return -EINVAL;
+
+        for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+                _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
+                const char *type = NULL, *json = NULL;
+                crypt_token_info ti;
+                int r;
+
+                ti = crypt_token_status(cd, id, &type);
+                if (ti == CRYPT_TOKEN_INACTIVE || ti == CRYPT_TOKEN_INVALID || !streq_ptr(type, PROVISION_TOKEN_TYPE))
+                        continue;
+
+                r = crypt_token_json_get(cd, id, &json);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot read token %d", id);
+                r = provision_marker_parse(json, &m);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d, a provisioning marker, is malformed", id);
+
+                /* libcryptsetup's own validation of the header guarantees that a token's keyslots exist. */
+                m.token_id = id;
+                *ret = m;
+                m = (struct provision_marker) {};
+                return 0;
+        }
+        return -ENOENT;
+}
