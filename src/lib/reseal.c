@@ -1,0 +1,770 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * reseal and rotate: a cvmseal token and its keyslot are replaced by new ones (a new TPM share, salt
+ * and HSM share, the same protections, the PCRs at new or current values), and the pending records
+ * that keep every keyslot change of cvmseal recoverable after a kill at any moment (reseal.h).
+ *
+ * Order of a replacement: record ("adding") -> new keyslot -> new token -> verify -> record
+ * ("replacing") -> old token -> old keyslot -> no record.  Until the record says "replacing" an
+ * interruption is rolled back, after it rolled forward; at every point the volume opens by its
+ * passphrase and by a whole cvmseal token, the old or the new one.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "hsm.h"
+#include "json-util.h"
+#include "kdf.h"
+#include "lock.h"
+#include "log.h"
+#include "luks.h"
+#include "ops.h"
+#include "pcr-values.h"
+#include "reseal.h"
+#include "secret.h"
+#include "token.h"
+#include "tpm2.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
+
+/* ---- keyslots ---- */
+
+static bool keyslot_active(struct crypt_device *cd, int s) {
+        crypt_keyslot_info ki = crypt_keyslot_status(cd, s);
+
+        return ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST;
+}
+
+static bool keyslot_referenced(struct crypt_device *cd, int s) {
+        for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+                if (crypt_token_is_assigned(cd, id, s) == 0)
+                        return true;
+        return false;
+}
+
+/* Is keyslot s one that cvmseal added with this iteration count (PBKDF2-SHA256)? */
+static bool keyslot_fingerprint(struct crypt_device *cd, int s, unsigned iterations) {
+        struct crypt_pbkdf_type pbkdf = {};
+
+        if (crypt_keyslot_get_pbkdf(cd, s, &pbkdf) < 0)
+                return false;
+        return streq_ptr(pbkdf.type, CRYPT_KDF_PBKDF2) && streq_ptr(pbkdf.hash, "sha256") &&
+               pbkdf.iterations == iterations;
+}
+
+/* Destroys keyslot s when it is cvmseal's (the fingerprint), no token uses it, and it is not the last
+ * one.  0 also when it leaves it alone. */
+static int keyslot_collect(struct crypt_device *cd, int s, unsigned iterations) {
+        int r;
+
+        if (s < 0 || !keyslot_active(cd, s))
+                return 0;
+        if (keyslot_referenced(cd, s)) {
+                log_debug("Keyslot %d is in use by a token: kept", s);
+                return 0;
+        }
+        if (!keyslot_fingerprint(cd, s, iterations)) {
+                log_debug("Keyslot %d is not the one cvmseal recorded (its PBKDF differs): kept", s);
+                return 0;
+        }
+        if (!luks_has_other_keyslot(cd, UINT32_C(1) << s)) {
+                log_debug("Keyslot %d is the last keyslot: kept", s);
+                return 0;
+        }
+        r = crypt_keyslot_destroy(cd, s);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot remove keyslot %d", s);
+        log_debug("Removed keyslot %d", s);
+        return 0;
+}
+
+/* Is token id a cvmseal token that opens keyslot s? */
+static bool token_is_cvmseal_for(struct crypt_device *cd, int id, int s) {
+        const char *json = NULL;
+
+        if (id < 0 || s < 0 || crypt_token_json_get(cd, id, &json) < 0)
+                return false;
+        return token_json_is_cvmseal(json) && crypt_token_is_assigned(cd, id, s) == 0;
+}
+
+/* ---- the record ---- */
+
+static const struct json_doc pending_doc = { "cvmseal-pending record", "" };
+
+static int pending_to_string(const struct pending *p, char **ret) {
+        _cleanup_(json_object_putp) json_object *j = json_object_new_object();
+        json_object *added = json_object_new_array(), *keyslots = json_object_new_array();
+        int r;
+
+        if (!j) {
+                json_object_put(added);
+                json_object_put(keyslots);
+                return -ENOMEM;
+        }
+        r = json_add(j, "type", json_object_new_string(PENDING_TOKEN_TYPE));
+        if (r >= 0)
+                r = json_add(j, "keyslots", keyslots);
+        else
+                json_object_put(keyslots);
+        if (r >= 0)
+                r = json_add(j, "version", json_object_new_int(PENDING_VERSION));
+        if (r >= 0)
+                r = json_add(j, "state", json_object_new_string(p->replacing ? "replacing" : "adding"));
+        if (r >= 0)
+                r = json_add(j, "token", json_object_new_int(p->token));
+        if (r >= 0)
+                r = json_add(j, "added", added);
+        else
+                json_object_put(added);
+        for (unsigned i = 0; r >= 0 && i < p->n_slots; i++) {
+                json_object *a = json_object_new_object();
+
+                r = a ? json_object_array_add(added, a) : -ENOMEM;
+                if (r < 0) {
+                        json_object_put(a);
+                        r = -ENOMEM;
+                        break;
+                }
+                r = json_add(a, "keyslot", json_object_new_int(p->slots[i]));
+                if (r >= 0)
+                        r = json_add(a, "iterations", json_object_new_int64(p->iterations[i]));
+        }
+        if (r >= 0 && p->old_token >= 0) {
+                json_object *o = json_object_new_object();
+
+                r = json_add(j, "replaces", o);
+                if (r >= 0)
+                        r = json_add(o, "token", json_object_new_int(p->old_token));
+                if (r >= 0)
+                        r = json_add(o, "keyslot", json_object_new_int(p->old_keyslot));
+                if (r >= 0)
+                        r = json_add(o, "iterations", json_object_new_int64(p->old_iterations));
+        }
+        if (r < 0)
+                return r;
+        *ret = strdup(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int get_int(json_object *o, const char *key, int max, int *ret) {
+        json_object *v = json_member(&pending_doc, o, key, json_type_int);
+        int64_t n;
+
+        if (!v)
+                return -EBADMSG;
+        n = json_object_get_int64(v);
+        if (n < 0 || n > max)
+                return json_bad(&pending_doc, key, "is out of range");
+        *ret = (int) n;
+        return 0;
+}
+
+static int pending_from_string(const char *s, int id, struct pending *ret) {
+        static const char *const known[] = { "type", "keyslots", "version", "state", "token", "added", "replaces", NULL };
+        static const char *const known_slot[] = { "keyslot", "iterations", NULL };
+        _cleanup_(json_object_putp) json_object *j = json_tokener_parse(s);
+        struct pending p = { .id = id, .old_token = -1, .old_keyslot = -1 };
+        json_object *v, *added, *o;
+        int r, n;
+
+        if (!j || !json_object_is_type(j, json_type_object))
+                return log_debug_errno(-EBADMSG, "Token %d: the pending record is not a JSON object", id);
+        r = json_only_members(&pending_doc, j, known);
+        if (r < 0)
+                return r;
+        r = get_int(j, "version", INT32_MAX, &n);
+        if (r < 0)
+                return r;
+        if (n != PENDING_VERSION)
+                return json_bad(&pending_doc, "version", "is not 1");
+        v = json_member(&pending_doc, j, "state", json_type_string);
+        if (!v)
+                return -EBADMSG;
+        if (streq_ptr(json_object_get_string(v), "replacing"))
+                p.replacing = true;
+        else if (!streq_ptr(json_object_get_string(v), "adding"))
+                return json_bad(&pending_doc, "state", "is neither \"adding\" nor \"replacing\"");
+        r = get_int(j, "token", crypt_token_max(CRYPT_LUKS2) - 1, &p.token);
+        if (r < 0)
+                return r;
+
+        added = json_member(&pending_doc, j, "added", json_type_array);
+        if (!added)
+                return -EBADMSG;
+        if (json_object_array_length(added) > PENDING_SLOTS_MAX)
+                return json_bad(&pending_doc, "added", "has too many keyslots");
+        for (size_t i = 0; i < json_object_array_length(added); i++) {
+                json_object *a = json_object_array_get_idx(added, i);
+
+                if (!json_object_is_type(a, json_type_object))
+                        return json_bad(&pending_doc, "added", "holds something other than objects");
+                r = json_only_members(&pending_doc, a, known_slot);
+                if (r >= 0)
+                        r = get_int(a, "keyslot", crypt_keyslot_max(CRYPT_LUKS2) - 1, &p.slots[i]);
+                if (r >= 0)
+                        r = get_int(a, "iterations", INT32_MAX, &n);
+                if (r < 0)
+                        return r;
+                p.iterations[i] = (unsigned) n;
+                p.n_slots++;
+        }
+
+        if (json_object_object_get_ex(j, "replaces", &o)) {
+                if (!json_object_is_type(o, json_type_object))
+                        return json_bad(&pending_doc, "replaces", "is not an object");
+                r = json_only_members(&pending_doc, o, (const char *const[]) { "token", "keyslot", "iterations", NULL });
+                if (r >= 0)
+                        r = get_int(o, "token", crypt_token_max(CRYPT_LUKS2) - 1, &p.old_token);
+                if (r >= 0)
+                        r = get_int(o, "keyslot", crypt_keyslot_max(CRYPT_LUKS2) - 1, &p.old_keyslot);
+                if (r >= 0)
+                        r = get_int(o, "iterations", INT32_MAX, &n);
+                if (r < 0)
+                        return r;
+                p.old_iterations = (unsigned) n;
+        } else if (p.replacing)
+                return json_bad(&pending_doc, "replaces", "is missing, with state \"replacing\"");
+
+        *ret = p;
+        return 0;
+}
+
+static int pending_write(struct crypt_device *cd, struct pending *p) {
+        _cleanup_free_ char *s = NULL;
+        int r, id = p->id;
+
+        if (id < 0) {
+                for (id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+                        if (id != p->token && crypt_token_status(cd, id, NULL) == CRYPT_TOKEN_INACTIVE)
+                                break;
+                if (id >= crypt_token_max(CRYPT_LUKS2))
+                        return log_debug_errno(-ENOSPC, "No free LUKS2 token for the pending record");
+        }
+        r = pending_to_string(p, &s);
+        if (r < 0)
+                return r;
+        r = crypt_token_json_set(cd, id, s);
+        if (r < 0)
+                return log_debug_errno(r == -EINVAL ? -ENOSPC : r, "Cannot write the pending record (token %d)", id);
+        p->id = id;
+        return 0;
+}
+
+static int pending_remove(struct crypt_device *cd, struct pending *p) {
+        int r;
+
+        if (p->id < 0)
+                return 0;
+        r = crypt_token_json_set(cd, p->id, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot remove the pending record (token %d)", p->id);
+        p->id = -1;
+        return 0;
+}
+
+int pending_begin(struct crypt_device *cd, int token, unsigned n_slots, int old_token, int old_keyslot,
+                  struct pending *ret) {
+        struct pending p = { .id = -1, .token = token, .n_slots = n_slots, .old_token = old_token,
+                             .old_keyslot = old_keyslot };
+        unsigned found = 0;
+        int r;
+
+        if (n_slots == 0 || n_slots > PENDING_SLOTS_MAX)
+                return -EINVAL;
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && found < n_slots; s++) {
+                uint16_t rnd;
+
+                if (crypt_keyslot_status(cd, s) != CRYPT_SLOT_INACTIVE)
+                        continue;
+                r = kdf_random(&rnd, sizeof(rnd));
+                if (r < 0)
+                        return r;
+                p.slots[found] = s;
+                p.iterations[found] = 1001U + rnd % 1024U;
+                found++;
+        }
+        if (found < n_slots)
+                return log_debug_errno(-ENOSPC, "No free keyslot left");
+        if (old_keyslot >= 0) {
+                struct crypt_pbkdf_type pbkdf = {};
+
+                r = crypt_keyslot_get_pbkdf(cd, old_keyslot, &pbkdf);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot read the PBKDF of keyslot %d", old_keyslot);
+                p.old_iterations = pbkdf.iterations;
+        }
+
+        r = pending_write(cd, &p);
+        if (r < 0)
+                return r;
+        log_debug("Pending record in token %d: token %d, keyslot(s) %d%s", p.id, token, p.slots[0],
+                  n_slots > 1 ? " and one more" : "");
+        *ret = p;
+        return 0;
+}
+
+int pending_keyslot_add(struct crypt_device *cd, const struct pending *p, unsigned i, const cvmseal_secret *volume_key,
+                        const cvmseal_secret *passphrase) {
+        const struct crypt_pbkdf_type pbkdf = {
+                .type = CRYPT_KDF_PBKDF2,
+                .hash = "sha256",
+                .iterations = p->iterations[i],
+                .flags = CRYPT_PBKDF_NO_BENCHMARK,
+        };
+        int r;
+
+        if (i >= p->n_slots)
+                return -EINVAL;
+        r = crypt_set_pbkdf_type(cd, &pbkdf);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot select PBKDF2");
+        r = crypt_keyslot_add_by_volume_key(cd, p->slots[i], (const char *) cvmseal_secret_data(volume_key),
+                                            cvmseal_secret_size(volume_key), (const char *) cvmseal_secret_data(passphrase),
+                                            cvmseal_secret_size(passphrase));
+        if (r == -ENOMEM || r == -EINVAL || r == -ENOSPC)
+                return log_debug_errno(-ENOSPC, "Cannot add keyslot %d (%s)", p->slots[i], strerror(-r));
+        if (r < 0)
+                return log_debug_errno(r, "Cannot add keyslot %d", p->slots[i]);
+        return r;
+}
+
+int pending_rollback(struct crypt_device *cd, struct pending *p) {
+        int r;
+
+        /* The new token first: a token must never outlive its keyslot. */
+        for (unsigned i = 0; i < p->n_slots; i++)
+                if (token_is_cvmseal_for(cd, p->token, p->slots[i])) {
+                        r = crypt_token_json_set(cd, p->token, NULL);
+                        if (r < 0)
+                                return log_debug_errno(r, "Cannot remove the new token %d", p->token);
+                        log_debug("Removed the unfinished token %d", p->token);
+                        break;
+                }
+        for (unsigned i = 0; i < p->n_slots; i++) {
+                r = keyslot_collect(cd, p->slots[i], p->iterations[i]);
+                if (r < 0)
+                        return r;
+        }
+        return pending_remove(cd, p);
+}
+
+/* Removes the old token and its keyslot; the new one is there and verified. */
+static int pending_forward(struct crypt_device *cd, struct pending *p) {
+        int r;
+
+        if (token_is_cvmseal_for(cd, p->old_token, p->old_keyslot)) {
+                r = crypt_token_json_set(cd, p->old_token, NULL);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot remove the old token %d", p->old_token);
+                log_debug("Removed the old token %d", p->old_token);
+        }
+        r = keyslot_collect(cd, p->old_keyslot, p->old_iterations);
+        if (r < 0)
+                return r;
+        return pending_remove(cd, p);
+}
+
+int pending_commit(struct crypt_device *cd, struct pending *p) {
+        int r;
+
+        if (p->old_token >= 0) {
+                p->replacing = true;
+                r = pending_write(cd, p);
+                if (r < 0)
+                        return r;
+                return pending_forward(cd, p);
+        }
+        return pending_remove(cd, p);
+}
+
+int pending_gc(struct crypt_device *cd) {
+        for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+                const char *type = NULL, *json = NULL;
+                struct pending p;
+                int r;
+
+                if (crypt_token_status(cd, id, &type) == CRYPT_TOKEN_INACTIVE || !streq_ptr(type, PENDING_TOKEN_TYPE))
+                        continue;
+                if (crypt_token_json_get(cd, id, &json) < 0)
+                        continue;
+                r = pending_from_string(json, id, &p);
+                if (r < 0) {
+                        log_debug("Token %d: a malformed pending record, left alone", id);
+                        continue;
+                }
+                /* "replacing" rolls forward only with the new token in place. */
+                if (p.replacing && p.n_slots > 0 && token_is_cvmseal_for(cd, p.token, p.slots[0])) {
+                        log_debug("Token %d: finishing an interrupted replacement of token %d by token %d", id,
+                                  p.old_token, p.token);
+                        r = pending_forward(cd, &p);
+                } else {
+                        log_debug("Token %d: undoing an interrupted addition of token %d", id, p.token);
+                        r = pending_rollback(cd, &p);
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- reseal ---- */
+
+/* What the old token gives: the volume key and what the new token keeps. */
+struct old_token {
+        struct token t;
+        int id;
+        cvmseal_secret *vk;
+        cvmseal_secret *hsm_pin;     /* the HSM PIN that was sealed with the share, or NULL */
+        uint8_t policy_digest[32];   /* of the attestation policy, when there is one */
+};
+
+static void old_token_done(struct old_token *o) {
+        token_done(&o->t);
+        cvmseal_secret_free(o->vk);
+        cvmseal_secret_free(o->hsm_pin);
+}
+
+/* Opens the old token: unseals it (in the current boot state) and derives its passphrase, or takes
+ * params->unlock_key; then reads the volume key. */
+static int old_token_open(struct crypt_device *cd, tpm2_context *tpm, int id, const struct cvmseal_reseal_params *params,
+                          struct old_token *o) {
+        _cleanup_secret_ cvmseal_secret *share = NULL, *hsm_share = NULL, *pass = NULL;
+        struct tpm2_sealed sealed;
+        int r;
+
+        o->id = id;
+        r = token_load(cd, id, &o->t);
+        if (r < 0)
+                return r;
+        if (!keyslot_active(cd, o->t.keyslot))
+                return log_debug_errno(-EBADMSG, "Token %d names keyslot %d, which is not in use", id, o->t.keyslot);
+        r = token_sealed(&o->t, &sealed);
+        if (r < 0)
+                return log_debug_errno(r, "Token %d is inconsistent", id);
+        if (o->t.tpm2.import_seed || o->t.tpm2.pubkey)
+                /* A signed policy needs no reseal; an object sealed offline unseals differently. */
+                return log_debug_errno(-ENOTSUP, "Token %d is sealed offline or to signed policies: not resealed", id);
+        if (o->t.tpm2.pin && !params->pin)
+                return log_debug_errno(-ENOANO, "Token %d needs a PIN", id);
+
+        if (o->t.attest_policy) {
+                _cleanup_free_ char *text = strndup((const char *) o->t.attest_policy, o->t.attest_policy_size);
+
+                if (!text)
+                        return -ENOMEM;
+                r = attest_policy_check(text, o->policy_digest);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d: the attestation policy is malformed", id);
+        }
+
+        if (params->unlock_key) {
+                /* The operator's key: no unseal (after the lock PCR is extended none is possible). */
+                r = luks_volume_key(cd, params->unlock_key, &o->vk);
+                if (r < 0)
+                        return r;
+                if (o->t.has_hsm && o->t.hsm.pin) {
+                        if (!params->hsm_pin)
+                                return log_debug_errno(-EKEYREVOKED, "Token %d: the HSM PIN is sealed in the TPM; "
+                                                       "without an unseal it must be given", id);
+                        o->hsm_pin = cvmseal_secret_new_from(cvmseal_secret_data(params->hsm_pin),
+                                                             cvmseal_secret_size(params->hsm_pin));
+                        if (!o->hsm_pin)
+                                return -ENOMEM;
+                }
+                log_debug("Token %d: the volume key comes from the unlock key (keyslot %d)", id, r);
+                return 0;
+        }
+
+        if (o->t.attest_policy) {
+                r = attest_gate(tpm, o->t.attest_policy, o->t.attest_policy_size, params->ret_attest_failures,
+                                o->policy_digest);
+                if (r < 0)
+                        return r;
+        }
+        r = tpm2_unseal(tpm, &sealed, o->t.tpm2.srk_handle, o->t.tpm2.pcr_mask, o->t.tpm2.pin ? params->pin : NULL,
+                        &share);
+        if (r < 0)
+                return log_debug_errno(r, "Token %d does not unseal in this boot state", id);
+        r = split_sealed(&o->t, share, &o->hsm_pin);
+        if (r < 0)
+                return r;
+        if (o->t.has_hsm) {
+                _cleanup_(hsm_key_freep) hsm_key *key = NULL;
+                uint8_t aad[40];
+
+                r = hsm_key_open(o->t.hsm.uri, o->hsm_pin ?: params->hsm_pin, &key);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d: cannot open the HSM key", id);
+                binding_aad(crypt_get_uuid(cd), id, aad);
+                r = hsm_unseal(key, &o->t.hsm, aad, sizeof(aad), &hsm_share);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d: the HSM does not give the share", id);
+        }
+        r = kdf_derive_passphrase(share, hsm_share, o->t.salt, sizeof(o->t.salt), crypt_get_uuid(cd), id,
+                                  o->t.attest_policy ? o->policy_digest : NULL, &pass);
+        if (r < 0)
+                return r;
+        r = luks_volume_key(cd, pass, &o->vk);
+        if (r == -EKEYREJECTED)
+                return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase opens no keyslot", id);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+/* The values to seal to, for mask: given ones where the document has them, else the current ones
+ * (the lock PCR's from before this boot's lock).  ret_current: whether every one is current. */
+static int new_values(tpm2_context *tpm, uint32_t mask, const struct pcr_values *given, uint8_t values[][32],
+                      bool *ret_current) {
+        uint8_t now[CVMSEAL_PCR_MAX][32];
+        bool locked, current = true;
+        unsigned k = 0;
+        int r;
+
+        r = lock_seal_values(tpm, mask, values, &locked);
+        if (r < 0)
+                return r;
+        r = tpm2_pcr_read(tpm, mask, now);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < CVMSEAL_PCR_MAX; i++) {
+                if (!(mask & (UINT32_C(1) << i)))
+                        continue;
+                if (given && (given->mask & (UINT32_C(1) << i)))
+                        memcpy(values[k], given->sha256[i], 32);
+                if (memcmp(values[k], now[k], 32) != 0)
+                        current = false;
+                k++;
+        }
+        *ret_current = current;
+        return 0;
+}
+
+static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const struct cvmseal_reseal_params *params,
+                      const struct pcr_values *given, json_object *results) {
+        _cleanup_(old_token_done) struct old_token o = {};
+        _cleanup_secret_ cvmseal_secret *share = NULL, *hsm_share = NULL, *hsm_pin = NULL, *data = NULL, *check = NULL,
+                                        *pass = NULL;
+        _cleanup_(token_done) struct token t = {};
+        _cleanup_(json_object_putp) json_object *res = NULL;
+        json_object *removed;
+        uint8_t values[CVMSEAL_PCR_MAX][32];
+        struct tpm2_sealed sealed;
+        struct pending p = { .id = -1 };
+        const char *uuid = crypt_get_uuid(cd);
+        bool current, unsealed = false;
+        uint32_t mask;
+        int r, id;
+
+        r = old_token_open(cd, tpm, id0, params, &o);
+        if (r < 0)
+                return r;
+
+        /* The PCRs: as asked, or the old token's; the lock PCR stays when the old token had it. */
+        mask = params->pcr_mask ?: o.t.tpm2.pcr_mask;
+        if (params->rotate)
+                mask = o.t.tpm2.pcr_mask;
+        mask |= o.t.tpm2.pcr_mask & CVMSEAL_LOCK_MASK;
+        if (given && (given->mask & ~mask))
+                log_debug("The pcr-values document has PCRs outside the policy (0x%06x): ignored",
+                          (unsigned) (given->mask & ~mask));
+
+        id = luks_token_free_id(cd);
+        if (id < 0)
+                return id;
+
+        /* The same HSM key, a new share bound to the new token id; the same PIN setting. */
+        if (o.t.has_hsm) {
+                const struct cvmseal_enroll_params ep = {
+                        .hsm_uri = o.t.hsm.uri,
+                        .hsm_pin = o.hsm_pin ?: params->hsm_pin,
+                        /* The key was accepted at enrollment and has just decrypted its share. */
+                        .hsm_allow_extractable = true,
+                };
+
+                r = enroll_hsm(&ep, uuid, id, &t, &hsm_share, &hsm_pin);
+                if (r < 0)
+                        return r;
+                t.hsm.pin = o.t.hsm.pin;
+        }
+        if (o.t.attest_policy) {
+                t.attest_policy = malloc(o.t.attest_policy_size);
+                if (!t.attest_policy)
+                        return -ENOMEM;
+                memcpy(t.attest_policy, o.t.attest_policy, o.t.attest_policy_size);
+                t.attest_policy_size = o.t.attest_policy_size;
+        }
+
+        r = kdf_random_secret(CVMSEAL_SHARE_SIZE, &share);
+        if (r < 0)
+                return r;
+        r = kdf_random(t.salt, sizeof(t.salt));
+        if (r < 0)
+                return r;
+        r = sealed_data(share, t.has_hsm && t.hsm.pin ? hsm_pin : NULL, &data);
+        if (r < 0)
+                return r;
+
+        r = new_values(tpm, mask, params->rotate ? NULL : given, values, &current);
+        if (r < 0)
+                return r;
+        r = tpm2_seal_to(tpm, mask, (const uint8_t (*)[32]) values, o.t.tpm2.pin ? params->pin : NULL, data, &sealed);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot seal to the TPM");
+
+        /* Verify what can be verified now: sealed to the current values, the secret comes back out;
+         * sealed to other values, the TPM loads the object and refuses it only for its policy. */
+        r = tpm2_unseal(tpm, &sealed, CVMSEAL_SRK_HANDLE, mask, o.t.tpm2.pin ? params->pin : NULL, &check);
+        if (r >= 0) {
+                if (cvmseal_secret_size(check) != cvmseal_secret_size(data) ||
+                    !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(data), cvmseal_secret_size(data)))
+                        return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
+                unsealed = true;
+        } else if (r != -EPERM || current)
+                return log_debug_errno(r, "The freshly sealed secret does not %s", current ? "unseal" : "load");
+        else
+                log_debug("Sealed to values other than the current ones: the TPM loads the object, its policy "
+                          "holds only after the update");
+
+        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), uuid, id,
+                                  t.attest_policy ? o.policy_digest : NULL, &pass);
+        if (r < 0)
+                return r;
+
+        t.version = CVMSEAL_TOKEN_VERSION;
+        t.tpm2.srk_handle = CVMSEAL_SRK_HANDLE;
+        t.tpm2.srk_name_size = sealed.srk_name.size;
+        t.tpm2.srk_name = malloc(sealed.srk_name.size);
+        t.tpm2.policy_size = sealed.policy.size;
+        t.tpm2.policy = malloc(sealed.policy.size);
+        if (!t.tpm2.srk_name || !t.tpm2.policy)
+                return -ENOMEM;
+        memcpy(t.tpm2.srk_name, sealed.srk_name.name, sealed.srk_name.size);
+        memcpy(t.tpm2.policy, sealed.policy.buffer, sealed.policy.size);
+        t.tpm2.pcr_mask = mask;
+        t.tpm2.pin = o.t.tpm2.pin;
+        r = tpm2_sealed_marshal(&sealed, &t.tpm2.public, &t.tpm2.public_size, &t.tpm2.private, &t.tpm2.private_size);
+        if (r < 0)
+                return r;
+
+        /* The header changes from here on; the record makes every step recoverable. */
+        r = pending_begin(cd, id, 1, id0, o.t.keyslot, &p);
+        if (r < 0)
+                return r;
+        r = pending_keyslot_add(cd, &p, 0, o.vk, pass);
+        if (r < 0)
+                goto undo;
+        t.keyslot = r;
+        r = token_add(cd, id, &t);
+        if (r < 0)
+                goto undo;
+        r = token_check_written(cd, id);
+        if (r >= 0)
+                r = luks_activate(cd, NULL, t.keyslot, pass);
+        if (r < 0)
+                goto undo;
+
+        r = pending_commit(cd, &p);
+        if (r < 0)
+                /* The new token is in place and verified; the record finishes the rest next time. */
+                return log_debug_errno(r, "Token %d replaced token %d, but the old one could not be removed", id, id0);
+
+        log_debug("Token %d (keyslot %d) replaced token %d (keyslot %d)", id, t.keyslot, id0, o.t.keyslot);
+        res = json_object_new_object();
+        removed = json_object_new_object();
+        if (!res || !removed) {
+                json_object_put(removed);
+                return -ENOMEM;
+        }
+        r = json_add(res, "token", json_object_new_int(id));
+        if (r >= 0)
+                r = json_add(res, "keyslot", json_object_new_int(t.keyslot));
+        if (r >= 0)
+                r = json_add(res, "pcrs", pcr_mask_to_json(mask));
+        if (r >= 0)
+                r = json_add(res, "verified", json_object_new_string(unsealed ? "unsealed" : "loaded"));
+        if (r >= 0)
+                r = json_add(res, "removed", removed);
+        else
+                json_object_put(removed);
+        if (r >= 0)
+                r = json_add(removed, "token", json_object_new_int(id0));
+        if (r >= 0)
+                r = json_add(removed, "keyslot", json_object_new_int(o.t.keyslot));
+        if (r >= 0)
+                r = json_object_array_add(results, res) < 0 ? -ENOMEM : 0;
+        if (r < 0)
+                return r;
+        res = NULL;
+        return 0;
+
+undo:
+        if (pending_rollback(cd, &p) < 0)
+                log_debug("The rollback failed: the pending record (token %d) finishes it next time", p.id);
+        return r;
+}
+
+_public_ int cvmseal_reseal(const char *device, const struct cvmseal_reseal_params *params, json_object **ret) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
+        _cleanup_(json_object_putp) json_object *results = NULL;
+        struct pcr_values given = {};
+        bool ids[64] = {};
+        int r, n = 0;
+
+        if (!device || !params || !ret)
+                return -EINVAL;
+        if (params->pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
+                return log_debug_errno(-EINVAL, "PCRs out of range");
+        if (params->rotate && (params->pcr_mask || params->pcr_values))
+                return log_debug_errno(-EINVAL, "rotate keeps the PCRs and their values");
+        if (params->pcr_values) {
+                r = pcr_values_parse(params->pcr_values, strlen(params->pcr_values), &given);
+                if (r < 0)
+                        return log_debug_errno(r, "The pcr-values document is malformed");
+        }
+
+        r = luks_open(device, &cd);
+        if (r < 0)
+                return r;
+        if (!crypt_get_uuid(cd) || strlen(crypt_get_uuid(cd)) != 36)
+                return log_debug_errno(-EMEDIUMTYPE, "The LUKS2 header has no UUID");
+
+        r = pending_gc(cd);
+        if (r < 0)
+                return r;
+
+        /* The cvmseal tokens there are now: the new ones are not resealed again. */
+        for (int id = 0; id < crypt_token_max(CRYPT_LUKS2) && id < (int) ELEMENTSOF(ids); id++) {
+                const char *json = NULL;
+
+                if (params->token_id >= 0 && id != params->token_id)
+                        continue;
+                if (crypt_token_json_get(cd, id, &json) >= 0 && token_json_is_cvmseal(json)) {
+                        ids[id] = true;
+                        n++;
+                }
+        }
+        if (n == 0)
+                return log_debug_errno(-ENOMEDIUM, "%s has no %scvmseal token", device,
+                                       params->token_id >= 0 ? "such " : "");
+
+        r = tpm2_context_new(params->tcti, &tpm);
+        if (r < 0)
+                return r;
+        results = json_object_new_array();
+        if (!results)
+                return -ENOMEM;
+
+        for (int id = 0; id < (int) ELEMENTSOF(ids); id++) {
+                if (!ids[id])
+                        continue;
+                r = reseal_one(cd, tpm, id, params, params->pcr_values ? &given : NULL, results);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d: %s failed (%zu done before it)", id,
+                                               params->rotate ? "rotate" : "reseal", json_object_array_length(results));
+        }
+
+        *ret = TAKE_PTR(results);
+        return 0;
+}
