@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * First boot of a pipeline-built image (docs/boot.md, "First boot"): the provisioning marker that
+ * `image encrypt` wrote is turned into a cvmseal token sealed to this VM's vTPM, and the provisioning
+ * keyslot, whose passphrase sits in clear in the marker, is destroyed.
+ *
+ * Order, so that an interruption at any point loses nothing and is finished by the next boot:
+ *   1. attestation (when the marker carries a policy): a platform that fails it gets nothing;
+ *   2. enroll with the provisioning passphrase as the unlock key (a new keyslot and token; enroll
+ *      undoes itself on failure);
+ *   3. destroy the provisioning keyslot (libcryptsetup wipes its key material);
+ *   4. remove the marker.
+ * A boot that finds a marker and already a cvmseal token (interrupted after 2) skips to 3; one that
+ * finds a marker whose keyslot is gone (interrupted after 3) skips to 4.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <libcryptsetup.h>
+
+#include "cvmseal.h"
+#include "kdf.h"
+#include "lock.h"
+#include "log.h"
+#include "luks.h"
+#include "macro.h"
+#include "ops.h"
+#include "provision.h"
+#include "secret.h"
+#include "token.h"
+
+#define FIRSTBOOT_DEFAULT_PCRS (UINT32_C(1) << 7)
+
+static bool has_cvmseal_token(struct crypt_device *cd) {
+        for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
+                const char *type = NULL;
+                crypt_token_info ti = crypt_token_status(cd, id, &type);
+
+                if (ti != CRYPT_TOKEN_INACTIVE && ti != CRYPT_TOKEN_INVALID && streq_ptr(type, CVMSEAL_TOKEN_TYPE))
+                        return true;
+        }
+        return false;
+}
+
+_public_ int cvmseal_provision(const char *device, const struct cvmseal_provision_params *params,
+                               struct cvmseal_enroll_result *ret) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
+        struct cvmseal_enroll_result result = { .token_id = -1, .keyslot = -1, .recovery_keyslot = -1 };
+        crypt_keyslot_info ki;
+        const char *policy;
+        int r;
+
+        if (!device || !params)
+                return -EINVAL;
+
+        r = luks_open(device, &cd);
+        if (r < 0)
+                return r;
+        r = provision_marker_find(cd, &m);
+        if (r == -ENOENT) {
+                log_debug("%s has no provisioning marker: nothing to do", device);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        ki = crypt_keyslot_status(cd, m.keyslot);
+        if (ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST) {
+                if (has_cvmseal_token(cd))
+                        log_debug("%s is enrolled already (an interrupted first boot): finishing", device);
+                else {
+                        policy = params->attest_policy ?: m.attest_policy;
+                        if (policy) {
+                                _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
+                                uint8_t digest[32];
+
+                                r = tpm2_context_new(params->tcti, &tpm);
+                                if (r < 0)
+                                        return r;
+                                r = attest_gate(tpm, (const uint8_t *) policy, strlen(policy),
+                                                params->ret_attest_failures, digest);
+                                if (r < 0)
+                                        return r;
+                        }
+
+                        /* libcryptsetup keeps the device open; enroll opens its own context. */
+                        crypt_free(TAKE_PTR(cd));
+                        r = cvmseal_enroll(device, m.passphrase,
+                                           &(struct cvmseal_enroll_params) {
+                                                   .tcti = params->tcti,
+                                                   .pcr_mask = params->pcr_mask ?: m.pcr_mask ?: FIRSTBOOT_DEFAULT_PCRS,
+                                                   .hsm_uri = m.hsm_uri,
+                                                   .hsm_pin = params->hsm_pin,
+                                                   .attest_policy = policy,
+                                           },
+                                           &result);
+                        if (r < 0)
+                                return log_debug_errno(r, "Cannot enroll %s at first boot", device);
+                        cvmseal_secret_free(TAKE_PTR(result.recovery_key));
+                        r = luks_open(device, &cd);
+                        if (r < 0)
+                                return r;
+                }
+                r = crypt_keyslot_destroy(cd, m.keyslot);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot destroy the provisioning keyslot %d", m.keyslot);
+                log_debug("Destroyed the provisioning keyslot %d", m.keyslot);
+        } else
+                log_debug("The provisioning keyslot %d is gone already (an interrupted first boot)", m.keyslot);
+
+        r = crypt_token_json_set(cd, m.token_id, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot remove the provisioning marker (token %d)", m.token_id);
+        log_debug("Removed the provisioning marker (token %d)", m.token_id);
+
+        if (ret)
+                *ret = result;
+        return 1;
+}

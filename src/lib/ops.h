@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tpm2.h"
+
+/* The attestation gate (ops.c): evidence collected with a fresh nonce, verified against the policy
+ * (its exact bytes).  0 on pass; -EBADE with the failed checks in *ret_failures (optional) on fail;
+ * -EPROTO when the platform's evidence is malformed; -EBADMSG when the policy is.  ret_digest gets
+ * SHA-256 of the policy bytes. */
+int attest_gate(tpm2_context *tpm, const uint8_t *policy_text, size_t policy_size, char **ret_failures,
+                uint8_t ret_digest[32]);
+
+/* ---- shared with reseal.c (the steps of enroll and unlock that reseal and rotate repeat) ---- */
+
+struct crypt_device;
+struct token;
+struct cvmseal_enroll_params;
+
+/* Parses an attestation policy (text) strictly and gives the digest of its exact bytes. */
+int attest_policy_check(const char *text, uint8_t ret_digest[32]);
+/* What an HSM binding is bound to: LUKS UUID (36 characters) || token id (big-endian). */
+void binding_aad(const char *uuid, int token_id, uint8_t aad[40]);
+/* The data sealed in the TPM: the TPM share, then the HSM PIN when there is one. */
+int sealed_data(const cvmseal_secret *share, const cvmseal_secret *hsm_pin, cvmseal_secret **ret);
+/* Binds token t (id) to the HSM key of params->hsm_uri with a fresh HSM share. */
+int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uuid, int id, struct token *t,
+               cvmseal_secret **ret_share, cvmseal_secret **ret_pin);
+/* The sealed object of a token, after the checks that need no TPM. */
+int token_sealed(const struct token *t, struct tpm2_sealed *ret);
+/* Token id as libcryptsetup stored it parses strictly and is consistent. */
+int token_check_written(struct crypt_device *cd, int id);
+/* Writes token t at id (-ENOSPC when the metadata area is full). */
+int token_add(struct crypt_device *cd, int id, const struct token *t);
+/* Loads cvmseal token id strictly (-ENOMEDIUM: none there, or not a cvmseal token). */
+int token_load(struct crypt_device *cd, int id, struct token *ret);
+/* Splits unsealed data into the TPM share and the HSM PIN (when the binding has one). */
+int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **ret_pin);

@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The boot suite's harness (docs/testing.md, "Boot suite"): a real boot of the Debian kernel under
+# QEMU (TCG) with OVMF, swtpm as an Azure-like vTPM, an initramfs made by the real generator with
+# the project's hooks, and a LUKS2 root file system on a virtio disk made by `cvmseal image encrypt`.
+# The guest's /sbin/init (written by each test) reports on the serial console with lines
+# "CVMSEAL-TEST: ..." and powers off.
+#
+# Environment (set by meson): CVMSEAL, CVMSEAL_TOKEN_PLUGIN, CVMSEAL_HOOK (the configured
+# initramfs-tools hook), CVMSEAL_SRCDIR (the source tree).
+
+. "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+
+: "${CVMSEAL_TOKEN_PLUGIN:?}" "${CVMSEAL_SRCDIR:?}"
+BOOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FIXTURE=$CVMSEAL_SRCDIR/tests/attest/azure-vtpm.py
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+# The token plugin directory libcryptsetup was built with, inside the guest.
+GUEST_TOKENDIR=/lib/x86_64-linux-gnu/cryptsetup
+
+boot_require() {
+        local tool
+        for tool in qemu-system-x86_64 mkfs.ext4 busybox python3 openssl unshare tpm2_createprimary "$@"; do
+                command -v "$tool" >/dev/null || skip "$tool is not installed (tools/install-deps.sh installs it)"
+        done
+        [ -f "$OVMF_CODE" ] && [ -f "$OVMF_VARS" ] || skip "OVMF is not installed (package ovmf)"
+        KVER=$(ls /boot/vmlinuz-* 2>/dev/null | sed 's|^/boot/vmlinuz-||' | sort -V | tail -n1)
+        [ -n "$KVER" ] || skip "no kernel in /boot (package linux-image-amd64)"
+        KERNEL=/boot/vmlinuz-$KVER
+        [ -r "$KERNEL" ] || skip "$KERNEL is not readable"
+        [ -d "/lib/modules/$KVER" ] || skip "no modules for $KVER"
+        [ "$(id -u)" = 0 ] || skip "building an initramfs with a private crypttab needs root (a mount namespace)"
+}
+
+# copy_bin ROOT FILE [DEST]: FILE (at DEST inside ROOT, default the same path) with every library
+# ldd finds for it, at their own paths.
+copy_bin() {
+        local root=$1 file=$2 dest=${3:-$2} lib
+        mkdir -p "$root$(dirname "$dest")"
+        cp -L "$file" "$root$dest" || fail "copy $file"
+        for lib in $(ldd "$file" 2>/dev/null | grep -oE '/[^ ]+'); do
+                [ -e "$root$lib" ] && continue
+                mkdir -p "$root$(dirname "$lib")"
+                cp -L "$lib" "$root$lib" || fail "copy $lib"
+        done
+}
+
+# make_rootfs DIR INIT: a minimal root file system: busybox, cvmseal with its plugin and TCTI
+# libraries, cryptsetup, and INIT (a script) as /sbin/init.
+make_rootfs() {
+        local root=$1 init=$2 a lib
+        mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,usr/bin,usr/sbin,root}
+        copy_bin "$root" "$(command -v busybox)" /bin/busybox
+        for a in $(busybox --list); do
+                [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+        done
+        copy_bin "$root" "$CVMSEAL" /usr/bin/cvmseal
+        copy_bin "$root" "$CVMSEAL_TOKEN_PLUGIN" "$GUEST_TOKENDIR/libcryptsetup-token-cvmseal.so"
+        copy_bin "$root" "$(command -v cryptsetup)" /sbin/cryptsetup
+        # The build tree's libcvmseal, where the loader looks without $ORIGIN.
+        lib=$(ldd "$CVMSEAL" | sed -n 's|.*=> \(/[^ ]*libcvmseal\.so[^ ]*\).*|\1|p')
+        mkdir -p "$root/usr/lib/x86_64-linux-gnu"
+        [ -z "$lib" ] || cp -L "$lib" "$root/usr/lib/x86_64-linux-gnu/$(basename "$lib")" || fail "copy $lib"
+        for lib in libtss2-tcti-device.so.0 libtss2-tctildr.so.0; do
+                copy_bin "$root" "/usr/lib/x86_64-linux-gnu/$lib"
+        done
+        install -m 0755 "$init" "$root/sbin/init"
+        printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+}
+
+# make_ext4 DIR IMG SIZE: an ext4 file system image holding DIR (no root, no loop device).
+make_ext4() {
+        rm -f "$2"
+        truncate -s "$3" "$2"
+        mkfs.ext4 -q -F -b 4096 -L root -d "$1" "$2" >/dev/null 2>"$T/mkfs.err" || fail "mkfs.ext4: $(cat "$T/mkfs.err")"
+}
+
+# make_initramfs OUT CRYPTTAB CONFDIR: an initramfs by the real mkinitramfs, with the project's
+# hook and scripts, the crypttab CRYPTTAB (bound over /etc/crypttab in a private mount namespace,
+# as cryptroot's hook reads that path only) and /etc/cvmseal from CONFDIR.
+make_initramfs() {
+        local out=$1 tab=$2 conf=$3 d=$T/initramfs-tools
+        command -v mkinitramfs >/dev/null || skip "mkinitramfs is not installed (package initramfs-tools)"
+        [ -f /usr/share/initramfs-tools/hooks/cryptroot ] || skip "cryptsetup-initramfs is not installed"
+        rm -rf "$d"
+        mkdir -p "$d/hooks" "$d/scripts/init-premount" "$d/scripts/local-top" "$d/scripts/local-bottom" "$d/conf.d"
+        cp "$CVMSEAL_HOOK" "$d/hooks/cvmseal"
+        cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/init-premount/cvmseal" "$d/scripts/init-premount/"
+        cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/local-top/cvmseal" "$d/scripts/local-top/"
+        cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/local-bottom/cvmseal" "$d/scripts/local-bottom/"
+        chmod +x "$d/hooks/cvmseal" "$d/scripts/"*/cvmseal
+        cat >"$d/initramfs.conf" <<EOF
+MODULES=list
+BUSYBOX=auto
+COMPRESS=zstd
+COMPRESSLEVEL=1
+DEVICE=
+NFSROOT=auto
+RUNSIZE=10%
+FSTYPE=auto
+EOF
+        printf 'virtio_pci\nvirtio_blk\next4\ncrc32c_generic\n' >"$d/modules"
+        # The cryptroot hook includes crypttab entries marked "initramfs" and their keyscripts.
+        printf 'CRYPTSETUP=y\n' >"$d/conf.d/cryptsetup"
+        CVMSEAL_BIN=$CVMSEAL CVMSEAL_TOKEN_PLUGIN=$CVMSEAL_TOKEN_PLUGIN \
+        CVMSEAL_KEYSCRIPT=$CVMSEAL_SRCDIR/initramfs/cvmseal-keyscript \
+        CVMSEAL_LOCKSCRIPT=$CVMSEAL_SRCDIR/initramfs/cvmseal-lock.sh CVMSEAL_CONFDIR=$conf \
+                unshare --mount --propagation private bash -c '
+                        mount --bind "$1" /etc/crypttab || exit 1
+                        exec mkinitramfs -d "$2" -o "$3" "$4"' _ "$tab" "$d" "$out" "$KVER" \
+                >"$T/mkinitramfs.log" 2>&1 || fail "mkinitramfs: $(tail -n 20 "$T/mkinitramfs.log")"
+}
+
+# vtpm_provision STATE FIXTURE_OUT [azure-vtpm.py options]: makes swtpm state STATE an Azure-like vTPM
+# (the HCL report in NV 0x01400001, the AK at 0x81000003), with its chain and policy in FIXTURE_OUT.
+vtpm_provision() {
+        local state=$1 out=$2 tcti
+        shift 2
+        tcti=$(start_swtpm "$(basename "$state")") || exit 1
+        python3 "$FIXTURE" --tcti "$tcti" --out "$out" "$@" >"$T/fixture.log" 2>&1 \
+                || fail "azure-vtpm.py $*: $(cat "$T/fixture.log")"
+        stop_swtpm "$(basename "$state")"
+}
+
+# boot NAME [qemu-boot.py options]: one boot of the guest; its console in $T/NAME.log and $console.
+# Fails, printing the console, when the boot does not reach --until.
+boot() {
+        local name=$1 rc
+        shift
+        note "boot $name"
+        python3 "$BOOT_DIR/qemu-boot.py" --ovmf-vars "$T/vars.fd" --tpm-state "$T/vtpm" \
+                --kernel "$KERNEL" --log "$T/$name.log" "$@" && rc=0 || rc=$?
+        console=$(tr -d '\r' <"$T/$name.log" | sed 's/\x1b\[[0-9;=]*[A-Za-z]//g')
+        if [ "$rc" != 0 ]; then
+                boot_fail "boot $name ended with status $rc"
+        fi
+}
+
+# boot_fail WHY: fails with the last boot's console.
+boot_fail() {
+        echo "---- guest console ($T) ----" >&2
+        printf '%s\n' "$console" | tail -n 150 >&2
+        echo "----" >&2
+        fail "$*"
+}
+
+# expect_console PATTERN WHAT: the last boot's console matches the extended regular expression.
+expect_console() {
+        grep -Eq -- "$1" <<<"$console" || boot_fail "${2:-console}: no line matches '$1'"
+}
+refute_console() {
+        ! grep -Eq -- "$1" <<<"$console" || boot_fail "${2:-console}: a line matches '$1'"
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Boots a guest under QEMU (TCG) with OVMF and swtpm as its vTPM, and drives its serial console.
+
+The vTPM is an swtpm on a control socket in --tpm-state (its state survives from boot to boot,
+like a real vTPM's NV; PCRs reset at each boot).  The console is the guest's ttyS0 on this
+process's pipes: every byte is written to --log; --answer REGEX=TEXT types TEXT (and a newline)
+once REGEX has appeared (for the recovery prompt); the boot ends when --until REGEX appears, the
+guest powers off, or --timeout passes.
+
+Exit status: 0 when --until was seen (or the guest powered off, without --until), 124 on timeout,
+1 otherwise.  The test reads the log.
+"""
+import argparse
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ovmf-code", default="/usr/share/OVMF/OVMF_CODE_4M.fd")
+    ap.add_argument("--ovmf-vars", required=True, help="a writable copy of OVMF_VARS (kept between boots)")
+    ap.add_argument("--tpm-state", required=True, help="swtpm's state directory")
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--append", default="")
+    ap.add_argument("--disk", action="append", default=[], help="a raw virtio disk (vda, vdb...)")
+    ap.add_argument("--answer", action="append", default=[], help="REGEX=TEXT")
+    ap.add_argument("--until", default=None, help="stop once this regular expression appears")
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--memory", default="1024")
+    ap.add_argument("--log", required=True)
+    a = ap.parse_args()
+
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        print("qemu-system-x86_64 is not installed", file=sys.stderr)
+        return 77
+
+    state = os.path.abspath(a.tpm_state)
+    os.makedirs(state, exist_ok=True)
+    ctrl = os.path.join(state, "ctrl.sock")
+    if os.path.exists(ctrl):
+        os.unlink(ctrl)
+    swtpm = subprocess.Popen(
+        ["swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state,
+         "--ctrl", "type=unixio,path=" + ctrl, "--log", "file=" + os.path.join(state, "swtpm.log")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if os.path.exists(ctrl):
+            break
+        time.sleep(0.02)
+    else:
+        swtpm.kill()
+        print("swtpm did not start", file=sys.stderr)
+        return 1
+
+    cmd = [qemu, "-machine", "q35", "-cpu", "max", "-m", a.memory, "-smp", "1",
+           "-nographic", "-no-reboot", "-serial", "stdio", "-monitor", "none",
+           "-nodefaults",
+           "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + a.ovmf_code,
+           "-drive", "if=pflash,format=raw,unit=1,file=" + a.ovmf_vars,
+           "-chardev", "socket,id=chrtpm,path=" + ctrl,
+           "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0",
+           "-kernel", a.kernel, "-initrd", a.initrd, "-append", a.append]
+    for d in a.disk:
+        cmd += ["-drive", "if=virtio,format=raw,file=" + d]
+
+    answers = []
+    for s in a.answer:
+        regex, _, text = s.partition("=")
+        answers.append([re.compile(regex), text, False])
+    until = re.compile(a.until) if a.until else None
+
+    log = open(a.log, "wb")
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    text = ""
+    status = 1
+    try:
+        while True:
+            left = a.timeout - (time.monotonic() - start)
+            if left <= 0:
+                status = 124
+                break
+            r, _, _ = select.select([proc.stdout], [], [], min(left, 1.0))
+            if not r:
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                # QEMU exited: the guest powered off (or QEMU failed).
+                proc.wait()
+                status = 0 if until is None and proc.returncode == 0 else 1
+                break
+            log.write(chunk)
+            log.flush()
+            text += chunk.decode("utf-8", "replace")
+            for ans in answers:
+                if not ans[2] and ans[0].search(text):
+                    ans[2] = True
+                    time.sleep(0.5)
+                    proc.stdin.write(ans[1].encode() + b"\n")
+                    proc.stdin.flush()
+            if until and until.search(text):
+                status = 0
+                break
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        swtpm.terminate()
+        try:
+            swtpm.wait(10)
+        except subprocess.TimeoutExpired:
+            swtpm.kill()
+        log.write(("\n[qemu-boot: %.1f s, status %d]\n" % (time.monotonic() - start, status)).encode())
+        log.close()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The boot suite with initramfs-tools (docs/boot.md, docs/testing.md): test-boot.sh SCENARIO.
+#
+# Every scenario starts from a pipeline-built image: `cvmseal image encrypt` turns an ext4 root file
+# system into a LUKS2 image with a provisioning keyslot and a pending enrollment (PCRs 4, 7, 9 and
+# the lock PCR, gated on the Azure-like vTPM's attestation policy).  The initramfs is built by the
+# real mkinitramfs with the project's hook; crypttab names cvmseal-keyscript.
+#
+#   first-boot       the first boot enrolls the volume to the vTPM, destroys the provisioning
+#                    keyslot and removes the marker, then mounts root
+#   unattended       the next boot unlocks with no prompt and mounts root
+#   changed-initrd   a changed initramfs changes PCR 9: the volume stays locked, the console says the
+#                    boot state changed and asks for the recovery key; the key typed there boots
+#   changed-cmdline  the same for a changed kernel command line (the EFI stub measures it into PCR 9)
+#   attest-refused   the vTPM's report gains the debug bit: the policy rejects it, the console names
+#                    snp-debug and the volume stays locked (no console: cvmseal.recovery=no fails closed)
+#   lock             from the booted system, `cvmseal unlock --test` is refused (exit 3): the initramfs
+#                    extended the lock PCR (the record is in /run/cvmseal)
+#   token-only       `cryptsetup open --token-only` opens a data volume through the plugin in the guest
+. "$(dirname "$0")/lib-boot.sh"
+
+scenario=${1:?usage: test-boot.sh SCENARIO}
+boot_require mkinitramfs
+
+# ---- the machine ----
+cp "$OVMF_VARS" "$T/vars.fd"
+vtpm_provision "$T/vtpm" "$T/fx"
+mkdir -p "$T/conf/certs"
+cp "$T/fx/certs/"* "$T/conf/certs/"
+policy=$T/fx/policy.json
+
+# ---- the guest's root file system ----
+cat >"$T/init" <<'EOF'
+#!/bin/sh
+# The guest's /sbin/init: reports on the console, then powers off.
+export PATH=/usr/bin:/usr/sbin:/bin:/sbin DM_DISABLE_UDEV=1
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sysfs /sys 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+say() { echo "CVMSEAL-TEST: $*"; }
+say "root mounted"
+cvmseal unlock --test /dev/vda >/tmp/out 2>&1
+say "unlock-test exit $?: $(cat /tmp/out)"
+say "list $(cvmseal list --json /dev/vda | tr -d '\n ')"
+say "lock-record $(cat /run/cvmseal/lock.json 2>/dev/null)"
+if [ -b /dev/vdb ]; then
+        cvmseal enroll /dev/vdb --unlock-key-file /etc/test/data.key --no-lock-pcr --tpm2-pcrs 7 >/tmp/out 2>&1
+        say "data-enroll exit $?: $(cat /tmp/out)"
+        cryptsetup -v open --token-only /dev/vdb data >/tmp/out 2>&1
+        say "token-only exit $?: $(cat /tmp/out)"
+        [ -b /dev/mapper/data ] && say "data content $(head -c 15 /dev/mapper/data)"
+        cryptsetup close data 2>/dev/null
+fi
+say "END"
+poweroff -f
+EOF
+make_rootfs "$T/rootfs" "$T/init"
+# The booted system has the same /etc/cvmseal (the certificate cache) as its initramfs.
+mkdir -p "$T/rootfs/etc/cvmseal"
+cp -a "$T/conf/." "$T/rootfs/etc/cvmseal/"
+key=$T/key
+head -c 32 /dev/urandom | base64 | tr -d '\n' >"$key"
+mkdir -p "$T/rootfs/etc/test"
+head -c 32 /dev/urandom | base64 | tr -d '\n' >"$T/rootfs/etc/test/data.key"
+make_ext4 "$T/rootfs" "$T/root.ext4" 96M
+expect_exit 0 "$CVMSEAL" --json image encrypt "$T/root.ext4" "$T/root.img" --unlock-key-file "$key" --fast-kdf \
+        --tpm2-pcrs 4,7,9 --attest-policy "$policy"
+pycheck "$out" "d['provision-keyslot'] >= 0" "image encrypt --json"
+uuid=$(cryptsetup luksUUID "$T/root.img") || fail "luksUUID"
+disks=(--disk "$T/root.img")
+
+if [ "$scenario" = token-only ]; then
+        # A data volume: its first bytes say it was decrypted right.
+        { printf 'CVMSEAL-DATA-OK'; head -c 4M /dev/zero; } >"$T/data.raw"
+        expect_exit 0 "$CVMSEAL" image encrypt "$T/data.raw" "$T/data.img" --fast-kdf --unlock-key-file "$T/rootfs/etc/test/data.key"
+        disks+=(--disk "$T/data.img")
+fi
+
+# ---- the initramfs ----
+printf 'root UUID=%s none luks,initramfs,keyscript=%s\n' "$uuid" "$CVMSEAL_SRCDIR/initramfs/cvmseal-keyscript" \
+        >"$T/crypttab"
+make_initramfs "$T/initrd.img" "$T/crypttab" "$T/conf"
+append="console=ttyS0 root=/dev/mapper/root panic=-1 quiet"
+END='CVMSEAL-TEST: END'
+PROMPT='Recovery key or passphrase for'
+
+# first_boot: the pending enrollment happens; root mounts.
+first_boot() {
+        boot first --initrd "$T/initrd.img" --append "$append" "${disks[@]}" --until "$END|$PROMPT" --timeout 400
+        expect_console "CVMSEAL-TEST: root mounted" "first boot"
+        refute_console "Recovery key or passphrase" "first boot"
+}
+
+case "$scenario" in
+first-boot)
+        first_boot
+        expect_console "cvmseal: Enrolled [^ ]+ to this TPM: token [0-9]+ opens keyslot [0-9]+" "first boot"
+        # On the disk: one cvmseal token, no marker, the provisioning keyslot destroyed.
+        expect_exit 0 "$CVMSEAL" list --json "$T/root.img"
+        pycheck "$out" "len(d['tokens']) == 1 and d['tokens'][0]['pcrs'] == [4, 7, 9, 15] and d['tokens'][0]['attest'] \
+                and not d.get('provision')" "list after the first boot"
+        cryptsetup luksDump --dump-json-metadata "$T/root.img" >"$T/meta.json" || fail "luksDump"
+        pycheck "$(cat "$T/meta.json")" "sorted(d['keyslots']) == ['0', '2'] or len(d['keyslots']) == 2" \
+                "two keyslots left (the key file's and the vTPM's)"
+        pycheck "$(cat "$T/meta.json")" "all(t['type'] != 'cvmseal-provision' for t in d['tokens'].values())" \
+                "no provisioning marker"
+        key_opens "$key" "$T/root.img"
+        # In the booted system the lock applies: the guest's own unlock --test is refused.
+        expect_console "CVMSEAL-TEST: unlock-test exit 3" "unlock --test in the booted system"
+        ;;
+unattended)
+        first_boot
+        boot second --initrd "$T/initrd.img" --append "$append" "${disks[@]}" --until "$END|$PROMPT" --timeout 400
+        expect_console "CVMSEAL-TEST: root mounted" "second boot"
+        refute_console "Recovery key or passphrase|automatic unlock refused|Enrolled" "second boot"
+        expect_console "cryptsetup: root: set up successfully" "second boot"
+        ;;
+changed-cmdline)
+        first_boot
+        # The Linux EFI stub measures its command line (LoadOptions) into PCR 9 too.
+        boot changed --initrd "$T/initrd.img" --append "$append cvmseal.test=changed" "${disks[@]}" \
+                --until "$END" --timeout 400 --answer "Recovery key or passphrase for root=$(cat "$key")"
+        expect_console "cvmseal: root: automatic unlock refused: the boot state changed" "changed command line"
+        expect_console "CVMSEAL-TEST: root mounted" "changed command line: the recovery key"
+        ;;
+changed-initrd)
+        first_boot
+        # Another cpio member appended: the same initramfs to the kernel, another SHA-256 in PCR 9.
+        cp "$T/initrd.img" "$T/initrd2.img"
+        mkdir -p "$T/extra/etc" && echo changed >"$T/extra/etc/changed"
+        (cd "$T/extra" && find . | cpio -o -H newc 2>/dev/null) >>"$T/initrd2.img"
+        boot changed --initrd "$T/initrd2.img" --append "$append" "${disks[@]}" --until "$END" --timeout 400 \
+                --answer "Recovery key or passphrase for root=$(cat "$key")"
+        expect_console "cvmseal: root: automatic unlock refused: the boot state changed" "changed initramfs"
+        expect_console "Recovery key or passphrase for root" "changed initramfs: the recovery prompt"
+        expect_console "CVMSEAL-TEST: root mounted" "changed initramfs: the recovery key"
+        # And the lock still happened on the recovery path.
+        expect_console 'CVMSEAL-TEST: lock-record \{' "changed initramfs: the lock on the recovery path"
+        ;;
+attest-refused)
+        first_boot
+        # The same vTPM (SRK, AK), now reporting a debug guest policy.
+        vtpm_provision "$T/vtpm" "$T/fx-debug" --debug
+        boot refused --initrd "$T/initrd.img" --append "$append cvmseal.recovery=no" "${disks[@]}" \
+                --until "Gave up waiting|Dropping to a shell|maximum number of tries" --timeout 400
+        expect_console "cvmseal: root: automatic unlock refused: attestation failed" "debug report"
+        expect_console "snp-debug" "debug report: the failed check named"
+        expect_console "recovery is disabled \(cvmseal.recovery=no\): the volume stays locked" "no console"
+        refute_console "CVMSEAL-TEST: root mounted" "debug report"
+        ;;
+lock)
+        first_boot
+        boot second --initrd "$T/initrd.img" --append "$append" "${disks[@]}" --until "$END|$PROMPT" --timeout 400
+        expect_console "CVMSEAL-TEST: root mounted" "second boot"
+        expect_console "CVMSEAL-TEST: unlock-test exit 3: .*lock PCR has been extended" "unlock --test after the lock"
+        expect_console 'CVMSEAL-TEST: lock-record \{"pcr":15' "the lock record in /run"
+        ;;
+token-only)
+        first_boot
+        expect_console "CVMSEAL-TEST: data-enroll exit 0" "enroll of the data volume in the guest"
+        expect_console "CVMSEAL-TEST: token-only exit 0" "cryptsetup open --token-only"
+        expect_console "CVMSEAL-TEST: data content CVMSEAL-DATA-OK" "the data volume's content through dm-crypt"
+        ;;
+*)
+        fail "unknown scenario $scenario"
+        ;;
+esac
+echo "PASS: $scenario"
