@@ -27,26 +27,51 @@ enum {
         OPT_ATTEST_POLICY,
         OPT_POLICY,
         OPT_NONCE,
+        OPT_EVENT_LOG,
+        OPT_KERNEL,
+        OPT_INITRD,
+        OPT_PCRS,
+        OPT_NO_LOCK_PCR,
+        OPT_SECTOR_SIZE,
+        OPT_FAST_KDF,
+        OPT_TPM2_SRK_PUB,
+        OPT_PCR_VALUES,
+        OPT_OUTPUT,
+        OPT_CREATE,
+        OPT_TPM2_PUBLIC_KEY,
+        OPT_KEY,
 };
 
 /* Bits of the options seen, to check them against what each command takes. */
-#define SEEN(o) (UINT32_C(1) << ((o) - OPT_TCTI))
+#define SEEN(o) (UINT64_C(1) << ((o) - OPT_TCTI))
 
 static const struct {
         const char *name;
         enum cli_command command;
-        uint32_t allowed;
+        uint64_t allowed;
         unsigned min_pos, max_pos; /* positional arguments after the command's name */
 } commands[] = {
         { "enroll", CLI_ENROLL,
           SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_TPM2_PIN) | SEEN(OPT_PIN_FILE) |
           SEEN(OPT_RECOVERY_KEY) | SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE) | SEEN(OPT_HSM_ALLOW_EXTRACTABLE) |
-          SEEN(OPT_ATTEST_POLICY), 1, 1 },
+          SEEN(OPT_ATTEST_POLICY) | SEEN(OPT_NO_LOCK_PCR) | SEEN(OPT_TPM2_SRK_PUB) | SEEN(OPT_PCR_VALUES) |
+          SEEN(OPT_TPM2_PUBLIC_KEY), 1, 1 },
         { "unlock", CLI_UNLOCK, SEEN(OPT_TEST) | SEEN(OPT_PRINT_KEY) | SEEN(OPT_PIN_FILE) | SEEN(OPT_TOKEN), 1, 2 },
         { "list", CLI_LIST, 0, 1, 1 },
         { "remove", CLI_REMOVE, SEEN(OPT_TOKEN), 1, 1 },
         { "hsm", CLI_HSM_KEYGEN, SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },  /* hsm keygen */
         { "attest", CLI_ATTEST_COLLECT, SEEN(OPT_NONCE) | SEEN(OPT_POLICY), 1, 2 },  /* attest collect|verify */
+        { "pcr", CLI_PCR_PREDICT, SEEN(OPT_EVENT_LOG) | SEEN(OPT_KERNEL) | SEEN(OPT_INITRD) | SEEN(OPT_PCRS), 1, 1 },  /* pcr predict */
+        { "lock", CLI_LOCK, 0, 0, 0 },
+        { "provision", CLI_PROVISION, SEEN(OPT_TPM2_PCRS) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
+        { "image", CLI_IMAGE_ENCRYPT, SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_ATTEST_POLICY) |
+          SEEN(OPT_HSM) | SEEN(OPT_SECTOR_SIZE) | SEEN(OPT_FAST_KDF), 1, 3 },  /* image encrypt RAW IMG */
+        { "srk", CLI_SRK_EXPORT, SEEN(OPT_OUTPUT) | SEEN(OPT_CREATE), 1, 1 },  /* srk export */
+        { "policy", CLI_POLICY_SIGN, SEEN(OPT_KEY) | SEEN(OPT_PCR_VALUES) | SEEN(OPT_PCRS) | SEEN(OPT_OUTPUT), 1, 1 },  /* policy sign */
+        { "reseal", CLI_RESEAL, SEEN(OPT_TOKEN) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_PCR_VALUES) | SEEN(OPT_PIN_FILE) |
+          SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
+        { "rotate", CLI_ROTATE, SEEN(OPT_TOKEN) | SEEN(OPT_PIN_FILE) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE),
+          1, 1 },
         { "help", CLI_HELP, 0, 0, 0 },
 };
 
@@ -78,6 +103,19 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 { "attest-policy", required_argument, NULL, OPT_ATTEST_POLICY },
                 { "policy", required_argument, NULL, OPT_POLICY },
                 { "nonce", required_argument, NULL, OPT_NONCE },
+                { "sector-size", required_argument, NULL, OPT_SECTOR_SIZE },
+                { "fast-kdf", no_argument, NULL, OPT_FAST_KDF },
+                { "event-log", required_argument, NULL, OPT_EVENT_LOG },
+                { "kernel", required_argument, NULL, OPT_KERNEL },
+                { "initrd", required_argument, NULL, OPT_INITRD },
+                { "pcrs", required_argument, NULL, OPT_PCRS },
+                { "no-lock-pcr", no_argument, NULL, OPT_NO_LOCK_PCR },
+                { "tpm2-srk-pub", required_argument, NULL, OPT_TPM2_SRK_PUB },
+                { "pcr-values", required_argument, NULL, OPT_PCR_VALUES },
+                { "output", required_argument, NULL, OPT_OUTPUT },
+                { "create", no_argument, NULL, OPT_CREATE },
+                { "tpm2-public-key", required_argument, NULL, OPT_TPM2_PUBLIC_KEY },
+                { "key", required_argument, NULL, OPT_KEY },
                 {}
         };
         struct cli_args a = {
@@ -87,7 +125,7 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
         };
         const char *pos[4];
         unsigned npos = 0;
-        uint32_t seen = 0;
+        uint64_t seen = 0;
         bool help = false;
         int c;
 
@@ -125,6 +163,7 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                         a.unlock_key_file = optarg;
                         break;
                 case OPT_TPM2_PCRS:
+                        a.pcrs_given = true;
                         if (cvmseal_pcr_mask_parse(optarg, &a.pcr_mask) < 0)
                                 return usage_error(ret_error,
                                                    "--tpm2-pcrs takes PCR numbers 0-23 separated by ',' or '+'");
@@ -167,6 +206,57 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                         a.nonce = optarg;
                         break;
                 }
+                case OPT_EVENT_LOG:
+                        a.event_log = optarg;
+                        break;
+                case OPT_KERNEL:
+                        a.kernel = optarg;
+                        break;
+                case OPT_INITRD:
+                        a.initrd = optarg;
+                        break;
+                case OPT_PCRS:
+                        if (cvmseal_pcr_mask_parse(optarg, &a.predict_pcr_mask) < 0)
+                                return usage_error(ret_error, "--pcrs takes PCR numbers 0-23 separated by ',' or '+'");
+                        break;
+                case OPT_NO_LOCK_PCR:
+                        a.no_lock_pcr = true;
+                        break;
+                case OPT_SECTOR_SIZE:
+                        if (strcmp(optarg, "512") == 0)
+                                a.sector_size = 512;
+                        else if (strcmp(optarg, "4096") == 0)
+                                a.sector_size = 4096;
+                        else
+                                return usage_error(ret_error, "--sector-size takes 512 or 4096");
+                        break;
+                case OPT_FAST_KDF:
+                        a.fast_kdf = true;
+                        break;
+                case OPT_TPM2_SRK_PUB:
+                        a.srk_pub_file = optarg;
+                        break;
+                case OPT_PCR_VALUES:
+                        a.pcr_values_file = optarg;
+                        break;
+                case OPT_OUTPUT:
+                        if (!*optarg)
+                                return usage_error(ret_error, "--output needs a file name");
+                        a.output = optarg;
+                        break;
+                case OPT_CREATE:
+                        a.create = true;
+                        break;
+                case OPT_TPM2_PUBLIC_KEY:
+                        if (!*optarg)
+                                return usage_error(ret_error, "--tpm2-public-key needs a PEM file");
+                        a.tpm2_public_key = optarg;
+                        break;
+                case OPT_KEY:
+                        if (!*optarg)
+                                return usage_error(ret_error, "--key needs a PEM file");
+                        a.key_file = optarg;
+                        break;
                 case OPT_TOKEN: {
                         char *end;
                         long v;
@@ -212,6 +302,10 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 if (npos - 1 < commands[i].min_pos)
                         return usage_error(ret_error, a.command == CLI_HSM_KEYGEN      ? "hsm takes a subcommand: keygen"
                                                       : a.command == CLI_ATTEST_COLLECT ? "attest takes a subcommand: collect or verify"
+                                                      : a.command == CLI_IMAGE_ENCRYPT  ? "image takes a subcommand: encrypt"
+                                                      : a.command == CLI_PCR_PREDICT    ? "pcr takes a subcommand: predict"
+                                                      : a.command == CLI_SRK_EXPORT     ? "srk takes a subcommand: export"
+                                                      : a.command == CLI_POLICY_SIGN    ? "policy takes a subcommand: sign"
                                                                                         : "DEVICE is missing");
                 if (npos - 1 > commands[i].max_pos)
                         return usage_error(ret_error, "too many arguments");
@@ -220,7 +314,7 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
         if (a.command == CLI_NONE)
                 return usage_error(ret_error, "unknown command (try --help)");
 
-        a.device = pos[1];
+        a.device = npos > 1 ? pos[1] : NULL;
         a.name = npos > 2 ? pos[2] : NULL;
 
         switch (a.command) {
@@ -234,6 +328,20 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                         return usage_error(ret_error, "only one of the key and PIN files can be standard input");
                 if ((a.hsm_pin_file || a.hsm_allow_extractable) && !a.hsm_uri)
                         return usage_error(ret_error, "--hsm-pin-file and --hsm-allow-extractable need --hsm URI");
+                /* Offline: both files, nothing of this machine's (its HSM is not the target's). */
+                if (!!a.srk_pub_file != !!a.pcr_values_file)
+                        return usage_error(ret_error, "offline enroll needs both --tpm2-srk-pub FILE and --pcr-values FILE");
+                if (a.srk_pub_file && a.hsm_uri)
+                        return usage_error(ret_error, "--hsm binds to this machine's HSM: not with --tpm2-srk-pub");
+                if (a.tpm2_public_key && a.srk_pub_file)
+                        return usage_error(ret_error, "--tpm2-public-key cannot be sealed offline (--tpm2-srk-pub)");
+                if (a.tpm2_public_key && strcmp(a.tpm2_public_key, "-") == 0 &&
+                    ((a.pin_file && strcmp(a.pin_file, "-") == 0) || strcmp(a.unlock_key_file, "-") == 0 ||
+                     (a.hsm_pin_file && strcmp(a.hsm_pin_file, "-") == 0)))
+                        return usage_error(ret_error, "only one of the key, PIN and public-key files can be standard input");
+                if (a.srk_pub_file && (strcmp(a.unlock_key_file, "-") == 0) + (a.pin_file && strcmp(a.pin_file, "-") == 0) +
+                                              (strcmp(a.srk_pub_file, "-") == 0) + (strcmp(a.pcr_values_file, "-") == 0) > 1)
+                        return usage_error(ret_error, "only one of the key, PIN, SRK and pcr-values files can be standard input");
                 break;
         case CLI_UNLOCK:
                 if ((a.test ? 1 : 0) + (a.print_key ? 1 : 0) + (a.name ? 1 : 0) != 1)
@@ -246,6 +354,17 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
         case CLI_REMOVE:
                 if (a.token_id < 0)
                         return usage_error(ret_error, "remove needs --token ID");
+                break;
+        case CLI_RESEAL:
+        case CLI_ROTATE:
+                /* reseal: without --tpm2-pcrs, the old token's PCRs (0 tells the library). */
+                if (!(seen & SEEN(OPT_TPM2_PCRS)))
+                        a.pcr_mask = 0;
+                if ((a.pin_file && strcmp(a.pin_file, "-") == 0) +
+                            (a.unlock_key_file && strcmp(a.unlock_key_file, "-") == 0) +
+                            (a.hsm_pin_file && strcmp(a.hsm_pin_file, "-") == 0) +
+                            (a.pcr_values_file && strcmp(a.pcr_values_file, "-") == 0) > 1)
+                        return usage_error(ret_error, "only one of the key, PIN and pcr-values files can be standard input");
                 break;
         case CLI_ATTEST_COLLECT:
                 if (strcmp(a.device, "collect") == 0) {
@@ -261,6 +380,46 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                         a.name = NULL;
                 } else
                         return usage_error(ret_error, "unknown attest subcommand (collect or verify)");
+                a.device = NULL;
+                break;
+        case CLI_PCR_PREDICT:
+                if (strcmp(a.device, "predict") != 0)
+                        return usage_error(ret_error, "unknown pcr subcommand (try: pcr predict --event-log FILE)");
+                a.device = NULL;
+                if (!a.event_log)
+                        return usage_error(ret_error, "pcr predict needs --event-log FILE");
+                if ((strcmp(a.event_log, "-") == 0) + (a.kernel && strcmp(a.kernel, "-") == 0) +
+                            (a.initrd && strcmp(a.initrd, "-") == 0) > 1)
+                        return usage_error(ret_error, "only one of the event log, kernel and initrd can be standard input");
+                break;
+        case CLI_IMAGE_ENCRYPT:
+                if (strcmp(a.device, "encrypt") != 0)
+                        return usage_error(ret_error, "unknown image subcommand (try: image encrypt RAW IMG --unlock-key-file FILE)");
+                if (npos != 4)
+                        return usage_error(ret_error, "image encrypt takes RAW and IMG");
+                a.device = NULL;
+                a.name = NULL;
+                a.raw = pos[2];
+                a.image = pos[3];
+                if (!a.unlock_key_file)
+                        return usage_error(ret_error, "image encrypt needs --unlock-key-file FILE");
+                if (strcmp(a.raw, "-") == 0 || strcmp(a.image, "-") == 0)
+                        return usage_error(ret_error, "RAW and IMG are files: standard input and output have no size");
+                if (!(seen & SEEN(OPT_TPM2_PCRS)))
+                        a.pcr_mask = 0; /* the first boot's default */
+                break;
+        case CLI_POLICY_SIGN:
+                if (strcmp(a.device, "sign") != 0)
+                        return usage_error(ret_error, "unknown policy subcommand (try: policy sign --key PEM --pcr-values FILE)");
+                a.device = NULL;
+                if (!a.key_file || !a.pcr_values_file)
+                        return usage_error(ret_error, "policy sign needs --key PEM and --pcr-values FILE");
+                if (strcmp(a.key_file, "-") == 0 && strcmp(a.pcr_values_file, "-") == 0)
+                        return usage_error(ret_error, "only one of --key and --pcr-values can be standard input");
+                break;
+        case CLI_SRK_EXPORT:
+                if (strcmp(a.device, "export") != 0)
+                        return usage_error(ret_error, "unknown srk subcommand (try: srk export [--output FILE])");
                 a.device = NULL;
                 break;
         case CLI_HSM_KEYGEN:
@@ -285,6 +444,7 @@ int cli_exit_code(int r) {
         switch (-r) {
         case EPERM:
         case EREMCHG:
+        case ENOMSG:  /* no signed policy matches the boot state */
                 return EXIT_POLICY;
         case EBADE:
                 return EXIT_ATTESTATION;

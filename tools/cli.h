@@ -13,6 +13,14 @@ enum cli_command {
         CLI_HSM_KEYGEN,
         CLI_ATTEST_COLLECT,
         CLI_ATTEST_VERIFY,
+        CLI_PCR_PREDICT,
+        CLI_LOCK,
+        CLI_PROVISION,
+        CLI_IMAGE_ENCRYPT,
+        CLI_SRK_EXPORT,
+        CLI_POLICY_SIGN,
+        CLI_RESEAL,
+        CLI_ROTATE,
         CLI_HELP,
         CLI_VERSION,
 };
@@ -28,8 +36,10 @@ struct cli_args {
 
         const char *unlock_key_file;  /* enroll */
         uint32_t pcr_mask;            /* enroll: sha256 PCRs, 7 by default */
+        bool pcrs_given;              /* --tpm2-pcrs was given */
         bool tpm2_pin;                /* enroll: seal with a PIN */
         bool recovery_key;            /* enroll: add a recovery key */
+        bool no_lock_pcr;             /* enroll: do not seal to the lock PCR (15) */
 
         const char *pin_file;         /* enroll, unlock */
         bool test;                    /* unlock */
@@ -43,6 +53,26 @@ struct cli_args {
         const char *attest_policy;    /* enroll --attest-policy, attest verify --policy */
         const char *nonce;            /* attest collect: hex */
         const char *evidence;         /* attest verify: the evidence file ("-": stdin) */
+
+        const char *srk_pub_file;     /* enroll --tpm2-srk-pub: offline, to this SRK (TPM2B_PUBLIC) */
+        const char *pcr_values_file;  /* --pcr-values: the pcr-values document (enroll offline, reseal, policy sign) */
+        const char *output;           /* srk export, policy sign --output; NULL or "-": standard output */
+        bool create;                  /* srk export --create: create a missing SRK */
+
+        const char *raw;              /* image encrypt: the raw image */
+        const char *image;            /* image encrypt: the LUKS2 image to create */
+        uint32_t sector_size;         /* image encrypt --sector-size; 0: chosen by RAW's size */
+        bool fast_kdf;                /* image encrypt --fast-kdf */
+                                      /* (image encrypt: pcr_mask is 0 without --tpm2-pcrs) */
+
+        const char *event_log;        /* pcr predict: the TCG event log */
+        const char *kernel;           /* pcr predict: the new kernel (PE image), or NULL */
+        const char *initrd;           /* pcr predict: the new initrd, or NULL */
+        uint32_t predict_pcr_mask;    /* pcr predict --pcrs; 0: every PCR the log extends */
+
+        const char *tpm2_public_key;  /* enroll --tpm2-public-key: PEM public key (PolicyAuthorize) */
+        const char *key_file;         /* policy sign --key: PEM private key (a secret);
+                                         its --pcrs: predict_pcr_mask (0: every PCR of --pcr-values) */
 };
 
 /* Parses the command line (options before or after the command's name).  On a usage error returns

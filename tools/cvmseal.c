@@ -6,6 +6,8 @@
  * document on stdout.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,6 +112,12 @@ static int fail_errno(int r, const char *device) {
         case EREMCHG:
                 return fail(cli_exit_code(r), "%s: this is not the TPM the token was sealed to (its SRK differs)",
                             device);
+        case ENOMSG:
+                return fail(cli_exit_code(r),
+                            "%s: no signed policy matches the boot state: none in %s verifies with the token's key "
+                            "and has the current PCR values (sign them with 'cvmseal policy sign'; -v says why "
+                            "each file was skipped)", device,
+                            getenv("CVMSEAL_SIGNED_POLICY_DIR") ?: "/etc/cvmseal/signed-policies");
         case ENODEV:
                 return fail(cli_exit_code(r), "no TPM is available through '%s'", tcti);
         case ETIMEDOUT:
@@ -448,16 +457,151 @@ static int verb_hsm_keygen(void) {
         return EXIT_OK;
 }
 
+static int write_all(int fd, const uint8_t *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+static int verb_srk_export(void) {
+        _cleanup_(json_putp) json_object *info = NULL;
+        bool to_stdout = !arg.output || strcmp(arg.output, "-") == 0;
+        uint8_t *pub = NULL;
+        size_t size = 0;
+        int r, fd;
+
+        if (to_stdout && !arg.json && isatty(STDOUT_FILENO))
+                return fail(EXIT_USAGE, "srk export writes binary data: give --output FILE, redirect standard "
+                            "output, or use --json");
+
+        r = cvmseal_srk_export(arg.tcti, arg.create, &pub, &size, &info);
+        if (r == -EREMCHG)
+                return fail(EXIT_OTHER, "this TPM has no SRK at 0x%08x: enroll a volume first, or give --create to "
+                            "create the standard ECC P-256 SRK", (unsigned) CVMSEAL_SRK_HANDLE);
+        if (r == -EOPNOTSUPP)
+                return fail(EXIT_OTHER, "the key at 0x%08x is not a storage key that offline sealing can use (-v "
+                            "says why)", (unsigned) CVMSEAL_SRK_HANDLE);
+        if (r < 0)
+                return fail_errno(r, "srk export");
+
+        if (!to_stdout || !arg.json) {
+                fd = to_stdout ? STDOUT_FILENO : open(arg.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd < 0) {
+                        r = -errno;
+                        free(pub);
+                        return fail(EXIT_OTHER, "cannot write %s: %s", arg.output, strerror(-r));
+                }
+                r = write_all(fd, pub, size);
+                if (!to_stdout && close(fd) < 0 && r == 0)
+                        r = -errno;
+                if (r < 0) {
+                        free(pub);
+                        return fail(EXIT_OTHER, "cannot write %s: %s", to_stdout ? "standard output" : arg.output,
+                                    strerror(-r));
+                }
+        }
+        free(pub);
+
+        if (arg.json)
+                print_json(info);
+        else
+                log_info("SRK 0x%08x (%s), name %s%s%s", (unsigned) CVMSEAL_SRK_HANDLE,
+                         json_object_get_string(json_object_object_get(info, "key")),
+                         json_object_get_string(json_object_object_get(info, "name")),
+                         to_stdout ? "" : ", written to ", to_stdout ? "" : arg.output);
+        return EXIT_OK;
+}
+
+/* The inputs of an offline enroll: the target's SRK (checked, and described in *ret_srk) and the
+ * pcr-values document, whose PCRs (those of --tpm2-pcrs, else all it has) become p->pcr_mask. */
+static int read_offline_inputs(struct cvmseal_enroll_params *p, uint8_t **ret_srk_pub, char **ret_pcr_values,
+                               json_object **ret_srk) {
+        _cleanup_secret_ cvmseal_secret *s = NULL;
+        _cleanup_(json_putp) json_object *doc = NULL, *info = NULL;
+        uint8_t *pub = NULL;
+        char *text = NULL;
+        uint32_t mask = 0;
+        size_t n;
+        int r;
+
+        /* Not secrets, but the same careful reader (a size limit, "-"). */
+        r = cvmseal_secret_read_file(arg.srk_pub_file, 4096, false, &s);
+        if (r == -ENODATA || r == -EFBIG)
+                return fail(EXIT_MALFORMED, "%s: not an SRK public area (a marshalled TPM2B_PUBLIC, as 'cvmseal srk "
+                            "export' writes)", arg.srk_pub_file);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the SRK public area %s: %s", arg.srk_pub_file, strerror(-r));
+        r = cvmseal_srk_public_info(cvmseal_secret_data(s), cvmseal_secret_size(s), &info);
+        if (r == -EBADMSG)
+                return fail(EXIT_MALFORMED, "%s: not an SRK public area (a marshalled TPM2B_PUBLIC, as 'cvmseal srk "
+                            "export' writes)", arg.srk_pub_file);
+        if (r == -EOPNOTSUPP)
+                return fail(EXIT_OTHER, "%s: not a storage key that offline sealing can use (an RSA or ECC "
+                            "restricted decryption key with AES-CFB, nameAlg sha256 or sha384; -v says why)",
+                            arg.srk_pub_file);
+        if (r < 0)
+                return fail(EXIT_OTHER, "%s: %s", arg.srk_pub_file, strerror(-r));
+
+        r = read_json_file(arg.pcr_values_file, &text, &doc);
+        if (r == -EPROTO)
+                return fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document", arg.pcr_values_file);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the pcr-values document %s: %s", arg.pcr_values_file, strerror(-r));
+        r = cvmseal_pcr_values_select(text, strlen(text), arg.pcrs_given ? arg.pcr_mask : 0, &mask);
+        if (r == -EDOM) {
+                free(text);
+                return fail(EXIT_USAGE, arg.pcrs_given ? "%s lacks a value for a PCR of --tpm2-pcrs (-v says which)"
+                                                       : "%s has no PCR value to seal to", arg.pcr_values_file);
+        }
+        if (r < 0) {
+                free(text);
+                return fail(r == -EBADMSG ? EXIT_MALFORMED : EXIT_OTHER, "%s: %s", arg.pcr_values_file,
+                            r == -EBADMSG ? "not a pcr-values document ({\"sha256\": {\"7\": \"<hex>\"}}; -v says where)"
+                                          : strerror(-r));
+        }
+
+        n = cvmseal_secret_size(s);
+        pub = malloc(n);
+        if (!pub) {
+                free(text);
+                return fail(EXIT_OTHER, "out of memory");
+        }
+        memcpy(pub, cvmseal_secret_data(s), n);
+        p->srk_public = pub;
+        p->srk_public_size = n;
+        p->pcr_values = text;
+        p->pcr_mask = mask;
+        *ret_srk_pub = pub;
+        *ret_pcr_values = text;
+        *ret_srk = info;
+        info = NULL;
+        return 0;
+}
+
 static int verb_enroll(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL;
+        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL, *public_key = NULL;
         _cleanup_(json_putp) json_object *policy = NULL;
-        char *policy_text = NULL;
+        char *policy_text = NULL, *public_key_text = NULL;
         struct cvmseal_enroll_params p = {
                 .tcti = arg.tcti,
                 .pcr_mask = arg.pcr_mask,
                 .recovery_key = arg.recovery_key,
+                .no_lock_pcr = arg.no_lock_pcr,
         };
         struct cvmseal_enroll_result res = {};
+        _cleanup_(json_putp) json_object *srk = NULL;
+        uint8_t *srk_pub = NULL;
+        char *pcr_values = NULL;
+        uint32_t sealed_mask = arg.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR);
         int r;
 
         r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
@@ -495,8 +639,37 @@ static int verb_enroll(void) {
                 p.attest_policy = policy_text;
         }
 
+        if (arg.tpm2_public_key) {
+                /* A public key: not a secret, but the same careful reader (size limit, "-"). */
+                r = cvmseal_secret_read_file(arg.tpm2_public_key, 64 * 1024, false, &public_key);
+                if (r == -ENODATA)
+                        return fail(EXIT_OTHER, "%s: the public key file is empty", arg.tpm2_public_key);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the public key %s: %s", arg.tpm2_public_key, strerror(-r));
+                public_key_text = strndup((const char *) cvmseal_secret_data(public_key), cvmseal_secret_size(public_key));
+                if (!public_key_text)
+                        return fail(EXIT_OTHER, "out of memory");
+                p.tpm2_public_key = public_key_text;
+        }
+
+        if (arg.srk_pub_file) {
+                r = read_offline_inputs(&p, &srk_pub, &pcr_values, &srk);
+                if (r != 0) {
+                        free(policy_text);
+                        return r;
+                }
+                sealed_mask = p.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR);
+        }
+
         r = cvmseal_enroll(arg.device, key, &p, &res);
+        free(public_key_text);
         free(policy_text);
+        free(srk_pub);
+        free(pcr_values);
+        if ((r == -EKEYREJECTED || r == -EINVAL) && arg.tpm2_public_key)
+                return fail(EXIT_OTHER, "%s: not a usable signing key (a PEM public key, RSA 2048-4096 or ECC P-256), "
+                            "or --tpm2-pcrs names the lock PCR %u, which a signed policy never covers",
+                            arg.tpm2_public_key, CVMSEAL_LOCK_PCR);
         if (r == -EBADMSG && arg.attest_policy)
                 return fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
         if (r < 0)
@@ -506,13 +679,21 @@ static int verb_enroll(void) {
                 _cleanup_(json_putp) json_object *j = json_object_new_object(), *pcrs = json_object_new_array();
 
                 for (unsigned i = 0; i < CVMSEAL_PCR_MAX; i++)
-                        if (arg.pcr_mask & (UINT32_C(1) << i))
+                        if (sealed_mask & (UINT32_C(1) << i))
                                 json_object_array_add(pcrs, json_object_new_int((int) i));
                 json_object_object_add(j, "device", json_object_new_string(arg.device));
                 json_object_object_add(j, "token", json_object_new_int(res.token_id));
                 json_object_object_add(j, "keyslot", json_object_new_int(res.keyslot));
                 json_object_object_add(j, "pcrs", pcrs);
                 pcrs = NULL;
+                json_object_object_add(j, "verified", json_object_new_boolean(res.verified));
+                if (arg.tpm2_public_key)
+                        json_object_object_add(j, "signed-policy", json_object_new_boolean(true));
+                if (srk) {
+                        /* Offline: sealed for that SRK; not verified by unsealing (no TPM was used). */
+                        json_object_object_add(j, "offline", json_object_new_boolean(true));
+                        json_object_object_add(j, "srk-name", json_object_get(json_object_object_get(srk, "name")));
+                }
                 json_object_object_add(j, "pin", json_object_new_boolean(pin != NULL));
                 json_object_object_add(j, "hsm", json_object_new_boolean(arg.hsm_uri != NULL));
                 if (res.recovery_key) {
@@ -533,6 +714,20 @@ static int verb_enroll(void) {
         } else {
                 log_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res.token_id, res.keyslot,
                          arg.hsm_uri ? " with the vTPM and the HSM key" : "");
+                if (srk)
+                        log_info("Sealed offline for the TPM whose SRK is %s (%s). No TPM was used, so the secret "
+                                 "was not unsealed to check it: the keyslot opens with the derived passphrase and "
+                                 "the token reads back. The first unlock on the target proves the rest.",
+                                 json_object_get_string(json_object_object_get(srk, "name")),
+                                 json_object_get_string(json_object_object_get(srk, "key")));
+                else if (!res.verified && arg.tpm2_public_key)
+                        log_info("Sealed to policies signed by %s. No signed policy for this boot state is installed "
+                                 "yet, so the secret was not unsealed to check it: sign the PCR values with 'cvmseal "
+                                 "policy sign' and install the result.", arg.tpm2_public_key);
+                else if (!res.verified)
+                        log_info("The lock PCR %u is extended in this boot: the token is sealed to its value from "
+                                 "before the lock and first unseals at the next boot (it was not unsealed to check).",
+                                 CVMSEAL_LOCK_PCR);
                 if (res.recovery_key) {
                         log_info("Recovery key (keyslot %d). It is shown this once: write it down and keep it "
                                  "away from this machine.", res.recovery_keyslot);
@@ -604,6 +799,77 @@ static int verb_unlock(void) {
         return EXIT_OK;
 }
 
+static int verb_lock(void) {
+        _cleanup_(json_putp) json_object *info = NULL;
+        int r;
+
+        r = cvmseal_lock(arg.tcti, &info);
+        if (r == -EBADMSG)
+                return fail(EXIT_MALFORMED, "the lock record is malformed (-v says where)");
+        if (r < 0)
+                return fail_errno(r, "lock");
+        if (arg.json)
+                print_json(info);
+        else if (json_object_get_boolean(json_object_object_get(info, "already-locked")))
+                log_info("PCR %u is locked already in this boot.", CVMSEAL_LOCK_PCR);
+        else
+                log_info("Extended PCR %u: cvmseal tokens do not unseal again until the next boot.", CVMSEAL_LOCK_PCR);
+        return EXIT_OK;
+}
+
+static int verb_provision(void) {
+        _cleanup_secret_ cvmseal_secret *hsm_pin = NULL;
+        struct cvmseal_enroll_result res = { .token_id = -1, .keyslot = -1 };
+        char *attest_failures = NULL;
+        int r;
+
+        if (arg.hsm_pin_file) {
+                r = cvmseal_secret_read_file(arg.hsm_pin_file, PIN_MAX, true, &hsm_pin);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file,
+                                    strerror(r == -ENODATA ? EINVAL : -r));
+        }
+        r = cvmseal_provision(arg.device,
+                              &(struct cvmseal_provision_params) {
+                                      .tcti = arg.tcti,
+                                      .pcr_mask = arg.pcrs_given ? arg.pcr_mask : 0,
+                                      .hsm_pin = hsm_pin,
+                                      .ret_attest_failures = &attest_failures,
+                              },
+                              &res);
+        if (r == -EBADE) {
+                r = fail(EXIT_ATTESTATION, "%s: attestation failed, the volume is not enrolled: %s", arg.device,
+                         attest_failures ?: "(no detail)");
+                free(attest_failures);
+                return r;
+        }
+        free(attest_failures);
+        if (r == -EBADMSG)
+                return fail(EXIT_MALFORMED, "%s: the provisioning marker or a token is malformed (-v says where)",
+                            arg.device);
+        if (r < 0)
+                return fail_errno(r, arg.device);
+
+        if (arg.json) {
+                _cleanup_(json_putp) json_object *j = json_object_new_object();
+
+                json_object_object_add(j, "device", json_object_new_string(arg.device));
+                json_object_object_add(j, "provisioned", json_object_new_boolean(r > 0));
+                if (r > 0 && res.token_id >= 0) {
+                        json_object_object_add(j, "token", json_object_new_int(res.token_id));
+                        json_object_object_add(j, "keyslot", json_object_new_int(res.keyslot));
+                }
+                print_json(j);
+        } else if (r == 0)
+                log_info("%s has no pending enrollment.", arg.device);
+        else if (res.token_id >= 0)
+                log_info("Enrolled %s to this TPM: token %d opens keyslot %d; the provisioning keyslot is destroyed.",
+                         arg.device, res.token_id, res.keyslot);
+        else
+                log_info("Finished the interrupted first-boot enrollment of %s.", arg.device);
+        return EXIT_OK;
+}
+
 static void print_pcrs(json_object *pcrs) {
         for (size_t i = 0; i < json_object_array_length(pcrs); i++)
                 printf("%s%d", i ? "," : "", json_object_get_int(json_object_array_get_idx(pcrs, i)));
@@ -632,7 +898,9 @@ static int verb_list(void) {
                 printf("%-5d  %-8s  ", json_object_get_int(json_object_object_get(t, "id")),
                        json_object_get_string(json_object_object_get(t, "type")));
                 if (!json_object_object_get_ex(t, "valid", &v)) {
-                        printf("(not a cvmseal token)\n");
+                        printf("%s\n", strcmp(json_object_get_string(json_object_object_get(t, "type")),
+                                              "cvmseal-provision") == 0 ? "(first-boot provisioning marker)"
+                                                                         : "(not a cvmseal token)");
                         continue;
                 }
                 if (!json_object_get_boolean(v)) {
@@ -648,6 +916,15 @@ static int verb_list(void) {
                         printf("       HSM: %s (%s)\n", json_object_get_string(json_object_object_get(v, "uri")),
                                json_object_get_string(json_object_object_get(v, "mechanism")));
         }
+        {
+                json_object *pm;
+
+                if (json_object_object_get_ex(j, "provision", &pm))
+                        printf("Provisioning marker: token %d, keyslot %d (first boot pending: until then the image "
+                               "is only as confidential as its storage)\n",
+                               json_object_get_int(json_object_object_get(pm, "token")),
+                               json_object_get_int(json_object_object_get(pm, "keyslot")));
+        }
         printf("Keyslots:");
         for (size_t i = 0; i < json_object_array_length(slots); i++) {
                 json_object *s = json_object_array_get_idx(slots, i);
@@ -656,6 +933,131 @@ static int verb_list(void) {
                        json_object_get_boolean(json_object_object_get(s, "cvmseal")) ? "(cvmseal)" : "");
         }
         printf("\n");
+        return EXIT_OK;
+}
+
+/* reseal and rotate, one library function: each cvmseal token is replaced by a new one. */
+static int verb_reseal(void) {
+        _cleanup_secret_ cvmseal_secret *pin = NULL, *key = NULL, *hsm_pin = NULL;
+        _cleanup_(json_putp) json_object *res = NULL, *doc = NULL;
+        char *pcr_values = NULL, *attest_failures = NULL;
+        bool rotate = arg.command == CLI_ROTATE;
+        struct cvmseal_reseal_params p = {
+                .tcti = arg.tcti,
+                .token_id = arg.token_id,
+                .pcr_mask = rotate ? 0 : arg.pcr_mask,
+                .rotate = rotate,
+                .ret_attest_failures = &attest_failures,
+        };
+        size_t n;
+        int r;
+
+        if (arg.pin_file) {
+                r = read_pin(false, &pin);
+                if (r != 0)
+                        return r;
+                p.pin = pin;
+        }
+        if (arg.unlock_key_file) {
+                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
+                if (r == -ENODATA)
+                        return fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
+                                    strerror(-r));
+                p.unlock_key = key;
+        }
+        if (arg.hsm_pin_file) {
+                r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, &hsm_pin);
+                if (r == -ENODATA)
+                        return fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
+                p.hsm_pin = hsm_pin;
+        }
+        if (arg.pcr_values_file) {
+                uint32_t mask;
+
+                r = read_json_file(arg.pcr_values_file, &pcr_values, &doc);
+                if (r == -EPROTO)
+                        return fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document",
+                                    arg.pcr_values_file);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the pcr-values document %s: %s", arg.pcr_values_file,
+                                    strerror(-r));
+                r = cvmseal_pcr_values_select(pcr_values, strlen(pcr_values), 0, &mask);
+                if (r == -EBADMSG) {
+                        free(pcr_values);
+                        return fail(EXIT_MALFORMED, "%s: the pcr-values document is malformed (-v says where)",
+                                    arg.pcr_values_file);
+                }
+                p.pcr_values = pcr_values;
+        }
+
+        r = cvmseal_reseal(arg.device, &p, &res);
+        if (r == -ENOANO && !pin && isatty(STDIN_FILENO)) {
+                r = read_pin(false, &pin);
+                if (r != 0) {
+                        free(pcr_values);
+                        return r;
+                }
+                p.pin = pin;
+                r = cvmseal_reseal(arg.device, &p, &res);
+        }
+        free(pcr_values);
+        if (r == -EBADE) {
+                r = fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device, attest_failures ?: "(no detail)");
+                free(attest_failures);
+                return r;
+        }
+        free(attest_failures);
+        if (r == -EPERM && !key)
+                return fail(EXIT_POLICY,
+                            "%s: the token does not unseal in this boot state (the PCRs differ from the sealed ones, "
+                            "or the lock PCR is extended): %s needs the old token to unseal, or --unlock-key-file "
+                            "FILE (the passphrase or the recovery key); nothing was changed", arg.device,
+                            rotate ? "rotate" : "reseal");
+        if (r == -ENOTSUP)
+                return fail(EXIT_OTHER, "%s: the token is sealed offline or to signed policies: not %s (signed "
+                            "policies need no reseal)", arg.device, rotate ? "rotated" : "resealed");
+        if (r == -EKEYREVOKED && key && !hsm_pin)
+                return fail(EXIT_HSM, "%s: the token's HSM PIN is sealed in the TPM: with --unlock-key-file, give "
+                            "--hsm-pin-file FILE", arg.device);
+        if (r < 0)
+                return fail_errno(r, arg.device);
+
+        n = json_object_array_length(res);
+        if (arg.json) {
+                _cleanup_(json_putp) json_object *j = json_object_new_object();
+
+                json_object_object_add(j, "device", json_object_new_string(arg.device));
+                if (n == 1) {
+                        json_object *one = json_object_array_get_idx(res, 0);
+
+                        json_object_object_add(j, "token", json_object_get(json_object_object_get(one, "token")));
+                        json_object_object_add(j, "keyslot", json_object_get(json_object_object_get(one, "keyslot")));
+                        json_object_object_add(j, "removed", json_object_get(json_object_object_get(one, "removed")));
+                        json_object_object_add(j, "verified", json_object_get(json_object_object_get(one, "verified")));
+                }
+                json_object_object_add(j, rotate ? "rotated" : "resealed", json_object_get(res));
+                print_json(j);
+                return EXIT_OK;
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_object *one = json_object_array_get_idx(res, i), *removed = json_object_object_get(one, "removed");
+                bool unsealed = strcmp(json_object_get_string(json_object_object_get(one, "verified")), "unsealed") == 0;
+
+                log_info("%s %s: token %d (keyslot %d) replaces token %d (keyslot %d), PCRs %s; %s.",
+                         rotate ? "Rotated" : "Resealed", arg.device,
+                         json_object_get_int(json_object_object_get(one, "token")),
+                         json_object_get_int(json_object_object_get(one, "keyslot")),
+                         json_object_get_int(json_object_object_get(removed, "token")),
+                         json_object_get_int(json_object_object_get(removed, "keyslot")),
+                         json_object_to_json_string_ext(json_object_object_get(one, "pcrs"), JSON_C_TO_STRING_PLAIN),
+                         unsealed ? "verified by unsealing it now"
+                                  : "sealed to the given values, which are not the current ones: the TPM accepts "
+                                    "the object, and it unseals only once the PCRs have those values");
+        }
         return EXIT_OK;
 }
 
@@ -681,6 +1083,346 @@ static int verb_remove(void) {
         return EXIT_OK;
 }
 
+/* A whole file ("-": standard input) into memory, at most max bytes (-EFBIG beyond).  Reads until
+ * the end rather than trusting st_size: securityfs's binary_bios_measurements has size 0. */
+static int read_whole_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size) {
+        uint8_t *buf = NULL;
+        size_t size = 0, allocated = 0;
+        int fd, r = 0;
+
+        fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                ssize_t k;
+
+                if (size == allocated) {
+                        size_t n = allocated ? allocated * 2 : 64 * 1024;
+                        uint8_t *p;
+
+                        if (allocated > max) {
+                                r = -EFBIG;
+                                break;
+                        }
+                        p = realloc(buf, n + 1);
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        buf = p;
+                        allocated = n;
+                }
+                k = read(fd, buf + size, allocated - size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        if (fd != STDIN_FILENO)
+                close(fd);
+        if (r == 0 && size > max)
+                r = -EFBIG;
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+        *ret = buf;
+        *ret_size = size;
+        return 0;
+}
+
+static void freep_u8(uint8_t **p) {
+        free(*p);
+}
+
+static int verb_pcr_predict(void) {
+        __attribute__((cleanup(freep_u8))) uint8_t *log = NULL, *kernel = NULL, *initrd = NULL;
+        _cleanup_(json_putp) json_object *values = NULL;
+        size_t log_size = 0, kernel_size = 0, initrd_size = 0;
+        int r;
+
+        r = read_whole_file(arg.event_log, 64U << 20, &log, &log_size);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the event log %s: %s", arg.event_log, strerror(-r));
+        if (arg.kernel) {
+                r = read_whole_file(arg.kernel, 1U << 30, &kernel, &kernel_size);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the kernel %s: %s", arg.kernel, strerror(-r));
+        }
+        if (arg.initrd) {
+                r = read_whole_file(arg.initrd, 1U << 30, &initrd, &initrd_size);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the initrd %s: %s", arg.initrd, strerror(-r));
+        }
+
+        r = cvmseal_pcr_predict(log, log_size, kernel, kernel_size, initrd, initrd_size, arg.predict_pcr_mask,
+                                &values);
+        if (r == -EBADMSG)
+                return fail(EXIT_MALFORMED, "%s%s%s: malformed event log or kernel image, or a log without "
+                            "SHA-256 digests (-v says which)", arg.event_log, arg.kernel ? " or " : "",
+                            arg.kernel ? arg.kernel : "");
+        if (r == -ENOMSG)
+                return fail(EXIT_OTHER, "%s: the event log measured no EFI application into PCR 4: no kernel "
+                            "measurement to replace with %s", arg.event_log, arg.kernel);
+        if (r < 0)
+                return fail(EXIT_OTHER, "pcr predict: %s", strerror(-r));
+        /* The pcr-values document is the output, with --json or without. */
+        print_json(values);
+        return ferror(stdout) ? EXIT_OTHER : EXIT_OK;
+}
+
+/* ---- image encrypt ---- */
+
+static volatile sig_atomic_t image_interrupted;
+
+static void image_on_signal(int sig) {
+        (void) sig;
+        image_interrupted = 1;
+}
+
+struct image_progress {
+        struct timespec start, last;
+        int last_percent;
+        bool shown;
+};
+
+/* Progress on stderr, only when it is a terminal; a signal cancels (the library then removes the
+ * partial image). */
+static int image_progress(uint64_t done, uint64_t total, void *userdata) {
+        struct image_progress *p = userdata;
+        struct timespec now;
+        double elapsed, since;
+        int percent;
+
+        if (image_interrupted)
+                return -1;
+        if (!isatty(STDERR_FILENO))
+                return 0;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (done == 0) {
+                p->start = p->last = now;
+                p->last_percent = -1;
+        }
+        percent = total ? (int) (done * 100 / total) : 100;
+        since = (double) (now.tv_sec - p->last.tv_sec) + (double) (now.tv_nsec - p->last.tv_nsec) / 1e9;
+        if (percent == p->last_percent || (since < 0.2 && done < total && done > 0))
+                return 0;
+        p->last = now;
+        p->last_percent = percent;
+        elapsed = (double) (now.tv_sec - p->start.tv_sec) + (double) (now.tv_nsec - p->start.tv_nsec) / 1e9;
+        fprintf(stderr, "\rEncrypting: %3d%% (%" PRIu64 " of %" PRIu64 " MiB, %.0f MiB/s)\033[K", percent,
+                done >> 20, total >> 20, elapsed > 0 ? (double) done / 1048576.0 / elapsed : 0.0);
+        if (done == total)
+                fputc('\n', stderr);
+        p->shown = true;
+        return 0;
+}
+
+static int verb_image_encrypt(void) {
+        _cleanup_secret_ cvmseal_secret *key = NULL;
+        _cleanup_(json_putp) json_object *policy = NULL;
+        struct image_progress progress = {};
+        struct sigaction sa = { .sa_handler = image_on_signal }, old_int, old_term, old_hup;
+        char *policy_text = NULL;
+        struct cvmseal_image_params p = {
+                .sector_size = arg.sector_size,
+                .fast_kdf = arg.fast_kdf,
+                .pcr_mask = arg.pcr_mask,
+                .progress = image_progress,
+                .userdata = &progress,
+        };
+        struct cvmseal_image_result res = {};
+        int r;
+
+        r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
+        if (r == -ENODATA)
+                return fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file, strerror(-r));
+        if (arg.fast_kdf && cvmseal_secret_size(key) < 32)
+                return fail(EXIT_USAGE, "--fast-kdf is for a random unlock key of 32 bytes or more; %s is shorter",
+                            arg.unlock_key_file);
+
+        if (arg.hsm_uri) {
+                r = check_hsm_uri();
+                if (r != 0)
+                        return r;
+                if (strstr(arg.hsm_uri, "pin-value=") || strstr(arg.hsm_uri, "pin-source="))
+                        log_error("warning: the image keeps the HSM URI without its PIN: the first boot needs the "
+                                  "PIN from elsewhere");
+                p.hsm_uri = arg.hsm_uri;
+        }
+        if (arg.attest_policy) {
+                r = read_json_file(arg.attest_policy, &policy_text, &policy);
+                if (r == -EPROTO)
+                        return fail(EXIT_MALFORMED, "%s: the attestation policy is not one JSON document",
+                                    arg.attest_policy);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the attestation policy %s: %s", arg.attest_policy,
+                                    strerror(-r));
+                p.attest_policy = policy_text;
+        }
+
+        /* Interrupted, the library removes what it wrote. */
+        sigemptyset(&sa.sa_mask);
+        (void) sigaction(SIGINT, &sa, &old_int);
+        (void) sigaction(SIGTERM, &sa, &old_term);
+        (void) sigaction(SIGHUP, &sa, &old_hup);
+        r = cvmseal_image_encrypt(arg.raw, arg.image, key, &p, &res);
+        (void) sigaction(SIGINT, &old_int, NULL);
+        (void) sigaction(SIGTERM, &old_term, NULL);
+        (void) sigaction(SIGHUP, &old_hup, NULL);
+        free(policy_text);
+        if (progress.shown && r < 0)
+                fputc('\n', stderr);
+
+        switch (r) {
+        case 0:
+                break;
+        case -EEXIST:
+                return fail(EXIT_OTHER, "%s exists already: refusing to overwrite it", arg.image);
+        case -ENOENT:
+                if (access(arg.raw, F_OK) < 0)
+                        return fail(EXIT_OTHER, "%s: no such file (the raw image)", arg.raw);
+                return fail(EXIT_OTHER, "%s: its directory does not exist", arg.image);
+        case -ENODATA:
+                return fail(EXIT_OTHER, "%s: the raw image is empty", arg.raw);
+        case -EBADMSG:
+                return fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
+        case -ECANCELED:
+                return fail(EXIT_OTHER, "interrupted: %s was not written", arg.image);
+        case -ENOSPC:
+                return fail(EXIT_OTHER, "%s: no space left on the file system (nothing was left behind)", arg.image);
+        case -EINVAL:
+                return fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter (-v says which)",
+                            arg.raw);
+        default:
+                /* No TPM, HSM or PIN is involved: -EACCES or -EPERM are the file system's, never exit 7 or 3. */
+                return fail(EXIT_OTHER, "image encrypt %s %s: %s", arg.raw, arg.image, strerror(-r));
+        }
+
+        if (arg.json) {
+                _cleanup_(json_putp) json_object *j = json_object_new_object();
+
+                json_object_object_add(j, "image", json_object_new_string(arg.image));
+                json_object_object_add(j, "size", json_object_new_int64((int64_t) res.size));
+                json_object_object_add(j, "uuid", json_object_new_string(res.uuid));
+                json_object_object_add(j, "keyslot", json_object_new_int(res.keyslot));
+                json_object_object_add(j, "provision-keyslot", json_object_new_int(res.provision_keyslot));
+                json_object_object_add(j, "provision-token", json_object_new_int(res.provision_token));
+                json_object_object_add(j, "sector-size", json_object_new_int((int) res.sector_size));
+                print_json(j);
+        } else
+                log_info("Wrote %s: LUKS2 %s, %" PRIu64 " bytes of data in %" PRIu32 "-byte sectors; keyslot %d opens "
+                         "with the unlock key, keyslot %d (marker: token %d) is for the first boot.  Until that boot "
+                         "the image is only as confidential as its storage.",
+                         arg.image, res.uuid, res.size, res.sector_size, res.keyslot, res.provision_keyslot,
+                         res.provision_token);
+        return EXIT_OK;
+}
+
+/* ---- policy sign ---- */
+
+/* Writes text to path atomically (a temporary file in the same directory, renamed over it). */
+static int write_file_atomic(const char *path, const char *text) {
+        char *tmp = NULL;
+        size_t n = strlen(text);
+        FILE *f;
+        int fd, r = 0;
+
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+                r = -errno;
+                free(tmp);
+                return r;
+        }
+        (void) fchmod(fd, 0644); /* a signed policy is public */
+        f = fdopen(fd, "w");
+        if (!f) {
+                r = -errno;
+                close(fd);
+        } else {
+                if (fwrite(text, 1, n, f) != n || fputc('\n', f) == EOF || fflush(f) != 0 || fsync(fileno(f)) < 0)
+                        r = -EIO;
+                if (fclose(f) != 0 && r == 0)
+                        r = -EIO;
+        }
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlink(tmp);
+        free(tmp);
+        return r;
+}
+
+static int verb_policy_sign(void) {
+        _cleanup_secret_ cvmseal_secret *key = NULL;
+        _cleanup_(json_putp) json_object *doc = NULL;
+        uint8_t *values = NULL;
+        size_t values_size = 0;
+        const char *text;
+        int r;
+
+        /* The private key is a secret: read into a locked buffer, never echoed, no prompt (an encrypted
+         * key is refused rather than asked about). */
+        r = cvmseal_secret_read_file(arg.key_file, 1024 * 1024, false, &key);
+        if (r == -ENODATA)
+                return fail(EXIT_OTHER, "%s: the key file is empty", arg.key_file);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the key from %s: %s", arg.key_file, strerror(-r));
+        r = read_whole_file(arg.pcr_values_file, 64 * 1024, &values, &values_size);
+        if (r < 0)
+                return fail(r == -EFBIG ? EXIT_MALFORMED : EXIT_OTHER, "cannot read the PCR values from %s: %s",
+                            arg.pcr_values_file, strerror(-r));
+
+        r = cvmseal_policy_sign(key, (const char *) values, values_size, arg.predict_pcr_mask, &doc);
+        free(values);
+        if (r == -EBADMSG)
+                return fail(EXIT_MALFORMED, "%s: not a pcr-values document ({\"sha256\": {\"7\": \"<hex>\"}}; -v says "
+                            "where)", arg.pcr_values_file);
+        if (r == -EDOM)
+                return fail(EXIT_OTHER, "%s: lacks a PCR that --pcrs names", arg.pcr_values_file);
+        if (r == -EKEYREJECTED)
+                return fail(EXIT_OTHER, "%s: not an unencrypted PEM private key of RSA 2048-4096 bits or ECC P-256",
+                            arg.key_file);
+        if (r == -EINVAL)
+                return fail(EXIT_OTHER, "the lock PCR %u is never part of a signed policy", CVMSEAL_LOCK_PCR);
+        if (r < 0)
+                return fail(EXIT_OTHER, "policy sign: %s", strerror(-r));
+
+        if (!arg.output || strcmp(arg.output, "-") == 0) {
+                /* The document is the output, with --json or without. */
+                print_json(doc);
+                return ferror(stdout) ? EXIT_OTHER : EXIT_OK;
+        }
+
+        text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = write_file_atomic(arg.output, text);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot write %s: %s", arg.output, strerror(-r));
+        if (arg.json) {
+                _cleanup_(json_putp) json_object *j = json_object_new_object();
+
+                json_object_object_add(j, "output", json_object_new_string(arg.output));
+                json_object_object_add(j, "policy", json_object_get(json_object_object_get(doc, "policy")));
+                json_object_object_add(j, "key", json_object_get(json_object_object_get(doc, "key")));
+                json_object_object_add(j, "created", json_object_get(json_object_object_get(doc, "created")));
+                print_json(j);
+        } else
+                log_info("Wrote the signed policy %s (approved policy %s).", arg.output,
+                         json_object_get_string(json_object_object_get(doc, "policy")));
+        return EXIT_OK;
+}
+
 static void help(void) {
         printf("Usage: cvmseal [--tcti CONF] [--json] [-v] COMMAND ...\n"
                "\n"
@@ -689,20 +1431,52 @@ static void help(void) {
                "Commands:\n"
                "  enroll DEVICE --unlock-key-file FILE [--tpm2-pcrs LIST] [--tpm2-pin] [--pin-file FILE]\n"
                "                [--recovery-key] [--hsm URI [--hsm-pin-file FILE] [--hsm-allow-extractable]]\n"
-               "                [--attest-policy FILE]\n"
+               "                [--attest-policy FILE] [--no-lock-pcr] [--tpm2-public-key PEM]\n"
                "                        add a keyslot and a cvmseal token sealed to the TPM\n"
+               "                        (PCR 7 by default, and always the lock PCR 15 unless\n"
+               "                        --no-lock-pcr); with --tpm2-public-key, to PCR values\n"
+               "                        that PEM's key signs ('policy sign'): no reseal on updates\n"
+               "  enroll IMG --unlock-key-file FILE --tpm2-srk-pub FILE --pcr-values FILE\n"
+               "                [--tpm2-pcrs LIST] [--tpm2-pin] [--attest-policy FILE] [--recovery-key]\n"
+               "                        offline: seal for the TPM whose SRK that is, to those PCR\n"
+               "                        values (all of the file's by default); no TPM is used\n"
                "  unlock DEVICE [NAME] [--test | --print-key] [--pin-file FILE] [--token ID]\n"
                "                        unseal and open: activate NAME, --test the keyslot, or\n"
                "                        --print-key for a crypttab keyscript\n"
                "  list DEVICE           show the keyslots and cvmseal tokens\n"
                "  remove DEVICE --token ID\n"
                "                        remove a token and its keyslot (never the last way in)\n"
+               "  reseal DEVICE [--token ID] [--tpm2-pcrs LIST] [--pcr-values FILE] [--pin-file FILE]\n"
+               "                [--unlock-key-file FILE [--hsm-pin-file FILE]]\n"
+               "                        seal the token(s) again, to predicted (--pcr-values) or\n"
+               "                        current PCR values: a new keyslot and token replace the old\n"
+               "                        ones atomically (before rebooting into an update)\n"
+               "  rotate DEVICE [--token ID] [--pin-file FILE] [--unlock-key-file FILE [--hsm-pin-file FILE]]\n"
+               "                        the same with a new secret and the same PCRs and values\n"
+               "  provision DEVICE [--tpm2-pcrs LIST] [--hsm-pin-file FILE]\n"
+               "                        first boot: enroll a pipeline-built image to this TPM and\n"
+               "                        destroy its provisioning keyslot (nothing to do: exit 0)\n"
+               "  lock                  extend the lock PCR 15 once in this boot (initramfs)\n"
                "  attest collect [--nonce HEX]\n"
                "                        collect attestation evidence (JSON on stdout)\n"
                "  attest verify --policy FILE EVIDENCE\n"
                "                        verify evidence against a policy (--json for the claims)\n"
+               "  srk export [--output FILE] [--create]\n"
+               "                        write this TPM's SRK public area (TPM2B_PUBLIC), for\n"
+               "                        enroll --tpm2-srk-pub on another machine\n"
                "  hsm keygen --hsm URI [--hsm-pin-file FILE]\n"
                "                        create a sensitive, non-extractable key for --hsm\n"
+               "  pcr predict --event-log FILE [--kernel FILE] [--initrd FILE] [--pcrs LIST]\n"
+               "                        predict the SHA-256 PCRs of a boot with a new kernel or\n"
+               "                        initrd (pcr-values JSON on stdout)\n"
+               "  image encrypt RAW IMG --unlock-key-file FILE [--tpm2-pcrs LIST] [--attest-policy FILE]\n"
+               "                [--hsm URI] [--sector-size 512|4096] [--fast-kdf]\n"
+               "                        write RAW's content into a new LUKS2 image IMG, with a\n"
+               "                        provisioning marker for its first boot\n"
+               "  policy sign --key PEM --pcr-values FILE [--pcrs LIST] [--output FILE]\n"
+               "                        sign PCR values for tokens enrolled with --tpm2-public-key\n"
+               "                        (a signed-policy JSON document; install it in\n"
+               "                        /etc/cvmseal/signed-policies/)\n"
                "\n"
                "Options:\n"
                "  --tcti CONF           tpm2-tss TCTI (default: $CVMSEAL_TCTI, then device:/dev/tpmrm0)\n"
@@ -767,12 +1541,27 @@ int main(int argc, char *argv[]) {
                 return verb_list();
         case CLI_REMOVE:
                 return verb_remove();
+        case CLI_RESEAL:
+        case CLI_ROTATE:
+                return verb_reseal();
         case CLI_HSM_KEYGEN:
                 return verb_hsm_keygen();
         case CLI_ATTEST_COLLECT:
                 return verb_attest_collect();
         case CLI_ATTEST_VERIFY:
                 return verb_attest_verify();
+        case CLI_SRK_EXPORT:
+                return verb_srk_export();
+        case CLI_IMAGE_ENCRYPT:
+                return verb_image_encrypt();
+        case CLI_PCR_PREDICT:
+                return verb_pcr_predict();
+        case CLI_LOCK:
+                return verb_lock();
+        case CLI_PROVISION:
+                return verb_provision();
+        case CLI_POLICY_SIGN:
+                return verb_policy_sign();
         default:
                 return EXIT_USAGE;
         }

@@ -18,6 +18,11 @@ packages=(
         # build-asan (build-essential brings them today; named so they cannot go missing), and
         # valgrind for the valgrind suite (libc6-dbg: glibc's symbols, for its redirections and stacks)
         libasan8 libubsan1 valgrind libc6-dbg
+        # the boot suite (tests/boot): QEMU with OVMF, the Debian kernel, both initramfs generators
+        # (dracut-core, not dracut: dracut conflicts with initramfs-tools), and what the guest's root
+        # file system is made of
+        qemu-system-x86 ovmf linux-image-amd64 initramfs-tools cryptsetup-initramfs dracut-core
+        busybox cpio zstd e2fsprogs kmod util-linux
 )
 if [ "${1:-}" = "--bench" ]; then
         packages+=(clevis clevis-tpm2 clevis-luks)

@@ -31,9 +31,14 @@
  *   -ENOTUNIQ     the HSM URI matches more than one key
  *   -EKEYREVOKED  the HSM refused: wrong HSM PIN, or not the key the token was bound to
  *   -EKEYEXPIRED  the HSM key is not fit for a binding (extractable, not sensitive, another kind)
- *   -EEXIST       (hsm keygen) a key of that name exists already
+ *   -EEXIST       (hsm keygen) a key of that name exists already; (image encrypt) IMG exists
+ *   -ECANCELED    (image encrypt) the progress callback cancelled; nothing was left behind
+ *   -ENOMSG       (tokens sealed with a public key) no signed policy matches the boot state: none is
+ *                 installed, none verifies with the token's key, or none has the current PCR values
  *   -EBADE        attestation failed: the evidence does not satisfy the token's policy
  *   -EPROTO       the attestation evidence this machine gives is malformed
+ *   -EDOM         (offline sealing) a PCR to seal to has no value in the pcr-values document
+ *   -EOPNOTSUPP   (offline sealing) the target SRK is no storage key that can import
  */
 #pragma once
 
@@ -50,6 +55,7 @@ extern "C" {
 #define CVMSEAL_SRK_HANDLE UINT32_C(0x81000001)
 #define CVMSEAL_SECRET_MAX (8U * 1024U * 1024U) /* as libcryptsetup's key files */
 #define CVMSEAL_PCR_MAX 24U
+#define CVMSEAL_LOCK_PCR 15U     /* extended by the initramfs when it is done (docs/boot.md) */
 
 /* ---- logging ---- */
 typedef void (*cvmseal_log_fn)(int level, const char *message, void *userdata);
@@ -75,6 +81,16 @@ int cvmseal_secret_read_line(int fd, size_t max, cvmseal_secret **ret);
 /* Parses "7", "0,2,7" or "0+7" into a bit mask of sha256 PCRs (-EINVAL on anything else). */
 int cvmseal_pcr_mask_parse(const char *s, uint32_t *ret_mask);
 
+/* ---- signed policies (TPM2_PolicyAuthorize) ---- */
+
+/* Signs the PCR values of a pcr-values document (text, size bytes) for tokens enrolled with
+ * tpm2_public_key = this key's public half: key_pem is the PEM private key (RSA 2048-4096, or ECC
+ * P-256; not encrypted), pcr_mask the PCRs to sign (0: every PCR of the document).  Returns the
+ * signed-policy document (docs/image-pipeline.md).  -EKEYREJECTED: not a usable unencrypted private
+ * key; -EBADMSG: the pcr-values document is malformed; -EDOM: it lacks a PCR of pcr_mask. */
+int cvmseal_policy_sign(const cvmseal_secret *key_pem, const char *pcr_values, size_t pcr_values_size,
+                        uint32_t pcr_mask, json_object **ret_document);
+
 /* ---- operations ---- */
 struct cvmseal_enroll_params {
         const char *tcti;             /* NULL: $CVMSEAL_TCTI, then device:/dev/tpmrm0 */
@@ -85,11 +101,24 @@ struct cvmseal_enroll_params {
         const cvmseal_secret *hsm_pin;/* the HSM PIN; NULL: the URI's pin-value/pin-source, if any */
         bool hsm_allow_extractable;   /* accept an extractable HSM key */
         const char *attest_policy;    /* gate the unlock on attestation: the policy JSON text, or NULL */
+        /* Offline sealing (touches no TPM): the target TPM's SRK, as a marshalled TPM2B_PUBLIC
+         * (cvmseal_srk_export()), and the pcr-values document (text) with the values of pcr_mask.
+         * Both or neither.  Not verified by unsealing (result.verified is false). */
+        const uint8_t *srk_public;
+        size_t srk_public_size;
+        const char *pcr_values;
+        bool no_lock_pcr;             /* do not add the lock PCR (15) to pcr_mask (docs/boot.md) */
+        /* Seal to PolicyAuthorize by this signing key (PEM text of an RSA 2048-4096 or ECC P-256 public
+         * key), or NULL.  pcr_mask then names the PCRs the signed policies (`policy sign`) cover;
+         * result.verified is true only when a signed policy for this boot state is already installed. */
+        const char *tpm2_public_key;
 };
 
 struct cvmseal_enroll_result {
         int token_id;
         int keyslot;
+        bool verified;                  /* unsealed once before writing (false: the lock PCR is extended
+                                           in this boot, so the object first unseals at the next boot) */
         int recovery_keyslot;           /* -1 without a recovery key */
         cvmseal_secret *recovery_key;   /* NUL-terminated text; owned by the caller */
 };
@@ -122,6 +151,29 @@ int cvmseal_unlock(const char *device, const struct cvmseal_unlock_params *param
 /* Describes the device's keyslots and cvmseal tokens, without touching the TPM. */
 int cvmseal_list(const char *device, json_object **ret);
 
+struct cvmseal_reseal_params {
+        const char *tcti;
+        int token_id;                 /* -1: every cvmseal token, one after the other */
+        uint32_t pcr_mask;            /* 0: the old token's PCRs; the lock PCR stays when it had it */
+        const char *pcr_values;       /* a pcr-values document (text): seal to these (predicted) values;
+                                         PCRs it lacks take their current values; NULL: all current */
+        const cvmseal_secret *pin;    /* the TPM PIN of a token that has one; the new token keeps it */
+        const cvmseal_secret *unlock_key; /* NULL: unseal the old token to get in (the boot state must
+                                         satisfy it); else a passphrase or key file of any keyslot */
+        const cvmseal_secret *hsm_pin;/* the HSM PIN, when it cannot come from the unsealed token */
+        bool rotate;                  /* a new secret only: the same PCRs at their current values */
+        char **ret_attest_failures;   /* optional: on -EBADE, the failed checks */
+};
+
+/* Reseal (or rotate) cvmseal tokens: for each, a new keyslot with a new secret and a new token with
+ * the same protections (HSM key, attestation policy, PIN, lock PCR) and the new PCR values are added
+ * and verified before the old token and its keyslot are removed.  Crash-safe: a kill at any moment
+ * leaves the old or the new token working, and what it interrupted is finished by the next enroll,
+ * reseal or rotate (docs/design.md).  ret: [{"token", "keyslot", "pcrs", "verified": "unsealed" |
+ * "loaded", "removed": {"token", "keyslot"}}], one per token.  On failure the tokens done before stay
+ * done. */
+int cvmseal_reseal(const char *device, const struct cvmseal_reseal_params *params, json_object **ret);
+
 /* Removes a cvmseal token and the keyslots only it uses; refuses (-EBUSY) when no other keyslot
  * would be left.  ret_keyslots (optional) receives the removed keyslots as a JSON array. */
 int cvmseal_remove(const char *device, int token_id, json_object **ret_keyslots);
@@ -137,6 +189,45 @@ int cvmseal_hsm_uri_pin(const char *uri, cvmseal_secret **ret);
 
 /* uri without its PIN attributes (what may be stored and shown); -EINVAL when it is no HSM URI. */
 int cvmseal_hsm_uri_public(const char *uri, char **ret);
+
+/* ---- boot ---- */
+
+/* Extends the lock PCR (15) once in this boot, after recording its value from before in
+ * /run/cvmseal/lock.json ($CVMSEAL_LOCK_RECORD), so that no cvmseal token unseals again until the next
+ * boot.  Calling it again does nothing.  ret_info (optional): {"pcr", "already-locked", "before",
+ * "after", "record"}. */
+int cvmseal_lock(const char *tcti, json_object **ret_info);
+
+struct cvmseal_provision_params {
+        const char *tcti;
+        uint32_t pcr_mask;            /* 0: the marker's PCRs, else 7 (the lock PCR is added) */
+        const char *attest_policy;    /* NULL: the marker's policy, if any */
+        const cvmseal_secret *hsm_pin;/* for a marker that binds to an HSM key */
+        char **ret_attest_failures;   /* optional: on -EBADE, the failed checks */
+};
+
+/* First boot of a pipeline-built image: when the device carries a provisioning marker (a
+ * "cvmseal-provision" token, written by cvmseal_image_encrypt()), enrolls it to this TPM (and HSM)
+ * with the marker's PCRs and attestation policy - the policy is verified first, so a platform that
+ * fails it gets nothing - then removes the marker and destroys the provisioning keyslot.  Returns 1
+ * when it enrolled, 0 when there was no marker; ret (optional) gets the enrollment. */
+int cvmseal_provision(const char *device, const struct cvmseal_provision_params *params,
+                      struct cvmseal_enroll_result *ret);
+
+/* ---- offline sealing (docs/image-pipeline.md) ---- */
+
+/* This TPM's SRK (CVMSEAL_SRK_HANDLE) as a marshalled TPM2B_PUBLIC, for enrolling offline to it.
+ * With create, a missing SRK is created (the TCG ECC P-256 template, as enroll does) and persisted;
+ * without, -EREMCHG.  ret_info (optional): {"srk-handle", "name", "type": "ecc"|"rsa", "key",
+ * "public": "<base64>"}. */
+int cvmseal_srk_export(const char *tcti, bool create, uint8_t **ret_public, size_t *ret_size,
+                       json_object **ret_info);
+/* Checks a target SRK's marshalled TPM2B_PUBLIC (-EBADMSG: not one; -EOPNOTSUPP: no storage key this
+ * can seal to) and describes it: {"srk-handle", "name", "type", "key"}. */
+int cvmseal_srk_public_info(const uint8_t *pub, size_t size, json_object **ret_info);
+/* Parses a pcr-values document (text, size bytes) and gives the PCRs to seal to: mask, or with mask 0
+ * every PCR the document has.  -EBADMSG: malformed; -EDOM: a PCR of mask (or any, for 0) is missing. */
+int cvmseal_pcr_values_select(const char *text, size_t size, uint32_t mask, uint32_t *ret_mask);
 
 /* ---- the LUKS2 token plugin (libcryptsetup-token-cvmseal.so) ---- */
 
@@ -171,6 +262,51 @@ int cvmseal_tpm_lockout_info(const char *tcti, unsigned *ret_counter, unsigned *
 const char *cvmseal_tcti_resolve(const char *tcti);
 
 const char *cvmseal_version(void);
+
+/* ---- image pipeline ---- */
+
+/* Progress of a long operation: done of total bytes.  A non-zero return cancels it (-ECANCELED). */
+typedef int (*cvmseal_progress_fn)(uint64_t done, uint64_t total, void *userdata);
+
+struct cvmseal_image_params {
+        uint32_t sector_size;         /* 512 or 4096; 0: 4096 when RAW's size is a multiple of it, else 512 */
+        bool fast_kdf;                /* keyslot 0 with PBKDF2 at minimal iterations, for a random unlock key
+                                         of 32 bytes or more; false: libcryptsetup's default (argon2id) */
+        uint32_t pcr_mask;            /* for the first boot's enrollment (marker); 0: its default */
+        const char *attest_policy;    /* the first boot's attestation policy (JSON text), or NULL */
+        const char *hsm_uri;          /* the first boot's HSM key (stored without PIN attributes), or NULL */
+        cvmseal_progress_fn progress; /* called as the data is written, or NULL */
+        void *userdata;
+};
+
+struct cvmseal_image_result {
+        uint64_t size;                /* bytes in the data segment: RAW padded to the sector size */
+        uint32_t sector_size;
+        char uuid[37];                /* the LUKS2 UUID */
+        int keyslot;                  /* the unlock key's: 0 */
+        int provision_keyslot;        /* opened by the passphrase in the provisioning marker */
+        int provision_token;          /* the provisioning marker (a "cvmseal-provision" token) */
+};
+
+/* Writes a new LUKS2 image img (aes-xts-plain64, 512-bit key, its data segment 16 MiB in) whose data
+ * is raw's content, encrypted in user space; keyslot 0 opens with unlock_key, and a provisioning
+ * keyslot with the marker for the first boot (docs/image-pipeline.md).  img must not exist: it is
+ * written under a temporary name and appears only when complete.  -EEXIST when img exists, -ENOENT
+ * when raw does not (or img's directory), -ENODATA when raw is empty, -EBADMSG when the attestation
+ * policy is malformed, -ECANCELED when progress cancelled. */
+int cvmseal_image_encrypt(const char *raw, const char *img, const cvmseal_secret *unlock_key,
+                          const struct cvmseal_image_params *params, struct cvmseal_image_result *ret);
+
+/* ---- PCR prediction ---- */
+/* The SHA-256 PCR values a boot will give, as a pcr-values document ({"sha256": {"4": "<hex>"...}}),
+ * from the TCG event log (binary_bios_measurements) of a boot of the same machine, with the kernel
+ * and the initrd replaced when not NULL: the kernel's PCR 4 measurement (the last
+ * EV_EFI_BOOT_SERVICES_APPLICATION) by the Authenticode digest of the PE image kernel, the Linux EFI
+ * stub's PCR 9 initrd measurement by the digest of initrd (appended when the log has none).
+ * pcr_mask 0: every PCR the log extends.  -EBADMSG: the log or the kernel image is malformed, or the
+ * log has no SHA-256 bank; -ENOMSG: a kernel is given but the log measured none. */
+int cvmseal_pcr_predict(const void *event_log, size_t event_log_size, const void *kernel, size_t kernel_size,
+                        const void *initrd, size_t initrd_size, uint32_t pcr_mask, json_object **ret_values);
 
 #ifdef __cplusplus
 }

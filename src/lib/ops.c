@@ -14,18 +14,24 @@
 #include "hsm.h"
 #include "json-util.h"
 #include "kdf.h"
+#include "lock.h"
+#include "ops.h"
+#include "reseal.h"
 #include "log.h"
 #include "luks.h"
+#include "offline.h"
+#include "provision.h"
 #include "secret.h"
+#include "signed-policy.h"
 #include "token.h"
 #include "tpm2.h"
+#include "tpm2-duplicate.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(tpm2_context *, tpm2_context_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
 
 
 /* Parses an attestation policy (text) strictly and gives the digest of its exact bytes. */
-static int attest_policy_check(const char *text, uint8_t ret_digest[32]) {
+int attest_policy_check(const char *text, uint8_t ret_digest[32]) {
         _cleanup_(json_object_putp) json_object *j = NULL;
         _cleanup_(attest_policy_done) struct attest_policy p = {};
         enum json_tokener_error e;
@@ -44,7 +50,7 @@ static int attest_policy_check(const char *text, uint8_t ret_digest[32]) {
 }
 
 /* What an HSM binding is bound to: LUKS UUID (36 characters) || token id (big-endian). */
-static void binding_aad(const char *uuid, int token_id, uint8_t aad[40]) {
+void binding_aad(const char *uuid, int token_id, uint8_t aad[40]) {
         uint32_t id = (uint32_t) token_id;
 
         memcpy(aad, uuid, 36);
@@ -56,7 +62,7 @@ static void binding_aad(const char *uuid, int token_id, uint8_t aad[40]) {
 
 /* The data sealed in the TPM: the TPM share, followed by the HSM PIN when there is one, so one
  * Unseal gives both and the HSM becomes usable only in the enrolled boot state. */
-static int sealed_data(const cvmseal_secret *share, const cvmseal_secret *hsm_pin, cvmseal_secret **ret) {
+int sealed_data(const cvmseal_secret *share, const cvmseal_secret *hsm_pin, cvmseal_secret **ret) {
         size_t pin_size = cvmseal_secret_size(hsm_pin);
         cvmseal_secret *s;
 
@@ -74,8 +80,8 @@ static int sealed_data(const cvmseal_secret *share, const cvmseal_secret *hsm_pi
 
 /* Binds the token to the HSM key of params->hsm_uri: opens and checks the key, encrypts a fresh
  * HSM share, and proves that it decrypts. */
-static int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uuid, int id, struct token *t,
-                      cvmseal_secret **ret_share, cvmseal_secret **ret_pin) {
+int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uuid, int id, struct token *t,
+               cvmseal_secret **ret_share, cvmseal_secret **ret_pin) {
         _cleanup_secret_ cvmseal_secret *pin = NULL, *share = NULL, *check = NULL;
         _cleanup_(hsm_key_freep) hsm_key *key = NULL;
         uint8_t aad[40];
@@ -159,10 +165,9 @@ _public_ int cvmseal_pcr_mask_parse(const char *s, uint32_t *ret_mask) {
 
 /* ---- enroll ---- */
 
-static int token_sealed(const struct token *t, struct tpm2_sealed *ret);
 
 /* The token as libcryptsetup stored it parses strictly and is consistent. */
-static int token_check_written(struct crypt_device *cd, int id) {
+int token_check_written(struct crypt_device *cd, int id) {
         _cleanup_(token_done) struct token t = {};
         struct tpm2_sealed sealed;
         const char *json = NULL;
@@ -179,7 +184,7 @@ static int token_check_written(struct crypt_device *cd, int id) {
         return 0;
 }
 
-static int token_add(struct crypt_device *cd, int id, const struct token *t) {
+int token_add(struct crypt_device *cd, int id, const struct token *t) {
         _cleanup_(json_object_putp) json_object *j = NULL;
         int r;
 
@@ -201,14 +206,21 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
                                         *hsm_share = NULL, *hsm_pin = NULL, *data = NULL;
         _cleanup_(token_done) struct token t = {};
         struct tpm2_sealed sealed;
-        uint8_t policy_digest[32];
+        TPM2B_PUBLIC signing_key;
+        uint8_t policy_digest[32], values[CVMSEAL_PCR_MAX][32];
+        struct pending pending = { .id = -1 };
         int r, id, slot = -1, recovery_slot = -1;
+        uint32_t mask;
+        bool locked;
         const char *uuid;
 
         if (!device || !unlock_key || !params || !ret)
                 return -EINVAL;
         if (params->pcr_mask == 0 || params->pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
                 return log_debug_errno(-EINVAL, "No PCRs, or PCRs out of range");
+        mask = params->pcr_mask | (params->no_lock_pcr ? 0 : CVMSEAL_LOCK_MASK);
+        if (params->tpm2_public_key && (params->srk_public || (params->pcr_mask & CVMSEAL_LOCK_MASK)))
+                return log_debug_errno(-EINVAL, "A signed policy cannot be sealed offline or cover the lock PCR");
 
         r = luks_open(device, &cd);
         if (r < 0)
@@ -219,6 +231,11 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
 
         /* Fails fast, before the TPM is touched, when the key is wrong. */
         r = luks_volume_key(cd, unlock_key, &vk);
+        if (r < 0)
+                return r;
+
+        /* Finish what an interrupted enroll, reseal or rotate left behind (reseal.h). */
+        r = pending_gc(cd);
         if (r < 0)
                 return r;
 
@@ -243,9 +260,12 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
                         return r;
         }
 
-        r = tpm2_context_new(params->tcti, &tpm);
-        if (r < 0)
-                return r;
+        /* Sealing offline (for another machine's TPM) touches no TPM. */
+        if (!params->srk_public) {
+                r = tpm2_context_new(params->tcti, &tpm);
+                if (r < 0)
+                        return r;
+        }
 
         r = kdf_random_secret(CVMSEAL_SHARE_SIZE, &share);
         if (r < 0)
@@ -257,17 +277,43 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         r = sealed_data(share, hsm_pin, &data);
         if (r < 0)
                 return r;
-        r = tpm2_seal(tpm, params->pcr_mask, params->pin, data, &sealed);
-        if (r < 0)
-                return log_debug_errno(r, "Cannot seal to the TPM");
+        if (params->tpm2_public_key) {
+                bool verified;
 
-        /* Prove that the secret comes back out, in this boot state, before writing anything. */
-        r = tpm2_unseal(tpm, &sealed, CVMSEAL_SRK_HANDLE, params->pcr_mask, params->pin, &check);
-        if (r < 0)
-                return log_debug_errno(r, "The freshly sealed secret does not unseal");
-        if (cvmseal_secret_size(check) != cvmseal_secret_size(data) ||
-            !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(data), cvmseal_secret_size(data)))
-                return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
+                /* PolicyAuthorize by the signing key: verified by unsealing only when a signed policy for
+                 * this boot state is already installed (signed-policy.h). */
+                r = signed_policy_enroll(tpm, params->tpm2_public_key, mask, params->pin, data, &sealed,
+                                         &signing_key, &verified);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot seal to the signing key's policy");
+                locked = !verified; /* for result.verified; verified already when it could be */
+        } else if (params->srk_public) {
+                /* For the target's SRK, to the predicted values: no TPM here can unseal it, so it is
+                 * not verified by unsealing (as after the lock); the keyslot and token are. */
+                r = offline_seal(params, mask, data, &sealed);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot seal offline");
+                locked = true;
+        } else {
+                /* The current PCR values, but the lock PCR's from before this boot's lock. */
+                r = lock_seal_values(tpm, mask, values, &locked);
+                if (r < 0)
+                        return r;
+                r = tpm2_seal_to(tpm, mask, (const uint8_t (*)[32]) values, params->pin, data, &sealed);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot seal to the TPM");
+        }
+
+        /* Prove that the secret comes back out, in this boot state, before writing anything.  After
+         * the lock it cannot (that is the lock's purpose): it first unseals at the next boot. */
+        if (!locked && !params->tpm2_public_key) {
+                r = tpm2_unseal(tpm, &sealed, CVMSEAL_SRK_HANDLE, mask, params->pin, &check);
+                if (r < 0)
+                        return log_debug_errno(r, "The freshly sealed secret does not unseal");
+                if (cvmseal_secret_size(check) != cvmseal_secret_size(data) ||
+                    !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(data), cvmseal_secret_size(data)))
+                        return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
+        }
 
         r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), uuid, id,
                                   params->attest_policy ? policy_digest : NULL, &pass);
@@ -284,24 +330,43 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
                 return -ENOMEM;
         memcpy(t.tpm2.srk_name, sealed.srk_name.name, sealed.srk_name.size);
         memcpy(t.tpm2.policy, sealed.policy.buffer, sealed.policy.size);
-        t.tpm2.pcr_mask = params->pcr_mask;
+        t.tpm2.pcr_mask = mask;
         t.tpm2.pin = params->pin != NULL;
         r = tpm2_sealed_marshal(&sealed, &t.tpm2.public, &t.tpm2.public_size, &t.tpm2.private, &t.tpm2.private_size);
         if (r < 0)
                 return r;
+        if (params->tpm2_public_key) {
+                r = signed_policy_token_key_marshal(&signing_key, &t.tpm2.pubkey, &t.tpm2.pubkey_size,
+                                                    &t.tpm2.pubkey_name, &t.tpm2.pubkey_name_size);
+                if (r < 0)
+                        return r;
+        }
+        if (sealed.seed.size > 0) {
+                r = tpm2_import_seed_marshal(&sealed.seed, &t.tpm2.import_seed, &t.tpm2.import_seed_size);
+                if (r < 0)
+                        return r;
+        }
 
-        /* From here on the header changes: undo every step on failure. */
         if (params->recovery_key) {
                 r = kdf_recovery_key(&recovery);
                 if (r < 0)
                         return r;
-                r = luks_keyslot_add(cd, vk, recovery);
+        }
+
+        /* From here on the header changes.  A pending record comes first, naming the keyslots about
+         * to be added, so that even a kill is undone by the next enroll, reseal or rotate (reseal.h);
+         * a failure undoes every step at once. */
+        r = pending_begin(cd, id, params->recovery_key ? 2 : 1, -1, -1, &pending);
+        if (r < 0)
+                return r;
+        if (params->recovery_key) {
+                r = pending_keyslot_add(cd, &pending, 0, vk, recovery);
                 if (r < 0)
-                        return r;
+                        goto undo;
                 recovery_slot = r;
         }
 
-        r = luks_keyslot_add(cd, vk, pass);
+        r = pending_keyslot_add(cd, &pending, params->recovery_key ? 1 : 0, vk, pass);
         if (r < 0)
                 goto undo;
         slot = r;
@@ -315,27 +380,25 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         r = token_check_written(cd, id);
         if (r >= 0)
                 r = luks_activate(cd, NULL, slot, pass);
-        if (r < 0) {
-                if (crypt_token_json_set(cd, id, NULL) < 0)
-                        /* A token must never outlive its keyslot: keep the keyslot (an orphan). */
-                        slot = -1;
+        if (r >= 0)
+                r = pending_commit(cd, &pending);
+        if (r < 0)
                 goto undo;
-        }
 
         log_debug("Enrolled token %d with keyslot %d%s", id, slot, recovery ? " and a recovery keyslot" : "");
         *ret = (struct cvmseal_enroll_result) {
                 .token_id = id,
                 .keyslot = slot,
+                .verified = !locked,
                 .recovery_keyslot = recovery_slot,
                 .recovery_key = TAKE_PTR(recovery),
         };
         return 0;
 
 undo:
-        if (slot >= 0)
-                (void) crypt_keyslot_destroy(cd, slot);
-        if (recovery_slot >= 0)
-                (void) crypt_keyslot_destroy(cd, recovery_slot);
+        /* The token (never left without its keyslot), then the keyslots; what cannot be undone now
+         * stays recorded for the next run. */
+        (void) pending_rollback(cd, &pending);
         return r;
 }
 
@@ -344,7 +407,7 @@ undo:
 /* The sealed object of a token, after the checks that need no TPM: the blobs unmarshal exactly, the
  * object's authPolicy is the token's policy, and its noda attribute agrees with "pin".  list and
  * unlock both rely on it, so they never disagree on whether a token is malformed. */
-static int token_sealed(const struct token *t, struct tpm2_sealed *ret) {
+int token_sealed(const struct token *t, struct tpm2_sealed *ret) {
         struct tpm2_sealed sealed;
         int r;
 
@@ -357,11 +420,27 @@ static int token_sealed(const struct token *t, struct tpm2_sealed *ret) {
                 return log_debug_errno(-EBADMSG, "cvmseal token: 'policy' differs from the sealed object's");
         if (!!(sealed.public.publicArea.objectAttributes & TPMA_OBJECT_NODA) == t->tpm2.pin)
                 return log_debug_errno(-EBADMSG, "cvmseal token: 'pin' disagrees with the sealed object");
+        /* Sealed offline: "private" is a duplicate, imported with this seed at unlock. */
+        if (t->tpm2.import_seed) {
+                r = tpm2_import_seed_unmarshal(t->tpm2.import_seed, t->tpm2.import_seed_size, &sealed.seed);
+                if (r < 0)
+                        return r;
+        } else
+                sealed.seed = (TPM2B_ENCRYPTED_SECRET) {};
+        /* Sealed to PolicyAuthorize: the signing key is of cvmseal's template and has its name. */
+        if (t->tpm2.pubkey) {
+                TPM2B_PUBLIC key;
+
+                r = signed_policy_token_key(t->tpm2.pubkey, t->tpm2.pubkey_size, t->tpm2.pubkey_name,
+                                            t->tpm2.pubkey_name_size, &key);
+                if (r < 0)
+                        return r;
+        }
         *ret = sealed;
         return 0;
 }
 
-static int token_load(struct crypt_device *cd, int id, struct token *ret) {
+int token_load(struct crypt_device *cd, int id, struct token *ret) {
         const char *json = NULL;
         int r;
 
@@ -392,7 +471,8 @@ static char *failures_to_string(json_object *failures) {
 }
 
 /* The attestation gate: fresh evidence with a new nonce, verified against the token's policy. */
-static int attest_gate(tpm2_context *tpm, const struct token *t, char **ret_failures, uint8_t ret_digest[32]) {
+int attest_gate(tpm2_context *tpm, const uint8_t *policy_text, size_t policy_size, char **ret_failures,
+                uint8_t ret_digest[32]) {
         _cleanup_(json_object_putp) json_object *j = NULL;
         _cleanup_(attest_policy_done) struct attest_policy policy = {};
         _cleanup_(evidence_done) struct evidence evidence = {};
@@ -401,7 +481,7 @@ static int attest_gate(tpm2_context *tpm, const struct token *t, char **ret_fail
         uint8_t nonce[32];
         int r;
 
-        text = strndup((const char *) t->attest_policy, t->attest_policy_size);
+        text = strndup((const char *) policy_text, policy_size);
         if (!text)
                 return -ENOMEM;
         r = attest_policy_check(text, ret_digest);
@@ -454,7 +534,7 @@ static int attest_gate(tpm2_context *tpm, const struct token *t, char **ret_fail
 }
 
 /* Splits the unsealed data into the TPM share and the HSM PIN (when the binding has one). */
-static int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **ret_pin) {
+int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **ret_pin) {
         size_t size = cvmseal_secret_size(data), pin_size = size - CVMSEAL_SHARE_SIZE;
         bool pin = t->has_hsm && t->hsm.pin;
 
@@ -504,13 +584,18 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
 
         /* Attest first: nothing is unsealed on a platform that does not prove itself. */
         if (t.attest_policy) {
-                r = attest_gate(*tpm, &t, params->ret_attest_failures, policy_digest);
+                r = attest_gate(*tpm, t.attest_policy, t.attest_policy_size, params->ret_attest_failures, policy_digest);
                 if (r < 0)
                         return r;
         }
 
         log_debug("Token %d: unsealing (PCRs 0x%06x%s)", id, (unsigned) t.tpm2.pcr_mask, t.tpm2.pin ? ", PIN" : "");
-        r = tpm2_unseal(*tpm, &sealed, t.tpm2.srk_handle, t.tpm2.pcr_mask, t.tpm2.pin ? params->pin : NULL, &share);
+        if (t.tpm2.pubkey)
+                /* PolicyAuthorize: with the newest signed policy for this boot state (signed-policy.h). */
+                r = signed_policy_unseal_token(*tpm, &t, &sealed, t.tpm2.pin ? params->pin : NULL, &share);
+        else
+                r = tpm2_unseal(*tpm, &sealed, t.tpm2.srk_handle, t.tpm2.pcr_mask, t.tpm2.pin ? params->pin : NULL,
+                                &share);
         if (r < 0)
                 return r;
         r = split_sealed(&t, share, &hsm_pin);
@@ -655,6 +740,16 @@ _public_ int cvmseal_token_describe(const char *json, char **ret) {
                      t.attest_policy ? "policy gated" : "no");
         if (r < 0)
                 return -ENOMEM;
+        if (t.tpm2.pubkey && t.tpm2.pubkey_name_size == 34) {
+                char *with = NULL;
+
+                r = asprintf(&with, "%s\tSigned policies: key 000b%02x%02x%02x%02x...\n", s, t.tpm2.pubkey_name[2],
+                             t.tpm2.pubkey_name[3], t.tpm2.pubkey_name[4], t.tpm2.pubkey_name[5]);
+                free(s);
+                if (r < 0)
+                        return -ENOMEM;
+                s = with;
+        }
         *ret = s;
         return 0;
 }
@@ -774,6 +869,13 @@ static int list_token(struct crypt_device *cd, int id, json_object *tokens, uint
                                 r = json_add(o, "srk-name", json_object_new_string(name));
                         if (r >= 0 && t.attest_policy)
                                 r = json_add(o, "attest", json_object_new_boolean(true));
+                        if (r >= 0 && t.tpm2.import_seed)
+                                /* Sealed offline: unlock imports it first (docs/image-pipeline.md). */
+                                r = json_add(o, "offline", json_object_new_boolean(true));
+                        if (r >= 0 && t.tpm2.pubkey)
+                                /* Sealed to signed policies by this key (its TPM name). */
+                                r = json_add_blob(o, "signed-policy-key", true, t.tpm2.pubkey_name,
+                                                  t.tpm2.pubkey_name_size);
                         if (r >= 0 && t.has_hsm) {
                                 json_object *h = json_object_new_object();
 
@@ -844,6 +946,21 @@ _public_ int cvmseal_list(const char *device, json_object **ret) {
                 r = json_add(o, "tokens", TAKE_PTR(tokens));
         if (r >= 0)
                 r = json_add(o, "keyslots", TAKE_PTR(slots));
+        if (r >= 0) {
+                /* The first-boot provisioning marker of an image from `image encrypt` (a malformed one
+                 * is left out here; the token list shows it). */
+                _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
+
+                if (provision_marker_find(cd, &m) >= 0) {
+                        json_object *pm = json_object_new_object();
+
+                        r = json_add(o, "provision", pm);
+                        if (r >= 0)
+                                r = json_add(pm, "token", json_object_new_int(m.token_id));
+                        if (r >= 0)
+                                r = json_add(pm, "keyslot", json_object_new_int(m.keyslot));
+                }
+        }
         if (r < 0)
                 return r;
 

@@ -22,13 +22,18 @@ void token_done(struct token *t) {
         free(t->tpm2.policy);
         free(t->tpm2.public);
         free(t->tpm2.private);
+        free(t->tpm2.import_seed);
+        free(t->tpm2.pubkey);
+        free(t->tpm2.pubkey_name);
         hsm_binding_done(&t->hsm);
         free(t->attest_policy);
         memset(t, 0, sizeof(*t));
 }
 
 static const struct json_doc doc_top = { "cvmseal token", "" }, doc_kdf = { "cvmseal token", "kdf." },
-                             doc_tpm2 = { "cvmseal token", "tpm2." }, doc_attest = { "cvmseal token", "attest." };
+                             doc_tpm2 = { "cvmseal token", "tpm2." }, doc_attest = { "cvmseal token", "attest." },
+                             doc_import = { "cvmseal token", "tpm2.import." },
+                             doc_pubkey = { "cvmseal token", "tpm2.public-key." };
 
 static int get_int(const struct json_doc *d, json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret) {
         json_object *v = json_member(d, o, key, json_type_int);
@@ -46,7 +51,7 @@ static int get_int(const struct json_doc *d, json_object *o, const char *key, in
 
 static int parse_tpm2(json_object *o, struct token *t) {
         static const char *const known[] = { "srk-handle", "srk-name", "pcr-bank", "pcrs", "pin",
-                                             "policy", "public", "private", NULL };
+                                             "policy", "public", "private", "import", "public-key", NULL };
         const struct json_doc *d = &doc_tpm2;
         json_object *v, *pcrs;
         int64_t i;
@@ -105,7 +110,41 @@ static int parse_tpm2(json_object *o, struct token *t) {
         r = json_get_blob(d, o, "public", 0, 4, TOKEN_BLOB_MAX, &t->tpm2.public, &t->tpm2.public_size);
         if (r < 0)
                 return r;
-        return json_get_blob(d, o, "private", 0, 4, TOKEN_BLOB_MAX, &t->tpm2.private, &t->tpm2.private_size);
+        r = json_get_blob(d, o, "private", 0, 4, TOKEN_BLOB_MAX, &t->tpm2.private, &t->tpm2.private_size);
+        if (r < 0)
+                return r;
+
+        /* Optional: sealed offline, "private" is a duplicate to import with this seed. */
+        if (json_object_object_get_ex(o, "import", &v)) {
+                if (!json_object_is_type(v, json_type_object))
+                        return json_bad(d, "import", "is not an object");
+                r = json_only_members(&doc_import, v, (const char *const[]) { "seed", NULL });
+                if (r < 0)
+                        return r;
+                /* A TPM2B_ENCRYPTED_SECRET: an RSA-OAEP ciphertext or a marshalled ECC point. */
+                r = json_get_blob(&doc_import, v, "seed", 0, 4, 2 + 512, &t->tpm2.import_seed,
+                                  &t->tpm2.import_seed_size);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Optional: sealed to PolicyAuthorize by this key (--tpm2-public-key, signed-policy.h). */
+        if (json_object_object_get_ex(o, "public-key", &v)) {
+                if (!json_object_is_type(v, json_type_object))
+                        return json_bad(d, "public-key", "is not an object");
+                r = json_only_members(&doc_pubkey, v, (const char *const[]) { "public", "name", NULL });
+                if (r < 0)
+                        return r;
+                r = json_get_blob(&doc_pubkey, v, "public", 0, 4, TOKEN_BLOB_MAX, &t->tpm2.pubkey,
+                                  &t->tpm2.pubkey_size);
+                if (r < 0)
+                        return r;
+                r = json_get_blob(&doc_pubkey, v, "name", JSON_BLOB_HEX, 34, 34, &t->tpm2.pubkey_name,
+                                  &t->tpm2.pubkey_name_size);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int token_from_json(json_object *j, struct token *ret) {
@@ -273,6 +312,22 @@ int token_to_json(const struct token *t, json_object **ret) {
                 r = json_add_blob(tpm2, "public", false, t->tpm2.public, t->tpm2.public_size);
         if (r >= 0)
                 r = json_add_blob(tpm2, "private", false, t->tpm2.private, t->tpm2.private_size);
+        if (r >= 0 && t->tpm2.import_seed) {
+                json_object *imp = json_object_new_object();
+
+                r = json_add(tpm2, "import", imp);
+                if (r >= 0)
+                        r = json_add_blob(imp, "seed", false, t->tpm2.import_seed, t->tpm2.import_seed_size);
+        }
+        if (r >= 0 && t->tpm2.pubkey) {
+                json_object *pk = json_object_new_object();
+
+                r = json_add(tpm2, "public-key", pk);
+                if (r >= 0)
+                        r = json_add_blob(pk, "public", false, t->tpm2.pubkey, t->tpm2.pubkey_size);
+                if (r >= 0)
+                        r = json_add_blob(pk, "name", true, t->tpm2.pubkey_name, t->tpm2.pubkey_name_size);
+        }
         if (r >= 0)
                 r = json_add(j, "type", json_object_new_string(CVMSEAL_TOKEN_TYPE));
         if (r >= 0)

@@ -29,8 +29,17 @@ struct token {
                 size_t policy_size;
                 uint8_t *public;          /* marshalled TPM2B_PUBLIC */
                 size_t public_size;
-                uint8_t *private;         /* marshalled TPM2B_PRIVATE */
+                uint8_t *private;         /* marshalled TPM2B_PRIVATE (sealed offline: the duplicate) */
                 size_t private_size;
+                uint8_t *import_seed;     /* sealed offline: marshalled TPM2B_ENCRYPTED_SECRET, else NULL */
+                size_t import_seed_size;
+                /* --tpm2-public-key (signed-policy.h): the signing key's marshalled TPM2B_PUBLIC and its
+                 * name, else NULL.  pcr_mask then holds the PCRs the signed policies cover, plus the
+                 * lock PCR, which is a fixed PolicyPCR after PolicyAuthorize. */
+                uint8_t *pubkey;
+                size_t pubkey_size;
+                uint8_t *pubkey_name;
+                size_t pubkey_name_size;
         } tpm2;
         bool has_hsm;
         struct hsm_binding hsm;   /* when has_hsm */

@@ -6,7 +6,8 @@
  * crosses it inside a session salted with the SRK, whose name was pinned at enrollment: the sensitive
  * data of Create travels encrypted (TPMA_SESSION_DECRYPT), the answer of Unseal comes back encrypted
  * (TPMA_SESSION_ENCRYPT), and an interposer that presents another SRK is refused before anything is
- * sent to it.  The unlock path sends six commands (seven with a PIN) and never CreatePrimary.
+ * sent to it.  The unlock path sends six commands (seven with a PIN; one more, Import, for an object
+ * sealed offline) and never CreatePrimary.
  *
  * TSS2_RC values are converted to errno here and nowhere else (tpm2_rc_to_errno()).
  */
@@ -212,7 +213,6 @@ void tpm2_context_free(tpm2_context *c) {
         free(c);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(tpm2_context *, tpm2_context_free);
 
 /* ---- SRK ---- */
 
@@ -481,6 +481,11 @@ static void wipe_response_buffer(tpm2_context *c) {
 
 int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const cvmseal_secret *data,
               struct tpm2_sealed *ret) {
+        return tpm2_seal_to(c, mask, NULL, pin, data, ret);
+}
+
+int tpm2_seal_to(tpm2_context *c, uint32_t mask, const uint8_t given[][32], const cvmseal_secret *pin,
+                 const cvmseal_secret *data, struct tpm2_sealed *ret) {
         uint8_t values[CVMSEAL_PCR_MAX][32];
         TPM2B_SENSITIVE_CREATE in = {};
         TPM2B_PUBLIC template = {
@@ -510,9 +515,13 @@ int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const c
         if (r < 0)
                 return r;
 
-        r = tpm2_pcr_read(c, mask, values);
-        if (r < 0)
-                goto finish;
+        if (given)
+                memcpy(values, given, sizeof(values[0]) * (size_t) __builtin_popcount(mask));
+        else {
+                r = tpm2_pcr_read(c, mask, values);
+                if (r < 0)
+                        goto finish;
+        }
         r = tpm2_policy_digest(mask, (const uint8_t (*)[32]) values, pin, &s.policy);
         if (r < 0)
                 goto finish;
@@ -551,6 +560,25 @@ finish:
         return r;
 }
 
+/* TPM2_Import of an object sealed offline (tpm2-duplicate.c): outer wrapper only (symmetricAlg NULL,
+ * no encryptionKey).  Everything it carries is public or encrypted to the SRK.  The SRK's name has
+ * been checked, so a blob it refuses is damaged. */
+static int import_duplicate(tpm2_context *c, ESYS_TR srk, const struct tpm2_sealed *sealed, TPM2B_PRIVATE **ret) {
+        const TPMT_SYM_DEF_OBJECT no_inner = { .algorithm = TPM2_ALG_NULL };
+        const TPM2B_DATA no_key = {};
+        TSS2_RC rc;
+        int r;
+
+        TPM2_CALL(rc, Esys_Import(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &no_key,
+                                  &sealed->public, &sealed->private, &sealed->seed, &no_inner, ret));
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tss_error(rc, "Import (sealed object)");
+                return r == -EIO || r == -EINVAL || r == -ENOENT ? -EBADMSG : r;
+        }
+        log_debug("Imported the object sealed offline");
+        return 0;
+}
+
 int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
                 const cvmseal_secret *pin, cvmseal_secret **ret) {
         ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE, session = ESYS_TR_NONE;
@@ -586,9 +614,18 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
 
         log_debug("SRK 0x%08x has the pinned name", (unsigned) srk_handle);
 
+        /* 2a (sealed offline): Import turns the duplicate into a private area under this SRK. */
+        TPM2B_PRIVATE *imported = NULL;
+        if (sealed->seed.size > 0) {
+                r = import_duplicate(c, srk, sealed, &imported);
+                if (r < 0)
+                        goto finish;
+        }
+
         /* 2: Load */
-        TPM2_CALL(rc, Esys_Load(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sealed->private,
-                                &sealed->public, &object));
+        TPM2_CALL(rc, Esys_Load(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                imported ? imported : &sealed->private, &sealed->public, &object));
+        Esys_Free(imported);
         if (rc != TSS2_RC_SUCCESS) {
                 r = tss_error(rc, "Load (sealed object)");
                 /* The SRK is the right one: a blob it refuses is damaged. */
@@ -881,6 +918,24 @@ int tpm2_nv_write(tpm2_context *c, uint32_t index, const uint8_t *data, size_t s
         return 0;
 }
 
+int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size) {
+        TPM2B_EVENT data = {};
+        TPML_DIGEST_VALUES *digests = NULL;
+        TSS2_RC rc;
+
+        if (pcr >= CVMSEAL_PCR_MAX || size > sizeof(data.buffer))
+                return -EINVAL;
+        data.size = (UINT16) size;
+        memcpy(data.buffer, event, size);
+        /* PCR handles are ESYS_TR_PCR0 + n; PCRs 0-15 take an empty password at locality 0. */
+        TPM2_CALL(rc, Esys_PCR_Event(c->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                     &data, &digests));
+        Esys_Free(digests);
+        if (rc != TSS2_RC_SUCCESS)
+                return tss_error(rc, "PCR_Event");
+        return 0;
+}
+
 /* An attestation key under the endorsement hierarchy: RSA-2048, restricted signing, RSASSA-SHA256. */
 static const TPM2B_PUBLIC ak_template = {
         .publicArea = {
@@ -985,4 +1040,18 @@ finish:
         else if (ak != ESYS_TR_NONE)
                 (void) Esys_TR_Close(c->esys, &ak);
         return r;
+}
+
+/* ---- for TPM sequences built in other modules (signed-policy.c) ---- */
+
+ESYS_CONTEXT *tpm2_esys(tpm2_context *c) {
+        return c->esys;
+}
+
+int tpm2_start_session(tpm2_context *c, ESYS_TR srk, TPM2_SE type, TPMA_SESSION attributes, ESYS_TR *ret) {
+        return start_session(c, srk, type, attributes, ret);
+}
+
+void tpm2_wipe_response(tpm2_context *c) {
+        wipe_response_buffer(c);
 }

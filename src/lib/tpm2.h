@@ -7,6 +7,7 @@
 #include <tss2/tss2_esys.h>
 
 #include "cvmseal.h"
+#include "macro.h"
 
 typedef struct tpm2_context tpm2_context;
 
@@ -14,6 +15,7 @@ typedef struct tpm2_context tpm2_context;
  * TPM answers there. */
 int tpm2_context_new(const char *tcti, tpm2_context **ret);
 void tpm2_context_free(tpm2_context *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(tpm2_context *, tpm2_context_free);
 
 /* The SRK at CVMSEAL_SRK_HANDLE.  With create, a missing SRK is created (the TCG standard ECC P-256
  * template) and persisted; without, a missing SRK is -EREMCHG.  ret_name (optional) gets its name. */
@@ -35,6 +37,9 @@ struct tpm2_sealed {
         TPM2B_PRIVATE private;
         TPM2B_NAME srk_name;
         TPM2B_DIGEST policy;
+        /* Sealed offline (tpm2-duplicate.h): private is a duplicate that tpm2_unseal() imports under
+         * the SRK before Load, and this is its encrypted seed (inSymSeed).  size 0: a created object. */
+        TPM2B_ENCRYPTED_SECRET seed;
 };
 
 /* Seals data under the SRK to the policy (PCRs of mask, at their current values [+ PIN]), through a
@@ -43,7 +48,17 @@ struct tpm2_sealed {
 int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const cvmseal_secret *data,
               struct tpm2_sealed *ret);
 
-/* Unseals: ReadPublic of the SRK (its name must be the sealed one), Load, StartAuthSession (policy,
+/* As tpm2_seal, to the given values of the PCRs of mask (32 bytes each, ascending PCR order) instead of
+ * their current ones: one PCR_Read less, and values that are not current (the lock PCR's from before
+ * the lock, predicted ones) are possible.  values NULL: the current ones. */
+int tpm2_seal_to(tpm2_context *c, uint32_t mask, const uint8_t values[][32], const cvmseal_secret *pin,
+                 const cvmseal_secret *data, struct tpm2_sealed *ret);
+
+/* Extends PCR pcr of every active bank with the digest of event (TPM2_PCR_Event, at most 1024 bytes). */
+int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size);
+
+/* Unseals: ReadPublic of the SRK (its name must be the sealed one), [Import when sealed->seed is set,]
+ * Load, StartAuthSession (policy,
  * salted with the SRK, AES-128-CFB), PolicyPCR [, PolicyAuthValue], Unseal with the response
  * encrypted, FlushContext. */
 int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
@@ -85,3 +100,12 @@ int tpm2_nv_write(tpm2_context *c, uint32_t index, const uint8_t *data, size_t s
 int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint32_t mask,
                uint8_t **ret_message, size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size,
                uint8_t **ret_ak_public, size_t *ret_ak_public_size, uint8_t values[][32]);
+
+/* ---- for TPM sequences built in other modules (signed-policy.c) ---- */
+
+/* The ESAPI context of c. */
+ESYS_CONTEXT *tpm2_esys(tpm2_context *c);
+/* A session salted with the SRK (AES-128-CFB parameter encryption as attributes say), not continued. */
+int tpm2_start_session(tpm2_context *c, ESYS_TR srk, TPM2_SE type, TPMA_SESSION attributes, ESYS_TR *ret);
+/* Wipes tpm2-tss's response buffer, after a response that carried a secret. */
+void tpm2_wipe_response(tpm2_context *c);

@@ -328,3 +328,51 @@ write('fuzz-evidence', 'quote-eventlog.json', json.dumps({
 write('fuzz-evidence', 'unknown-member.json', '{"version":1,"snp-report":"AAAA","extra":true}')
 write('fuzz-evidence', 'bad-pcr-index.json', '{"version":1,"pcrs":{"sha256":{"24":"%s"}}}' % ('00' * 32))
 write('fuzz-evidence', 'quote-no-signature.json', '{"version":1,"tpm-quote":{"message":"AAAA"}}')
+
+# ---- pcr-values ----
+
+write('fuzz-pcr-values', 'two.json', json.dumps({'sha256': {'7': '07' * 32, '14': '0e' * 32}}, indent=1))
+write('fuzz-pcr-values', 'all.json', json.dumps({'sha256': {str(i): ('%02x' % i) * 32 for i in range(24)}}))
+write('fuzz-pcr-values', 'empty.json', '{"sha256":{}}')
+write('fuzz-pcr-values', 'duplicate.json', '{"sha256":{"7":"%s","7":"%s"}}' % ('00' * 32, '11' * 32))
+write('fuzz-pcr-values', 'leading-zero.json', '{"sha256":{"07":"%s"}}' % ('00' * 32))
+write('fuzz-pcr-values', 'sha1.json', '{"sha1":{"7":"%s"}}' % ('00' * 20))
+write('fuzz-pcr-values', 'escaped.json', '{"sha256":{"\\u0037":"%s"}}' % ('AB' * 32))
+
+# ---- pcr predict: a control byte, then an event log or (0x80) a PE image ----
+
+def tagged_initrd(data):
+    tag = struct.pack('<II', 0x8F3B22EC, 13) + b'Linux initrd\0'
+    e = struct.pack('<III', 9, 6, 2) + struct.pack('<H', 4) + hashlib.sha1(data).digest()
+    e += struct.pack('<H', 11) + hashlib.sha256(data).digest()
+    return e + struct.pack('<I', len(tag)) + tag
+
+def small_pe(pe32=False):
+    opt_size = (96 if pe32 else 112) + 16 * 8
+    out = bytearray(0x400)
+    out[0:2] = b'MZ'
+    struct.pack_into('<I', out, 0x3C, 0x40)
+    out[0x40:0x44] = b'PE\0\0'
+    struct.pack_into('<HHIIIHH', out, 0x44, 0x8664, 1, 0, 0, 0, opt_size, 0x22)
+    opt = 0x58
+    struct.pack_into('<H', out, opt, 0x10B if pe32 else 0x20B)
+    struct.pack_into('<I', out, opt + 60, 0x200)
+    struct.pack_into('<I', out, opt + (92 if pe32 else 108), 16)
+    sec = opt + opt_size
+    out[sec:sec + 5] = b'.text'
+    struct.pack_into('<II', out, sec + 16, 0x200, 0x200)
+    out[0x200:] = bytes(i & 0xFF for i in range(0x200))
+    return bytes(out)
+
+kernel_log = log + event2(4, 0x80000003, b'vmlinuz', [4, 11]) + event2(4, 0x80000003, b'vmlinuz', [4, 11])
+write('fuzz-pcr-predict', 'none.bin', b'\x00' + kernel_log)
+write('fuzz-pcr-predict', 'kernel-initrd.bin', b'\x03' + kernel_log)
+write('fuzz-pcr-predict', 'kernel-initrd-pcrs.bin', b'\x0b' + kernel_log)
+write('fuzz-pcr-predict', 'replace-initrd.bin', b'\x02' + kernel_log + tagged_initrd(b'old initrd'))
+write('fuzz-pcr-predict', 'drop-initrd.bin', b'\x04' + kernel_log + tagged_initrd(b'old initrd'))
+write('fuzz-pcr-predict', 'four-banks-initrd.bin', b'\x03' + spec_id(A4) + event2(4, 0x80000003, b'k', [4, 11, 12, 13]))
+write('fuzz-pcr-predict', 'sm3-initrd.bin', b'\x02' + spec_id([(0x000B, 32), (0x0012, 32)]) + event2(4, 0x80000003, b'k', [11, 0x12]))
+write('fuzz-pcr-predict', 'pe32plus.bin', b'\x80' + small_pe())
+write('fuzz-pcr-predict', 'pe32.bin', b'\x80' + small_pe(pe32=True))
+write('fuzz-pcr-predict', 'pe-short.bin', b'\x80' + small_pe()[:0x150])
+write('fuzz-pcr-predict', 'spec-id-only-initrd.bin', b'\x02' + spec_id(A2))

@@ -47,6 +47,8 @@ trap cleanup EXIT
 
 # Keep tpm2-tss quiet unless the test asks otherwise; the tool sets this too.
 export TSS2_LOG=${TSS2_LOG:-all+none}
+# The lock record of this test's "boot" (docs/boot.md), never the machine's /run/cvmseal.
+export CVMSEAL_LOCK_RECORD=$T/lock.json
 
 # start_swtpm NAME: starts a fresh swtpm whose state lives in $T/NAME and whose TPM command socket is
 # $T/NAME/sock; prints the TCTI string.  The state survives stop_swtpm/start_swtpm, like a reboot.

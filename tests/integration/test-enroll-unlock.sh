@@ -6,7 +6,7 @@
 # --print-key` writes, without a newline, a passphrase that cryptsetup accepts for that keyslot;
 # `unlock IMG NAME` fails with exit 1 and says device-mapper is missing (this machine has none);
 # `--json` works before and after the command's name; `--unlock-key-file -` reads standard input;
-# `--tpm2-pcrs 0,7` and `0+7` both bind PCRs [0, 7] and `unlock --token N` uses exactly token N;
+# `--tpm2-pcrs 0,7` and `0+7` both bind PCRs [0, 7] (and the lock PCR 15) and `unlock --token N` uses exactly token N;
 # `$CVMSEAL_TCTI` is used when --tcti is absent and --tcti wins over it; the token survives a TPM
 # reboot (state kept, PCRs reset); and the original key still opens the volume at the end.
 . "$(dirname "$0")/lib.sh"
@@ -56,7 +56,7 @@ key_opens "$key" "$img" 0
 # ---- list, human ----
 expect_exit 0 "$CVMSEAL" "${uk[@]}" list "$img"
 expect_in "$out" "^$img \(LUKS2 [0-9a-f-]{36}\)$" "list's first line"
-expect_in "$out" "^0 +cvmseal +$slot +7 +no +0x81000001$" "list's line for token 0"
+expect_in "$out" "^0 +cvmseal +$slot +7,15 +no +0x81000001$" "list's line for token 0"
 expect_in "$out" "^Keyslots: 0 $slot\(cvmseal\)$" "list's keyslots"
 [ "$(grep -cE '^[0-9]+ +' <<<"$out")" = 1 ] || fail "list shows more than one token: $out"
 
@@ -65,7 +65,7 @@ expect_exit 0 "$CVMSEAL" "${uk[@]}" list --json "$img"
 pycheck "$out" "d['device'] == '$img' and len(d['tokens']) == 1" "list --json"
 pycheck "$out" "d['tokens'][0]['id'] == 0 and d['tokens'][0]['type'] == 'cvmseal' and d['tokens'][0]['valid'] is True" \
         "list --json token 0"
-pycheck "$out" "d['tokens'][0]['pcrs'] == [7] and d['tokens'][0]['pin'] is False" "list --json token 0 policy"
+pycheck "$out" "d['tokens'][0]['pcrs'] == [7, 15] and d['tokens'][0]['pin'] is False" "list --json token 0 policy"
 pycheck "$out" "d['tokens'][0]['keyslot'] == $slot and d['tokens'][0]['pcr-bank'] == 'sha256'" "list --json token 0 keyslot"
 pycheck "$out" "d['tokens'][0]['srk-handle'] == '0x81000001' and len(d['tokens'][0]['srk-name']) == 68" \
         "list --json token 0 SRK"
@@ -130,24 +130,24 @@ expect_in "$err" "^cvmseal: $img: the unlock key opens no keyslot$" "enroll with
 [ "$(header_sum "$img")" = "$h1" ] || fail "a failed enroll changed the LUKS2 header"
 
 expect_exit 0 "$CVMSEAL" "${uk[@]}" --json enroll "$img" --unlock-key-file - --tpm2-pcrs 0,7 <"$key"
-pycheck "$out" "d['token'] == 1 and d['pcrs'] == [0, 7] and d['pin'] is False and d['keyslot'] not in (0, $slot)" \
+pycheck "$out" "d['token'] == 1 and d['pcrs'] == [0, 7, 15] and d['pin'] is False and d['keyslot'] not in (0, $slot)" \
         "enroll --tpm2-pcrs 0,7 --json"
 slot1=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keyslot"])' "$out")
 
 # ---- --tpm2-pcrs 0+7 ----
 expect_exit 0 "$CVMSEAL" "${uk[@]}" enroll "$img" --unlock-key-file "$key" --tpm2-pcrs 0+7 --json
-pycheck "$out" "d['token'] == 2 and d['pcrs'] == [0, 7] and d['keyslot'] not in (0, $slot, $slot1)" \
+pycheck "$out" "d['token'] == 2 and d['pcrs'] == [0, 7, 15] and d['keyslot'] not in (0, $slot, $slot1)" \
         "enroll --tpm2-pcrs 0+7 --json"
 slot2=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keyslot"])' "$out")
 
 expect_exit 0 "$CVMSEAL" "${uk[@]}" list --json "$img"
-pycheck "$out" "[t['pcrs'] for t in d['tokens']] == [[7], [0, 7], [0, 7]]" "list --json after three enrolls"
+pycheck "$out" "[t['pcrs'] for t in d['tokens']] == [[7, 15], [0, 7, 15], [0, 7, 15]]" "list --json after three enrolls"
 pycheck "$out" "[t['keyslot'] for t in d['tokens']] == [$slot, $slot1, $slot2]" "list --json keyslots of the tokens"
 pycheck "$out" "sorted(k['id'] for k in d['keyslots'] if k['cvmseal']) == sorted([$slot, $slot1, $slot2])" \
         "list --json cvmseal keyslots"
 expect_exit 0 "$CVMSEAL" "${uk[@]}" list "$img"
-expect_in "$out" "^1 +cvmseal +$slot1 +0,7 +no +0x81000001$" "list's line for token 1"
-expect_in "$out" "^2 +cvmseal +$slot2 +0,7 +no +0x81000001$" "list's line for token 2"
+expect_in "$out" "^1 +cvmseal +$slot1 +0,7,15 +no +0x81000001$" "list's line for token 1"
+expect_in "$out" "^2 +cvmseal +$slot2 +0,7,15 +no +0x81000001$" "list's line for token 2"
 toks=$(dump_tokens "$img" | tr '\n' ';')
 [ "$toks" = "0 cvmseal $slot;1 cvmseal $slot1;2 cvmseal $slot2;" ] || fail "luksDump shows tokens '$toks'"
 for s in "$slot" "$slot1" "$slot2"; do

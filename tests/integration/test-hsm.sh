@@ -92,7 +92,7 @@ EOF
         export TPM2TOOLS_TCTI=$TCTI
         tpm2_load -C 0x81000001 -u "$T/tu.pub" -r "$T/tu.priv" -c "$T/tu.ctx" >/dev/null 2>"$T/tu.err" \
                 || fail "tpm2_load of token $2 of $1: $(cat "$T/tu.err")"
-        tpm2_unseal -c "$T/tu.ctx" -p pcr:sha256:7 -o "$3" 2>"$T/tu.err" \
+        tpm2_unseal -c "$T/tu.ctx" -p pcr:sha256:7,15 -o "$3" 2>"$T/tu.err" \
                 || fail "tpm2_unseal of token $2 of $1: $(cat "$T/tu.err")"
         # swtpm has no resource manager: leave nothing loaded for the tool's next run.
         tpm2_flushcontext -t >/dev/null 2>&1
@@ -152,7 +152,7 @@ for kind in aes rsa; do
 
         expect_exit 0 "$CVMSEAL" --tcti "$TCTI" --json enroll "$img" --unlock-key-file "$T/key" \
                 --hsm "$uri" --hsm-pin-file "$T/pin"
-        pycheck "$out" "d['token'] == 0 and d['hsm'] is True and d['pcrs'] == [7]" "enroll --hsm ($kind)"
+        pycheck "$out" "d['token'] == 0 and d['hsm'] is True and d['pcrs'] == [7, 15]" "enroll --hsm ($kind)"
         slot=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["keyslot"])' "$out")
 
         expect_exit 0 "$CVMSEAL" --tcti "$TCTI" list "$img"

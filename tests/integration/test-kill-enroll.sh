@@ -12,7 +12,11 @@
 #   - an image whose bytes changed but whose metadata did not (the kill fell while libcryptsetup
 #     wrote a new keyslot's key material, before its metadata) is counted, as is any other change;
 #   - keyslots that no token references, other than keyslot 0, are orphans: an enroll killed after
-#     adding its keyslot and before writing its token leaves one.  They are allowed and counted.
+#     adding its keyslot and before writing its token leaves one.  They are counted, and each must be
+#     named by the pending record (a "cvmseal-pending" token, src/lib/reseal.h) written before it;
+#   - then one more enroll, not killed, runs on the same image: it finishes what the record
+#     describes (the unfinished token and its keyslots are undone), so afterwards no orphan and no
+#     record is left, and every keyslot but 0 belongs to a token: interruptions do not pile up.
 # swtpm has no resource manager: objects and sessions of a killed enroll stay loaded in the TPM (the
 # kernel's /dev/tpmrm0 would flush them).  They are counted and flushed after each kill, as the
 # kernel would; the last enroll proves the TPM is usable.  The counts are reported on stderr.
@@ -49,7 +53,7 @@ done
 D=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
 note "a normal enroll takes $D ms; kill delays in [0, $D] ms; seed $SEED"
 
-# check IMG: sets $state (untouched | area | token | orphan | other) and $orphans, and fails on anything
+# check IMG: sets $state (untouched | area | record | token | orphan | other) and $orphans, and fails on anything
 # that is not allowed.
 check() {
         local img=$1 tokens rc
@@ -67,15 +71,20 @@ meta = json.load(open(sys.argv[2]))
 lst = json.load(open(sys.argv[3]))
 luks_tokens = {int(k): v for k, v in meta["tokens"].items()}
 listed = {t["id"]: t for t in lst["tokens"]}
-referenced = set()
+referenced, named, pending = set(), set(), 0
 for tid, tok in sorted(luks_tokens.items()):
     referenced.update(int(k) for k in tok.get("keyslots", []))
+    if tok.get("type") == "cvmseal-pending":
+        pending += 1
+        named.update(a["keyslot"] for a in tok.get("added", []))
     if tok.get("type") != "cvmseal":
         continue
     t = listed.get(tid, {})
     print(tid, ",".join(tok.get("keyslots", [])) or "-", "valid" if t.get("valid") else "INVALID")
 slots = {int(k) for k in meta["keyslots"]}
 print("orphans", len([s for s in slots if s != 0 and s not in referenced]))
+print("unnamed", len([s for s in slots if s != 0 and s not in referenced and s not in named]))
+print("pending", pending)
 print("slots", len(slots))
 with open(sys.argv[1], "rb") as f:
     h1 = f.read(4096)
@@ -86,6 +95,11 @@ seq = [struct.unpack(">Q", h[16:24])[0] if h[:6] in (b"LUKS\xba\xbe", b"SKUL\xba
 print("hdr", seq[0], seq[1])
 EOF
         orphans=$(sed -n 's/^orphans //p' "$T/state")
+        pending=$(sed -n 's/^pending //p' "$T/state")
+        slots=$(sed -n 's/^slots //p' "$T/state")
+        [ "$(sed -n 's/^unnamed //p' "$T/state")" = 0 ] \
+                || fail "round $round: an orphan keyslot that no pending record names: $(cat "$T/state") $(cat "$T/meta")"
+        [ "$pending" -le 1 ] || fail "round $round: $pending pending records"
         tokens=$(grep -cE '^[0-9]+ ' "$T/state")
         grep -q ' INVALID$' "$T/state" && fail "round $round: a malformed cvmseal token: $(cat "$T/state") $(cat "$T/list")"
         [ "$tokens" -le 1 ] || fail "round $round: $tokens cvmseal tokens after one enroll: $(cat "$T/state")"
@@ -102,6 +116,8 @@ EOF
                 state=area # the metadata is the old one; a keyslot's key material area was (partly) written
         elif [ "$orphans" -gt 0 ]; then
                 state=orphan
+        elif [ "$pending" -gt 0 ]; then
+                state=record # only the pending record was written
         else
                 state=other
         fi
@@ -125,8 +141,8 @@ leftovers() {
         fi
 }
 
-declare -A count=([untouched]=0 [area]=0 [token]=0 [orphan]=0 [other]=0)
-total_orphans=0 split_headers=0 tpm_leftovers=0 finished=0
+declare -A count=([untouched]=0 [area]=0 [record]=0 [token]=0 [orphan]=0 [other]=0)
+total_orphans=0 split_headers=0 tpm_leftovers=0 finished=0 pending_left=0
 start=$(now_ms)
 for round in $(seq 1 "$ROUNDS"); do
         cp --sparse=always "$T/base" "$T/img"
@@ -144,6 +160,18 @@ for round in $(seq 1 "$ROUNDS"); do
         fi
         check "$T/img"
         leftovers
+        pending_left=$((pending_left + pending))
+        # The next enroll on the same image finishes what the kill left: no orphan, no record after it.
+        expect_exit 0 "$CVMSEAL" --tcti "$tcti" --json enroll "$T/img" --unlock-key-file "$key"
+        cleaned=$(cryptsetup luksDump --dump-json-metadata "$T/img" | "$PY" -c 'import json, sys
+d = json.load(sys.stdin)
+refs = {int(k) for t in d["tokens"].values() for k in t["keyslots"]}
+print(sum(t["type"] == "cvmseal-pending" for t in d["tokens"].values()),
+      len([s for s in map(int, d["keyslots"]) if s != 0 and s not in refs]),
+      sum(t["type"] == "cvmseal" for t in d["tokens"].values()), len(d["keyslots"]))') || fail "round $round: luksDump"
+        read -r c_pending c_orphans c_tokens c_slots <<<"$cleaned"
+        [ "$c_pending" = 0 ] && [ "$c_orphans" = 0 ] && [ "$c_slots" = $((c_tokens + 1)) ] \
+                || fail "round $round: after the next enroll: $c_pending records, $c_orphans orphans, $c_tokens tokens, $c_slots keyslots"
         count[$state]=$((count[$state] + 1))
         total_orphans=$((total_orphans + orphans))
         [ "$state" = other ] && note "round $round (kill at $delay ms): the header changed, with no token and no orphan keyslot"
@@ -156,6 +184,7 @@ cp --sparse=always "$T/base" "$T/img"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" enroll "$T/img" --unlock-key-file "$key"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$T/img"
 
-note "$ROUNDS kills in $elapsed ms: untouched ${count[untouched]}, metadata unchanged but key material written ${count[area]}, whole token ${count[token]} ($finished enrolls had finished), orphan keyslot ${count[orphan]} ($total_orphans orphan keyslots), other ${count[other]}"
+note "$ROUNDS kills in $elapsed ms: untouched ${count[untouched]}, metadata unchanged but key material written ${count[area]}, pending record only ${count[record]}, whole token ${count[token]} ($finished enrolls had finished), orphan keyslot ${count[orphan]} ($total_orphans orphan keyslots), other ${count[other]}"
+note "rounds that left a pending record: $pending_left; after the next enroll on the same image: no orphan keyslot and no record in any round"
 note "header copies split by the kill: $split_headers; rounds that left objects or sessions loaded in swtpm: $tpm_leftovers"
 exit 0

@@ -27,10 +27,10 @@ make_image "$img7" "$key"
 make_image "$img0" "$key"
 
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" --json enroll "$img7" --unlock-key-file "$key"
-pycheck "$out" "d['token'] == 0 and d['pcrs'] == [7]" "enroll to PCR 7"
+pycheck "$out" "d['token'] == 0 and d['pcrs'] == [7, 15]" "enroll to PCR 7"
 slot7=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keyslot"])' "$out")
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" --json enroll "$img0" --unlock-key-file "$key" --tpm2-pcrs 0
-pycheck "$out" "d['token'] == 0 and d['pcrs'] == [0]" "enroll to PCR 0"
+pycheck "$out" "d['token'] == 0 and d['pcrs'] == [0, 15]" "enroll to PCR 0"
 
 # Both unlock in the enrolled boot state.
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$img7"
@@ -63,7 +63,7 @@ expect_in "$(cat "$T/pk.err")" "$policy_msg" "--print-key's message"
 [ "$(header_sum "$img7")" = "$h7" ] || fail "a refused unlock changed the LUKS2 header"
 key_opens "$key" "$img7" 0
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" list --json "$img7"
-pycheck "$out" "len(d['tokens']) == 1 and d['tokens'][0]['pcrs'] == [7] and d['tokens'][0]['keyslot'] == $slot7" \
+pycheck "$out" "len(d['tokens']) == 1 and d['tokens'][0]['pcrs'] == [7, 15] and d['tokens'][0]['keyslot'] == $slot7" \
         "the token after refused unlocks"
 
 # ---- a token bound to PCR 0 does not care about PCR 7 ----

@@ -47,7 +47,7 @@ expect_exit 0 "$CVMSEAL" --tcti "$tcti" list --json "$img"
 pycheck "$out" "len(d['tokens']) == 1 and d['tokens'][0]['pin'] is True and d['tokens'][0]['keyslot'] == $slot" \
         "list --json of a PIN token"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" list "$img"
-expect_in "$out" "^0 +cvmseal +$slot +7 +yes +0x81000001$" "list of a PIN token"
+expect_in "$out" "^0 +cvmseal +$slot +7,15 +yes +0x81000001$" "list of a PIN token"
 
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" --json enroll "$img2" --unlock-key-file "$key" --pin-file "$T/pin-nonl"
 pycheck "$out" "d['token'] == 0 and d['pin'] is True" "enroll --pin-file alone"

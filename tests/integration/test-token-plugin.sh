@@ -67,6 +67,15 @@ TCTI=$(start_swtpm tpm)
 expect_exit 0 cs open --test-passphrase --token-only "$IMG"
 cryptsetup open --test-passphrase --key-file "$KEY" "$IMG" || fail "the original key no longer opens"
 
+# The plugin's private OpenSSL library context: a host whose default context finds no algorithm
+# (default properties fips=yes, and no FIPS provider) does not change what the plugin gets.  The
+# same configuration breaks cvmseal itself, which uses the default context: the test can fail.
+printf 'openssl_conf = init\n[init]\nalg_section = evp\n[evp]\ndefault_properties = fips=yes\n' >"$T/fips.cnf"
+OPENSSL_CONF=$T/fips.cnf expect_exit 0 cs open --test-passphrase --token-only "$IMG"
+if OPENSSL_CONF=$T/fips.cnf "$CVMSEAL" --tcti "$TCTI" unlock --test "$IMG" 2>/dev/null; then
+        fail "the fips=yes configuration does not bite: the test proves nothing"
+fi
+
 # A PIN token without a PIN (no terminal): -ENOANO, and no prompt hangs.
 printf 1234 >"$T/pin"
 IMG2=$T/pin.img

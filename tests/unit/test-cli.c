@@ -79,6 +79,210 @@ static void test_other_commands(void **state) {
         assert_int_equal(a.command, CLI_VERSION);
 }
 
+static void test_pcr_predict(void **state) {
+        struct cli_args a;
+
+        assert_int_equal(PARSE(&a, "pcr", "predict", "--event-log", "log.bin"), 0);
+        assert_int_equal(a.command, CLI_PCR_PREDICT);
+        assert_string_equal(a.event_log, "log.bin");
+        assert_null(a.kernel);
+        assert_null(a.initrd);
+        assert_int_equal(a.predict_pcr_mask, 0); /* every PCR the log extends */
+        assert_null(a.device);
+
+        assert_int_equal(PARSE(&a, "--json", "pcr", "--kernel", "vmlinuz", "predict", "--initrd", "initrd.img",
+                               "--event-log=-", "--pcrs", "4,9+11"), 0);
+        assert_true(a.json);
+        assert_string_equal(a.event_log, "-");
+        assert_string_equal(a.kernel, "vmlinuz");
+        assert_string_equal(a.initrd, "initrd.img");
+        assert_int_equal(a.predict_pcr_mask, (1u << 4) | (1u << 9) | (1u << 11));
+        assert_int_equal(PARSE(&a, "pcr", "predict", "--help"), 0);
+        assert_int_equal(a.command, CLI_HELP);
+
+        assert_int_equal(PARSE(&a, "pcr"), -EINVAL);                                        /* no subcommand */
+        assert_int_equal(PARSE(&a, "pcr", "predict"), -EINVAL);                             /* no --event-log */
+        assert_int_equal(PARSE(&a, "pcr", "guess", "--event-log", "l"), -EINVAL);
+        assert_int_equal(PARSE(&a, "pcr", "predict", "extra", "--event-log", "l"), -EINVAL);
+        assert_int_equal(PARSE(&a, "pcr", "predict", "--event-log", "l", "--pcrs", "24"), -EINVAL);
+        assert_int_equal(PARSE(&a, "pcr", "predict", "--event-log", "l", "--pcrs", ""), -EINVAL);
+        assert_int_equal(PARSE(&a, "pcr", "predict", "--event-log", "-", "--kernel", "-"), -EINVAL);
+        assert_int_equal(PARSE(&a, "pcr", "predict", "--event-log", "l", "--tpm2-pin"), -EINVAL); /* not pcr's */
+        assert_int_equal(PARSE(&a, "pcr", "predict", "--event-log"), -EINVAL);              /* no argument */
+        assert_int_equal(PARSE(&a, "list", "img", "--kernel", "k"), -EINVAL);               /* not list's */
+}
+
+static void test_reseal_rotate(void **state) {
+        struct cli_args a;
+
+        assert_int_equal(PARSE(&a, "reseal", "img"), 0);
+        assert_int_equal(a.command, CLI_RESEAL);
+        assert_string_equal(a.device, "img");
+        assert_int_equal(a.pcr_mask, 0); /* the old token's PCRs */
+        assert_int_equal(a.token_id, -1);
+        assert_null(a.pcr_values_file);
+        assert_int_equal(PARSE(&a, "--json", "reseal", "img", "--token", "2", "--tpm2-pcrs", "0+7", "--pcr-values",
+                               "v.json", "--pin-file", "p"), 0);
+        assert_true(a.json);
+        assert_int_equal(a.token_id, 2);
+        assert_int_equal(a.pcr_mask, (1u << 0) | (1u << 7));
+        assert_string_equal(a.pcr_values_file, "v.json");
+        assert_string_equal(a.pin_file, "p");
+        assert_int_equal(PARSE(&a, "reseal", "img", "--unlock-key-file", "k", "--hsm-pin-file", "h"), 0);
+        assert_string_equal(a.unlock_key_file, "k");
+        assert_string_equal(a.hsm_pin_file, "h");
+
+        assert_int_equal(PARSE(&a, "rotate", "img", "--token", "0", "--json"), 0);
+        assert_int_equal(a.command, CLI_ROTATE);
+        assert_int_equal(a.token_id, 0);
+        assert_int_equal(a.pcr_mask, 0);
+
+        /* rotate keeps the PCRs and their values. */
+        assert_int_equal(PARSE(&a, "rotate", "img", "--tpm2-pcrs", "7"), -EINVAL);
+        assert_int_equal(PARSE(&a, "rotate", "img", "--pcr-values", "v.json"), -EINVAL);
+        assert_int_equal(PARSE(&a, "reseal"), -EINVAL);
+        assert_int_equal(PARSE(&a, "reseal", "img", "extra"), -EINVAL);
+        assert_int_equal(PARSE(&a, "reseal", "img", "--recovery-key"), -EINVAL);
+        assert_int_equal(PARSE(&a, "reseal", "img", "--pcr-values", "-", "--pin-file", "-"), -EINVAL);
+        assert_int_equal(PARSE(&a, "reseal", "img", "--token", "32"), -EINVAL);
+}
+
+static void test_offline(void **state) {
+        struct cli_args a;
+
+        /* Offline enroll: both files; --tpm2-pcrs optional (then every PCR of the file). */
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--tpm2-srk-pub", "srk.pub",
+                               "--pcr-values", "pv.json"), 0);
+        assert_int_equal(a.command, CLI_ENROLL);
+        assert_string_equal(a.srk_pub_file, "srk.pub");
+        assert_string_equal(a.pcr_values_file, "pv.json");
+        assert_false(a.pcrs_given);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--tpm2-srk-pub", "srk.pub",
+                               "--pcr-values", "pv.json", "--tpm2-pcrs", "7,14", "--pin-file", "p", "--json"), 0);
+        assert_true(a.pcrs_given);
+        assert_int_equal(a.pcr_mask, (1u << 7) | (1u << 14));
+        assert_true(a.tpm2_pin);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--tpm2-srk-pub", "srk.pub"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--pcr-values", "pv.json"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--tpm2-srk-pub", "s", "--pcr-values",
+                               "p", "--hsm", "pkcs11:token=t;object=o"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "-", "--tpm2-srk-pub", "-", "--pcr-values",
+                               "p"), -EINVAL);
+        assert_int_equal(PARSE(&a, "unlock", "img", "--test", "--tpm2-srk-pub", "s"), -EINVAL);
+
+        /* srk export */
+        assert_int_equal(PARSE(&a, "srk", "export"), 0);
+        assert_int_equal(a.command, CLI_SRK_EXPORT);
+        assert_null(a.device);
+        assert_null(a.output);
+        assert_false(a.create);
+        assert_int_equal(PARSE(&a, "--json", "srk", "export", "--output", "srk.pub", "--create"), 0);
+        assert_string_equal(a.output, "srk.pub");
+        assert_true(a.create);
+        assert_true(a.json);
+        assert_int_equal(PARSE(&a, "srk"), -EINVAL);
+        assert_int_equal(PARSE(&a, "srk", "import"), -EINVAL);
+        assert_int_equal(PARSE(&a, "srk", "export", "extra"), -EINVAL);
+        assert_int_equal(PARSE(&a, "srk", "export", "--output", ""), -EINVAL);
+        assert_int_equal(PARSE(&a, "srk", "export", "--test"), -EINVAL);
+        assert_int_equal(PARSE(&a, "list", "img", "--create"), -EINVAL);
+}
+
+static void test_signed_policy(void **state) {
+        struct cli_args a;
+
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--tpm2-public-key", "pub.pem",
+                               "--tpm2-pcrs", "4,7"), 0);
+        assert_int_equal(a.command, CLI_ENROLL);
+        assert_string_equal(a.tpm2_public_key, "pub.pem");
+        assert_int_equal(a.pcr_mask, (1u << 4) | (1u << 7));
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k"), 0);
+        assert_null(a.tpm2_public_key);
+
+        assert_int_equal(PARSE(&a, "policy", "sign", "--key", "k.pem", "--pcr-values", "v.json"), 0);
+        assert_int_equal(a.command, CLI_POLICY_SIGN);
+        assert_null(a.device);
+        assert_string_equal(a.key_file, "k.pem");
+        assert_string_equal(a.pcr_values_file, "v.json");
+        assert_int_equal(a.predict_pcr_mask, 0); /* every PCR of the document */
+        assert_null(a.output);
+        assert_int_equal(PARSE(&a, "--json", "policy", "sign", "--key", "-", "--pcr-values", "v.json", "--pcrs", "4+7",
+                               "--output", "p.json"), 0);
+        assert_true(a.json);
+        assert_string_equal(a.key_file, "-");
+        assert_int_equal(a.predict_pcr_mask, (1u << 4) | (1u << 7));
+        assert_string_equal(a.output, "p.json");
+
+        assert_int_equal(PARSE(&a, "policy"), -EINVAL);                                         /* no subcommand */
+        assert_int_equal(PARSE(&a, "policy", "verify", "--key", "k", "--pcr-values", "v"), -EINVAL);
+        assert_int_equal(PARSE(&a, "policy", "sign", "--key", "k"), -EINVAL);                   /* no values */
+        assert_int_equal(PARSE(&a, "policy", "sign", "--pcr-values", "v"), -EINVAL);            /* no key */
+        assert_int_equal(PARSE(&a, "policy", "sign", "--key", "-", "--pcr-values", "-"), -EINVAL);
+        assert_int_equal(PARSE(&a, "policy", "sign", "--key", "", "--pcr-values", "v"), -EINVAL);
+        assert_int_equal(PARSE(&a, "policy", "sign", "--key", "k", "--pcr-values", "v", "--pcrs", "24"), -EINVAL);
+        assert_int_equal(PARSE(&a, "policy", "sign", "--key", "k", "--pcr-values", "v", "--tpm2-pin"), -EINVAL);
+        assert_int_equal(PARSE(&a, "policy", "sign", "--key", "k", "--pcr-values", "v", "extra"), -EINVAL);
+        assert_int_equal(PARSE(&a, "unlock", "img", "--test", "--key", "k"), -EINVAL);          /* not unlock's */
+        assert_int_equal(PARSE(&a, "unlock", "img", "--test", "--tpm2-public-key", "p"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--tpm2-public-key", ""), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "-", "--tpm2-public-key", "-"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--tpm2-public-key", "p",
+                               "--tpm2-srk-pub", "s", "--pcr-values", "v"), -EINVAL);  /* not offline */
+}
+
+static void test_image_encrypt(void **state) {
+        struct cli_args a;
+
+        assert_int_equal(PARSE(&a, "image", "encrypt", "raw.img", "out.img", "--unlock-key-file", "k"), 0);
+        assert_int_equal(a.command, CLI_IMAGE_ENCRYPT);
+        assert_string_equal(a.raw, "raw.img");
+        assert_string_equal(a.image, "out.img");
+        assert_string_equal(a.unlock_key_file, "k");
+        assert_null(a.device);
+        assert_null(a.name);
+        assert_int_equal(a.pcr_mask, 0);      /* the first boot's default */
+        assert_int_equal(a.sector_size, 0);   /* chosen by RAW's size */
+        assert_false(a.fast_kdf);
+        assert_null(a.attest_policy);
+        assert_null(a.hsm_uri);
+
+        assert_int_equal(PARSE(&a, "--json", "image", "--sector-size", "4096", "encrypt", "r", "--fast-kdf", "i",
+                               "--unlock-key-file=-", "--tpm2-pcrs", "4,7+9", "--attest-policy", "p.json",
+                               "--hsm", "pkcs11:token=t;object=o"), 0);
+        assert_true(a.json);
+        assert_string_equal(a.raw, "r");
+        assert_string_equal(a.image, "i");
+        assert_string_equal(a.unlock_key_file, "-");
+        assert_int_equal(a.sector_size, 4096);
+        assert_true(a.fast_kdf);
+        assert_int_equal(a.pcr_mask, (1u << 4) | (1u << 7) | (1u << 9));
+        assert_string_equal(a.attest_policy, "p.json");
+        assert_string_equal(a.hsm_uri, "pkcs11:token=t;object=o");
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--sector-size", "512"), 0);
+        assert_int_equal(a.sector_size, 512);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "--help"), 0);
+        assert_int_equal(a.command, CLI_HELP);
+
+        assert_int_equal(PARSE(&a, "image"), -EINVAL);                                         /* no subcommand */
+        assert_int_equal(PARSE(&a, "image", "decrypt", "r", "i", "--unlock-key-file", "k"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "--unlock-key-file", "k"), -EINVAL);   /* no IMG */
+        assert_int_equal(PARSE(&a, "image", "encrypt", "--unlock-key-file", "k"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "x", "--unlock-key-file", "k"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i"), -EINVAL);                   /* no key file */
+        assert_int_equal(PARSE(&a, "image", "encrypt", "-", "i", "--unlock-key-file", "k"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "-", "--unlock-key-file", "k"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--sector-size", "1024"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--sector-size", ""), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--sector-size"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--tpm2-pcrs", "24"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--hsm", "file:x"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--tpm2-pin"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--recovery-key"), -EINVAL);
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--hsm-pin-file", "p"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--fast-kdf"), -EINVAL);  /* image's */
+        assert_int_equal(PARSE(&a, "list", "img", "--sector-size", "512"), -EINVAL);
+}
+
 static void test_usage_errors(void **state) {
         struct cli_args a;
 
@@ -113,7 +317,7 @@ static void test_exit_codes(void **state) {
                 int r, code;
         } cases[] = {
                 { 0, 0 },           { 5, 0 },
-                { -EPERM, 3 },      { -EREMCHG, 3 },
+                { -EPERM, 3 },      { -EREMCHG, 3 },    { -ENOMSG, 3 },
                 { -EBADE, 4 },
                 { -ENOKEY, 5 },     { -EKEYREVOKED, 5 }, { -EKEYEXPIRED, 5 }, { -ENOTUNIQ, 5 },
                 { -ENODEV, 6 },     { -ETIMEDOUT, 6 },  { -ENOBUFS, 6 },
@@ -135,6 +339,11 @@ int main(void) {
                 cmocka_unit_test(test_enroll),
                 cmocka_unit_test(test_unlock),
                 cmocka_unit_test(test_other_commands),
+                cmocka_unit_test(test_pcr_predict),
+                cmocka_unit_test(test_reseal_rotate),
+                cmocka_unit_test(test_offline),
+                cmocka_unit_test(test_signed_policy),
+                cmocka_unit_test(test_image_encrypt),
                 cmocka_unit_test(test_usage_errors),
                 cmocka_unit_test(test_exit_codes),
         };

@@ -114,6 +114,29 @@ static void test_unknown_members(void **state) {
         expect_bad("kdf", "iterations", json_object_new_int(1));
 }
 
+/* Sealed offline: tpm2.import = {"seed": <base64>}, strict like the rest. */
+static void test_import(void **state) {
+        _cleanup_(json_object_putp) json_object *j = json_tokener_parse(valid), *out = NULL;
+        _cleanup_(token_done) struct token t = {};
+        json_object *tpm2 = NULL, *imp;
+        static const char *const bad[] = { "\"AAAA\"", "{}", "{\"seed\":1}", "{\"seed\":\"AA==\"}",
+                                           "{\"seed\":\"AAIBAg==\",\"extra\":true}", "{\"seed\":\"not base64\"}" };
+
+        assert_non_null(j);
+        assert_true(json_object_object_get_ex(j, "tpm2", &tpm2));
+        imp = json_tokener_parse("{\"seed\":\"AAIBAg==\"}");
+        json_object_object_add(tpm2, "import", imp);
+        assert_int_equal(token_from_json(j, &t), 0);
+        assert_int_equal(t.tpm2.import_seed_size, 4);
+        assert_int_equal(t.tpm2.import_seed[3], 2);
+        assert_int_equal(token_to_json(&t, &out), 0);
+        assert_string_equal(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN),
+                            json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                expect_bad("tpm2", "import", json_tokener_parse(bad[i]));
+}
+
 static void test_not_json(void **state) {
         struct token t = {};
 
@@ -217,6 +240,7 @@ int main(void) {
                 cmocka_unit_test(test_missing_members),
                 cmocka_unit_test(test_wrong_types_and_ranges),
                 cmocka_unit_test(test_unknown_members),
+                cmocka_unit_test(test_import),
                 cmocka_unit_test(test_not_json),
                 cmocka_unit_test(test_sealed_unmarshal),
                 cmocka_unit_test(test_hsm_binding),
