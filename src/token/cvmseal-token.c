@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include <libcryptsetup.h>
+#include <openssl/crypto.h>
+#include <openssl/provider.h>
 
 #include "cvmseal.h"
 
@@ -35,11 +37,60 @@ static void log_to_cryptsetup(int level, const char *message, void *userdata) {
         crypt_logf(userdata, CRYPT_LOG_DEBUG, "cvmseal: %s", message);
 }
 
+/* Why the token did not open, in one line: libcryptsetup shows it to the user (cryptsetup prints it on
+ * stderr; systemd-cryptsetup logs it as an error) before it falls back to a passphrase.  No secret, no
+ * TCTI string.  `cvmseal -v unlock DEVICE --test` tells the whole story. */
+static const char *refusal_reason(int r) {
+        switch (-r) {
+        case EPERM:
+                return "the TPM policy is not satisfied: the boot state differs from the enrolled one, or the "
+                       "lock PCR has been extended";
+        case EREMCHG:
+                return "this is not the TPM the token was sealed to (its SRK differs)";
+        case ENODEV:
+                return "no TPM is available";
+        case ETIMEDOUT:
+        case ENOBUFS:
+                return "the TPM is busy or out of memory";
+        case ENOLCK:
+                return "the TPM is in dictionary-attack lockout";
+        case EBADE:
+                return "attestation failed (cvmseal -v unlock DEVICE --test says which check)";
+        case EPROTO:
+                return "the attestation evidence this machine gives is malformed";
+        case ENOKEY:
+        case ENOTUNIQ:
+        case EKEYREVOKED:
+        case EKEYEXPIRED:
+                return "the HSM key is unavailable or refused";
+        case EBADMSG:
+                return "the token is malformed or damaged";
+        case EKEYREJECTED:
+                return "the unsealed secret opens no keyslot";
+        default:
+                return NULL;
+        }
+}
+
 static int token_open(struct crypt_device *cd, int token, const char *pin, size_t pin_size, char **ret_buffer,
                       size_t *ret_len) {
         cvmseal_secret *p = NULL, *pass = NULL;
+        OSSL_LIB_CTX *libctx, *previous;
+        OSSL_PROVIDER *provider;
+        const char *keyscript;
         char *buffer;
         int r;
+
+        /* Debian's cryptroot (initramfs-tools) starts `cryptsetup open --key-file=-` and cvmseal's
+         * keyscript together, and cryptsetup tries tokens before it reads the key.  Both would
+         * unseal, and when the token won, the keyscript would be left at a prompt that nobody
+         * reads.  There the keyscript owns the unlock (with its first-boot step, its explanations
+         * and the recovery prompt): cryptroot exports the crypttab options to cryptsetup. */
+        keyscript = getenv("CRYPTTAB_OPTION_keyscript");
+        if (keyscript && strstr(keyscript, "cvmseal-keyscript")) {
+                crypt_logf(cd, CRYPT_LOG_DEBUG, "cvmseal: token %d: left to %s", token, keyscript);
+                return -EAGAIN;
+        }
 
         if (pin) {
                 p = cvmseal_secret_new_from(pin, pin_size);
@@ -51,22 +102,44 @@ static int token_open(struct crypt_device *cd, int token, const char *pin, size_
          * through libcryptsetup.  A TSS2_LOG the user set is left alone. */
         (void) setenv("TSS2_LOG", "all+none", 0);
 
+        /* A private OpenSSL library context, made the default of this thread for the call: every
+         * fetch of libcvmseal, of tpm2-tss's ESAPI and of a PKCS#11 module that uses OpenSSL goes to
+         * a context with only the default provider, whatever the host process (cryptsetup,
+         * systemd-cryptsetup) configured in its own default context (providers, FIPS mode, default
+         * properties), and nothing of ours is left in the host's context afterwards. */
+        libctx = OSSL_LIB_CTX_new();
+        provider = libctx ? OSSL_PROVIDER_load(libctx, "default") : NULL;
+        if (!provider) {
+                OSSL_LIB_CTX_free(libctx);
+                cvmseal_secret_free(p);
+                return -ENOMEM;
+        }
+        previous = OSSL_LIB_CTX_set0_default(libctx);
+
         cvmseal_set_log(log_to_cryptsetup, cd);
         r = cvmseal_token_open(cd, token, p, &pass);
         cvmseal_set_log(NULL, NULL);
         cvmseal_secret_free(p);
 
+        (void) OSSL_LIB_CTX_set0_default(previous);
+        OSSL_PROVIDER_unload(provider);
+        OSSL_LIB_CTX_free(libctx);
+
         switch (r) {
         case 0:
                 break;
-        case -ENODEV:
-                return -EAGAIN;   /* no TPM here: not this token's day */
         case -ENOANO:
         case -EACCES:
-                return -ENOANO;   /* PIN missing or wrong */
-        default:
-                crypt_logf(cd, CRYPT_LOG_DEBUG, "cvmseal: token %d: %s", token, strerror(-r));
-                return r;
+                return -ENOANO;   /* PIN missing or wrong: the caller asks for one */
+        default: {
+                const char *why = refusal_reason(r);
+
+                if (why)
+                        crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token, why);
+                else
+                        crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token, strerror(-r));
+                return r == -ENODEV ? -EAGAIN : r;   /* no TPM here: not this token's day */
+        }
         }
 
         /* libcryptsetup owns this buffer and gives it back to cryptsetup_token_buffer_free(). */
