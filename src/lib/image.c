@@ -52,17 +52,6 @@ static void closep(int *fd) {
                 close(*fd);
 }
 
-/* libcryptsetup's messages go to the debug log, as in luks.c. */
-static void image_cs_log(int level, const char *msg, void *usrptr) {
-        size_t n = strlen(msg);
-
-        (void) level;
-        (void) usrptr;
-        while (n > 0 && msg[n - 1] == '\n')
-                n--;
-        log_debug("libcryptsetup: %.*s", (int) n, msg);
-}
-
 /* The temporary file: removed unless the image was completed. */
 struct image_tmp {
         char *path;
@@ -293,7 +282,7 @@ static int write_header(const char *path, uint32_t sector_size, const cvmseal_se
         r = crypt_init(&cd, path);
         if (r < 0)
                 return log_debug_errno(r, "Cannot open %s", path);
-        crypt_set_log_callback(cd, image_cs_log, NULL);
+        crypt_set_log_callback(cd, luks_log, NULL);
 
         r = crypt_set_data_offset(cd, IMAGE_DATA_OFFSET / 512U);
         if (r < 0)

@@ -10,6 +10,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct crypt_device *, crypt_free);
 
 /* Opens a LUKS2 device or image file.  -ENOENT when it does not exist, -EMEDIUMTYPE when it is not
  * LUKS2. */
+/* libcryptsetup's log callback: its messages go to our debug log, never to the caller's stderr. */
+void luks_log(int level, const char *msg, void *usrptr);
+
 int luks_open(const char *device, struct crypt_device **ret);
 
 /* The lowest token id that is free, or -ENOSPC. */

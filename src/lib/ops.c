@@ -320,19 +320,7 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (r < 0)
                 return r;
 
-        t.version = CVMSEAL_TOKEN_VERSION;
-        t.tpm2.srk_handle = CVMSEAL_SRK_HANDLE;
-        t.tpm2.srk_name_size = sealed.srk_name.size;
-        t.tpm2.srk_name = malloc(sealed.srk_name.size);
-        t.tpm2.policy_size = sealed.policy.size;
-        t.tpm2.policy = malloc(sealed.policy.size);
-        if (!t.tpm2.srk_name || !t.tpm2.policy)
-                return -ENOMEM;
-        memcpy(t.tpm2.srk_name, sealed.srk_name.name, sealed.srk_name.size);
-        memcpy(t.tpm2.policy, sealed.policy.buffer, sealed.policy.size);
-        t.tpm2.pcr_mask = mask;
-        t.tpm2.pin = params->pin != NULL;
-        r = tpm2_sealed_marshal(&sealed, &t.tpm2.public, &t.tpm2.public_size, &t.tpm2.private, &t.tpm2.private_size);
+        r = token_set_sealed(&t, &sealed, mask, params->pin != NULL);
         if (r < 0)
                 return r;
         if (params->tpm2_public_key) {
@@ -400,6 +388,23 @@ undo:
          * stays recorded for the next run. */
         (void) pending_rollback(cd, &pending);
         return r;
+}
+
+int token_set_sealed(struct token *t, const struct tpm2_sealed *sealed, uint32_t mask, bool pin) {
+        t->version = CVMSEAL_TOKEN_VERSION;
+        t->tpm2.srk_handle = CVMSEAL_SRK_HANDLE;
+        t->tpm2.srk_name_size = sealed->srk_name.size;
+        t->tpm2.srk_name = malloc(sealed->srk_name.size);
+        t->tpm2.policy_size = sealed->policy.size;
+        t->tpm2.policy = malloc(sealed->policy.size);
+        if (!t->tpm2.srk_name || !t->tpm2.policy)
+                return -ENOMEM;
+        memcpy(t->tpm2.srk_name, sealed->srk_name.name, sealed->srk_name.size);
+        memcpy(t->tpm2.policy, sealed->policy.buffer, sealed->policy.size);
+        t->tpm2.pcr_mask = mask;
+        t->tpm2.pin = pin;
+        return tpm2_sealed_marshal(sealed, &t->tpm2.public, &t->tpm2.public_size, &t->tpm2.private,
+                                   &t->tpm2.private_size);
 }
 
 /* ---- unlock ---- */

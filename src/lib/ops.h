@@ -38,3 +38,8 @@ int token_add(struct crypt_device *cd, int id, const struct token *t);
 int token_load(struct crypt_device *cd, int id, struct token *ret);
 /* Splits unsealed data into the TPM share and the HSM PIN (when the binding has one). */
 int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **ret_pin);
+
+struct token;
+struct tpm2_sealed;
+/* Fills the tpm2 member of a token for a sealed object: SRK name, policy, PCRs, PIN, blobs. */
+int token_set_sealed(struct token *t, const struct tpm2_sealed *sealed, uint32_t mask, bool pin);

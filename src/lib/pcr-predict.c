@@ -18,21 +18,6 @@
 
 static const uint8_t initrd_event_data[] = "Linux initrd";   /* with its NUL, as the stub logs it */
 
-static const EVP_MD *alg_md(uint16_t alg) {
-        switch (alg) {
-        case TPM2_ALG_SHA1:
-                return EVP_sha1();
-        case TPM2_ALG_SHA256:
-                return EVP_sha256();
-        case TPM2_ALG_SHA384:
-                return EVP_sha384();
-        case TPM2_ALG_SHA512:
-                return EVP_sha512();
-        default:
-                return NULL;
-        }
-}
-
 static uint32_t le32(const uint8_t *p) {
         return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
@@ -201,7 +186,7 @@ static int compute_digests(const struct eventlog_format *f, const uint8_t *data,
         int r;
 
         for (size_t k = 0; k < f->n_algs; k++) {
-                const EVP_MD *md = alg_md(f->algs[k].alg);
+                const EVP_MD *md = eventlog_alg_md(f->algs[k].alg);
                 unsigned n = 0;
 
                 if (!(f->present & (UINT32_C(1) << k)) || !md)

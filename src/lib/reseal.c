@@ -631,19 +631,7 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const
         if (r < 0)
                 return r;
 
-        t.version = CVMSEAL_TOKEN_VERSION;
-        t.tpm2.srk_handle = CVMSEAL_SRK_HANDLE;
-        t.tpm2.srk_name_size = sealed.srk_name.size;
-        t.tpm2.srk_name = malloc(sealed.srk_name.size);
-        t.tpm2.policy_size = sealed.policy.size;
-        t.tpm2.policy = malloc(sealed.policy.size);
-        if (!t.tpm2.srk_name || !t.tpm2.policy)
-                return -ENOMEM;
-        memcpy(t.tpm2.srk_name, sealed.srk_name.name, sealed.srk_name.size);
-        memcpy(t.tpm2.policy, sealed.policy.buffer, sealed.policy.size);
-        t.tpm2.pcr_mask = mask;
-        t.tpm2.pin = o.t.tpm2.pin;
-        r = tpm2_sealed_marshal(&sealed, &t.tpm2.public, &t.tpm2.public_size, &t.tpm2.private, &t.tpm2.private_size);
+        r = token_set_sealed(&t, &sealed, mask, o.t.tpm2.pin);
         if (r < 0)
                 return r;
 

@@ -869,31 +869,6 @@ finish:
 
 /* ---- the TPM ---- */
 
-/* As tpm2.c's TPM2_CALL: a command the TPM asks to send again (RETRY, YIELDED, TESTING) is sent again,
- * with a growing pause, up to about 3 s in all. */
-#define SP_RETRIES 8
-#define SP_CALL(rc, call)                                                               \
-        do {                                                                            \
-                for (unsigned _try = 0;; _try++) {                                      \
-                        (rc) = (call);                                                  \
-                        if (!tpm2_rc_is_retry(rc) || _try >= SP_RETRIES)                \
-                                break;                                                  \
-                        backoff(_try);                                                  \
-                }                                                                       \
-        } while (0)
-
-static void backoff(unsigned try) {
-        unsigned ms = 10U << (try < 6 ? try : 6);
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
-
-        (void) nanosleep(&ts, NULL);
-}
-
-static int tss_error(TSS2_RC rc, const char *what) {
-        log_debug("%s failed: 0x%08x, %s", what, (unsigned) rc, Tss2_RC_Decode(rc));
-        return tpm2_rc_to_errno(rc);
-}
-
 /* TPM_RC_VALUE from PolicyPCR: the PCRs do not have the values given. */
 static bool rc_is_value(TSS2_RC rc) {
         return (rc & TPM2_RC_FMT1) && (rc & (TPM2_RC_FMT1 | 0x3F)) == TPM2_RC_VALUE;
@@ -901,77 +876,25 @@ static bool rc_is_value(TSS2_RC rc) {
 
 int signed_policy_seal(tpm2_context *c, const TPM2B_PUBLIC *key, const struct signed_policy_fixed *fixed,
                        const cvmseal_secret *pin, const cvmseal_secret *data, struct tpm2_sealed *ret) {
-        ESYS_CONTEXT *esys = tpm2_esys(c);
-        TPM2B_SENSITIVE_CREATE in = {};
-        TPM2B_PUBLIC template = {
-                .publicArea = {
-                        .type = TPM2_ALG_KEYEDHASH,
-                        .nameAlg = TPM2_ALG_SHA256,
-                        /* As tpm2_seal(): policy only, fixed to this TPM, noda unless a PIN is set. */
-                        .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                                            (pin ? 0 : TPMA_OBJECT_NODA),
-                        .parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
-                },
-        };
-        TPM2B_DATA outside = {};
-        TPML_PCR_SELECTION creation_pcrs = {};
-        TPM2B_PUBLIC *out_public = NULL;
-        TPM2B_PRIVATE *out_private = NULL;
-        struct tpm2_sealed s = {};
+        TPM2B_DIGEST policy;
         TPM2B_NAME key_name;
-        ESYS_TR srk = ESYS_TR_NONE, session = ESYS_TR_NONE;
-        TSS2_RC rc;
         int r;
 
         if (!c || !key || !data || !ret)
-                return -EINVAL;
-        if (cvmseal_secret_size(data) > sizeof(in.sensitive.data.buffer))
                 return -EINVAL;
 
         r = signed_policy_key_name(key, &key_name);
         if (r < 0)
                 return r;
-        r = signed_policy_authorize_digest(&key_name, fixed, pin != NULL, &s.policy);
+        r = signed_policy_authorize_digest(&key_name, fixed, pin != NULL, &policy);
         if (r < 0)
                 return r;
-        template.publicArea.authPolicy = s.policy;
-
-        r = tpm2_srk(c, true, &srk, &s.srk_name);
+        r = tpm2_seal_policy(c, &policy, pin, data, ret);
         if (r < 0)
                 return r;
-
-        if (pin) {
-                r = tpm2_pin_auth(pin, &in.sensitive.userAuth);
-                if (r < 0)
-                        goto finish;
-        }
-        in.sensitive.data.size = (UINT16) cvmseal_secret_size(data);
-        memcpy(in.sensitive.data.buffer, cvmseal_secret_data(data), cvmseal_secret_size(data));
-
-        r = tpm2_start_session(c, srk, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT, &session);
-        if (r < 0)
-                goto finish;
-        SP_CALL(rc, Esys_Create(esys, srk, session, ESYS_TR_NONE, ESYS_TR_NONE, &in, &template, &outside, &creation_pcrs,
-                                &out_private, &out_public, NULL, NULL, NULL));
-        if (rc != TSS2_RC_SUCCESS) {
-                (void) Esys_FlushContext(esys, session);
-                r = tss_error(rc, "Create (sealed object)");
-                goto finish;
-        }
         log_debug("Sealed to PolicyAuthorize by key %02x%02x%02x%02x...", key_name.name[2], key_name.name[3],
                   key_name.name[4], key_name.name[5]);
-
-        s.public = *out_public;
-        s.private = *out_private;
-        *ret = s;
-        r = 0;
-
-finish:
-        secure_wipe(&in, sizeof(in));
-        Esys_Free(out_public);
-        Esys_Free(out_private);
-        (void) Esys_TR_Close(esys, &srk);
-        return r;
+        return 0;
 }
 
 int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle,
@@ -1008,15 +931,15 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
                 return r;
 
         /* 1: ReadPublic of the SRK; its name must be the pinned one. */
-        SP_CALL(rc, Esys_TR_FromTPMPublic(esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &srk));
+        TPM2_CALL(rc, Esys_TR_FromTPMPublic(esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &srk));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "ReadPublic (SRK)");
+                r = tpm2_tss_error(rc, "ReadPublic (SRK)");
                 return r == -ENOENT ? log_debug_errno(-EREMCHG, "This TPM has no SRK at 0x%08x", (unsigned) srk_handle)
                                     : r;
         }
         rc = Esys_TR_GetName(esys, srk, &name);
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "Esys_TR_GetName");
+                r = tpm2_tss_error(rc, "Esys_TR_GetName");
                 goto finish;
         }
         if (name->size != sealed->srk_name.size || !secret_equal(name->name, sealed->srk_name.name, name->size)) {
@@ -1025,10 +948,10 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
         }
 
         /* 2: Load */
-        SP_CALL(rc, Esys_Load(esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sealed->private, &sealed->public,
+        TPM2_CALL(rc, Esys_Load(esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sealed->private, &sealed->public,
                               &object));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "Load (sealed object)");
+                r = tpm2_tss_error(rc, "Load (sealed object)");
                 if (r == -EIO || r == -EINVAL || r == -ENOENT)
                         r = -EBADMSG;
                 goto finish;
@@ -1050,13 +973,13 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
                 if (r < 0)
                         goto finish;
                 pcr_selection(policies[i].pcrs.mask, &sel);
-                SP_CALL(rc, Esys_PolicyPCR(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pcr_digest, &sel));
+                TPM2_CALL(rc, Esys_PolicyPCR(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pcr_digest, &sel));
                 if (rc == TSS2_RC_SUCCESS) {
                         chosen = &policies[i];
                         break;
                 }
                 if (!rc_is_value(rc)) {
-                        r = tss_error(rc, "PolicyPCR (signed values)");
+                        r = tpm2_tss_error(rc, "PolicyPCR (signed values)");
                         goto finish;
                 }
                 log_debug("Signed policy %s: the PCRs differ from its values", policies[i].path ?: "?");
@@ -1069,10 +992,10 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
 
         /* 5: LoadExternal of the public key, in the owner hierarchy (a key in the null hierarchy would
          * get a null ticket, which PolicyAuthorize refuses). */
-        SP_CALL(rc, Esys_LoadExternal(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, key, ESYS_TR_RH_OWNER,
+        TPM2_CALL(rc, Esys_LoadExternal(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, key, ESYS_TR_RH_OWNER,
                                       &key_handle));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "LoadExternal (signing key)");
+                r = tpm2_tss_error(rc, "LoadExternal (signing key)");
                 if (r == -EIO || r == -EINVAL)
                         r = -EBADMSG;
                 goto finish;
@@ -1082,23 +1005,23 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
         r = signed_policy_ahash(&chosen->approved, ahash.buffer);
         if (r < 0)
                 goto finish;
-        SP_CALL(rc, Esys_VerifySignature(esys, key_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ahash,
+        TPM2_CALL(rc, Esys_VerifySignature(esys, key_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ahash,
                                          &chosen->signature, &ticket));
         /* 7: FlushContext of the key, whatever the answer. */
         (void) Esys_FlushContext(esys, key_handle);
         key_handle = ESYS_TR_NONE;
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "VerifySignature");
+                r = tpm2_tss_error(rc, "VerifySignature");
                 /* Verified in software already: a TPM that disagrees is refusing the policy. */
                 r = log_debug_errno(-EPERM, "The TPM does not accept the signature of %s", chosen->path ?: "?");
                 goto finish;
         }
 
         /* 8: PolicyAuthorize: the session's digest (the approved policy) becomes the authorizing one. */
-        SP_CALL(rc, Esys_PolicyAuthorize(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &chosen->approved,
+        TPM2_CALL(rc, Esys_PolicyAuthorize(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &chosen->approved,
                                          &ref, &key_name, ticket));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "PolicyAuthorize");
+                r = tpm2_tss_error(rc, "PolicyAuthorize");
                 if (r == -EIO || r == -EBADMSG)
                         r = -EPERM;
                 goto finish;
@@ -1110,17 +1033,17 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
                 TPM2B_DIGEST empty = {};
 
                 pcr_selection(fixed_mask, &sel);
-                SP_CALL(rc, Esys_PolicyPCR(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel));
+                TPM2_CALL(rc, Esys_PolicyPCR(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel));
                 if (rc != TSS2_RC_SUCCESS) {
-                        r = tss_error(rc, "PolicyPCR (fixed)");
+                        r = tpm2_tss_error(rc, "PolicyPCR (fixed)");
                         goto finish;
                 }
         }
 
         if (pin) {
-                SP_CALL(rc, Esys_PolicyAuthValue(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE));
+                TPM2_CALL(rc, Esys_PolicyAuthValue(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE));
                 if (rc != TSS2_RC_SUCCESS) {
-                        r = tss_error(rc, "PolicyAuthValue");
+                        r = tpm2_tss_error(rc, "PolicyAuthValue");
                         goto finish;
                 }
                 r = tpm2_pin_auth(pin, &auth);
@@ -1129,20 +1052,20 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
                 rc = Esys_TR_SetAuth(esys, object, &auth);
                 secure_wipe(&auth, sizeof(auth));
                 if (rc != TSS2_RC_SUCCESS) {
-                        r = tss_error(rc, "Esys_TR_SetAuth");
+                        r = tpm2_tss_error(rc, "Esys_TR_SetAuth");
                         goto finish;
                 }
         }
 
         /* 10: Unseal */
-        SP_CALL(rc, Esys_Unseal(esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
+        TPM2_CALL(rc, Esys_Unseal(esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
         tpm2_wipe_response(c);
         if (pin) {
                 auth = (TPM2B_AUTH) {};
                 (void) Esys_TR_SetAuth(esys, object, &auth);
         }
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "Unseal");
+                r = tpm2_tss_error(rc, "Unseal");
                 if (r == -EPERM)
                         log_debug("The policy is not satisfied: the fixed PCRs (the lock PCR) differ from the sealed values");
                 goto finish;

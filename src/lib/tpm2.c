@@ -131,31 +131,14 @@ int tpm2_rc_to_errno(TSS2_RC rc) {
         }
 }
 
-/* Logs the TSS's own decoding of rc at debug level and returns its errno. */
-static int tss_error(TSS2_RC rc, const char *what) {
+int tpm2_tss_error(TSS2_RC rc, const char *what) {
         int r = tpm2_rc_to_errno(rc);
 
         log_debug("%s failed: 0x%08x, %s", what, (unsigned) rc, Tss2_RC_Decode(rc));
         return r;
 }
 
-/* A TPM may ask for a command to be sent again (RETRY, YIELDED, TESTING).  tpm2-tss's ESAPI resends
- * up to five times at once; past that, we wait and send again, for up to about 3 s in all.  The
- * command was not executed, so sending it again is always safe. */
-#define TPM2_RETRIES 8
-#define TPM2_CALL(rc, call)                                                             \
-        do {                                                                            \
-                for (unsigned _try = 0;; _try++) {                                      \
-                        (rc) = (call);                                                  \
-                        if (!tpm2_rc_is_retry(rc) || _try >= TPM2_RETRIES)              \
-                                break;                                                  \
-                        log_debug("The TPM asked to retry %s (0x%x), try %u",            \
-                                  #call, (unsigned) (rc), _try + 1);                    \
-                        tpm2_backoff(_try);                                             \
-                }                                                                       \
-        } while (0)
-
-static void tpm2_backoff(unsigned try) {
+void tpm2_backoff(unsigned try) {
         unsigned ms = 10U << (try < 6 ? try : 6);
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
 
@@ -195,7 +178,7 @@ int tpm2_context_new(const char *tcti, tpm2_context **ret) {
         if (rc != TSS2_RC_SUCCESS) {
                 Tss2_TctiLdr_Finalize(&c->tcti);
                 free(c);
-                return tss_error(rc, "Esys_Initialize") == -ENOMEM ? -ENOMEM : -ENODEV;
+                return tpm2_tss_error(rc, "Esys_Initialize") == -ENOMEM ? -ENOMEM : -ENODEV;
         }
 
         log_debug("Connected to the TPM through '%s'", conf);
@@ -247,13 +230,13 @@ static int srk_create(tpm2_context *c, ESYS_TR *ret) {
                                          &in, &srk_ecc_template, &outside, &creation_pcrs, &primary, NULL, NULL,
                                          NULL, NULL));
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "CreatePrimary (SRK)");
+                return tpm2_tss_error(rc, "CreatePrimary (SRK)");
 
         TPM2_CALL(rc, Esys_EvictControl(c->esys, ESYS_TR_RH_OWNER, primary, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                         ESYS_TR_NONE, CVMSEAL_SRK_HANDLE, &persistent));
         (void) Esys_FlushContext(c->esys, primary);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "EvictControl (SRK)");
+                return tpm2_tss_error(rc, "EvictControl (SRK)");
 
         *ret = persistent;
         return 0;
@@ -268,7 +251,7 @@ int tpm2_srk(tpm2_context *c, bool create, ESYS_TR *ret_srk, TPM2B_NAME *ret_nam
         TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, CVMSEAL_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE,
                                             ESYS_TR_NONE, &srk));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "ReadPublic (SRK)");
+                r = tpm2_tss_error(rc, "ReadPublic (SRK)");
                 if (r != -ENOENT)
                         return r;
                 if (!create)
@@ -283,7 +266,7 @@ int tpm2_srk(tpm2_context *c, bool create, ESYS_TR *ret_srk, TPM2B_NAME *ret_nam
                 rc = Esys_TR_GetName(c->esys, srk, &name);
                 if (rc != TSS2_RC_SUCCESS) {
                         (void) Esys_TR_Close(c->esys, &srk);
-                        return tss_error(rc, "Esys_TR_GetName");
+                        return tpm2_tss_error(rc, "Esys_TR_GetName");
                 }
                 *ret_name = *name;
                 Esys_Free(name);
@@ -332,7 +315,7 @@ int tpm2_pcr_read(tpm2_context *c, uint32_t mask, uint8_t values[][32]) {
                 TPM2_CALL(rc, Esys_PCR_Read(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter,
                                             &out_sel, &digests));
                 if (rc != TSS2_RC_SUCCESS)
-                        return tss_error(rc, "PCR_Read");
+                        return tpm2_tss_error(rc, "PCR_Read");
 
                 got = selection_mask(out_sel) & left;
                 if (got == 0 || (unsigned) __builtin_popcount(got) != digests->count) {
@@ -405,7 +388,7 @@ int tpm2_policy_digest(uint32_t mask, const uint8_t values[][32], bool pin, TPM2
         pcr_selection(mask, &sel);
         rc = Tss2_MU_TPML_PCR_SELECTION_Marshal(&sel, sel_buf, sizeof(sel_buf), &sel_size);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "Marshalling TPML_PCR_SELECTION") == -ENOMEM ? -ENOMEM : -EIO;
+                return tpm2_tss_error(rc, "Marshalling TPML_PCR_SELECTION") == -ENOMEM ? -ENOMEM : -EIO;
         cc[0] = 0; cc[1] = 0; cc[2] = (TPM2_CC_PolicyPCR >> 8) & 0xFF; cc[3] = TPM2_CC_PolicyPCR & 0xFF;
         r = sha256(policy, 32, cc, 4, sel_buf, sel_size, pcr_digest, 32, policy);
         if (r < 0)
@@ -452,13 +435,13 @@ static int start_session(tpm2_context *c, ESYS_TR srk, TPM2_SE type, TPMA_SESSIO
         TPM2_CALL(rc, Esys_StartAuthSession(c->esys, srk, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                             NULL, type, &session_symmetric, TPM2_ALG_SHA256, &session));
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "StartAuthSession");
+                return tpm2_tss_error(rc, "StartAuthSession");
 
         /* No continueSession: the TPM flushes the session once the command that uses it succeeds. */
         rc = Esys_TRSess_SetAttributes(c->esys, session, attributes, 0xFF);
         if (rc != TSS2_RC_SUCCESS) {
                 (void) Esys_FlushContext(c->esys, session);
-                return tss_error(rc, "Esys_TRSess_SetAttributes");
+                return tpm2_tss_error(rc, "Esys_TRSess_SetAttributes");
         }
         *ret = session;
         return 0;
@@ -487,6 +470,24 @@ int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const c
 int tpm2_seal_to(tpm2_context *c, uint32_t mask, const uint8_t given[][32], const cvmseal_secret *pin,
                  const cvmseal_secret *data, struct tpm2_sealed *ret) {
         uint8_t values[CVMSEAL_PCR_MAX][32];
+        TPM2B_DIGEST policy;
+        int r;
+
+        if (given)
+                memcpy(values, given, sizeof(values[0]) * (size_t) __builtin_popcount(mask));
+        else {
+                r = tpm2_pcr_read(c, mask, values);
+                if (r < 0)
+                        return r;
+        }
+        r = tpm2_policy_digest(mask, (const uint8_t (*)[32]) values, pin, &policy);
+        if (r < 0)
+                return r;
+        return tpm2_seal_policy(c, &policy, pin, data, ret);
+}
+
+int tpm2_seal_policy(tpm2_context *c, const TPM2B_DIGEST *policy, const cvmseal_secret *pin,
+                     const cvmseal_secret *data, struct tpm2_sealed *ret) {
         TPM2B_SENSITIVE_CREATE in = {};
         TPM2B_PUBLIC template = {
                 .publicArea = {
@@ -510,22 +511,12 @@ int tpm2_seal_to(tpm2_context *c, uint32_t mask, const uint8_t given[][32], cons
 
         if (cvmseal_secret_size(data) > sizeof(in.sensitive.data.buffer))
                 return -EINVAL;
+        s.policy = *policy;
+        template.publicArea.authPolicy = *policy;
 
         r = tpm2_srk(c, true, &srk, &s.srk_name);
         if (r < 0)
                 return r;
-
-        if (given)
-                memcpy(values, given, sizeof(values[0]) * (size_t) __builtin_popcount(mask));
-        else {
-                r = tpm2_pcr_read(c, mask, values);
-                if (r < 0)
-                        goto finish;
-        }
-        r = tpm2_policy_digest(mask, (const uint8_t (*)[32]) values, pin, &s.policy);
-        if (r < 0)
-                goto finish;
-        template.publicArea.authPolicy = s.policy;
 
         if (pin) {
                 r = tpm2_pin_auth(pin, &in.sensitive.userAuth);
@@ -543,7 +534,7 @@ int tpm2_seal_to(tpm2_context *c, uint32_t mask, const uint8_t given[][32], cons
                                   &creation_pcrs, &out_private, &out_public, NULL, NULL, NULL));
         if (rc != TSS2_RC_SUCCESS) {
                 (void) Esys_FlushContext(c->esys, session);
-                r = tss_error(rc, "Create (sealed object)");
+                r = tpm2_tss_error(rc, "Create (sealed object)");
                 goto finish;
         }
 
@@ -572,7 +563,7 @@ static int import_duplicate(tpm2_context *c, ESYS_TR srk, const struct tpm2_seal
         TPM2_CALL(rc, Esys_Import(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &no_key,
                                   &sealed->public, &sealed->private, &sealed->seed, &no_inner, ret));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "Import (sealed object)");
+                r = tpm2_tss_error(rc, "Import (sealed object)");
                 return r == -EIO || r == -EINVAL || r == -ENOENT ? -EBADMSG : r;
         }
         log_debug("Imported the object sealed offline");
@@ -598,13 +589,13 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
         /* 1: ReadPublic.  ESAPI checks that the name it is given is the name of the public area. */
         TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &srk));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "ReadPublic (SRK)");
+                r = tpm2_tss_error(rc, "ReadPublic (SRK)");
                 return r == -ENOENT ? log_debug_errno(-EREMCHG, "This TPM has no SRK at 0x%08x", (unsigned) srk_handle)
                                     : r;
         }
         rc = Esys_TR_GetName(c->esys, srk, &name);
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "Esys_TR_GetName");
+                r = tpm2_tss_error(rc, "Esys_TR_GetName");
                 goto finish;
         }
         if (name->size != sealed->srk_name.size || !secret_equal(name->name, sealed->srk_name.name, name->size)) {
@@ -627,7 +618,7 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                                 imported ? imported : &sealed->private, &sealed->public, &object));
         Esys_Free(imported);
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "Load (sealed object)");
+                r = tpm2_tss_error(rc, "Load (sealed object)");
                 /* The SRK is the right one: a blob it refuses is damaged. */
                 if (r == -EIO || r == -EINVAL || r == -ENOENT)
                         r = -EBADMSG;
@@ -648,14 +639,14 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
         pcr_selection(mask, &sel);
         TPM2_CALL(rc, Esys_PolicyPCR(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "PolicyPCR");
+                r = tpm2_tss_error(rc, "PolicyPCR");
                 goto finish;
         }
 
         if (pin) {
                 TPM2_CALL(rc, Esys_PolicyAuthValue(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE));
                 if (rc != TSS2_RC_SUCCESS) {
-                        r = tss_error(rc, "PolicyAuthValue");
+                        r = tpm2_tss_error(rc, "PolicyAuthValue");
                         goto finish;
                 }
                 r = tpm2_pin_auth(pin, &auth);
@@ -664,7 +655,7 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 rc = Esys_TR_SetAuth(c->esys, object, &auth);
                 secure_wipe(&auth, sizeof(auth));
                 if (rc != TSS2_RC_SUCCESS) {
-                        r = tss_error(rc, "Esys_TR_SetAuth");
+                        r = tpm2_tss_error(rc, "Esys_TR_SetAuth");
                         goto finish;
                 }
         }
@@ -680,7 +671,7 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 (void) Esys_TR_SetAuth(c->esys, object, &auth);
         }
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "Unseal");
+                r = tpm2_tss_error(rc, "Unseal");
                 if (r == -EPERM)
                         log_debug("The PCR policy is not satisfied: the boot state differs from the sealed one");
                 goto finish;
@@ -723,7 +714,7 @@ int tpm2_lockout_info(tpm2_context *c, unsigned *ret_counter, unsigned *ret_max,
         TPM2_CALL(rc, Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
                                          TPM2_PT_LOCKOUT_COUNTER, 3, &more, &cap));
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "GetCapability (TPM properties)");
+                return tpm2_tss_error(rc, "GetCapability (TPM properties)");
         if (cap->capability != TPM2_CAP_TPM_PROPERTIES) {
                 Esys_Free(cap);
                 return log_debug_errno(-EBADMSG, "GetCapability answered another capability");
@@ -774,10 +765,10 @@ int tpm2_sealed_marshal(const struct tpm2_sealed *s, uint8_t **ret_pub, size_t *
         /* A failure here is ours, not a malformed token's. */
         rc = Tss2_MU_TPM2B_PUBLIC_Marshal(&s->public, pub, sizeof(TPM2B_PUBLIC), &pub_size);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "Marshalling TPM2B_PUBLIC") == -ENOMEM ? -ENOMEM : -EIO;
+                return tpm2_tss_error(rc, "Marshalling TPM2B_PUBLIC") == -ENOMEM ? -ENOMEM : -EIO;
         rc = Tss2_MU_TPM2B_PRIVATE_Marshal(&s->private, priv, sizeof(TPM2B_PRIVATE), &priv_size);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "Marshalling TPM2B_PRIVATE") == -ENOMEM ? -ENOMEM : -EIO;
+                return tpm2_tss_error(rc, "Marshalling TPM2B_PRIVATE") == -ENOMEM ? -ENOMEM : -EIO;
 
         *ret_pub = TAKE_PTR(pub);
         *ret_pub_size = pub_size;
@@ -819,13 +810,13 @@ static int nv_open(tpm2_context *c, uint32_t index, ESYS_TR *ret, TPM2B_NV_PUBLI
 
         TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "NV_ReadPublic");
+                r = tpm2_tss_error(rc, "NV_ReadPublic");
                 return r == -ENOENT ? log_debug_errno(-ENOENT, "NV index 0x%08x is not defined", (unsigned) index) : r;
         }
         TPM2_CALL(rc, Esys_NV_ReadPublic(c->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret_public, NULL));
         if (rc != TSS2_RC_SUCCESS) {
                 (void) Esys_TR_Close(c->esys, &tr);
-                return tss_error(rc, "NV_ReadPublic");
+                return tpm2_tss_error(rc, "NV_ReadPublic");
         }
         *ret = tr;
         return 0;
@@ -870,7 +861,7 @@ int tpm2_nv_read(tpm2_context *c, uint32_t index, uint8_t **ret, size_t *ret_siz
                                            ESYS_TR_NONE, n, (UINT16) off, &data));
                 if (rc != TSS2_RC_SUCCESS) {
                         (void) Esys_TR_Close(c->esys, &tr);
-                        return tss_error(rc, "NV_Read");
+                        return tpm2_tss_error(rc, "NV_Read");
                 }
                 if (data->size != n) {
                         Esys_Free(data);
@@ -914,7 +905,7 @@ int tpm2_nv_write(tpm2_context *c, uint32_t index, const uint8_t *data, size_t s
                                     ESYS_TR_NONE, &buf, 0));
         (void) Esys_TR_Close(c->esys, &tr);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "NV_Write");
+                return tpm2_tss_error(rc, "NV_Write");
         return 0;
 }
 
@@ -932,7 +923,7 @@ int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size
                                      &data, &digests));
         Esys_Free(digests);
         if (rc != TSS2_RC_SUCCESS)
-                return tss_error(rc, "PCR_Event");
+                return tpm2_tss_error(rc, "PCR_Event");
         return 0;
 }
 
@@ -975,7 +966,7 @@ int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t
         if (rc == TSS2_RC_SUCCESS) {
                 TPM2_CALL(rc, Esys_ReadPublic(c->esys, ak, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL));
                 if (rc != TSS2_RC_SUCCESS) {
-                        r = tss_error(rc, "ReadPublic (AK)");
+                        r = tpm2_tss_error(rc, "ReadPublic (AK)");
                         goto finish;
                 }
         } else if (tpm2_rc_to_errno(rc) == -ENOENT) {
@@ -988,10 +979,10 @@ int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t
                                                  ESYS_TR_NONE, &in, &ak_template, &outside, &none, &ak, &pub, NULL,
                                                  NULL, NULL));
                 if (rc != TSS2_RC_SUCCESS)
-                        return tss_error(rc, "CreatePrimary (AK)");
+                        return tpm2_tss_error(rc, "CreatePrimary (AK)");
                 transient = true;
         } else
-                return tss_error(rc, "ReadPublic (AK)");
+                return tpm2_tss_error(rc, "ReadPublic (AK)");
 
         qualifying.size = (UINT16) nonce_size;
         memcpy(qualifying.buffer, nonce, nonce_size);
@@ -999,7 +990,7 @@ int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t
         TPM2_CALL(rc, Esys_Quote(c->esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying, &scheme, &sel,
                                  &quoted, &sig));
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "Quote");
+                r = tpm2_tss_error(rc, "Quote");
                 goto finish;
         }
 
@@ -1019,7 +1010,7 @@ int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t
         if (rc == TSS2_RC_SUCCESS)
                 rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, pub_buf, sizeof(TPM2B_PUBLIC), &pub_size);
         if (rc != TSS2_RC_SUCCESS) {
-                r = tss_error(rc, "Marshalling the quote");
+                r = tpm2_tss_error(rc, "Marshalling the quote");
                 goto finish;
         }
 

@@ -54,6 +54,12 @@ int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const c
 int tpm2_seal_to(tpm2_context *c, uint32_t mask, const uint8_t values[][32], const cvmseal_secret *pin,
                  const cvmseal_secret *data, struct tpm2_sealed *ret);
 
+/* Seals data under the SRK with the given authPolicy (a digest computed in software: PolicyPCR,
+ * PolicyAuthorize...) [+ the PIN as authValue], through a session salted with the SRK that encrypts
+ * the sensitive data on its way to the TPM.  The object is noda without a PIN. */
+int tpm2_seal_policy(tpm2_context *c, const TPM2B_DIGEST *policy, const cvmseal_secret *pin,
+                     const cvmseal_secret *data, struct tpm2_sealed *ret);
+
 /* Extends PCR pcr of every active bank with the digest of event (TPM2_PCR_Event, at most 1024 bytes). */
 int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size);
 
@@ -80,6 +86,26 @@ int tpm2_sealed_unmarshal(const uint8_t *pub, size_t pub_size, const uint8_t *pr
 int tpm2_rc_to_errno(TSS2_RC rc);
 /* Does the TPM ask to send the command again (RETRY, YIELDED, TESTING)? */
 bool tpm2_rc_is_retry(TSS2_RC rc);
+/* Logs the TSS's own decoding of rc at debug level (what: the command) and returns its errno. */
+int tpm2_tss_error(TSS2_RC rc, const char *what);
+/* The pause before sending a command again: 10 ms, doubling, at most 640 ms. */
+void tpm2_backoff(unsigned try);
+
+/* A TPM may ask for a command to be sent again (RETRY, YIELDED, TESTING).  tpm2-tss's ESAPI resends
+ * up to five times at once; past that, we wait and send again, for up to about 3 s in all.  The
+ * command was not executed, so sending it again is always safe. */
+#define TPM2_RETRIES 8
+#define TPM2_CALL(rc, call)                                                             \
+        do {                                                                            \
+                for (unsigned _try = 0;; _try++) {                                      \
+                        (rc) = (call);                                                  \
+                        if (!tpm2_rc_is_retry(rc) || _try >= TPM2_RETRIES)              \
+                                break;                                                  \
+                        log_debug("The TPM asked to retry %s (0x%x), try %u",            \
+                                  #call, (unsigned) (rc), _try + 1);                    \
+                        tpm2_backoff(_try);                                             \
+                }                                                                       \
+        } while (0)
 
 /* ---- attestation evidence ---- */
 

@@ -123,7 +123,7 @@ static int known_alg(uint16_t alg) {
         return -1;
 }
 
-static const EVP_MD *alg_md(uint16_t alg) {
+const EVP_MD *eventlog_alg_md(uint16_t alg) {
         switch (alg) {
         case TPM2_ALG_SHA1:
                 return EVP_sha1();
@@ -394,7 +394,7 @@ static int replay_event(const struct eventlog_format *f, const struct eventlog_e
                         continue;
                 b = &s->log.banks[s->bank_of_alg[k]];
                 pcr = b->pcrs[e->pcr];
-                if (EVP_DigestInit_ex(s->md, alg_md(b->alg), NULL) != 1 ||
+                if (EVP_DigestInit_ex(s->md, eventlog_alg_md(b->alg), NULL) != 1 ||
                     EVP_DigestUpdate(s->md, pcr, b->digest_size) != 1 ||
                     EVP_DigestUpdate(s->md, d->digest, d->size) != 1 ||
                     EVP_DigestFinal_ex(s->md, pcr, &n) != 1 || n != b->digest_size)

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #define EV_NO_ACTION UINT32_C(0x00000003)
 #define EV_EVENT_TAG UINT32_C(0x00000006)
 #define EV_IPL UINT32_C(0x0000000D)
@@ -56,3 +58,6 @@ typedef int (*eventlog_event_cb)(const struct eventlog_format *f, const struct e
  * first negative return of cb (which it returns).  A malformed log is -EBADMSG, after the events
  * before the fault were handed over. */
 int eventlog_foreach(const uint8_t *buf, size_t size, eventlog_event_cb cb, void *userdata);
+
+/* The digest of a TPM hash algorithm of the log (sha1, sha256, sha384, sha512); NULL for others. */
+const EVP_MD *eventlog_alg_md(uint16_t alg);
