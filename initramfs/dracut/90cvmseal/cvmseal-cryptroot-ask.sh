@@ -1,0 +1,9 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# /sbin/cryptroot-ask (without systemd): dracut's crypt module runs this for every LUKS volume it opens
+# (udev rule -> initqueue, arguments: DEVICE LUKSNAME [IS_KEYSOURCE [TRIES]]).  cvmseal provisions the
+# volume first (a pipeline-built image's first boot), then dracut's own cryptroot-ask opens it:
+# `cryptsetup luksOpen` tries the token plugin before it asks for a passphrase.
+/usr/lib/cvmseal/cvmseal-provision "$1"
+exec /sbin/cryptroot-ask.dracut "$@"

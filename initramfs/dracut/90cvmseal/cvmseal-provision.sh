@@ -1,0 +1,90 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# cvmseal-provision DEVICE
+# cvmseal-provision --unit INSTANCE   (from systemd-cryptsetup@INSTANCE.service: the device it binds to)
+#
+# Runs before a volume is opened: waits for the TPM when the firmware describes one, then
+# `cvmseal provision DEVICE`, which enrolls a pipeline-built image to this VM's vTPM on its first boot
+# (and does nothing when the volume carries no provisioning marker).  Never fails the unlock: whatever
+# happens, the volume is then opened as configured (token, passphrase or recovery key).
+#
+# Kernel command line: rd.cvmseal.tpm_timeout=SECONDS (default 10), rd.cvmseal.provision_timeout=SECONDS
+# (default 300), rd.cvmseal.tcti=TCTI (sets $CVMSEAL_TCTI for cvmseal and the token plugin).
+
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+. /usr/lib/cvmseal/cvmseal-lib.sh
+
+# unit_device UNIT: the device UNIT binds to (BindsTo=X.device: X is the escaped device path), from
+# the generator's unit file, else from systemd (which prints the value C-escaped and quoted).
+unit_device() {
+        local deps="" u f
+        for f in /run/systemd/generator/"$1" /etc/systemd/system/"$1" /run/systemd/system/"$1"; do
+                [ -f "$f" ] || continue
+                while IFS= read -r u; do
+                        case "$u" in
+                                BindsTo=*) deps="$deps ${u#BindsTo=}" ;;
+                        esac
+                done < "$f"
+                break
+        done
+        if [ -z "$deps" ]; then
+                deps=$(systemctl show --property=BindsTo --value "$1" 2> /run/cvmseal/systemctl.err \
+                        | sed -e 's/"//g' -e 's/\\\\/\\/g') || deps=""
+                [ -n "$deps" ] || cvmseal_log "systemctl show $1: $(cat /run/cvmseal/systemctl.err 2> /dev/null)"
+        fi
+        for u in $deps; do
+                case "$u" in
+                        *.device)
+                                systemd-escape --unescape --path "${u%.device}"
+                                return
+                                ;;
+                esac
+        done
+}
+
+mkdir -p /run/cvmseal
+if [ "$1" = "--unit" ]; then
+        # systemd-cryptsetup-generator binds each systemd-cryptsetup@ unit to its backing device's unit
+        # (BindsTo=dev-disk-by\x2duuid-....device).
+        unit="systemd-cryptsetup@$2.service"
+        dev=$(unit_device "$unit")
+        if [ -z "$dev" ]; then
+                cvmseal_log "$unit: no backing device found; not provisioning"
+                exit 0
+        fi
+else
+        dev=$1
+fi
+
+[ -b "$dev" ] || [ -f "$dev" ] || {
+        cvmseal_log "$dev: no such device; not provisioning"
+        exit 0
+}
+
+cvmseal_wait_tpm
+
+timeout=$(cvmseal_getarg rd.cvmseal.provision_timeout)
+mkdir -p /run/cvmseal
+err=/run/cvmseal/provision.$$.err
+if command -v timeout > /dev/null 2>&1; then
+        timeout "${timeout:-300}" cvmseal provision "$dev" < /dev/null > /dev/null 2> "$err"
+else
+        cvmseal provision "$dev" < /dev/null > /dev/null 2> "$err"
+fi
+rc=$?
+# What cvmseal says (enrolled, attestation failed and why...), but not the every-boot "nothing to do".
+while IFS= read -r line; do
+        case "$line" in
+                *"has no pending enrollment"*) ;;
+                "cvmseal: "*) echo "$line" >&2 ;;
+                *) cvmseal_log "$line" ;;
+        esac
+done < "$err"
+rm -f "$err"
+case $rc in
+        0) ;;
+        124) cvmseal_log "$dev: provisioning timed out; opening the volume as configured" ;;
+        *) cvmseal_log "$dev: the first-boot enrollment failed (exit $rc); opening the volume as configured" ;;
+esac
+exit 0
