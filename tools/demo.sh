@@ -34,6 +34,8 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 
 export CVMSEAL_TCTI="swtpm:path=$dir/vtpm.sock"
 export TPM2TOOLS_TCTI="$CVMSEAL_TCTI" TSS2_LOG=all+none
+# This demo's "boot" keeps its lock record here, not in the machine's /run/cvmseal.
+export CVMSEAL_LOCK_RECORD="$dir/lock.json"
 
 step "A vTPM (swtpm) and a LUKS2 image with an operator passphrase"
 start_vtpm
@@ -41,7 +43,7 @@ truncate -s 64M "$dir/disk.img"
 head -c 32 /dev/urandom | base64 | tr -d '\n' >"$dir/operator.key"
 run cryptsetup luksFormat --type luks2 --batch-mode --key-file "$dir/operator.key" "$dir/disk.img"
 
-step "Seal a new keyslot's secret to the vTPM, bound to PCR 7 (Secure Boot state)"
+step "Seal a new keyslot's secret to the vTPM, bound to PCR 7 (Secure Boot state) and the lock PCR 15"
 run "$cvmseal" enroll "$dir/disk.img" --unlock-key-file "$dir/operator.key" --tpm2-pcrs 7
 run "$cvmseal" list "$dir/disk.img"
 
@@ -61,6 +63,15 @@ step "A reboot restores the enrolled boot state: the volume opens again"
 kill "$swtpm_pid"; wait "$swtpm_pid" 2>/dev/null || true
 start_vtpm
 run "$cvmseal" unlock "$dir/disk.img" --test
+
+step "The initramfs is done: it extends the lock PCR 15, and nothing unseals until the next boot"
+run "$cvmseal" lock
+set +e
+run "$cvmseal" unlock "$dir/disk.img" --test
+rc=$?
+set -e
+echo "exit code $rc (3: the lock PCR is extended)"
+[ "$rc" -eq 3 ] || { echo "unexpected exit code" >&2; exit 1; }
 
 step "The operator passphrase still opens the volume: nothing was lost"
 run cryptsetup open --test-passphrase --key-file "$dir/operator.key" "$dir/disk.img" && echo "ok"
