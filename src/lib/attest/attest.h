@@ -190,6 +190,7 @@ struct eventlog_bank {
 
 struct eventlog {
         size_t n_events;
+        uint32_t extended;        /* bit n: the log extends PCR n (the others it does not describe) */
         uint8_t startup_locality; /* from the StartupLocality event (0 when absent) */
         size_t n_banks;
         struct eventlog_bank banks[4];   /* the replayed PCR values per bank */

@@ -374,6 +374,8 @@ static int replay_event(const struct eventlog_format *f, const struct eventlog_e
                 return 0;
         }
 
+        if (e->pcr < 32)
+                s->log.extended |= UINT32_C(1) << e->pcr;
         if (e->pcr == 0) {
                 if (e->type == EV_EFI_HCRTM_EVENT) {
                         r = set_pcr0_start(s, 4, e->offset);
