@@ -168,7 +168,8 @@ check_common() {
 }
 
 # A LUKS2 file with a cvmseal token, enrolled on a private swtpm, for the plugin checks inside the images.
-dd if=/dev/urandom of="$T/key" bs=32 count=1 status=none
+# Text without a newline: it is also typed at a passphrase prompt (stdin), which stops at a newline.
+head -c 32 /dev/urandom | base64 | tr -d '\n' >"$T/key"
 truncate -s 20M "$T/disk.img"
 cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
         --key-file "$T/key" "$T/disk.img" > /dev/null || fail "luksFormat"
