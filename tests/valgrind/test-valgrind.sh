@@ -90,6 +90,24 @@ else
         note "softhsm2 is not installed: the HSM-bound token is not run under valgrind"
 fi
 
+# The image pipeline and the boot path: image encrypt, the first boot, rotate, srk export, pcr predict,
+# the lock.
+head -c 4M /dev/urandom >"$T/raw"
+vg 0 image encrypt "$T/raw" "$T/img2" --unlock-key-file "$key" --fast-kdf --tpm2-pcrs 7
+vg 0 provision "$T/img2"
+expect_in "$err" "^Enrolled .* to this TPM" "provision's message"
+vg 0 --json provision "$T/img2"
+expect_in "$out" '"provisioned": *false' "provision with nothing to do"
+vg 0 --json rotate "$T/img2"
+vg 0 --json srk export
+if [ -f "$TESTDATA/eventlog/event-arch-linux.bin" ]; then
+        vg 0 pcr predict --event-log "$TESTDATA/eventlog/event-arch-linux.bin" --initrd "$T/raw"
+else
+        note "no ../shared/testdata/eventlog: pcr predict is not run under valgrind"
+fi
+vg 0 lock
+vg 3 unlock "$T/img2" --test
+
 # Refusals: no such token (8), another boot state (3), no TPM (6).
 vg 8 unlock "$img" --test --token 9
 pcr_extend "$tcti" 7
