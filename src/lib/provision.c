@@ -38,19 +38,23 @@ void provision_marker_done(struct provision_marker *m) {
 
 /* A passphrase is exactly what the provisioning keyslot was made with: 44 characters of canonical
  * base64 that decode to 32 bytes. */
-static bool passphrase_valid(const char *s, size_t n) {
+static int passphrase_check(const char *s, size_t n) {
         uint8_t *raw = NULL;
         size_t raw_size = 0;
         bool ok;
+        int r;
 
         if (n != PROVISION_PASSPHRASE_SIZE || strlen(s) != n)
-                return false;
-        if (base64_decode(s, &raw, &raw_size) < 0)
-                return false;
+                return -EBADMSG;
+        r = base64_decode(s, &raw, &raw_size);
+        if (r == -ENOMEM)
+                return r;       /* out of memory is not a malformed marker */
+        if (r < 0)
+                return -EBADMSG;
         ok = raw_size == 32;
         secure_wipe(raw, raw_size);
         free(raw);
-        return ok;
+        return ok ? 0 : -EBADMSG;
 }
 
 /* Does a pkcs11: URI carry pin-value or pin-source (an attribute, not a part of another value)? */
@@ -209,7 +213,10 @@ int provision_marker_parse(const char *json, struct provision_marker *ret) {
         v = json_member(&doc_top, j, "passphrase", json_type_string);
         if (!v)
                 return -EBADMSG;
-        if (!passphrase_valid(json_object_get_string(v), (size_t) json_object_get_string_len(v)))
+        r = passphrase_check(json_object_get_string(v), (size_t) json_object_get_string_len(v));
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
                 return json_bad(&doc_top, "passphrase", "is not the base64 of 32 bytes");
         m.passphrase = cvmseal_secret_new_from(json_object_get_string(v), PROVISION_PASSPHRASE_SIZE);
         if (!m.passphrase)
@@ -298,8 +305,12 @@ int provision_marker_add(struct crypt_device *cd, int keyslot, const cvmseal_sec
                 return -EINVAL;
         if (pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
                 return log_debug_errno(-EINVAL, "PCRs out of range");
-        if (cvmseal_secret_size(passphrase) != PROVISION_PASSPHRASE_SIZE ||
-            !passphrase_valid((const char *) cvmseal_secret_data(passphrase), cvmseal_secret_size(passphrase)))
+        if (cvmseal_secret_size(passphrase) != PROVISION_PASSPHRASE_SIZE)
+                return log_debug_errno(-EINVAL, "The provisioning passphrase is not the base64 of 32 bytes");
+        r = passphrase_check((const char *) cvmseal_secret_data(passphrase), cvmseal_secret_size(passphrase));
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
                 return log_debug_errno(-EINVAL, "The provisioning passphrase is not the base64 of 32 bytes");
         if (attest_policy && (!*attest_policy || strlen(attest_policy) > PROVISION_POLICY_MAX))
                 return log_debug_errno(-EINVAL, "The attestation policy is empty or too long");

@@ -85,7 +85,8 @@ expected() {
         # Reading a token or evidence that does not parse is "malformed"; marshalling our own
         # structures is not (an internal failure: 1).  Enroll reads back the token it has just
         # written: there a decoder failure is its own (1), not a malformed token.
-        Tss2_MU_*_Unmarshal) case $op in enroll*) echo 1 ;; *) echo 10 ;; esac ;;
+        # provision reads the marker (input: 10) and then enrolls (its read-back: 1).
+        Tss2_MU_*_Unmarshal) case $op in enroll*) echo 1 ;; provision) echo "1 10" ;; *) echo 10 ;; esac ;;
         Tss2_MU_*_Marshal) echo 1 ;;
         crypt_*) echo 1 ;;
         malloc | calloc | realloc | strdup | strndup) echo 1 ;;
@@ -96,7 +97,7 @@ expected() {
         X509_STORE_CTX_init) echo 1 ;;
         # Decoders: their failure means the input does not parse (in enroll: the read-back, 1).
         EVP_DecodeBlock | OPENSSL_hexstr2buf_ex | d2i_X509 | PEM_read_bio_X509 | EVP_PKEY_fromdata_init | \
-        EVP_PKEY_fromdata) case $op in enroll*) echo 1 ;; *) echo 10 ;; esac ;;
+        EVP_PKEY_fromdata) case $op in enroll*) echo 1 ;; provision) echo "1 10" ;; *) echo 10 ;; esac ;;
         # Encoding: of a passphrase or a token in enroll (1); in unlock and verify also the canonical-form
         # check of base64_decode (10).
         EVP_EncodeBlock) case $op in enroll*) echo 1 ;; *) echo "1 10" ;; esac ;;
@@ -228,6 +229,15 @@ op_setup() {
                 else
                         cmd=("$CVMSEAL" --tcti "$tcti" unlock --print-key "$W/img")
                 fi ;;
+        provision)
+                # A pipeline image with its first-boot marker (no attestation policy: the TPM and
+                # libcryptsetup paths of the first boot).
+                head -c 1M /dev/urandom >"$W/raw"
+                [ -e "$W/key" ] || head -c 32 /dev/urandom | base64 | tr -d '\n' >"$W/key"
+                rm -f "$W/pristine"
+                "$CVMSEAL" image encrypt "$W/raw" "$W/pristine" --unlock-key-file "$W/key" --fast-kdf \
+                        --tpm2-pcrs 7 >/dev/null 2>"$W/setup.err" || fail "$op: setup image encrypt: $(cat "$W/setup.err")"
+                cmd=("$CVMSEAL" --tcti "$tcti" provision "$W/img") ;;
         verify)
                 cmd=("$CVMSEAL" attest verify --policy "$T/policy.json" "$T/evidence.json") ;;
         verify-bad-snp | verify-bad-quote)
@@ -241,7 +251,7 @@ op_prepare() {
                 cp --sparse=always "$W/pristine" "$W/img"
                 # No SRK: the run creates and persists it (CreatePrimary, EvictControl).
                 TPM2TOOLS_TCTI=$tcti tpm2_evictcontrol -C o -c 0x81000001 >/dev/null 2>&1 || true ;;
-        enroll-recovery)
+        enroll-recovery | provision)
                 cp --sparse=always "$W/pristine" "$W/img" ;;
         esac
 }
@@ -282,6 +292,22 @@ op_check() {
                 fi
                 "$CVMSEAL" --tcti "$tcti" unlock --test "$W/img" >/dev/null 2>"$W/u.err" \
                         || bad "a plain unlock fails after the run: $(cat "$W/u.err")" ;;
+        provision)
+                # Whatever failed, the key file still opens, and the next boot's provision (no fault)
+                # finishes the first boot: one cvmseal token that unseals, no marker.
+                cryptsetup open --test-passphrase --key-slot 0 --key-file "$W/key" "$W/img" 2>/dev/null \
+                        || bad "the key file no longer opens keyslot 0"
+                "$CVMSEAL" --tcti "$tcti" provision "$W/img" >/dev/null 2>"$W/p.err" \
+                        || bad "the next provision does not finish the first boot: $(cat "$W/p.err")"
+                "$CVMSEAL" --tcti "$tcti" unlock --test "$W/img" >/dev/null 2>"$W/u.err" \
+                        || bad "after the next provision the token does not unlock: $(cat "$W/u.err")"
+                cryptsetup luksDump --dump-json-metadata "$W/img" >"$W/dump.json" 2>/dev/null \
+                        || { bad "luksDump fails"; return; }
+                "$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+types = [t["type"] for t in d["tokens"].values()]
+sys.exit(0 if types.count("cvmseal") == 1 and "cvmseal-provision" not in types else 1)' "$W/dump.json" \
+                        || bad "after the next provision: not exactly one cvmseal token and no marker: $(tr -d '\n' <"$W/dump.json" | head -c 600)" ;;
         verify*)
                 [ "$rc" = 0 ] || ! grep -qx pass "$W/out" || bad "exit $rc, yet the verdict printed is pass" ;;
         esac
@@ -407,7 +433,7 @@ worker() {
         done
 }
 
-ops=(enroll enroll-recovery unlock-test unlock-print-key)
+ops=(enroll enroll-recovery provision unlock-test unlock-print-key)
 [ -n "$verify_ok" ] && ops+=(verify verify-bad-snp verify-bad-quote)
 ((JOBS < 1)) && JOBS=1
 ((JOBS > ${#ops[@]})) && JOBS=${#ops[@]}
