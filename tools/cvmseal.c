@@ -368,6 +368,20 @@ static int read_json_file(const char *path, char **ret_text, json_object **ret) 
         return 0;
 }
 
+/* Reads --attest-policy: its exact text, which the library checks and stores.  0, or the exit code
+ * (after the message). */
+static int read_attest_policy(char **ret_text) {
+        _cleanup_(json_putp) json_object *policy = NULL;
+        int r;
+
+        r = read_json_file(arg.attest_policy, ret_text, &policy);
+        if (r == -EPROTO)
+                return fail(EXIT_MALFORMED, "%s: the attestation policy is not one JSON document", arg.attest_policy);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the attestation policy %s: %s", arg.attest_policy, strerror(-r));
+        return 0;
+}
+
 static int verb_attest_collect(void) {
         _cleanup_(json_putp) json_object *evidence = NULL;
         uint8_t nonce[64];
@@ -589,7 +603,6 @@ static int read_offline_inputs(struct cvmseal_enroll_params *p, uint8_t **ret_sr
 
 static int verb_enroll(void) {
         _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL, *public_key = NULL;
-        _cleanup_(json_putp) json_object *policy = NULL;
         char *policy_text = NULL, *public_key_text = NULL;
         struct cvmseal_enroll_params p = {
                 .tcti = arg.tcti,
@@ -629,13 +642,9 @@ static int verb_enroll(void) {
         }
 
         if (arg.attest_policy) {
-                r = read_json_file(arg.attest_policy, &policy_text, &policy);
-                if (r == -EPROTO)
-                        return fail(EXIT_MALFORMED, "%s: the attestation policy is not one JSON document",
-                                    arg.attest_policy);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the attestation policy %s: %s", arg.attest_policy,
-                                    strerror(-r));
+                r = read_attest_policy(&policy_text);
+                if (r != 0)
+                        return r;
                 p.attest_policy = policy_text;
         }
 
@@ -1226,7 +1235,6 @@ static int image_progress(uint64_t done, uint64_t total, void *userdata) {
 
 static int verb_image_encrypt(void) {
         _cleanup_secret_ cvmseal_secret *key = NULL;
-        _cleanup_(json_putp) json_object *policy = NULL;
         struct image_progress progress = {};
         struct sigaction sa = { .sa_handler = image_on_signal }, old_int, old_term, old_hup;
         char *policy_text = NULL;
@@ -1259,13 +1267,9 @@ static int verb_image_encrypt(void) {
                 p.hsm_uri = arg.hsm_uri;
         }
         if (arg.attest_policy) {
-                r = read_json_file(arg.attest_policy, &policy_text, &policy);
-                if (r == -EPROTO)
-                        return fail(EXIT_MALFORMED, "%s: the attestation policy is not one JSON document",
-                                    arg.attest_policy);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the attestation policy %s: %s", arg.attest_policy,
-                                    strerror(-r));
+                r = read_attest_policy(&policy_text);
+                if (r != 0)
+                        return r;
                 p.attest_policy = policy_text;
         }
 
