@@ -35,7 +35,7 @@ boot_require() {
 # copy_bin ROOT FILE [DEST]: FILE (at DEST inside ROOT, default the same path) with every library
 # ldd finds for it, at their own paths.
 copy_bin() {
-        local root=$1 file=$2 dest=${3:-$2} lib
+        local root=${1:?copy_bin needs a root} file=$2 dest=${3:-$2} lib
         mkdir -p "$root$(dirname "$dest")"
         cp -L "$file" "$root$dest" || fail "copy $file"
         for lib in $(ldd "$file" 2>/dev/null | grep -oE '/[^ ]+'); do
@@ -48,7 +48,7 @@ copy_bin() {
 # make_rootfs DIR INIT: a minimal root file system: busybox, cvmseal with its plugin and TCTI
 # libraries, cryptsetup, and INIT (a script) as /sbin/init.
 make_rootfs() {
-        local root=$1 init=$2 a lib
+        local root=${1:?make_rootfs needs a directory} init=$2 a lib
         mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,usr/bin,usr/sbin,root}
         copy_bin "$root" "$(command -v busybox)" /bin/busybox
         for a in $(busybox --list); do
@@ -150,4 +150,53 @@ expect_console() {
 }
 refute_console() {
         ! grep -Eq -- "$1" <<<"$console" || boot_fail "${2:-console}: a line matches '$1'"
+}
+
+# boot_machine: the machine every boot test starts from: a fresh OVMF variable store, the vTPM
+# provisioned like Azure's ($T/vtpm, its chain and policy in $T/fx), /etc/cvmseal for the guest in
+# $T/conf (the certificate cache); $policy is the fixture's attestation policy.
+boot_machine() {
+        cp "$OVMF_VARS" "$T/vars.fd"
+        vtpm_provision "$T/vtpm" "$T/fx"
+        mkdir -p "$T/conf/certs"
+        cp "$T/fx/certs/"* "$T/conf/certs/"
+        policy=$T/fx/policy.json
+}
+
+# guest_rootfs DIR: the guest's root file system, whose /sbin/init reports on the console (lines
+# "CVMSEAL-TEST: ..."): the root is mounted, `cvmseal unlock --test` of its own volume, `list`, the
+# lock record; with a second disk, an enroll of it and `cryptsetup open --token-only` through the
+# plugin, and its first bytes; then "END" and power-off.  /etc/cvmseal is the initramfs's ($T/conf);
+# /etc/os-release makes it an operating-system tree (systemd switches only to one).
+guest_rootfs() {
+        local root=${1:?}
+        cat >"$T/init" <<'EOS'
+#!/bin/sh
+export PATH=/usr/bin:/usr/sbin:/bin:/sbin DM_DISABLE_UDEV=1
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sysfs /sys 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+say() { echo "CVMSEAL-TEST: $*"; }
+say "root mounted"
+cvmseal unlock --test /dev/vda >/tmp/out 2>&1
+say "unlock-test exit $?: $(cat /tmp/out)"
+say "list $(cvmseal list --json /dev/vda | tr -d '\n ')"
+say "lock-record $(cat /run/cvmseal/lock.json 2>/dev/null)"
+if [ -b /dev/vdb ]; then
+        cvmseal enroll /dev/vdb --unlock-key-file /etc/test/data.key --no-lock-pcr --tpm2-pcrs 7 >/tmp/out 2>&1
+        say "data-enroll exit $?: $(cat /tmp/out)"
+        cryptsetup -v open --token-only /dev/vdb data >/tmp/out 2>&1
+        say "token-only exit $?: $(cat /tmp/out)"
+        [ -b /dev/mapper/data ] && say "data content $(head -c 15 /dev/mapper/data)"
+        cryptsetup close data 2>/dev/null
+fi
+say "END"
+poweroff -f
+EOS
+        make_rootfs "$root" "$T/init"
+        mkdir -p "$root/etc/cvmseal" "$root/etc/test"
+        cp -a "$T/conf/." "$root/etc/cvmseal/"
+        printf 'ID=cvmseal-test\nNAME="cvmseal boot test"\n' >"$root/etc/os-release"
+        head -c 32 /dev/urandom | base64 | tr -d '\n' >"$root/etc/test/data.key"
 }

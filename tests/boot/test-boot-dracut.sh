@@ -22,36 +22,9 @@ flavour=${1:?usage: test-boot-dracut.sh systemd|plain}
 boot_require dracut
 [ -d /usr/lib/dracut/modules.d/90crypt ] || skip "dracut's crypt module is not installed (dracut-core)"
 
-# ---- the machine ----
-cp "$OVMF_VARS" "$T/vars.fd"
-vtpm_provision "$T/vtpm" "$T/fx"
-mkdir -p "$T/conf/certs"
-cp "$T/fx/certs/"* "$T/conf/certs/"
-policy=$T/fx/policy.json
-
-# ---- the guest's root file system ----
-cat >"$T/init" <<'EOS'
-#!/bin/sh
-export PATH=/usr/bin:/usr/sbin:/bin:/sbin DM_DISABLE_UDEV=1
-mount -t proc proc /proc 2>/dev/null
-mount -t sysfs sysfs /sys 2>/dev/null
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs tmpfs /tmp
-say() { echo "CVMSEAL-TEST: $*"; }
-say "root mounted"
-cvmseal unlock --test /dev/vda >/tmp/out 2>&1
-say "unlock-test exit $?: $(cat /tmp/out)"
-say "list $(cvmseal list --json /dev/vda | tr -d '\n ')"
-say "lock-record $(cat /run/cvmseal/lock.json 2>/dev/null)"
-say "END"
-poweroff -f
-EOS
-make_rootfs "$T/rootfs" "$T/init"
-# The booted system has the same /etc/cvmseal (the certificate cache) as its initramfs.
-mkdir -p "$T/rootfs/etc/cvmseal"
-cp -a "$T/conf/." "$T/rootfs/etc/cvmseal/"
-# systemd switches only to an operating-system tree.
-printf 'ID=cvmseal-test\nNAME="cvmseal boot test"\n' >"$T/rootfs/etc/os-release"
+# ---- the machine and the guest's root file system ----
+boot_machine
+guest_rootfs "$T/rootfs"
 key=$T/key
 head -c 32 /dev/urandom | base64 | tr -d '\n' >"$key"
 make_ext4 "$T/rootfs" "$T/root.ext4" 96M

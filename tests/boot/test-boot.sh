@@ -23,47 +23,11 @@
 scenario=${1:?usage: test-boot.sh SCENARIO}
 boot_require mkinitramfs
 
-# ---- the machine ----
-cp "$OVMF_VARS" "$T/vars.fd"
-vtpm_provision "$T/vtpm" "$T/fx"
-mkdir -p "$T/conf/certs"
-cp "$T/fx/certs/"* "$T/conf/certs/"
-policy=$T/fx/policy.json
-
-# ---- the guest's root file system ----
-cat >"$T/init" <<'EOF'
-#!/bin/sh
-# The guest's /sbin/init: reports on the console, then powers off.
-export PATH=/usr/bin:/usr/sbin:/bin:/sbin DM_DISABLE_UDEV=1
-mount -t proc proc /proc 2>/dev/null
-mount -t sysfs sysfs /sys 2>/dev/null
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs tmpfs /tmp
-say() { echo "CVMSEAL-TEST: $*"; }
-say "root mounted"
-cvmseal unlock --test /dev/vda >/tmp/out 2>&1
-say "unlock-test exit $?: $(cat /tmp/out)"
-say "list $(cvmseal list --json /dev/vda | tr -d '\n ')"
-say "lock-record $(cat /run/cvmseal/lock.json 2>/dev/null)"
-if [ -b /dev/vdb ]; then
-        cvmseal enroll /dev/vdb --unlock-key-file /etc/test/data.key --no-lock-pcr --tpm2-pcrs 7 >/tmp/out 2>&1
-        say "data-enroll exit $?: $(cat /tmp/out)"
-        cryptsetup -v open --token-only /dev/vdb data >/tmp/out 2>&1
-        say "token-only exit $?: $(cat /tmp/out)"
-        [ -b /dev/mapper/data ] && say "data content $(head -c 15 /dev/mapper/data)"
-        cryptsetup close data 2>/dev/null
-fi
-say "END"
-poweroff -f
-EOF
-make_rootfs "$T/rootfs" "$T/init"
-# The booted system has the same /etc/cvmseal (the certificate cache) as its initramfs.
-mkdir -p "$T/rootfs/etc/cvmseal"
-cp -a "$T/conf/." "$T/rootfs/etc/cvmseal/"
+# ---- the machine and the guest's root file system ----
+boot_machine
+guest_rootfs "$T/rootfs"
 key=$T/key
 head -c 32 /dev/urandom | base64 | tr -d '\n' >"$key"
-mkdir -p "$T/rootfs/etc/test"
-head -c 32 /dev/urandom | base64 | tr -d '\n' >"$T/rootfs/etc/test/data.key"
 make_ext4 "$T/rootfs" "$T/root.ext4" 96M
 expect_exit 0 "$CVMSEAL" --json image encrypt "$T/root.ext4" "$T/root.img" --unlock-key-file "$key" --fast-kdf \
         --tpm2-pcrs 4,7,9 --attest-policy "$policy"
