@@ -903,14 +903,11 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
         ESYS_CONTEXT *esys;
         ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE, key_handle = ESYS_TR_NONE, session = ESYS_TR_NONE;
         const struct signed_policy *chosen = NULL;
-        TPM2B_SENSITIVE_DATA *out = NULL;
         TPMT_TK_VERIFIED *ticket = NULL;
-        TPM2B_NAME *name = NULL, key_name;
+        TPM2B_NAME key_name;
         TPM2B_NONCE ref = { .size = SIGNED_POLICY_REF_SIZE };
         TPM2B_DIGEST ahash = { .size = 32 };
-        TPM2B_AUTH auth = {};
         TPML_PCR_SELECTION sel;
-        cvmseal_secret *s;
         TSS2_RC rc;
         int r;
 
@@ -921,41 +918,16 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
                 return log_debug_errno(-EOPNOTSUPP, "A token sealed offline cannot use a signed policy (yet)");
         if (n_policies == 0)
                 return log_debug_errno(-ENOMSG, "No signed policy verifies for this token");
-        if (srk_handle != CVMSEAL_SRK_HANDLE)
-                return log_debug_errno(-EBADMSG, "The token names SRK 0x%08x, not 0x%08x", (unsigned) srk_handle,
-                                       (unsigned) CVMSEAL_SRK_HANDLE);
         esys = tpm2_esys(c);
         memcpy(ref.buffer, SIGNED_POLICY_REF, SIGNED_POLICY_REF_SIZE);
         r = signed_policy_key_name(key, &key_name);
         if (r < 0)
                 return r;
 
-        /* 1: ReadPublic of the SRK; its name must be the pinned one. */
-        TPM2_CALL(rc, Esys_TR_FromTPMPublic(esys, srk_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &srk));
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "ReadPublic (SRK)");
-                return r == -ENOENT ? log_debug_errno(-EREMCHG, "This TPM has no SRK at 0x%08x", (unsigned) srk_handle)
-                                    : r;
-        }
-        rc = Esys_TR_GetName(esys, srk, &name);
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "Esys_TR_GetName");
-                goto finish;
-        }
-        if (name->size != sealed->srk_name.size || !secret_equal(name->name, sealed->srk_name.name, name->size)) {
-                r = log_debug_errno(-EREMCHG, "The SRK's name differs from the one the token was sealed to");
-                goto finish;
-        }
-
-        /* 2: Load */
-        TPM2_CALL(rc, Esys_Load(esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sealed->private, &sealed->public,
-                              &object));
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "Load (sealed object)");
-                if (r == -EIO || r == -EINVAL || r == -ENOENT)
-                        r = -EBADMSG;
-                goto finish;
-        }
+        /* 1, 2: ReadPublic of the SRK (its name must be the pinned one), Load */
+        r = tpm2_load_sealed(c, sealed, srk_handle, &srk, &object);
+        if (r < 0)
+                return r;
 
         /* 3: StartAuthSession, salted with the SRK; the Unseal response comes back encrypted. */
         r = tpm2_start_session(c, srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT, &session);
@@ -1040,52 +1012,15 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
                 }
         }
 
-        if (pin) {
-                TPM2_CALL(rc, Esys_PolicyAuthValue(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE));
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = tpm2_tss_error(rc, "PolicyAuthValue");
-                        goto finish;
-                }
-                r = tpm2_pin_auth(pin, &auth);
-                if (r < 0)
-                        goto finish;
-                rc = Esys_TR_SetAuth(esys, object, &auth);
-                secure_wipe(&auth, sizeof(auth));
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = tpm2_tss_error(rc, "Esys_TR_SetAuth");
-                        goto finish;
-                }
-        }
-
-        /* 10: Unseal */
-        TPM2_CALL(rc, Esys_Unseal(esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
-        tpm2_wipe_response(c);
-        if (pin) {
-                auth = (TPM2B_AUTH) {};
-                (void) Esys_TR_SetAuth(esys, object, &auth);
-        }
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "Unseal");
-                if (r == -EPERM)
-                        log_debug("The policy is not satisfied: the fixed PCRs (the lock PCR) differ from the sealed values");
-                goto finish;
-        }
-        session = ESYS_TR_NONE; /* flushed by the TPM with the successful command */
-        log_debug("Unsealed with signed policy %s", chosen->path ?: "?");
-
-        s = cvmseal_secret_new_from(out->buffer, out->size);
-        secure_wipe(out, sizeof(*out));
-        if (!s) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        *ret = s;
-        r = 0;
+        /* [PolicyAuthValue,] 10: Unseal */
+        r = tpm2_unseal_object(c, object, &session, pin, ret);
+        if (r == -EPERM)
+                log_debug("The policy is not satisfied: the fixed PCRs (the lock PCR) differ from the sealed values");
+        if (r >= 0)
+                log_debug("Unsealed with signed policy %s", chosen->path ?: "?");
 
 finish:
-        Esys_Free(out);
         Esys_Free(ticket);
-        Esys_Free(name);
         if (key_handle != ESYS_TR_NONE)
                 (void) Esys_FlushContext(esys, key_handle);
         if (session != ESYS_TR_NONE)

@@ -570,15 +570,11 @@ static int import_duplicate(tpm2_context *c, ESYS_TR srk, const struct tpm2_seal
         return 0;
 }
 
-int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
-                const cvmseal_secret *pin, cvmseal_secret **ret) {
-        ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE, session = ESYS_TR_NONE;
-        TPM2B_SENSITIVE_DATA *out = NULL;
-        TPM2B_DIGEST empty = {};
-        TPM2B_AUTH auth = {};
-        TPML_PCR_SELECTION sel;
+int tpm2_load_sealed(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, ESYS_TR *ret_srk,
+                     ESYS_TR *ret_object) {
+        ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE;
+        TPM2B_PRIVATE *imported = NULL;
         TPM2B_NAME *name = NULL;
-        cvmseal_secret *s;
         TSS2_RC rc;
         int r;
 
@@ -596,21 +592,19 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
         rc = Esys_TR_GetName(c->esys, srk, &name);
         if (rc != TSS2_RC_SUCCESS) {
                 r = tpm2_tss_error(rc, "Esys_TR_GetName");
-                goto finish;
+                goto fail;
         }
         if (name->size != sealed->srk_name.size || !secret_equal(name->name, sealed->srk_name.name, name->size)) {
                 r = log_debug_errno(-EREMCHG, "The SRK's name differs from the one the token was sealed to");
-                goto finish;
+                goto fail;
         }
-
         log_debug("SRK 0x%08x has the pinned name", (unsigned) srk_handle);
 
         /* 2a (sealed offline): Import turns the duplicate into a private area under this SRK. */
-        TPM2B_PRIVATE *imported = NULL;
         if (sealed->seed.size > 0) {
                 r = import_duplicate(c, srk, sealed, &imported);
                 if (r < 0)
-                        goto finish;
+                        goto fail;
         }
 
         /* 2: Load */
@@ -622,16 +616,80 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 /* The SRK is the right one: a blob it refuses is damaged. */
                 if (r == -EIO || r == -EINVAL || r == -ENOENT)
                         r = -EBADMSG;
-                goto finish;
+                goto fail;
+        }
+        log_debug("Loaded the sealed object");
+
+        Esys_Free(name);
+        *ret_srk = srk;
+        *ret_object = object;
+        return 0;
+
+fail:
+        Esys_Free(name);
+        (void) Esys_TR_Close(c->esys, &srk);
+        return r;
+}
+
+int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const cvmseal_secret *pin,
+                       cvmseal_secret **ret) {
+        TPM2B_SENSITIVE_DATA *out = NULL;
+        TPM2B_AUTH auth = {};
+        cvmseal_secret *s;
+        TSS2_RC rc;
+        int r;
+
+        if (pin) {
+                TPM2_CALL(rc, Esys_PolicyAuthValue(c->esys, *session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE));
+                if (rc != TSS2_RC_SUCCESS)
+                        return tpm2_tss_error(rc, "PolicyAuthValue");
+                r = tpm2_pin_auth(pin, &auth);
+                if (r < 0)
+                        return r;
+                rc = Esys_TR_SetAuth(c->esys, object, &auth);
+                secure_wipe(&auth, sizeof(auth));
+                if (rc != TSS2_RC_SUCCESS)
+                        return tpm2_tss_error(rc, "Esys_TR_SetAuth");
         }
 
-        log_debug("Loaded the sealed object");
+        TPM2_CALL(rc, Esys_Unseal(c->esys, object, *session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
+        wipe_response_buffer(c);
+        if (pin) {
+                /* ESAPI keeps a copy of the authValue: overwrite it. */
+                auth = (TPM2B_AUTH) {};
+                (void) Esys_TR_SetAuth(c->esys, object, &auth);
+        }
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "Unseal");
+        *session = ESYS_TR_NONE; /* flushed by the TPM with the successful command */
+        log_debug("Unsealed");
+
+        s = cvmseal_secret_new_from(out->buffer, out->size);
+        secure_wipe(out, sizeof(*out));
+        Esys_Free(out);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
+                const cvmseal_secret *pin, cvmseal_secret **ret) {
+        ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE, session = ESYS_TR_NONE;
+        TPM2B_DIGEST empty = {};
+        TPML_PCR_SELECTION sel;
+        TSS2_RC rc;
+        int r;
+
+        /* 1, 2: ReadPublic (the pinned SRK), [Import,] Load */
+        r = tpm2_load_sealed(c, sealed, srk_handle, &srk, &object);
+        if (r < 0)
+                return r;
 
         /* 3: StartAuthSession; the Unseal response comes back encrypted. */
         r = start_session(c, srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT, &session);
         if (r < 0)
                 goto finish;
-
         log_debug("Started a policy session salted with the SRK");
 
         /* 4: PolicyPCR with an empty digest: the TPM takes the current values, and Unseal fails with
@@ -643,61 +701,18 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 goto finish;
         }
 
-        if (pin) {
-                TPM2_CALL(rc, Esys_PolicyAuthValue(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE));
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = tpm2_tss_error(rc, "PolicyAuthValue");
-                        goto finish;
-                }
-                r = tpm2_pin_auth(pin, &auth);
-                if (r < 0)
-                        goto finish;
-                rc = Esys_TR_SetAuth(c->esys, object, &auth);
-                secure_wipe(&auth, sizeof(auth));
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = tpm2_tss_error(rc, "Esys_TR_SetAuth");
-                        goto finish;
-                }
-        }
-
-        log_debug("Policy commands sent");
-
-        /* 5: Unseal */
-        TPM2_CALL(rc, Esys_Unseal(c->esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
-        wipe_response_buffer(c);
-        if (pin) {
-                /* ESAPI keeps a copy of the authValue: overwrite it. */
-                auth = (TPM2B_AUTH) {};
-                (void) Esys_TR_SetAuth(c->esys, object, &auth);
-        }
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "Unseal");
-                if (r == -EPERM)
-                        log_debug("The PCR policy is not satisfied: the boot state differs from the sealed one");
-                goto finish;
-        }
-        session = ESYS_TR_NONE; /* flushed by the TPM with the successful command */
-        log_debug("Unsealed");
-
-        s = cvmseal_secret_new_from(out->buffer, out->size);
-        secure_wipe(out, sizeof(*out));
-        if (!s) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        *ret = s;
-        r = 0;
+        /* [PolicyAuthValue,] 5: Unseal */
+        r = tpm2_unseal_object(c, object, &session, pin, ret);
+        if (r == -EPERM)
+                log_debug("The PCR policy is not satisfied: the boot state differs from the sealed one");
 
 finish:
-        Esys_Free(out);
-        Esys_Free(name);
         if (session != ESYS_TR_NONE)
                 (void) Esys_FlushContext(c->esys, session);
         /* 6: FlushContext */
         if (object != ESYS_TR_NONE)
                 (void) Esys_FlushContext(c->esys, object);
-        if (srk != ESYS_TR_NONE)
-                (void) Esys_TR_Close(c->esys, &srk);
+        (void) Esys_TR_Close(c->esys, &srk);
         return r;
 }
 

@@ -63,6 +63,18 @@ int tpm2_seal_policy(tpm2_context *c, const TPM2B_DIGEST *policy, const cvmseal_
 /* Extends PCR pcr of every active bank with the digest of event (TPM2_PCR_Event, at most 1024 bytes). */
 int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size);
 
+/* The first steps of every unseal: ReadPublic of the SRK at srk_handle (its name must be the sealed
+ * one: -EREMCHG), Import when the object was sealed offline, Load (a refused blob: -EBADMSG).  The
+ * caller closes *ret_srk (Esys_TR_Close) and flushes *ret_object. */
+int tpm2_load_sealed(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, ESYS_TR *ret_srk,
+                     ESYS_TR *ret_object);
+
+/* The last steps: [PolicyAuthValue with the PIN as the object's authValue,] Unseal in *session (whose
+ * policy the caller has run; the response comes back encrypted), ESAPI's response buffer and copy of
+ * the authValue wiped.  On success *session is flushed (ESYS_TR_NONE). */
+int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const cvmseal_secret *pin,
+                       cvmseal_secret **ret);
+
 /* Unseals: ReadPublic of the SRK (its name must be the sealed one), [Import when sealed->seed is set,]
  * Load, StartAuthSession (policy,
  * salted with the SRK, AES-128-CFB), PolicyPCR [, PolicyAuthValue], Unseal with the response
