@@ -27,6 +27,8 @@ struct hsm_backend {
 
         int (*uri_public)(const char *uri, char **ret);
         int (*uri_pin)(const char *uri, cvmseal_secret **ret);
+        /* A URI read from the disk: -EPERM when it names code (a module path) or a PIN source. */
+        int (*uri_stored_check)(const char *uri);
         int (*keygen)(const char *uri, const cvmseal_secret *pin, json_object **ret_info);
 };
 

@@ -505,9 +505,28 @@ static int p11_uri_public(const char *uri_string, char **ret) {
                 return r;
         p11_kit_uri_set_pin_value(uri, NULL);
         p11_kit_uri_set_pin_source(uri, NULL);
+        /* What is stored names the key, never the code that reaches it: unlock finds the module
+         * through p11-kit's registration (local configuration), not through a path on the disk. */
+        p11_kit_uri_set_module_path(uri, NULL);
         if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_ANY, &s) != P11_KIT_URI_OK)
                 return -ENOMEM;
         *ret = s;
+        return 0;
+}
+
+/* A URI read from a LUKS2 header or a marker: it may name a key (and a registered module by name),
+ * never a module by path nor a PIN or a file to read one from. */
+static int p11_uri_stored_check(const char *uri_string) {
+        _cleanup_(p11_kit_uri_freep) P11KitUri *uri = NULL;
+        int r;
+
+        r = uri_parse(uri_string, &uri);
+        if (r < 0)
+                return r;
+        if (p11_kit_uri_get_module_path(uri))
+                return log_debug_errno(-EPERM, "The stored HSM URI names a PKCS#11 module by path");
+        if (p11_kit_uri_get_pin_value(uri) || p11_kit_uri_get_pin_source(uri))
+                return log_debug_errno(-EPERM, "The stored HSM URI carries a PIN or a PIN source");
         return 0;
 }
 
@@ -659,5 +678,6 @@ const struct hsm_backend hsm_pkcs11_backend = {
         .rsa_oaep_decrypt = p11_rsa_oaep_decrypt,
         .uri_public = p11_uri_public,
         .uri_pin = p11_uri_pin,
+        .uri_stored_check = p11_uri_stored_check,
         .keygen = p11_keygen,
 };

@@ -78,6 +78,14 @@ int hsm_uri_public(const char *uri, char **ret) {
         return b ? b->uri_public(uri, ret) : -EINVAL;
 }
 
+int hsm_uri_stored_check(const char *uri) {
+        const struct hsm_backend *b = backend_for(uri);
+
+        if (!b)
+                return -EINVAL;
+        return b->uri_stored_check ? b->uri_stored_check(uri) : 0;
+}
+
 int hsm_uri_pin(const char *uri, cvmseal_secret **ret) {
         const struct hsm_backend *b = backend_for(uri);
 

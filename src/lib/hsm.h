@@ -61,8 +61,13 @@ void hsm_key_free(hsm_key *k);
 /* The PIN the URI itself carries (pin-value, or the file that pin-source names); NULL when none. */
 int hsm_uri_pin(const char *uri, cvmseal_secret **ret);
 
-/* The URI without its PIN attributes: what may be stored and shown. */
+/* The URI without its PIN attributes and module path: what may be stored and shown. */
 int hsm_uri_public(const char *uri, char **ret);
+
+/* A URI read from a LUKS2 header or a marker names a key only: -EPERM when it names code to load (a
+ * PKCS#11 module path) or a PIN source, -EINVAL when it is no HSM URI.  Local configuration (p11-kit's
+ * registered modules) decides the code. */
+int hsm_uri_stored_check(const char *uri);
 
 /* Checks that the key is fit for a binding: sensitive and not extractable (unless allowed), of a
  * supported kind, able to decrypt. */
