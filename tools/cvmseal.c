@@ -785,6 +785,10 @@ static int verb_unlock(void) {
         if (r < 0)
                 return fail_errno(r, arg.device);
 
+        if (res.token_version == 1)
+                log_info("cvmseal: warning: token %d of %s is version 1, which the TPM does not bind to its members; "
+                         "'cvmseal reseal %s' makes it version 2.", res.token_id, arg.device, arg.device);
+
         if (arg.print_key) {
                 /* No newline: a keyscript's output is the key, byte for byte. */
                 fwrite(cvmseal_secret_data(res.passphrase), 1, cvmseal_secret_size(res.passphrase), stdout);
@@ -892,12 +896,19 @@ static int verb_list(void) {
         r = cvmseal_list(arg.device, &j);
         if (r < 0)
                 return fail_errno(r, arg.device);
+        json_object_object_get_ex(j, "tokens", &tokens);
+        for (size_t i = 0; i < json_object_array_length(tokens); i++) {
+                json_object *t = json_object_array_get_idx(tokens, i), *w;
+
+                if (json_object_object_get_ex(t, "warning", &w))
+                        log_error("warning: token %d: %s", json_object_get_int(json_object_object_get(t, "id")),
+                                  json_object_get_string(w));
+        }
         if (arg.json) {
                 print_json(j);
                 return EXIT_OK;
         }
 
-        json_object_object_get_ex(j, "tokens", &tokens);
         json_object_object_get_ex(j, "keyslots", &slots);
         printf("%s (LUKS2 %s)\n", arg.device, json_object_get_string(json_object_object_get(j, "uuid")));
         printf("TOKEN  TYPE      KEYSLOT  PCRS (sha256)  PIN  SRK\n");
@@ -924,6 +935,10 @@ static int verb_list(void) {
                 if (json_object_object_get_ex(t, "hsm", &v))
                         printf("       HSM: %s (%s)\n", json_object_get_string(json_object_object_get(v, "uri")),
                                json_object_get_string(json_object_object_get(v, "mechanism")));
+                if (json_object_object_get_ex(t, "srk-pinned", &v) && json_object_is_type(v, json_type_string))
+                        printf("       SRK: not the one /etc/cvmseal/tpm2-srk.pub pins (another TPM, or a forged token)\n");
+                if (json_object_object_get_ex(t, "warning", &v))
+                        printf("       warning: %s\n", json_object_get_string(v));
         }
         {
                 json_object *pm;

@@ -141,6 +141,7 @@ struct cvmseal_unlock_result {
         int token_id;
         int keyslot;
         cvmseal_secret *passphrase;   /* when ret_passphrase was asked for; owned by the caller */
+        int token_version;            /* 1: the TPM does not bind the token to its members (reseal it) */
 };
 
 /* Unseals a token's secret, derives the passphrase and opens its keyslot (activating params->name
@@ -239,6 +240,9 @@ int cvmseal_token_open(struct crypt_device *cd, int token_id, const cvmseal_secr
                        cvmseal_secret **ret_passphrase);
 /* Strict validation of a cvmseal token's JSON: 0, or -EBADMSG. */
 int cvmseal_token_validate(const char *json);
+/* The version of a cvmseal token's JSON (1 or 2), or -EBADMSG.  Version 1 tokens still unlock, but the
+ * TPM does not bind them to their members: `cvmseal reseal` turns them into version 2. */
+int cvmseal_token_version(const char *json);
 /* A human description of a token (for cryptsetup luksDump). */
 int cvmseal_token_describe(const char *json, char **ret);
 

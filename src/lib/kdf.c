@@ -35,7 +35,9 @@ int kdf_hkdf_sha256(const uint8_t *ikm, size_t ikm_size, const uint8_t *salt, si
 
         *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *) "SHA256", 0);
         *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *) ikm, ikm_size);
-        *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *) salt, salt_size);
+        /* No salt (RFC 5869: a string of HashLen zeros) is no parameter: OpenSSL refuses an empty one. */
+        if (salt_size > 0)
+                *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *) salt, salt_size);
         *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *) info, info_size);
         *p = OSSL_PARAM_construct_end();
 
@@ -44,21 +46,16 @@ int kdf_hkdf_sha256(const uint8_t *ikm, size_t ikm_size, const uint8_t *salt, si
         return 0;
 }
 
-int kdf_derive_passphrase(const cvmseal_secret *tpm_share, const cvmseal_secret *hsm_share,
-                          const uint8_t *salt, size_t salt_size, const char *luks_uuid, int token_id,
-                          const uint8_t policy_digest[32], cvmseal_secret **ret) {
+/* base64(HKDF-SHA256(tpm_share || hsm_share, salt, info)): 44 characters, NUL-terminated. */
+static int derive(const cvmseal_secret *tpm_share, const cvmseal_secret *hsm_share, const uint8_t *salt,
+                  size_t salt_size, const uint8_t *info, size_t info_size, cvmseal_secret **ret) {
         _cleanup_secret_ cvmseal_secret *ikm = NULL, *okm = NULL, *pass = NULL;
-        uint8_t info[sizeof(CVMSEAL_KDF_INFO_PREFIX) - 1 + 36 + 4 + 32];
-        size_t info_size = sizeof(info) - (policy_digest ? 0 : 32);
-        size_t tpm_size, hsm_size, prefix = sizeof(CVMSEAL_KDF_INFO_PREFIX) - 1;
-        uint32_t id;
+        size_t tpm_size, hsm_size;
         int r;
 
         if (!tpm_share || cvmseal_secret_size(tpm_share) != CVMSEAL_SHARE_SIZE)
                 return -EINVAL;
         if (hsm_share && cvmseal_secret_size(hsm_share) != CVMSEAL_SHARE_SIZE)
-                return -EINVAL;
-        if (!luks_uuid || strlen(luks_uuid) != 36 || token_id < 0)
                 return -EINVAL;
 
         tpm_size = cvmseal_secret_size(tpm_share);
@@ -72,16 +69,6 @@ int kdf_derive_passphrase(const cvmseal_secret *tpm_share, const cvmseal_secret 
         if (hsm_share)
                 memcpy(cvmseal_secret_data_mut(ikm) + tpm_size, cvmseal_secret_data(hsm_share), hsm_size);
 
-        memcpy(info, CVMSEAL_KDF_INFO_PREFIX, prefix);
-        memcpy(info + prefix, luks_uuid, 36);
-        id = (uint32_t) token_id;
-        info[prefix + 36] = (uint8_t) (id >> 24);
-        info[prefix + 37] = (uint8_t) (id >> 16);
-        info[prefix + 38] = (uint8_t) (id >> 8);
-        info[prefix + 39] = (uint8_t) id;
-        if (policy_digest)
-                memcpy(info + prefix + 40, policy_digest, 32);
-
         r = kdf_hkdf_sha256(cvmseal_secret_data(ikm), cvmseal_secret_size(ikm), salt, salt_size, info,
                             info_size, cvmseal_secret_data_mut(okm), 32);
         if (r < 0)
@@ -94,6 +81,39 @@ int kdf_derive_passphrase(const cvmseal_secret *tpm_share, const cvmseal_secret 
 
         *ret = TAKE_PTR(pass);
         return 0;
+}
+
+int kdf_derive_passphrase(const cvmseal_secret *tpm_share, const cvmseal_secret *hsm_share,
+                          const uint8_t *salt, size_t salt_size, const char *luks_uuid, int token_id,
+                          const uint8_t policy_digest[32], cvmseal_secret **ret) {
+        uint8_t info[sizeof(CVMSEAL_KDF_INFO_PREFIX) - 1 + 36 + 4 + 32];
+        size_t info_size = sizeof(info) - (policy_digest ? 0 : 32), prefix = sizeof(CVMSEAL_KDF_INFO_PREFIX) - 1;
+        uint32_t id;
+
+        if (!luks_uuid || strlen(luks_uuid) != 36 || token_id < 0)
+                return -EINVAL;
+
+        memcpy(info, CVMSEAL_KDF_INFO_PREFIX, prefix);
+        memcpy(info + prefix, luks_uuid, 36);
+        id = (uint32_t) token_id;
+        info[prefix + 36] = (uint8_t) (id >> 24);
+        info[prefix + 37] = (uint8_t) (id >> 16);
+        info[prefix + 38] = (uint8_t) (id >> 8);
+        info[prefix + 39] = (uint8_t) id;
+        if (policy_digest)
+                memcpy(info + prefix + 40, policy_digest, 32);
+        return derive(tpm_share, hsm_share, salt, salt_size, info, info_size, ret);
+}
+
+int kdf_derive_passphrase_v2(const cvmseal_secret *tpm_share, const cvmseal_secret *hsm_share, const uint8_t *salt,
+                             size_t salt_size, const uint8_t binding[32], cvmseal_secret **ret) {
+        uint8_t info[sizeof(CVMSEAL_KDF_INFO_PREFIX_V2) - 1 + 32];
+
+        if (!binding)
+                return -EINVAL;
+        memcpy(info, CVMSEAL_KDF_INFO_PREFIX_V2, sizeof(CVMSEAL_KDF_INFO_PREFIX_V2) - 1);
+        memcpy(info + sizeof(CVMSEAL_KDF_INFO_PREFIX_V2) - 1, binding, 32);
+        return derive(tpm_share, hsm_share, salt, salt_size, info, sizeof(info), ret);
 }
 
 int kdf_random(void *p, size_t n) {

@@ -9,6 +9,7 @@
 #define CVMSEAL_SHARE_SIZE 32U
 #define CVMSEAL_SALT_SIZE 32U
 #define CVMSEAL_KDF_INFO_PREFIX "cvmseal v1"
+#define CVMSEAL_KDF_INFO_PREFIX_V2 "cvmseal v2"
 
 /* passphrase = base64(HKDF-SHA256(ikm = tpm_share || hsm_share, salt,
  *                                 info = "cvmseal v1" || LUKS UUID (36 characters) || be32(token id)
@@ -19,6 +20,13 @@
 int kdf_derive_passphrase(const cvmseal_secret *tpm_share, const cvmseal_secret *hsm_share,
                           const uint8_t *salt, size_t salt_size, const char *luks_uuid, int token_id,
                           const uint8_t policy_digest[32], cvmseal_secret **ret);
+
+/* Version 2 tokens: passphrase = base64(HKDF-SHA256(ikm = tpm_share || hsm_share, salt,
+ *                                                    info = "cvmseal v2" || the token's binding))
+ * The binding (token_binding()) covers the UUID, the token id, the attestation policy and every other
+ * member, so the passphrase is bound to all of them. */
+int kdf_derive_passphrase_v2(const cvmseal_secret *tpm_share, const cvmseal_secret *hsm_share, const uint8_t *salt,
+                             size_t salt_size, const uint8_t binding[32], cvmseal_secret **ret);
 
 /* HKDF-SHA256 (RFC 5869) into out. */
 int kdf_hkdf_sha256(const uint8_t *ikm, size_t ikm_size, const uint8_t *salt, size_t salt_size,

@@ -19,6 +19,14 @@
 #define CVMSEAL_LOCK_MASK (UINT32_C(1) << CVMSEAL_LOCK_PCR)
 #define CVMSEAL_LOCK_RECORD_DEFAULT "/run/cvmseal/lock.json"
 #define CVMSEAL_LOCK_EVENT "cvmseal: initramfs done, lock"
+#define LOCK_VOLUME_INFO "cvmseal lock volume v1"
+
+/* Notes that this boot unlocked volume uuid with passphrase, for the lock to measure: the file
+ * <the lock record's directory>/volumes/<uuid> holds hex(HMAC-SHA256(passphrase, "cvmseal lock volume
+ * v1" NUL || uuid)).  The lock's event then ends with "; volumes sha256:<hex>", the digest of every
+ * note, so that PCR 15 differs when another volume (a swapped disk) was unlocked, as systemd's
+ * tpm2-measure-pcr= makes it. */
+int lock_note_volume(const char *uuid, const cvmseal_secret *passphrase);
 
 /* The path of the lock record ($CVMSEAL_LOCK_RECORD, else the default). */
 const char *lock_record_path(void);

@@ -12,11 +12,9 @@
  * and touches no TPM.
  */
 
-/* The sealing step of an offline enrollment: the target SRK from params->srk_public, the values of the
- * PCRs of mask from params->pcr_values, the policy over them [+ PIN], and the import blob.  The lock
- * PCR, when mask has it only because enroll adds it (not in params->pcr_mask), takes the document's
- * value if it has one, else its value before the lock in a normal boot: 32 zero bytes.
- * -EDOM: a PCR of params->pcr_mask is not in the document; -EBADMSG: the document or the SRK's public
- * area is malformed; -EOPNOTSUPP: the SRK is no storage key this can seal to. */
-int offline_seal(const struct cvmseal_enroll_params *params, uint32_t mask, const cvmseal_secret *data,
-                 struct tpm2_sealed *ret);
+/* The values to seal to offline, indexed by PCR number, for the PCRs of mask: from the pcr-values
+ * document params->pcr_values.  The lock PCR, when mask has it only because enroll adds it (not in
+ * params->pcr_mask), takes the document's value if it has one, else its value before the lock in a
+ * normal boot: 32 zero bytes.  -EDOM: a PCR of params->pcr_mask is not in the document; -EBADMSG: the
+ * document is malformed. */
+int offline_values(const struct cvmseal_enroll_params *params, uint32_t mask, uint8_t values[CVMSEAL_PCR_MAX][32]);

@@ -21,8 +21,10 @@
 #include "luks.h"
 #include "offline.h"
 #include "provision.h"
+#include "seal.h"
 #include "secret.h"
 #include "signed-policy.h"
+#include "srk-pin.h"
 #include "token.h"
 #include "tpm2.h"
 #include "tpm2-duplicate.h"
@@ -198,20 +200,68 @@ int token_add(struct crypt_device *cd, int id, const struct token *t) {
         return 0;
 }
 
+/* The PCR values a new token is sealed to, indexed by PCR number: offline from the pcr-values
+ * document; online the current ones, the lock PCR's from before this boot's lock (ret_locked: the
+ * lock is applied, so the object cannot be unsealed in this boot). */
+static int enroll_values(tpm2_context *tpm, const struct cvmseal_enroll_params *params, uint32_t mask,
+                         uint8_t values[CVMSEAL_PCR_MAX][32], bool *ret_locked) {
+        uint8_t ranked[CVMSEAL_PCR_MAX][32];
+        int r;
+
+        *ret_locked = false;
+        if (params->srk_public)
+                return offline_values(params, mask, values);
+        if (params->tpm2_public_key) {
+                /* Only the fixed part (the lock PCR) has values; the signed policies carry the rest. */
+                if (!(mask & CVMSEAL_LOCK_MASK))
+                        return 0;
+                return lock_pcr_value(tpm, values[CVMSEAL_LOCK_PCR], ret_locked);
+        }
+        r = lock_seal_values(tpm, mask, ranked, ret_locked);
+        if (r < 0)
+                return r;
+        values_by_pcr(mask, (const uint8_t (*)[32]) ranked, values);
+        return 0;
+}
+
+/* Proves that a freshly sealed token gives data back in this boot state, as unlock will unseal it.
+ * ret_verified false: it cannot be proven now (sealed offline, after the lock, or to signed policies
+ * of which none is installed for this boot state yet). */
+static int enroll_verify(tpm2_context *tpm, const struct token *t, const char *uuid, int id, const cvmseal_secret *pin,
+                         const cvmseal_secret *data, bool locked, bool *ret_verified) {
+        _cleanup_secret_ cvmseal_secret *check = NULL;
+        int r;
+
+        *ret_verified = false;
+        if (!tpm || locked)
+                return 0;
+        r = unseal_token(tpm, t, uuid, id, pin, &check);
+        if (r == -ENOMSG && t->tpm2.pubkey) {
+                log_debug("No signed policy for this boot state yet: the sealed object is not verified");
+                return 0;
+        }
+        if (r < 0)
+                return log_debug_errno(r, "The freshly sealed secret does not unseal");
+        if (cvmseal_secret_size(check) != cvmseal_secret_size(data) ||
+            !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(data), cvmseal_secret_size(data)))
+                return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
+        *ret_verified = true;
+        return 0;
+}
+
 _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key,
                             const struct cvmseal_enroll_params *params, struct cvmseal_enroll_result *ret) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
-        _cleanup_secret_ cvmseal_secret *vk = NULL, *share = NULL, *check = NULL, *pass = NULL, *recovery = NULL,
+        _cleanup_secret_ cvmseal_secret *vk = NULL, *share = NULL, *pass = NULL, *recovery = NULL,
                                         *hsm_share = NULL, *hsm_pin = NULL, *data = NULL;
         _cleanup_(token_done) struct token t = {};
-        struct tpm2_sealed sealed;
         TPM2B_PUBLIC signing_key;
-        uint8_t policy_digest[32], values[CVMSEAL_PCR_MAX][32];
+        uint8_t values[CVMSEAL_PCR_MAX][32] = {}, binding[32];
         struct pending pending = { .id = -1 };
         int r, id, slot = -1, recovery_slot = -1;
         uint32_t mask;
-        bool locked;
+        bool locked = false, verified = false;
         const char *uuid;
 
         if (!device || !unlock_key || !params || !ret)
@@ -221,6 +271,8 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         mask = params->pcr_mask | (params->no_lock_pcr ? 0 : CVMSEAL_LOCK_MASK);
         if (params->tpm2_public_key && (params->srk_public || (params->pcr_mask & CVMSEAL_LOCK_MASK)))
                 return log_debug_errno(-EINVAL, "A signed policy cannot be sealed offline or cover the lock PCR");
+        if (params->srk_public && !params->pcr_values)
+                return -EINVAL;
 
         r = luks_open(device, &cd);
         if (r < 0)
@@ -235,15 +287,22 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
                 return r;
 
         /* Finish what an interrupted enroll, reseal or rotate left behind (reseal.h). */
-        r = pending_gc(cd);
+        r = pending_gc(cd, vk);
         if (r < 0)
                 return r;
 
         id = luks_token_free_id(cd);
         if (id < 0)
                 return id;
+        /* The keyslots are chosen now: the token names its keyslot, and the binding covers it. */
+        r = pending_plan(cd, vk, id, params->recovery_key ? 2 : 1, -1, -1, &pending);
+        if (r < 0)
+                return r;
+        t.keyslot = pending.slots[params->recovery_key ? 1 : 0];
 
         if (params->attest_policy) {
+                uint8_t policy_digest[32];
+
                 r = attest_policy_check(params->attest_policy, policy_digest);
                 if (r < 0)
                         return r;
@@ -256,6 +315,12 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         /* The HSM first: it is local and refuses an unfit key before the TPM does any work. */
         if (params->hsm_uri) {
                 r = enroll_hsm(params, uuid, id, &t, &hsm_share, &hsm_pin);
+                if (r < 0)
+                        return r;
+        }
+
+        if (params->tpm2_public_key) {
+                r = signed_policy_key_from_pem(params->tpm2_public_key, strlen(params->tpm2_public_key), &signing_key);
                 if (r < 0)
                         return r;
         }
@@ -273,67 +338,35 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         r = kdf_random(t.salt, sizeof(t.salt));
         if (r < 0)
                 return r;
-
         r = sealed_data(share, hsm_pin, &data);
         if (r < 0)
                 return r;
-        if (params->tpm2_public_key) {
-                bool verified;
 
-                /* PolicyAuthorize by the signing key: verified by unsealing only when a signed policy for
-                 * this boot state is already installed (signed-policy.h). */
-                r = signed_policy_enroll(tpm, params->tpm2_public_key, mask, params->pin, data, &sealed,
-                                         &signing_key, &verified);
-                if (r < 0)
-                        return log_debug_errno(r, "Cannot seal to the signing key's policy");
-                locked = !verified; /* for result.verified; verified already when it could be */
-        } else if (params->srk_public) {
-                /* For the target's SRK, to the predicted values: no TPM here can unseal it, so it is
-                 * not verified by unsealing (as after the lock); the keyslot and token are. */
-                r = offline_seal(params, mask, data, &sealed);
-                if (r < 0)
-                        return log_debug_errno(r, "Cannot seal offline");
-                locked = true;
-        } else {
-                /* The current PCR values, but the lock PCR's from before this boot's lock. */
-                r = lock_seal_values(tpm, mask, values, &locked);
-                if (r < 0)
-                        return r;
-                r = tpm2_seal_to(tpm, mask, (const uint8_t (*)[32]) values, params->pin, data, &sealed);
-                if (r < 0)
-                        return log_debug_errno(r, "Cannot seal to the TPM");
-        }
+        r = enroll_values(tpm, params, mask, values, &locked);
+        if (r < 0)
+                return r;
+        r = seal_token(&(const struct seal_params) {
+                               .tpm = tpm,
+                               .srk_public = params->srk_public,
+                               .srk_public_size = params->srk_public_size,
+                               .signing_key = params->tpm2_public_key ? &signing_key : NULL,
+                               .mask = mask,
+                               .values = (const uint8_t (*)[32]) values,
+                               .pin = params->pin,
+                       },
+                       data, uuid, id, &t, binding);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot seal to the TPM");
 
         /* Prove that the secret comes back out, in this boot state, before writing anything.  After
          * the lock it cannot (that is the lock's purpose): it first unseals at the next boot. */
-        if (!locked && !params->tpm2_public_key) {
-                r = tpm2_unseal(tpm, &sealed, CVMSEAL_SRK_HANDLE, mask, params->pin, &check);
-                if (r < 0)
-                        return log_debug_errno(r, "The freshly sealed secret does not unseal");
-                if (cvmseal_secret_size(check) != cvmseal_secret_size(data) ||
-                    !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(data), cvmseal_secret_size(data)))
-                        return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
-        }
-
-        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), uuid, id,
-                                  params->attest_policy ? policy_digest : NULL, &pass);
+        r = enroll_verify(tpm, &t, uuid, id, params->pin, data, locked, &verified);
         if (r < 0)
                 return r;
 
-        r = token_set_sealed(&t, &sealed, mask, params->pin != NULL);
+        r = token_passphrase(&t, uuid, id, share, hsm_share, NULL, &pass);
         if (r < 0)
                 return r;
-        if (params->tpm2_public_key) {
-                r = signed_policy_token_key_marshal(&signing_key, &t.tpm2.pubkey, &t.tpm2.pubkey_size,
-                                                    &t.tpm2.pubkey_name, &t.tpm2.pubkey_name_size);
-                if (r < 0)
-                        return r;
-        }
-        if (sealed.seed.size > 0) {
-                r = tpm2_import_seed_marshal(&sealed.seed, &t.tpm2.import_seed, &t.tpm2.import_seed_size);
-                if (r < 0)
-                        return r;
-        }
 
         if (params->recovery_key) {
                 r = kdf_recovery_key(&recovery);
@@ -341,10 +374,10 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
                         return r;
         }
 
-        /* From here on the header changes.  A pending record comes first, naming the keyslots about
+        /* From here on the header changes.  The pending record comes first, naming the keyslots about
          * to be added, so that even a kill is undone by the next enroll, reseal or rotate (reseal.h);
          * a failure undoes every step at once. */
-        r = pending_begin(cd, id, params->recovery_key ? 2 : 1, -1, -1, &pending);
+        r = pending_start(cd, &pending);
         if (r < 0)
                 return r;
         if (params->recovery_key) {
@@ -358,7 +391,10 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (r < 0)
                 goto undo;
         slot = r;
-        t.keyslot = slot;
+        if (slot != t.keyslot) {
+                r = log_debug_errno(-EIO, "libcryptsetup added keyslot %d, not the planned %d", slot, t.keyslot);
+                goto undo;
+        }
 
         r = token_add(cd, id, &t);
         if (r < 0)
@@ -377,7 +413,7 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         *ret = (struct cvmseal_enroll_result) {
                 .token_id = id,
                 .keyslot = slot,
-                .verified = !locked,
+                .verified = verified,
                 .recovery_keyslot = recovery_slot,
                 .recovery_key = TAKE_PTR(recovery),
         };
@@ -390,60 +426,7 @@ undo:
         return r;
 }
 
-int token_set_sealed(struct token *t, const struct tpm2_sealed *sealed, uint32_t mask, bool pin) {
-        t->version = CVMSEAL_TOKEN_VERSION;
-        t->tpm2.srk_handle = CVMSEAL_SRK_HANDLE;
-        t->tpm2.srk_name_size = sealed->srk_name.size;
-        t->tpm2.srk_name = malloc(sealed->srk_name.size);
-        t->tpm2.policy_size = sealed->policy.size;
-        t->tpm2.policy = malloc(sealed->policy.size);
-        if (!t->tpm2.srk_name || !t->tpm2.policy)
-                return -ENOMEM;
-        memcpy(t->tpm2.srk_name, sealed->srk_name.name, sealed->srk_name.size);
-        memcpy(t->tpm2.policy, sealed->policy.buffer, sealed->policy.size);
-        t->tpm2.pcr_mask = mask;
-        t->tpm2.pin = pin;
-        return tpm2_sealed_marshal(sealed, &t->tpm2.public, &t->tpm2.public_size, &t->tpm2.private,
-                                   &t->tpm2.private_size);
-}
-
 /* ---- unlock ---- */
-
-/* The sealed object of a token, after the checks that need no TPM: the blobs unmarshal exactly, the
- * object's authPolicy is the token's policy, and its noda attribute agrees with "pin".  list and
- * unlock both rely on it, so they never disagree on whether a token is malformed. */
-int token_sealed(const struct token *t, struct tpm2_sealed *ret) {
-        struct tpm2_sealed sealed;
-        int r;
-
-        r = tpm2_sealed_unmarshal(t->tpm2.public, t->tpm2.public_size, t->tpm2.private, t->tpm2.private_size,
-                                  t->tpm2.srk_name, t->tpm2.srk_name_size, &sealed);
-        if (r < 0)
-                return r;
-        if (sealed.public.publicArea.authPolicy.size != t->tpm2.policy_size ||
-            memcmp(sealed.public.publicArea.authPolicy.buffer, t->tpm2.policy, t->tpm2.policy_size) != 0)
-                return log_debug_errno(-EBADMSG, "cvmseal token: 'policy' differs from the sealed object's");
-        if (!!(sealed.public.publicArea.objectAttributes & TPMA_OBJECT_NODA) == t->tpm2.pin)
-                return log_debug_errno(-EBADMSG, "cvmseal token: 'pin' disagrees with the sealed object");
-        /* Sealed offline: "private" is a duplicate, imported with this seed at unlock. */
-        if (t->tpm2.import_seed) {
-                r = tpm2_import_seed_unmarshal(t->tpm2.import_seed, t->tpm2.import_seed_size, &sealed.seed);
-                if (r < 0)
-                        return r;
-        } else
-                sealed.seed = (TPM2B_ENCRYPTED_SECRET) {};
-        /* Sealed to PolicyAuthorize: the signing key is of cvmseal's template and has its name. */
-        if (t->tpm2.pubkey) {
-                TPM2B_PUBLIC key;
-
-                r = signed_policy_token_key(t->tpm2.pubkey, t->tpm2.pubkey_size, t->tpm2.pubkey_name,
-                                            t->tpm2.pubkey_name_size, &key);
-                if (r < 0)
-                        return r;
-        }
-        *ret = sealed;
-        return 0;
-}
 
 int token_load(struct crypt_device *cd, int id, struct token *ret) {
         const char *json = NULL;
@@ -554,13 +537,68 @@ int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **r
         return 0;
 }
 
+int token_derive(struct crypt_device *cd, tpm2_context *tpm, int id, const struct token *t, const cvmseal_secret *pin,
+                 const cvmseal_secret *hsm_pin, char **ret_attest_failures, cvmseal_secret **ret_passphrase,
+                 cvmseal_secret **ret_hsm_pin) {
+        _cleanup_secret_ cvmseal_secret *share = NULL, *pass = NULL, *sealed_pin = NULL, *hsm_share = NULL;
+        const char *uuid = crypt_get_uuid(cd);
+        uint8_t policy_digest[32];
+        struct tpm2_sealed sealed;
+        int r;
+
+        if (!uuid || strlen(uuid) != 36)
+                return log_debug_errno(-EMEDIUMTYPE, "The LUKS2 header has no UUID");
+
+        /* Everything that needs no TPM first: a damaged or foreign token never reaches it. */
+        r = token_precheck(t, pin, &sealed);
+        if (r < 0)
+                return log_debug_errno(r, "Token %d cannot be unsealed here", id);
+
+        /* Attest first: nothing is unsealed on a platform that does not prove itself. */
+        if (t->attest_policy) {
+                r = attest_gate(tpm, t->attest_policy, t->attest_policy_size, ret_attest_failures, policy_digest);
+                if (r < 0)
+                        return r;
+        }
+
+        log_debug("Token %d (version %d): unsealing (PCRs 0x%06x%s)", id, t->version, (unsigned) t->tpm2.pcr_mask,
+                  t->tpm2.pin ? ", PIN" : "");
+        r = unseal_token(tpm, t, uuid, id, pin, &share);
+        if (r < 0)
+                return r;
+        r = split_sealed(t, share, &sealed_pin);
+        if (r < 0)
+                return r;
+
+        if (t->has_hsm) {
+                _cleanup_(hsm_key_freep) hsm_key *key = NULL;
+                uint8_t aad[40];
+
+                log_debug("Token %d: asking the HSM for its share", id);
+                r = hsm_key_open(t->hsm.uri, sealed_pin ?: hsm_pin, &key);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d: cannot open the HSM key", id);
+                binding_aad(uuid, id, aad);
+                r = hsm_unseal(key, &t->hsm, aad, sizeof(aad), &hsm_share);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d: the HSM does not give the share", id);
+        }
+
+        r = token_passphrase(t, uuid, id, share, hsm_share, policy_digest, &pass);
+        if (r < 0)
+                return r;
+        *ret_passphrase = TAKE_PTR(pass);
+        if (ret_hsm_pin)
+                *ret_hsm_pin = TAKE_PTR(sealed_pin);
+        return 0;
+}
+
 /* Unseals token id and derives its passphrase; with check_keyslot, also opens the keyslot with it (and
  * activates params->name when given).  The token plugin passes check_keyslot false: libcryptsetup
  * opens the keyslot itself. */
 static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, const struct cvmseal_unlock_params *params,
-                        bool check_keyslot, cvmseal_secret **ret_passphrase, int *ret_keyslot) {
-        _cleanup_secret_ cvmseal_secret *share = NULL, *pass = NULL, *hsm_pin = NULL, *hsm_share = NULL;
-        uint8_t policy_digest[32];
+                        bool check_keyslot, cvmseal_secret **ret_passphrase, int *ret_keyslot, int *ret_version) {
+        _cleanup_secret_ cvmseal_secret *pass = NULL;
         _cleanup_(token_done) struct token t = {};
         struct tpm2_sealed sealed;
         crypt_keyslot_info ki;
@@ -573,13 +611,12 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         ki = crypt_keyslot_status(cd, t.keyslot);
         if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
                 return log_debug_errno(-EBADMSG, "Token %d names keyslot %d, which is not in use", id, t.keyslot);
-
-        r = token_sealed(&t, &sealed);
+        r = token_precheck(&t, params->pin, &sealed);
         if (r < 0)
-                return log_debug_errno(r, "Token %d is inconsistent", id);
-
-        if (t.tpm2.pin && !params->pin)
-                return log_debug_errno(-ENOANO, "Token %d needs a PIN", id);
+                return log_debug_errno(r, "Token %d cannot be unsealed here", id);
+        if (t.version < CVMSEAL_TOKEN_VERSION)
+                log_debug("Token %d is version %d, which the TPM does not bind to its members: reseal it", id,
+                          t.version);
 
         if (!*tpm) {
                 r = tpm2_context_new(params->tcti, tpm);
@@ -587,42 +624,7 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
                         return r;
         }
 
-        /* Attest first: nothing is unsealed on a platform that does not prove itself. */
-        if (t.attest_policy) {
-                r = attest_gate(*tpm, t.attest_policy, t.attest_policy_size, params->ret_attest_failures, policy_digest);
-                if (r < 0)
-                        return r;
-        }
-
-        log_debug("Token %d: unsealing (PCRs 0x%06x%s)", id, (unsigned) t.tpm2.pcr_mask, t.tpm2.pin ? ", PIN" : "");
-        if (t.tpm2.pubkey)
-                /* PolicyAuthorize: with the newest signed policy for this boot state (signed-policy.h). */
-                r = signed_policy_unseal_token(*tpm, &t, &sealed, t.tpm2.pin ? params->pin : NULL, &share);
-        else
-                r = tpm2_unseal(*tpm, &sealed, t.tpm2.srk_handle, t.tpm2.pcr_mask, t.tpm2.pin ? params->pin : NULL,
-                                &share);
-        if (r < 0)
-                return r;
-        r = split_sealed(&t, share, &hsm_pin);
-        if (r < 0)
-                return r;
-
-        if (t.has_hsm) {
-                _cleanup_(hsm_key_freep) hsm_key *key = NULL;
-                uint8_t aad[40];
-
-                log_debug("Token %d: asking the HSM for its share", id);
-                r = hsm_key_open(t.hsm.uri, hsm_pin, &key);
-                if (r < 0)
-                        return log_debug_errno(r, "Token %d: cannot open the HSM key", id);
-                binding_aad(crypt_get_uuid(cd), id, aad);
-                r = hsm_unseal(key, &t.hsm, aad, sizeof(aad), &hsm_share);
-                if (r < 0)
-                        return log_debug_errno(r, "Token %d: the HSM does not give the share", id);
-        }
-
-        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), crypt_get_uuid(cd), id,
-                                  t.attest_policy ? policy_digest : NULL, &pass);
+        r = token_derive(cd, *tpm, id, &t, params->pin, NULL, params->ret_attest_failures, &pass, NULL);
         if (r < 0)
                 return r;
 
@@ -637,7 +639,13 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
                         return r;
         }
 
+        /* What the lock measures (lock.h): which volume this boot unlocked, by a digest keyed with its
+         * passphrase.  Best effort: a failure to note it changes nothing about the unlock. */
+        (void) lock_note_volume(crypt_get_uuid(cd), pass);
+
         *ret_keyslot = t.keyslot;
+        if (ret_version)
+                *ret_version = t.version;
         if (ret_passphrase)
                 *ret_passphrase = TAKE_PTR(pass);
         return 0;
@@ -661,7 +669,7 @@ _public_ int cvmseal_unlock(const char *device, const struct cvmseal_unlock_para
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
         _cleanup_secret_ cvmseal_secret *pass = NULL;
-        int r, best = -ENOMEDIUM, keyslot = -1;
+        int r, best = -ENOMEDIUM, keyslot = -1, version = 0;
 
         if (!device || !params || !ret)
                 return -EINVAL;
@@ -675,13 +683,14 @@ _public_ int cvmseal_unlock(const char *device, const struct cvmseal_unlock_para
                 if (params->token_id >= 0 && id != params->token_id)
                         continue;
 
-                r = unlock_token(cd, &tpm, id, params, true, want_passphrase ? &pass : NULL, &keyslot);
+                r = unlock_token(cd, &tpm, id, params, true, want_passphrase ? &pass : NULL, &keyslot, &version);
                 if (r >= 0) {
                         log_debug("Token %d opened keyslot %d", id, keyslot);
                         *ret = (struct cvmseal_unlock_result) {
                                 .token_id = id,
                                 .keyslot = keyslot,
                                 .passphrase = TAKE_PTR(pass),
+                                .token_version = version,
                         };
                         return 0;
                 }
@@ -707,7 +716,7 @@ _public_ int cvmseal_token_open(struct crypt_device *cd, int token_id, const cvm
 
         if (!cd || token_id < 0 || !ret_passphrase)
                 return -EINVAL;
-        return unlock_token(cd, &tpm, token_id, &params, false, ret_passphrase, &keyslot);
+        return unlock_token(cd, &tpm, token_id, &params, false, ret_passphrase, &keyslot, NULL);
 }
 
 _public_ int cvmseal_token_validate(const char *json) {
@@ -719,6 +728,16 @@ _public_ int cvmseal_token_validate(const char *json) {
         if (r < 0)
                 return r;
         return token_sealed(&t, &sealed);
+}
+
+_public_ int cvmseal_token_version(const char *json) {
+        _cleanup_(token_done) struct token t = {};
+        int r;
+
+        r = token_from_string(json, &t);
+        if (r < 0)
+                return r;
+        return t.version;
 }
 
 _public_ int cvmseal_token_describe(const char *json, char **ret) {
@@ -872,6 +891,20 @@ static int list_token(struct crypt_device *cd, int id, json_object *tokens, uint
                                 r = json_add(o, "srk-handle", json_object_new_string(handle));
                         if (r >= 0)
                                 r = json_add(o, "srk-name", json_object_new_string(name));
+                        if (r >= 0) {
+                                bool pinned = false;
+                                int k = srk_pin_check(t.tpm2.srk_name, t.tpm2.srk_name_size, &pinned);
+
+                                /* Whether the SRK the token names is the one local configuration pins
+                                 * (true), is not pinned at all (false), or is another (a token for another
+                                 * TPM, or a forged name): "other". */
+                                r = json_add(o, "srk-pinned", k == -EREMCHG ? json_object_new_string("other")
+                                                                            : json_object_new_boolean(k >= 0 && pinned));
+                        }
+                        if (r >= 0 && t.version < CVMSEAL_TOKEN_VERSION)
+                                r = json_add(o, "warning", json_object_new_string(
+                                                     "version 1: the TPM does not bind this token to its members; "
+                                                     "'cvmseal reseal' makes it version 2"));
                         if (r >= 0 && t.attest_policy)
                                 r = json_add(o, "attest", json_object_new_boolean(true));
                         if (r >= 0 && t.tpm2.import_seed)

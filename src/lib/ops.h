@@ -28,8 +28,6 @@ int sealed_data(const cvmseal_secret *share, const cvmseal_secret *hsm_pin, cvms
 /* Binds token t (id) to the HSM key of params->hsm_uri with a fresh HSM share. */
 int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uuid, int id, struct token *t,
                cvmseal_secret **ret_share, cvmseal_secret **ret_pin);
-/* The sealed object of a token, after the checks that need no TPM. */
-int token_sealed(const struct token *t, struct tpm2_sealed *ret);
 /* Token id as libcryptsetup stored it parses strictly and is consistent. */
 int token_check_written(struct crypt_device *cd, int id);
 /* Writes token t at id (-ENOSPC when the metadata area is full). */
@@ -39,7 +37,9 @@ int token_load(struct crypt_device *cd, int id, struct token *ret);
 /* Splits unsealed data into the TPM share and the HSM PIN (when the binding has one). */
 int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **ret_pin);
 
-struct token;
-struct tpm2_sealed;
-/* Fills the tpm2 member of a token for a sealed object: SRK name, policy, PCRs, PIN, blobs. */
-int token_set_sealed(struct token *t, const struct tpm2_sealed *sealed, uint32_t mask, bool pin);
+/* From a loaded token to its keyslot passphrase: the checks that need no TPM, [the attestation
+ * gate,] the unseal, [the HSM,] the KDF.  hsm_pin: the HSM PIN when the token does not seal one;
+ * ret_hsm_pin (optional) gets the sealed one. */
+int token_derive(struct crypt_device *cd, tpm2_context *tpm, int id, const struct token *t, const cvmseal_secret *pin,
+                 const cvmseal_secret *hsm_pin, char **ret_attest_failures, cvmseal_secret **ret_passphrase,
+                 cvmseal_secret **ret_hsm_pin);

@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <openssl/hmac.h>
+
 #include "hsm.h"
 #include "json-util.h"
 #include "kdf.h"
@@ -21,6 +23,7 @@
 #include "ops.h"
 #include "pcr-values.h"
 #include "reseal.h"
+#include "seal.h"
 #include "secret.h"
 #include "token.h"
 #include "tpm2.h"
@@ -91,7 +94,24 @@ static bool token_is_cvmseal_for(struct crypt_device *cd, int id, int s) {
 
 static const struct json_doc pending_doc = { "cvmseal-pending record", "" };
 
-static int pending_to_string(const struct pending *p, char **ret) {
+/* The record as JSON; with_mac adds its MAC (a record is authenticated over its text without one). */
+static int pending_json(const struct pending *p, bool with_mac, char **ret);
+
+/* HMAC-SHA256 over the record's text without its MAC, keyed from the volume key (pending.h). */
+static int pending_mac(const struct pending *p, uint8_t ret[32]) {
+        _cleanup_free_ char *text = NULL;
+        unsigned n = 0;
+        int r;
+
+        r = pending_json(p, false, &text);
+        if (r < 0)
+                return r;
+        if (!HMAC(EVP_sha256(), p->key, sizeof(p->key), (const uint8_t *) text, strlen(text), ret, &n) || n != 32)
+                return -EIO;
+        return 0;
+}
+
+static int pending_json(const struct pending *p, bool with_mac, char **ret) {
         _cleanup_(json_object_putp) json_object *j = json_object_new_object();
         json_object *added = json_object_new_array(), *keyslots = json_object_new_array();
         int r;
@@ -140,6 +160,13 @@ static int pending_to_string(const struct pending *p, char **ret) {
                 if (r >= 0)
                         r = json_add(o, "iterations", json_object_new_int64(p->old_iterations));
         }
+        if (r >= 0 && with_mac) {
+                uint8_t mac[32];
+
+                r = pending_mac(p, mac);
+                if (r >= 0)
+                        r = json_add_blob(j, "mac", true, mac, sizeof(mac));
+        }
         if (r < 0)
                 return r;
         *ret = strdup(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
@@ -159,11 +186,17 @@ static int get_int(json_object *o, const char *key, int max, int *ret) {
         return 0;
 }
 
-static int pending_from_string(const char *s, int id, struct pending *ret) {
-        static const char *const known[] = { "type", "keyslots", "version", "state", "token", "added", "replaces", NULL };
+/* Parses a record strictly and authenticates it with key (pending.h): -EBADMSG when it is malformed,
+ * of another version, or its MAC is not the one key gives. */
+static int pending_from_string(const char *s, int id, const uint8_t key[32], struct pending *ret) {
+        static const char *const known[] = { "type", "keyslots", "version", "state", "token", "added", "replaces",
+                                             "mac", NULL };
         static const char *const known_slot[] = { "keyslot", "iterations", NULL };
         _cleanup_(json_object_putp) json_object *j = json_tokener_parse(s);
         struct pending p = { .id = id, .old_token = -1, .old_keyslot = -1 };
+        _cleanup_free_ uint8_t *mac = NULL;
+        uint8_t want[32];
+        size_t mac_size = 0;
         json_object *v, *added, *o;
         int r, n;
 
@@ -176,7 +209,7 @@ static int pending_from_string(const char *s, int id, struct pending *ret) {
         if (r < 0)
                 return r;
         if (n != PENDING_VERSION)
-                return json_bad(&pending_doc, "version", "is not 1");
+                return json_bad(&pending_doc, "version", "is not 2");
         v = json_member(&pending_doc, j, "state", json_type_string);
         if (!v)
                 return -EBADMSG;
@@ -225,6 +258,18 @@ static int pending_from_string(const char *s, int id, struct pending *ret) {
         } else if (p.replacing)
                 return json_bad(&pending_doc, "replaces", "is missing, with state \"replacing\"");
 
+        /* The header shows everything a record says: only the MAC, keyed from the volume key, tells
+         * that cvmseal wrote it (and so that the keyslots it names are cvmseal's to destroy). */
+        r = json_get_blob(&pending_doc, j, "mac", JSON_BLOB_HEX, 32, 32, &mac, &mac_size);
+        if (r < 0)
+                return r;
+        memcpy(p.key, key, sizeof(p.key));
+        r = pending_mac(&p, want);
+        if (r < 0)
+                return r;
+        if (!secret_equal(mac, want, sizeof(want)))
+                return log_debug_errno(-EBADMSG, "Token %d: the pending record's MAC is not this volume's", id);
+
         *ret = p;
         return 0;
 }
@@ -240,7 +285,7 @@ static int pending_write(struct crypt_device *cd, struct pending *p) {
                 if (id >= crypt_token_max(CRYPT_LUKS2))
                         return log_debug_errno(-ENOSPC, "No free LUKS2 token for the pending record");
         }
-        r = pending_to_string(p, &s);
+        r = pending_json(p, true, &s);
         if (r < 0)
                 return r;
         r = crypt_token_json_set(cd, id, s);
@@ -262,8 +307,19 @@ static int pending_remove(struct crypt_device *cd, struct pending *p) {
         return 0;
 }
 
-int pending_begin(struct crypt_device *cd, int token, unsigned n_slots, int old_token, int old_keyslot,
-                  struct pending *ret) {
+int pending_key(const cvmseal_secret *volume_key, const char *uuid, uint8_t ret[32]) {
+        uint8_t info[sizeof(PENDING_KEY_INFO) + 36];
+
+        if (!volume_key || !uuid || strlen(uuid) != 36)
+                return -EINVAL;
+        memcpy(info, PENDING_KEY_INFO, sizeof(PENDING_KEY_INFO)); /* with its NUL */
+        memcpy(info + sizeof(PENDING_KEY_INFO), uuid, 36);
+        return kdf_hkdf_sha256(cvmseal_secret_data(volume_key), cvmseal_secret_size(volume_key), NULL, 0, info,
+                               sizeof(info), ret, 32);
+}
+
+int pending_plan(struct crypt_device *cd, const cvmseal_secret *volume_key, int token, unsigned n_slots, int old_token,
+                 int old_keyslot, struct pending *ret) {
         struct pending p = { .id = -1, .token = token, .n_slots = n_slots, .old_token = old_token,
                              .old_keyslot = old_keyslot };
         unsigned found = 0;
@@ -271,6 +327,9 @@ int pending_begin(struct crypt_device *cd, int token, unsigned n_slots, int old_
 
         if (n_slots == 0 || n_slots > PENDING_SLOTS_MAX)
                 return -EINVAL;
+        r = pending_key(volume_key, crypt_get_uuid(cd), p.key);
+        if (r < 0)
+                return r;
         for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && found < n_slots; s++) {
                 uint16_t rnd;
 
@@ -293,13 +352,18 @@ int pending_begin(struct crypt_device *cd, int token, unsigned n_slots, int old_
                         return log_debug_errno(r, "Cannot read the PBKDF of keyslot %d", old_keyslot);
                 p.old_iterations = pbkdf.iterations;
         }
+        *ret = p;
+        return 0;
+}
 
-        r = pending_write(cd, &p);
+int pending_start(struct crypt_device *cd, struct pending *p) {
+        int r;
+
+        r = pending_write(cd, p);
         if (r < 0)
                 return r;
-        log_debug("Pending record in token %d: token %d, keyslot(s) %d%s", p.id, token, p.slots[0],
-                  n_slots > 1 ? " and one more" : "");
-        *ret = p;
+        log_debug("Pending record in token %d: token %d, keyslot(s) %d%s", p->id, p->token, p->slots[0],
+                  p->n_slots > 1 ? " and one more" : "");
         return 0;
 }
 
@@ -377,19 +441,24 @@ int pending_commit(struct crypt_device *cd, struct pending *p) {
         return pending_remove(cd, p);
 }
 
-int pending_gc(struct crypt_device *cd) {
+int pending_gc(struct crypt_device *cd, const cvmseal_secret *volume_key) {
+        uint8_t key[32];
+        int r;
+
+        r = pending_key(volume_key, crypt_get_uuid(cd), key);
+        if (r < 0)
+                return r;
         for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
                 const char *type = NULL, *json = NULL;
                 struct pending p;
-                int r;
 
                 if (crypt_token_status(cd, id, &type) == CRYPT_TOKEN_INACTIVE || !streq_ptr(type, PENDING_TOKEN_TYPE))
                         continue;
                 if (crypt_token_json_get(cd, id, &json) < 0)
                         continue;
-                r = pending_from_string(json, id, &p);
+                r = pending_from_string(json, id, key, &p);
                 if (r < 0) {
-                        log_debug("Token %d: a malformed pending record, left alone", id);
+                        log_debug("Token %d: a pending record that is malformed or not this volume's, left alone", id);
                         continue;
                 }
                 /* "replacing" rolls forward only with the new token in place. */
@@ -415,20 +484,20 @@ struct old_token {
         int id;
         cvmseal_secret *vk;
         cvmseal_secret *hsm_pin;     /* the HSM PIN that was sealed with the share, or NULL */
-        uint8_t policy_digest[32];   /* of the attestation policy, when there is one */
 };
 
 static void old_token_done(struct old_token *o) {
         token_done(&o->t);
         cvmseal_secret_free(o->vk);
         cvmseal_secret_free(o->hsm_pin);
+        *o = (struct old_token) { .id = -1 };
 }
 
 /* Opens the old token: unseals it (in the current boot state) and derives its passphrase, or takes
  * params->unlock_key; then reads the volume key. */
 static int old_token_open(struct crypt_device *cd, tpm2_context *tpm, int id, const struct cvmseal_reseal_params *params,
                           struct old_token *o) {
-        _cleanup_secret_ cvmseal_secret *share = NULL, *hsm_share = NULL, *pass = NULL;
+        _cleanup_secret_ cvmseal_secret *pass = NULL;
         struct tpm2_sealed sealed;
         int r;
 
@@ -446,16 +515,6 @@ static int old_token_open(struct crypt_device *cd, tpm2_context *tpm, int id, co
                 return log_debug_errno(-ENOTSUP, "Token %d is sealed offline or to signed policies: not resealed", id);
         if (o->t.tpm2.pin && !params->pin)
                 return log_debug_errno(-ENOANO, "Token %d needs a PIN", id);
-
-        if (o->t.attest_policy) {
-                _cleanup_free_ char *text = strndup((const char *) o->t.attest_policy, o->t.attest_policy_size);
-
-                if (!text)
-                        return -ENOMEM;
-                r = attest_policy_check(text, o->policy_digest);
-                if (r < 0)
-                        return log_debug_errno(r, "Token %d: the attestation policy is malformed", id);
-        }
 
         if (params->unlock_key) {
                 /* The operator's key: no unseal (after the lock PCR is extended none is possible). */
@@ -475,35 +534,10 @@ static int old_token_open(struct crypt_device *cd, tpm2_context *tpm, int id, co
                 return 0;
         }
 
-        if (o->t.attest_policy) {
-                r = attest_gate(tpm, o->t.attest_policy, o->t.attest_policy_size, params->ret_attest_failures,
-                                o->policy_digest);
-                if (r < 0)
-                        return r;
-        }
-        r = tpm2_unseal(tpm, &sealed, o->t.tpm2.srk_handle, o->t.tpm2.pcr_mask, o->t.tpm2.pin ? params->pin : NULL,
-                        &share);
+        r = token_derive(cd, tpm, id, &o->t, params->pin, params->hsm_pin, params->ret_attest_failures, &pass,
+                         &o->hsm_pin);
         if (r < 0)
                 return log_debug_errno(r, "Token %d does not unseal in this boot state", id);
-        r = split_sealed(&o->t, share, &o->hsm_pin);
-        if (r < 0)
-                return r;
-        if (o->t.has_hsm) {
-                _cleanup_(hsm_key_freep) hsm_key *key = NULL;
-                uint8_t aad[40];
-
-                r = hsm_key_open(o->t.hsm.uri, o->hsm_pin ?: params->hsm_pin, &key);
-                if (r < 0)
-                        return log_debug_errno(r, "Token %d: cannot open the HSM key", id);
-                binding_aad(crypt_get_uuid(cd), id, aad);
-                r = hsm_unseal(key, &o->t.hsm, aad, sizeof(aad), &hsm_share);
-                if (r < 0)
-                        return log_debug_errno(r, "Token %d: the HSM does not give the share", id);
-        }
-        r = kdf_derive_passphrase(share, hsm_share, o->t.salt, sizeof(o->t.salt), crypt_get_uuid(cd), id,
-                                  o->t.attest_policy ? o->policy_digest : NULL, &pass);
-        if (r < 0)
-                return r;
         r = luks_volume_key(cd, pass, &o->vk);
         if (r == -EKEYREJECTED)
                 return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase opens no keyslot", id);
@@ -512,59 +546,56 @@ static int old_token_open(struct crypt_device *cd, tpm2_context *tpm, int id, co
         return 0;
 }
 
-/* The values to seal to, for mask: given ones where the document has them, else the current ones
- * (the lock PCR's from before this boot's lock).  ret_current: whether every one is current. */
-static int new_values(tpm2_context *tpm, uint32_t mask, const struct pcr_values *given, uint8_t values[][32],
-                      bool *ret_current) {
-        uint8_t now[CVMSEAL_PCR_MAX][32];
+/* The values to seal to for mask, indexed by PCR number: given ones where the document has them, else
+ * the current ones (the lock PCR's from before this boot's lock).  ret_current: whether every one is
+ * current, so that the new object must unseal now. */
+static int new_values(tpm2_context *tpm, uint32_t mask, const struct pcr_values *given,
+                      uint8_t values[CVMSEAL_PCR_MAX][32], bool *ret_current) {
+        uint8_t ranked[CVMSEAL_PCR_MAX][32], now[CVMSEAL_PCR_MAX][32], now_by_pcr[CVMSEAL_PCR_MAX][32];
         bool locked, current = true;
-        unsigned k = 0;
         int r;
 
-        r = lock_seal_values(tpm, mask, values, &locked);
+        r = lock_seal_values(tpm, mask, ranked, &locked);
         if (r < 0)
                 return r;
+        values_by_pcr(mask, (const uint8_t (*)[32]) ranked, values);
         r = tpm2_pcr_read(tpm, mask, now);
         if (r < 0)
                 return r;
+        values_by_pcr(mask, (const uint8_t (*)[32]) now, now_by_pcr);
         for (unsigned i = 0; i < CVMSEAL_PCR_MAX; i++) {
                 if (!(mask & (UINT32_C(1) << i)))
                         continue;
                 if (given && (given->mask & (UINT32_C(1) << i)))
-                        memcpy(values[k], given->sha256[i], 32);
-                if (memcmp(values[k], now[k], 32) != 0)
+                        memcpy(values[i], given->sha256[i], 32);
+                if (memcmp(values[i], now_by_pcr[i], 32) != 0)
                         current = false;
-                k++;
         }
         *ret_current = current;
         return 0;
 }
 
-static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const struct cvmseal_reseal_params *params,
-                      const struct pcr_values *given, json_object *results) {
-        _cleanup_(old_token_done) struct old_token o = {};
+/* Replaces the opened token o by a new version 2 token with a new secret. */
+static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, struct old_token *o,
+                      const struct cvmseal_reseal_params *params, const struct pcr_values *given, json_object *results) {
         _cleanup_secret_ cvmseal_secret *share = NULL, *hsm_share = NULL, *hsm_pin = NULL, *data = NULL, *check = NULL,
                                         *pass = NULL;
         _cleanup_(token_done) struct token t = {};
         _cleanup_(json_object_putp) json_object *res = NULL;
         json_object *removed;
-        uint8_t values[CVMSEAL_PCR_MAX][32];
-        struct tpm2_sealed sealed;
+        uint8_t values[CVMSEAL_PCR_MAX][32] = {}, binding[32];
         struct pending p = { .id = -1 };
         const char *uuid = crypt_get_uuid(cd);
+        const cvmseal_secret *pin = o->t.tpm2.pin ? params->pin : NULL;
         bool current, unsealed = false;
         uint32_t mask;
-        int r, id;
-
-        r = old_token_open(cd, tpm, id0, params, &o);
-        if (r < 0)
-                return r;
+        int r, id, id0 = o->id;
 
         /* The PCRs: as asked, or the old token's; the lock PCR stays when the old token had it. */
-        mask = params->pcr_mask ?: o.t.tpm2.pcr_mask;
+        mask = params->pcr_mask ?: o->t.tpm2.pcr_mask;
         if (params->rotate)
-                mask = o.t.tpm2.pcr_mask;
-        mask |= o.t.tpm2.pcr_mask & CVMSEAL_LOCK_MASK;
+                mask = o->t.tpm2.pcr_mask;
+        mask |= o->t.tpm2.pcr_mask & CVMSEAL_LOCK_MASK;
         if (given && (given->mask & ~mask))
                 log_debug("The pcr-values document has PCRs outside the policy (0x%06x): ignored",
                           (unsigned) (given->mask & ~mask));
@@ -572,12 +603,16 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const
         id = luks_token_free_id(cd);
         if (id < 0)
                 return id;
+        r = pending_plan(cd, o->vk, id, 1, id0, o->t.keyslot, &p);
+        if (r < 0)
+                return r;
+        t.keyslot = p.slots[0];
 
         /* The same HSM key, a new share bound to the new token id; the same PIN setting. */
-        if (o.t.has_hsm) {
+        if (o->t.has_hsm) {
                 const struct cvmseal_enroll_params ep = {
-                        .hsm_uri = o.t.hsm.uri,
-                        .hsm_pin = o.hsm_pin ?: params->hsm_pin,
+                        .hsm_uri = o->t.hsm.uri,
+                        .hsm_pin = o->hsm_pin ?: params->hsm_pin,
                         /* The key was accepted at enrollment and has just decrypted its share. */
                         .hsm_allow_extractable = true,
                 };
@@ -585,14 +620,14 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const
                 r = enroll_hsm(&ep, uuid, id, &t, &hsm_share, &hsm_pin);
                 if (r < 0)
                         return r;
-                t.hsm.pin = o.t.hsm.pin;
+                t.hsm.pin = o->t.hsm.pin;
         }
-        if (o.t.attest_policy) {
-                t.attest_policy = malloc(o.t.attest_policy_size);
+        if (o->t.attest_policy) {
+                t.attest_policy = malloc(o->t.attest_policy_size);
                 if (!t.attest_policy)
                         return -ENOMEM;
-                memcpy(t.attest_policy, o.t.attest_policy, o.t.attest_policy_size);
-                t.attest_policy_size = o.t.attest_policy_size;
+                memcpy(t.attest_policy, o->t.attest_policy, o->t.attest_policy_size);
+                t.attest_policy_size = o->t.attest_policy_size;
         }
 
         r = kdf_random_secret(CVMSEAL_SHARE_SIZE, &share);
@@ -608,13 +643,19 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const
         r = new_values(tpm, mask, params->rotate ? NULL : given, values, &current);
         if (r < 0)
                 return r;
-        r = tpm2_seal_to(tpm, mask, (const uint8_t (*)[32]) values, o.t.tpm2.pin ? params->pin : NULL, data, &sealed);
+        r = seal_token(&(const struct seal_params) {
+                               .tpm = tpm,
+                               .mask = mask,
+                               .values = (const uint8_t (*)[32]) values,
+                               .pin = pin,
+                       },
+                       data, uuid, id, &t, binding);
         if (r < 0)
                 return log_debug_errno(r, "Cannot seal to the TPM");
 
         /* Verify what can be verified now: sealed to the current values, the secret comes back out;
          * sealed to other values, the TPM loads the object and refuses it only for its policy. */
-        r = tpm2_unseal(tpm, &sealed, CVMSEAL_SRK_HANDLE, mask, o.t.tpm2.pin ? params->pin : NULL, &check);
+        r = unseal_token(tpm, &t, uuid, id, pin, &check);
         if (r >= 0) {
                 if (cvmseal_secret_size(check) != cvmseal_secret_size(data) ||
                     !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(data), cvmseal_secret_size(data)))
@@ -626,23 +667,21 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const
                 log_debug("Sealed to values other than the current ones: the TPM loads the object, its policy "
                           "holds only after the update");
 
-        r = kdf_derive_passphrase(share, hsm_share, t.salt, sizeof(t.salt), uuid, id,
-                                  t.attest_policy ? o.policy_digest : NULL, &pass);
-        if (r < 0)
-                return r;
-
-        r = token_set_sealed(&t, &sealed, mask, o.t.tpm2.pin);
+        r = token_passphrase(&t, uuid, id, share, hsm_share, NULL, &pass);
         if (r < 0)
                 return r;
 
         /* The header changes from here on; the record makes every step recoverable. */
-        r = pending_begin(cd, id, 1, id0, o.t.keyslot, &p);
+        r = pending_start(cd, &p);
         if (r < 0)
                 return r;
-        r = pending_keyslot_add(cd, &p, 0, o.vk, pass);
+        r = pending_keyslot_add(cd, &p, 0, o->vk, pass);
         if (r < 0)
                 goto undo;
-        t.keyslot = r;
+        if (r != t.keyslot) {
+                r = log_debug_errno(-EIO, "libcryptsetup added keyslot %d, not the planned %d", r, t.keyslot);
+                goto undo;
+        }
         r = token_add(cd, id, &t);
         if (r < 0)
                 goto undo;
@@ -657,7 +696,8 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const
                 /* The new token is in place and verified; the record finishes the rest next time. */
                 return log_debug_errno(r, "Token %d replaced token %d, but the old one could not be removed", id, id0);
 
-        log_debug("Token %d (keyslot %d) replaced token %d (keyslot %d)", id, t.keyslot, id0, o.t.keyslot);
+        log_debug("Token %d (keyslot %d, version %d) replaced token %d (keyslot %d, version %d)", id, t.keyslot,
+                  t.version, id0, o->t.keyslot, o->t.version);
         res = json_object_new_object();
         removed = json_object_new_object();
         if (!res || !removed) {
@@ -667,6 +707,8 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const
         r = json_add(res, "token", json_object_new_int(id));
         if (r >= 0)
                 r = json_add(res, "keyslot", json_object_new_int(t.keyslot));
+        if (r >= 0)
+                r = json_add(res, "version", json_object_new_int(t.version));
         if (r >= 0)
                 r = json_add(res, "pcrs", pcr_mask_to_json(mask));
         if (r >= 0)
@@ -678,7 +720,9 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, int id0, const
         if (r >= 0)
                 r = json_add(removed, "token", json_object_new_int(id0));
         if (r >= 0)
-                r = json_add(removed, "keyslot", json_object_new_int(o.t.keyslot));
+                r = json_add(removed, "keyslot", json_object_new_int(o->t.keyslot));
+        if (r >= 0)
+                r = json_add(removed, "version", json_object_new_int(o->t.version));
         if (r >= 0)
                 r = json_object_array_add(results, res) < 0 ? -ENOMEM : 0;
         if (r < 0)
@@ -692,13 +736,29 @@ undo:
         return r;
 }
 
+/* The cvmseal tokens of the device that params select, as a bit set of ids. */
+static uint64_t select_tokens(struct crypt_device *cd, const struct cvmseal_reseal_params *params) {
+        uint64_t ids = 0;
+
+        for (int id = 0; id < crypt_token_max(CRYPT_LUKS2) && id < 64; id++) {
+                const char *json = NULL;
+
+                if (params->token_id >= 0 && id != params->token_id)
+                        continue;
+                if (crypt_token_json_get(cd, id, &json) >= 0 && token_json_is_cvmseal(json))
+                        ids |= UINT64_C(1) << id;
+        }
+        return ids;
+}
+
 _public_ int cvmseal_reseal(const char *device, const struct cvmseal_reseal_params *params, json_object **ret) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
         _cleanup_(json_object_putp) json_object *results = NULL;
+        _cleanup_(old_token_done) struct old_token first = { .id = -1 };
         struct pcr_values given = {};
-        bool ids[64] = {};
-        int r, n = 0;
+        uint64_t ids;
+        int r;
 
         if (!device || !params || !ret)
                 return -EINVAL;
@@ -718,36 +778,49 @@ _public_ int cvmseal_reseal(const char *device, const struct cvmseal_reseal_para
         if (!crypt_get_uuid(cd) || strlen(crypt_get_uuid(cd)) != 36)
                 return log_debug_errno(-EMEDIUMTYPE, "The LUKS2 header has no UUID");
 
-        r = pending_gc(cd);
-        if (r < 0)
-                return r;
-
-        /* The cvmseal tokens there are now: the new ones are not resealed again. */
-        for (int id = 0; id < crypt_token_max(CRYPT_LUKS2) && id < (int) ELEMENTSOF(ids); id++) {
-                const char *json = NULL;
-
-                if (params->token_id >= 0 && id != params->token_id)
-                        continue;
-                if (crypt_token_json_get(cd, id, &json) >= 0 && token_json_is_cvmseal(json)) {
-                        ids[id] = true;
-                        n++;
-                }
-        }
-        if (n == 0)
+        ids = select_tokens(cd, params);
+        if (ids == 0)
                 return log_debug_errno(-ENOMEDIUM, "%s has no %scvmseal token", device,
                                        params->token_id >= 0 ? "such " : "");
 
         r = tpm2_context_new(params->tcti, &tpm);
         if (r < 0)
                 return r;
+
+        /* The volume key first (from the first token, or the unlock key): it authenticates the pending
+         * records, which are finished before anything else changes (reseal.h). */
+        r = old_token_open(cd, tpm, __builtin_ctzll(ids), params, &first);
+        if (r < 0)
+                return log_debug_errno(r, "Token %d: %s failed (0 done before it)", first.id,
+                                       params->rotate ? "rotate" : "reseal");
+        r = pending_gc(cd, first.vk);
+        if (r < 0)
+                return r;
+        /* A record finished above may have removed a token, or the one just opened. */
+        ids = select_tokens(cd, params);
+        if (!(ids & (UINT64_C(1) << first.id)))
+                old_token_done(&first);
+
         results = json_object_new_array();
         if (!results)
                 return -ENOMEM;
 
-        for (int id = 0; id < (int) ELEMENTSOF(ids); id++) {
-                if (!ids[id])
+        for (int id = 0; id < 64; id++) {
+                _cleanup_(old_token_done) struct old_token o = { .id = -1 };
+
+                if (!(ids & (UINT64_C(1) << id)))
                         continue;
-                r = reseal_one(cd, tpm, id, params, params->pcr_values ? &given : NULL, results);
+                if (id == first.id) {
+                        o = first;
+                        first = (struct old_token) { .id = -1 };
+                } else {
+                        r = old_token_open(cd, tpm, id, params, &o);
+                        if (r < 0)
+                                return log_debug_errno(r, "Token %d: %s failed (%zu done before it)", id,
+                                                       params->rotate ? "rotate" : "reseal",
+                                                       json_object_array_length(results));
+                }
+                r = reseal_one(cd, tpm, &o, params, params->pcr_values ? &given : NULL, results);
                 if (r < 0)
                         return log_debug_errno(r, "Token %d: %s failed (%zu done before it)", id,
                                                params->rotate ? "rotate" : "reseal", json_object_array_length(results));

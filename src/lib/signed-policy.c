@@ -874,32 +874,9 @@ static bool rc_is_value(TSS2_RC rc) {
         return (rc & TPM2_RC_FMT1) && (rc & (TPM2_RC_FMT1 | 0x3F)) == TPM2_RC_VALUE;
 }
 
-int signed_policy_seal(tpm2_context *c, const TPM2B_PUBLIC *key, const struct signed_policy_fixed *fixed,
-                       const cvmseal_secret *pin, const cvmseal_secret *data, struct tpm2_sealed *ret) {
-        TPM2B_DIGEST policy;
-        TPM2B_NAME key_name;
-        int r;
-
-        if (!c || !key || !data || !ret)
-                return -EINVAL;
-
-        r = signed_policy_key_name(key, &key_name);
-        if (r < 0)
-                return r;
-        r = signed_policy_authorize_digest(&key_name, fixed, pin != NULL, &policy);
-        if (r < 0)
-                return r;
-        r = tpm2_seal_policy(c, &policy, pin, data, ret);
-        if (r < 0)
-                return r;
-        log_debug("Sealed to PolicyAuthorize by key %02x%02x%02x%02x...", key_name.name[2], key_name.name[3],
-                  key_name.name[4], key_name.name[5]);
-        return 0;
-}
-
 int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle,
                          const TPM2B_PUBLIC *key, const struct signed_policy *policies, size_t n_policies,
-                         uint32_t fixed_mask, const cvmseal_secret *pin, cvmseal_secret **ret) {
+                         uint32_t fixed_mask, const TPM2B_AUTH *auth, cvmseal_secret **ret) {
         ESYS_CONTEXT *esys;
         ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE, key_handle = ESYS_TR_NONE, session = ESYS_TR_NONE;
         const struct signed_policy *chosen = NULL;
@@ -1012,8 +989,8 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
                 }
         }
 
-        /* [PolicyAuthValue,] 10: Unseal */
-        r = tpm2_unseal_object(c, object, &session, pin, ret);
+        /* 10: PolicyAuthValue (version 2: always; version 1: with a PIN), 11: Unseal */
+        r = tpm2_unseal_object(c, object, &session, auth, ret);
         if (r == -EPERM)
                 log_debug("The policy is not satisfied: the fixed PCRs (the lock PCR) differ from the sealed values");
         if (r >= 0)
@@ -1035,60 +1012,8 @@ finish:
 
 /* ---- for ops.c ---- */
 
-int signed_policy_enroll(tpm2_context *c, const char *pem, uint32_t mask, const cvmseal_secret *pin,
-                         const cvmseal_secret *data, struct tpm2_sealed *ret_sealed, TPM2B_PUBLIC *ret_key,
-                         bool *ret_verified) {
-        _cleanup_secret_ cvmseal_secret *check = NULL;
-        struct signed_policy_fixed fixed = { .mask = mask & CVMSEAL_LOCK_MASK };
-        struct signed_policy *policies = NULL;
-        struct tpm2_sealed sealed;
-        TPM2B_PUBLIC key;
-        size_t n = 0;
-        bool locked = false;
-        int r;
-
-        if (!c || !pem || !data || !ret_sealed || !ret_key || !ret_verified)
-                return -EINVAL;
-        if ((mask & ~CVMSEAL_LOCK_MASK) == 0)
-                return log_debug_errno(-EINVAL, "A signed policy needs PCRs besides the lock PCR");
-
-        r = signed_policy_key_from_pem(pem, strlen(pem), &key);
-        if (r < 0)
-                return r;
-
-        if (fixed.mask != 0) {
-                r = lock_pcr_value(c, fixed.values[CVMSEAL_LOCK_PCR], &locked);
-                if (r < 0)
-                        return r;
-        }
-        r = signed_policy_seal(c, &key, &fixed, pin, data, &sealed);
-        if (r < 0)
-                return r;
-
-        /* Verify by unsealing when a signed policy for this boot state is already there. */
-        if (!locked) {
-                r = signed_policy_load_dir(signed_policy_dir(), &key, mask & ~CVMSEAL_LOCK_MASK, &policies, &n);
-                if (r < 0)
-                        return r;
-                r = signed_policy_unseal(c, &sealed, CVMSEAL_SRK_HANDLE, &key, policies, n, fixed.mask, pin, &check);
-                signed_policy_free_array(policies, n);
-                if (r == -ENOMSG)
-                        log_debug("No signed policy for this boot state yet: the sealed object is not verified");
-                else if (r < 0)
-                        return log_debug_errno(r, "The freshly sealed secret does not unseal with the signed policy");
-                else if (cvmseal_secret_size(check) != cvmseal_secret_size(data) ||
-                         !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(data), cvmseal_secret_size(data)))
-                        return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
-        }
-
-        *ret_sealed = sealed;
-        *ret_key = key;
-        *ret_verified = check != NULL;
-        return 0;
-}
-
 int signed_policy_unseal_token(tpm2_context *c, const struct token *t, const struct tpm2_sealed *sealed,
-                               const cvmseal_secret *pin, cvmseal_secret **ret) {
+                               const TPM2B_AUTH *auth, cvmseal_secret **ret) {
         struct signed_policy *policies = NULL;
         const char *dir = signed_policy_dir();
         TPM2B_PUBLIC key;
@@ -1106,7 +1031,7 @@ int signed_policy_unseal_token(tpm2_context *c, const struct token *t, const str
                 return r;
         log_debug("%zu signed policies in %s verify for this token", n, dir);
         r = signed_policy_unseal(c, sealed, t->tpm2.srk_handle, &key, policies, n, t->tpm2.pcr_mask & CVMSEAL_LOCK_MASK,
-                                 pin, ret);
+                                 auth, ret);
         signed_policy_free_array(policies, n);
         return r;
 }

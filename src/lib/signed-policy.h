@@ -8,7 +8,8 @@
  *
  *     authPolicy = PolicyAuthorize(keySign = the signing key's TPM name, policyRef = SIGNED_POLICY_REF)
  *                  [-> PolicyPCR(fixed PCRs, fixed values)]   (the lock PCR; none by default)
- *                  [-> PolicyAuthValue]                       (a PIN)
+ *                  [-> PolicyAuthValue]                       (version 2 tokens always: the binding
+ *                                                              [and PIN]; version 1: a PIN)
  *
  * and a "signed policy" document, written by `cvmseal policy sign`, approves one set of PCR values:
  *
@@ -120,12 +121,6 @@ int signed_policy_load_dir(const char *dir, const TPM2B_PUBLIC *key, uint32_t ma
                            size_t *ret_n);
 void signed_policy_free_array(struct signed_policy *a, size_t n);
 
-/* Seals data under the SRK to authPolicy = signed_policy_authorize_digest(name of key, fixed, pin),
- * through a session salted with the SRK.  No unseal follows: without a signed policy for this boot
- * state, nothing can unseal it yet. */
-int signed_policy_seal(tpm2_context *c, const TPM2B_PUBLIC *key, const struct signed_policy_fixed *fixed,
-                       const cvmseal_secret *pin, const cvmseal_secret *data, struct tpm2_sealed *ret);
-
 /* Unseals with the first of policies (newest first) whose PCR values are the TPM's: ReadPublic of the
  * SRK, Load, LoadExternal(key), StartAuthSession, PolicyPCR(values) (again with the next document
  * while the TPM answers that the values differ), VerifySignature, PolicyAuthorize, [PolicyPCR(fixed)],
@@ -134,21 +129,11 @@ int signed_policy_seal(tpm2_context *c, const TPM2B_PUBLIC *key, const struct si
  * ones, so unlock needs no PCR_Read.  -ENOMSG when no document matches the PCRs. */
 int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle,
                          const TPM2B_PUBLIC *key, const struct signed_policy *policies, size_t n_policies,
-                         uint32_t fixed_mask, const cvmseal_secret *pin, cvmseal_secret **ret);
+                         uint32_t fixed_mask, const TPM2B_AUTH *auth, cvmseal_secret **ret);
 
 /* ---- for ops.c ---- */
-
-/* Enrollment with --tpm2-public-key (pem: the key's PEM text): seals data to PolicyAuthorize by that
- * key, then PolicyPCR of the lock PCR at its value before this boot's lock when mask has it, [then
- * PolicyAuthValue].  The rest of mask is what the signed policies must cover (at least one PCR; never
- * the lock PCR, -EINVAL).  When a signed policy for this boot state is already in signed_policy_dir()
- * and the lock is not set, unseals once to verify (ret_verified true); otherwise nothing can unseal it
- * yet and ret_verified is false. */
-int signed_policy_enroll(tpm2_context *c, const char *pem, uint32_t mask, const cvmseal_secret *pin,
-                         const cvmseal_secret *data, struct tpm2_sealed *ret_sealed, TPM2B_PUBLIC *ret_key,
-                         bool *ret_verified);
 
 /* Unseals the object of a token that has tpm2.public-key, with the newest signed policy of
  * signed_policy_dir() that verifies and matches this boot's PCRs.  -ENOMSG when none does. */
 int signed_policy_unseal_token(tpm2_context *c, const struct token *t, const struct tpm2_sealed *sealed,
-                               const cvmseal_secret *pin, cvmseal_secret **ret);
+                               const TPM2B_AUTH *auth, cvmseal_secret **ret);

@@ -12,6 +12,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
+#include "secret.h"
 #include "token.h"
 
 void token_done(struct token *t) {
@@ -49,8 +50,43 @@ static int get_int(const struct json_doc *d, json_object *o, const char *key, in
         return 0;
 }
 
+static int parse_pcr_values(json_object *o, struct token *t) {
+        const struct json_doc *d = &doc_tpm2;
+
+        if (!json_object_is_type(o, json_type_object))
+                return json_bad(d, "pcr-values", "is not an object");
+        json_object_object_foreach(o, key, value) {
+                _cleanup_free_ uint8_t *digest = NULL;
+                size_t size = 0;
+                char canonical[4];
+                char *end;
+                long pcr;
+                int r;
+
+                errno = 0;
+                pcr = strtol(key, &end, 10);
+                if (errno != 0 || end == key || *end || pcr < 0 || pcr >= (long) CVMSEAL_PCR_MAX)
+                        return json_bad(d, "pcr-values", "has a key that is not a PCR number");
+                snprintf(canonical, sizeof(canonical), "%ld", pcr);
+                if (!streq_ptr(canonical, key))
+                        return json_bad(d, "pcr-values", "has a key that is not a PCR number");
+                if (t->tpm2.pcr_values_mask & (UINT32_C(1) << pcr))
+                        return json_bad(d, "pcr-values", "has a duplicate key");
+                if (!json_object_is_type(value, json_type_string))
+                        return json_bad(d, "pcr-values", "has a value that is not a string");
+                r = json_get_blob(d, o, key, JSON_BLOB_HEX, 32, 32, &digest, &size);
+                if (r < 0)
+                        return r;
+                memcpy(t->tpm2.pcr_values[pcr], digest, 32);
+                t->tpm2.pcr_values_mask |= UINT32_C(1) << pcr;
+        }
+        if (t->tpm2.pcr_values_mask == 0)
+                return json_bad(d, "pcr-values", "is empty");
+        return 0;
+}
+
 static int parse_tpm2(json_object *o, struct token *t) {
-        static const char *const known[] = { "srk-handle", "srk-name", "pcr-bank", "pcrs", "pin",
+        static const char *const known[] = { "srk-handle", "srk-name", "pcr-bank", "pcrs", "pcr-values", "pin",
                                              "policy", "public", "private", "import", "public-key", NULL };
         const struct json_doc *d = &doc_tpm2;
         json_object *v, *pcrs;
@@ -98,6 +134,16 @@ static int parse_tpm2(json_object *o, struct token *t) {
                         return json_bad(d, "pcrs", "has a duplicate entry");
                 t->tpm2.pcr_mask |= UINT32_C(1) << pcr;
         }
+
+        /* Version 2: the values sealed to, keyed by PCR number in canonical decimal. */
+        if (json_object_object_get_ex(o, "pcr-values", &v)) {
+                if (t->version < 2)
+                        return json_bad(d, "pcr-values", "is not a member of version 1");
+                r = parse_pcr_values(v, t);
+                if (r < 0)
+                        return r;
+        } else if (t->version >= 2)
+                return json_bad(d, "pcr-values", "is missing");
 
         v = json_member(d, o, "pin", json_type_boolean);
         if (!v)
@@ -171,9 +217,9 @@ int token_from_json(json_object *j, struct token *ret) {
         r = get_int(&doc_top, j, "version", 0, INT_MAX, &i);
         if (r < 0)
                 return r;
-        if (i != CVMSEAL_TOKEN_VERSION)
-                return log_debug_errno(-EBADMSG, "cvmseal token: version %" PRId64 " is not supported (this is version %d)",
-                                       i, CVMSEAL_TOKEN_VERSION);
+        if (i < CVMSEAL_TOKEN_VERSION_MIN || i > CVMSEAL_TOKEN_VERSION)
+                return log_debug_errno(-EBADMSG, "cvmseal token: version %" PRId64 " is not supported (this reads %d to %d)",
+                                       i, CVMSEAL_TOKEN_VERSION_MIN, CVMSEAL_TOKEN_VERSION);
         t.version = (int) i;
 
         r = json_only_members(&doc_top, j, known);
@@ -225,6 +271,12 @@ int token_from_json(json_object *j, struct token *ret) {
                 if (r < 0)
                         return r;
                 t.has_hsm = true;
+                /* The header never chooses code to load, nor a file to read a PIN from. */
+                r = hsm_uri_stored_check(t.hsm.uri);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return json_bad(&doc_top, "hsm.uri", "names a module or a PIN source: only local configuration may");
         }
 
         /* Optional: an attestation gate.  The policy is kept as its exact bytes (base64), because
@@ -304,6 +356,19 @@ int token_to_json(const struct token *t, json_object **ret) {
                 r = json_add(tpm2, "pcr-bank", json_object_new_string("sha256"));
         if (r >= 0)
                 r = json_add(tpm2, "pcrs", pcr_mask_to_json(t->tpm2.pcr_mask));
+        if (r >= 0 && t->version >= 2) {
+                json_object *pv = json_object_new_object();
+
+                r = json_add(tpm2, "pcr-values", pv);
+                for (unsigned i = 0; r >= 0 && i < CVMSEAL_PCR_MAX; i++) {
+                        char key[4];
+
+                        if (!(t->tpm2.pcr_values_mask & (UINT32_C(1) << i)))
+                                continue;
+                        snprintf(key, sizeof(key), "%u", i);
+                        r = json_add_blob(pv, key, true, t->tpm2.pcr_values[i], 32);
+                }
+        }
         if (r >= 0)
                 r = json_add(tpm2, "pin", json_object_new_boolean(t->tpm2.pin));
         if (r >= 0)
@@ -333,7 +398,7 @@ int token_to_json(const struct token *t, json_object **ret) {
         if (r >= 0)
                 r = json_add(j, "keyslots", TAKE_PTR(ks));
         if (r >= 0)
-                r = json_add(j, "version", json_object_new_int(CVMSEAL_TOKEN_VERSION));
+                r = json_add(j, "version", json_object_new_int(t->version ?: CVMSEAL_TOKEN_VERSION));
         if (r >= 0)
                 r = json_add(j, "kdf", TAKE_PTR(kdf));
         if (r >= 0)
@@ -357,4 +422,63 @@ int token_to_json(const struct token *t, json_object **ret) {
 
         *ret = TAKE_PTR(j);
         return 0;
+}
+
+int token_binding(const struct token *t, const char *uuid, int token_id, uint8_t ret[32]) {
+        _cleanup_(json_object_putp) json_object *j = NULL;
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = NULL;
+        json_object *tpm2;
+        const char *canonical;
+        uint8_t id[4];
+        unsigned n = 0;
+        int r;
+
+        if (!t || !uuid || strlen(uuid) != 36 || token_id < 0 || t->version < 2)
+                return -EINVAL;
+        r = token_to_json(t, &j);
+        if (r < 0)
+                return r;
+        /* What the TPM authenticates itself (the object's public and private areas are bound to each
+         * other and to the SRK by the TPM's integrity checks; the import seed decrypts them) is left
+         * out: the binding is chosen before Create makes them. */
+        if (!json_object_object_get_ex(j, "tpm2", &tpm2))
+                return -EIO;
+        json_object_object_del(tpm2, "public");
+        json_object_object_del(tpm2, "private");
+        json_object_object_del(tpm2, "import");
+        canonical = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!canonical)
+                return -ENOMEM;
+
+        id[0] = (uint8_t) ((uint32_t) token_id >> 24);
+        id[1] = (uint8_t) ((uint32_t) token_id >> 16);
+        id[2] = (uint8_t) ((uint32_t) token_id >> 8);
+        id[3] = (uint8_t) token_id;
+        md = EVP_MD_CTX_new();
+        if (!md)
+                return -ENOMEM;
+        if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+            EVP_DigestUpdate(md, TOKEN_BINDING_PREFIX, sizeof(TOKEN_BINDING_PREFIX)) != 1 || /* with its NUL */
+            EVP_DigestUpdate(md, uuid, 36) != 1 || EVP_DigestUpdate(md, id, 4) != 1 ||
+            EVP_DigestUpdate(md, canonical, strlen(canonical)) != 1 || EVP_DigestFinal_ex(md, ret, &n) != 1 || n != 32)
+                return -EIO;
+        return 0;
+}
+
+int token_auth_value(const uint8_t binding[32], const cvmseal_secret *pin, uint8_t ret[32]) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = NULL;
+        uint8_t pin_digest[32];
+        unsigned n = 0;
+        int r = 0;
+
+        if (pin && EVP_Digest(cvmseal_secret_data(pin), cvmseal_secret_size(pin), pin_digest, &n, EVP_sha256(), NULL) != 1)
+                return -EIO;
+        md = EVP_MD_CTX_new();
+        if (!md)
+                r = -ENOMEM;
+        else if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(md, binding, 32) != 1 ||
+                 (pin && EVP_DigestUpdate(md, pin_digest, 32) != 1) || EVP_DigestFinal_ex(md, ret, &n) != 1)
+                r = -EIO;
+        secure_wipe(pin_digest, sizeof(pin_digest));
+        return r;
 }

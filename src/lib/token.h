@@ -10,8 +10,10 @@
 #include "hsm.h"
 
 #define CVMSEAL_TOKEN_TYPE "cvmseal"
-#define CVMSEAL_TOKEN_VERSION 1
+#define CVMSEAL_TOKEN_VERSION 2        /* what enroll, reseal and rotate write */
+#define CVMSEAL_TOKEN_VERSION_MIN 1    /* what unlock still reads (with a warning) */
 #define TOKEN_BLOB_MAX 4096U
+#define TOKEN_BINDING_PREFIX "cvmseal token binding v2"
 
 /* A cvmseal LUKS2 token, as docs/token-format.md describes it. */
 struct token {
@@ -24,6 +26,12 @@ struct token {
                 size_t srk_name_size;
                 char *pcr_bank;           /* "sha256" */
                 uint32_t pcr_mask;
+                /* Version 2: the PCR values the object is sealed to (indexed by PCR number), for the
+                 * PCRs of pcr_values_mask: every PCR of pcr_mask, or with a signed policy only the
+                 * fixed ones (the lock PCR).  Not secret; they let the policy digest be checked
+                 * without a TPM and let `diagnose` name the PCR that changed. */
+                uint32_t pcr_values_mask;
+                uint8_t pcr_values[CVMSEAL_PCR_MAX][32];
                 bool pin;
                 uint8_t *policy;          /* the object's authPolicy, for display and checks */
                 size_t policy_size;
@@ -54,6 +62,17 @@ void token_done(struct token *t);
 int token_from_json(json_object *j, struct token *ret);
 int token_from_string(const char *s, struct token *ret);
 int token_to_json(const struct token *t, json_object **ret);
+
+/* The token's binding (version 2, docs/token-format.md "The binding"):
+ *   SHA-256(TOKEN_BINDING_PREFIX || NUL || LUKS UUID (36 characters) || be32(token id) || canonical)
+ * where canonical is token_to_json()'s output (JSON_C_TO_STRING_PLAIN | NOSLASHESCAPE) without
+ * tpm2.public, tpm2.private and tpm2.import: every member that decides how the secret is released
+ * or where it goes.  The sealed object's authValue is derived from it (token_auth_value()), so the
+ * TPM itself refuses an Unseal for a token any of whose members was changed. */
+int token_binding(const struct token *t, const char *uuid, int token_id, uint8_t ret[32]);
+
+/* The sealed object's authValue for a version 2 token: SHA-256(binding [|| SHA-256(PIN)]). */
+int token_auth_value(const uint8_t binding[32], const cvmseal_secret *pin, uint8_t ret[32]);
 
 /* Is this a cvmseal token (by its type), whatever the state of the rest? */
 bool token_json_is_cvmseal(const char *s);

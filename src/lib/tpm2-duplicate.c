@@ -461,7 +461,7 @@ finish:
 
 /* ---- the sealed object ---- */
 
-int tpm2_seal_offline(const TPM2B_PUBLIC *srk, const TPM2B_DIGEST *policy, const cvmseal_secret *pin,
+int tpm2_seal_offline(const TPM2B_PUBLIC *srk, const TPM2B_DIGEST *policy, const TPM2B_AUTH *auth, bool noda,
                       const cvmseal_secret *data, struct tpm2_sealed *ret) {
         TPMT_SENSITIVE sensitive = { .sensitiveType = TPM2_ALG_KEYEDHASH };
         TPM2B_PUBLIC pub = {
@@ -472,7 +472,7 @@ int tpm2_seal_offline(const TPM2B_PUBLIC *srk, const TPM2B_DIGEST *policy, const
                          * refuses them (the object was made outside the TPM).  No userWithAuth: only
                          * the policy authorizes Unseal, and it has no PolicyCommandCode(Duplicate),
                          * so the object cannot be duplicated again (the DUP role needs one). */
-                        .objectAttributes = pin ? 0 : TPMA_OBJECT_NODA,
+                        .objectAttributes = noda ? TPMA_OBJECT_NODA : 0,
                         .parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
                 },
         };
@@ -490,11 +490,8 @@ int tpm2_seal_offline(const TPM2B_PUBLIC *srk, const TPM2B_DIGEST *policy, const
         s.policy = *policy;
         pub.publicArea.authPolicy = *policy;
 
-        if (pin) {
-                r = tpm2_pin_auth(pin, &sensitive.authValue);
-                if (r < 0)
-                        goto finish;
-        }
+        if (auth)
+                sensitive.authValue = *auth;
         /* seedValue: the obfuscation value, as the TPM makes for sealed data (nameAlg's size). */
         sensitive.seedValue.size = 32;
         r = kdf_random(sensitive.seedValue.buffer, 32);

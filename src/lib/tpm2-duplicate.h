@@ -42,11 +42,11 @@ int tpm2_srk_public_parse(const uint8_t *buf, size_t size, TPM2B_PUBLIC *ret_pub
 int tpm2_duplicate_wrap(const TPM2B_PUBLIC *parent, const TPM2B_PUBLIC *object, const TPMT_SENSITIVE *sensitive,
                         TPM2B_PRIVATE *ret_duplicate, TPM2B_ENCRYPTED_SECRET *ret_seed);
 
-/* Seals data to policy (a digest computed by tpm2_policy_digest(), [+ PIN]) for the TPM whose SRK is
- * srk: a keyedhash object like tpm2_seal()'s, except that fixedTPM and fixedParent are clear (an
+/* Seals data to policy (a digest computed by tpm2_policy_digest()) with authValue auth (NULL: empty)
+ * for the TPM whose SRK is srk: a keyedhash object like tpm2_seal_policy()'s, except that fixedTPM and fixedParent are clear (an
  * imported object cannot have them), wrapped by tpm2_duplicate_wrap().  ret->private is the
  * duplicate and ret->seed the encrypted seed: tpm2_unseal() imports it before Load. */
-int tpm2_seal_offline(const TPM2B_PUBLIC *srk, const TPM2B_DIGEST *policy, const cvmseal_secret *pin,
+int tpm2_seal_offline(const TPM2B_PUBLIC *srk, const TPM2B_DIGEST *policy, const TPM2B_AUTH *auth, bool noda,
                       const cvmseal_secret *data, struct tpm2_sealed *ret);
 
 /* The encrypted seed as the token keeps it: a marshalled TPM2B_ENCRYPTED_SECRET.  Unmarshalling is

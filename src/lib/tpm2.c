@@ -12,9 +12,11 @@
  * TSS2_RC values are converted to errno here and nowhere else (tpm2_rc_to_errno()).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <tss2/tss2_mu.h>
@@ -158,10 +160,39 @@ _public_ const char *cvmseal_tcti_resolve(const char *tcti) {
         return TPM2_DEFAULT_TCTI;
 }
 
+/* Is the TPM the TCTI configuration names plainly absent (no device node, no socket)?  Then there is
+ * no need to ask tpm2-tss, which would print its own warnings to stderr: inside a host process (the
+ * token plugin) cvmseal never touches TSS2_LOG, so it cannot silence them otherwise. */
+static bool tcti_absent(const char *conf) {
+        const char *path = NULL, *p;
+        char buf[PATH_MAX];
+        size_t n;
+
+        while (strncmp(conf, "pcap:", 5) == 0)
+                conf += 5;
+        if (streq_ptr(conf, "device") || streq_ptr(conf, "device:"))
+                return access("/dev/tpmrm0", F_OK) < 0 && access("/dev/tpm0", F_OK) < 0;
+        if (strncmp(conf, "device:", 7) == 0)
+                path = conf + 7;
+        else if (strncmp(conf, "swtpm:", 6) == 0 && (p = strstr(conf, "path=")) && (p == conf + 6 || p[-1] == ','))
+                path = p + 5;
+        if (!path)
+                return false;
+        n = strcspn(path, ",");
+        if (n == 0 || n >= sizeof(buf))
+                return false;
+        memcpy(buf, path, n);
+        buf[n] = '\0';
+        return access(buf, F_OK) < 0 && errno == ENOENT;
+}
+
 int tpm2_context_new(const char *tcti, tpm2_context **ret) {
         const char *conf = cvmseal_tcti_resolve(tcti);
         tpm2_context *c;
         TSS2_RC rc;
+
+        if (tcti_absent(conf))
+                return log_debug_errno(-ENODEV, "No TPM at '%s'", conf);
 
         c = calloc(1, sizeof(*c));
         if (!c)
@@ -272,6 +303,35 @@ int tpm2_srk(tpm2_context *c, bool create, ESYS_TR *ret_srk, TPM2B_NAME *ret_nam
                 Esys_Free(name);
         }
         *ret_srk = srk;
+        return 0;
+}
+
+int tpm2_srk_public(tpm2_context *c, bool create, uint8_t **ret, size_t *ret_size, TPM2B_NAME *ret_name) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        TPM2B_PUBLIC *pub = NULL;
+        ESYS_TR srk = ESYS_TR_NONE;
+        size_t size = 0;
+        TSS2_RC rc;
+        int r;
+
+        r = tpm2_srk(c, create, &srk, ret_name);
+        if (r < 0)
+                return r;
+        TPM2_CALL(rc, Esys_ReadPublic(c->esys, srk, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL));
+        (void) Esys_TR_Close(c->esys, &srk);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "ReadPublic (SRK)");
+        buf = malloc(sizeof(TPM2B_PUBLIC));
+        if (!buf) {
+                Esys_Free(pub);
+                return -ENOMEM;
+        }
+        rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, sizeof(TPM2B_PUBLIC), &size);
+        Esys_Free(pub);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "Marshalling TPM2B_PUBLIC") == -ENOMEM ? -ENOMEM : -EIO;
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
         return 0;
 }
 
@@ -462,32 +522,8 @@ static void wipe_response_buffer(tpm2_context *c) {
 
 /* ---- seal and unseal ---- */
 
-int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const cvmseal_secret *data,
-              struct tpm2_sealed *ret) {
-        return tpm2_seal_to(c, mask, NULL, pin, data, ret);
-}
-
-int tpm2_seal_to(tpm2_context *c, uint32_t mask, const uint8_t given[][32], const cvmseal_secret *pin,
-                 const cvmseal_secret *data, struct tpm2_sealed *ret) {
-        uint8_t values[CVMSEAL_PCR_MAX][32];
-        TPM2B_DIGEST policy;
-        int r;
-
-        if (given)
-                memcpy(values, given, sizeof(values[0]) * (size_t) __builtin_popcount(mask));
-        else {
-                r = tpm2_pcr_read(c, mask, values);
-                if (r < 0)
-                        return r;
-        }
-        r = tpm2_policy_digest(mask, (const uint8_t (*)[32]) values, pin, &policy);
-        if (r < 0)
-                return r;
-        return tpm2_seal_policy(c, &policy, pin, data, ret);
-}
-
-int tpm2_seal_policy(tpm2_context *c, const TPM2B_DIGEST *policy, const cvmseal_secret *pin,
-                     const cvmseal_secret *data, struct tpm2_sealed *ret) {
+int tpm2_seal_policy(tpm2_context *c, const TPM2B_NAME *srk_name, const TPM2B_DIGEST *policy, const TPM2B_AUTH *auth,
+                     bool noda, const cvmseal_secret *data, struct tpm2_sealed *ret) {
         TPM2B_SENSITIVE_CREATE in = {};
         TPM2B_PUBLIC template = {
                 .publicArea = {
@@ -496,7 +532,7 @@ int tpm2_seal_policy(tpm2_context *c, const TPM2B_DIGEST *policy, const cvmseal_
                         /* Policy only (no userWithAuth); fixed to this TPM; out of the DA logic
                          * unless a PIN makes guessing possible. */
                         .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                                            (pin ? 0 : TPMA_OBJECT_NODA),
+                                            (noda ? TPMA_OBJECT_NODA : 0),
                         .parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
                 },
         };
@@ -517,12 +553,14 @@ int tpm2_seal_policy(tpm2_context *c, const TPM2B_DIGEST *policy, const cvmseal_
         r = tpm2_srk(c, true, &srk, &s.srk_name);
         if (r < 0)
                 return r;
-
-        if (pin) {
-                r = tpm2_pin_auth(pin, &in.sensitive.userAuth);
-                if (r < 0)
-                        goto finish;
+        /* The binding was computed for this SRK: it must still be the one at the handle. */
+        if (srk_name && (srk_name->size != s.srk_name.size || memcmp(srk_name->name, s.srk_name.name, srk_name->size) != 0)) {
+                r = log_debug_errno(-EREMCHG, "The SRK changed while sealing");
+                goto finish;
         }
+
+        if (auth)
+                in.sensitive.userAuth = *auth;
         in.sensitive.data.size = (UINT16) cvmseal_secret_size(data);
         memcpy(in.sensitive.data.buffer, cvmseal_secret_data(data), cvmseal_secret_size(data));
 
@@ -631,34 +669,27 @@ fail:
         return r;
 }
 
-int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const cvmseal_secret *pin,
+int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const TPM2B_AUTH *auth,
                        cvmseal_secret **ret) {
         TPM2B_SENSITIVE_DATA *out = NULL;
-        TPM2B_AUTH auth = {};
+        TPM2B_AUTH empty = {};
         cvmseal_secret *s;
         TSS2_RC rc;
-        int r;
 
-        if (pin) {
+        if (auth) {
                 TPM2_CALL(rc, Esys_PolicyAuthValue(c->esys, *session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE));
                 if (rc != TSS2_RC_SUCCESS)
                         return tpm2_tss_error(rc, "PolicyAuthValue");
-                r = tpm2_pin_auth(pin, &auth);
-                if (r < 0)
-                        return r;
-                rc = Esys_TR_SetAuth(c->esys, object, &auth);
-                secure_wipe(&auth, sizeof(auth));
+                rc = Esys_TR_SetAuth(c->esys, object, auth);
                 if (rc != TSS2_RC_SUCCESS)
                         return tpm2_tss_error(rc, "Esys_TR_SetAuth");
         }
 
         TPM2_CALL(rc, Esys_Unseal(c->esys, object, *session, ESYS_TR_NONE, ESYS_TR_NONE, &out));
         wipe_response_buffer(c);
-        if (pin) {
+        if (auth)
                 /* ESAPI keeps a copy of the authValue: overwrite it. */
-                auth = (TPM2B_AUTH) {};
-                (void) Esys_TR_SetAuth(c->esys, object, &auth);
-        }
+                (void) Esys_TR_SetAuth(c->esys, object, &empty);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm2_tss_error(rc, "Unseal");
         *session = ESYS_TR_NONE; /* flushed by the TPM with the successful command */
@@ -674,7 +705,7 @@ int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const 
 }
 
 int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
-                const cvmseal_secret *pin, cvmseal_secret **ret) {
+                const TPM2B_AUTH *auth, cvmseal_secret **ret) {
         ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE, session = ESYS_TR_NONE;
         TPM2B_DIGEST empty = {};
         TPML_PCR_SELECTION sel;
@@ -701,15 +732,15 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 goto finish;
         }
 
-        /* [PolicyAuthValue,] 5: Unseal */
-        r = tpm2_unseal_object(c, object, &session, pin, ret);
+        /* 5: PolicyAuthValue (the token's binding [and PIN]; version 1 without a PIN: none), 6: Unseal */
+        r = tpm2_unseal_object(c, object, &session, auth, ret);
         if (r == -EPERM)
                 log_debug("The PCR policy is not satisfied: the boot state differs from the sealed one");
 
 finish:
         if (session != ESYS_TR_NONE)
                 (void) Esys_FlushContext(c->esys, session);
-        /* 6: FlushContext */
+        /* 7: FlushContext */
         if (object != ESYS_TR_NONE)
                 (void) Esys_FlushContext(c->esys, object);
         (void) Esys_TR_Close(c->esys, &srk);
@@ -936,6 +967,80 @@ int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size
         /* PCR handles are ESYS_TR_PCR0 + n; PCRs 0-15 take an empty password at locality 0. */
         TPM2_CALL(rc, Esys_PCR_Event(c->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                                      &data, &digests));
+        Esys_Free(digests);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "PCR_Event");
+        return 0;
+}
+
+/* ---- authenticated PCR access (the lock) ---- */
+
+int tpm2_hmac_session(tpm2_context *c, const TPM2B_NAME *srk_name, ESYS_TR *ret) {
+        ESYS_TR srk = ESYS_TR_NONE;
+        TPM2B_NAME name;
+        int r;
+
+        r = tpm2_srk(c, false, &srk, &name);
+        if (r < 0)
+                return r;
+        if (srk_name && (srk_name->size != name.size || memcmp(srk_name->name, name.name, name.size) != 0)) {
+                (void) Esys_TR_Close(c->esys, &srk);
+                return log_debug_errno(-EREMCHG, "The SRK is not the pinned one");
+        }
+        r = start_session(c, srk, TPM2_SE_HMAC, TPMA_SESSION_CONTINUESESSION, ret);
+        (void) Esys_TR_Close(c->esys, &srk);
+        return r;
+}
+
+void tpm2_session_close(tpm2_context *c, ESYS_TR *session) {
+        if (*session != ESYS_TR_NONE)
+                (void) Esys_FlushContext(c->esys, *session);
+        *session = ESYS_TR_NONE;
+}
+
+int tpm2_pcr_read_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, uint8_t ret[32]) {
+        TPML_PCR_SELECTION sel, *out_sel = NULL;
+        TPML_DIGEST *digests = NULL;
+        uint32_t counter;
+        TSS2_RC rc;
+        int r = 0;
+
+        if (pcr >= CVMSEAL_PCR_MAX)
+                return -EINVAL;
+        /* An audit session on a command without authorizations: the TPM HMACs the response with the
+         * session key, and ESAPI refuses a response whose HMAC does not verify.  An interposer that
+         * answers with another value cannot make that HMAC: the salt went to the SRK. */
+        rc = Esys_TRSess_SetAttributes(c->esys, session, TPMA_SESSION_AUDIT | TPMA_SESSION_CONTINUESESSION, 0xFF);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "Esys_TRSess_SetAttributes");
+        pcr_selection(UINT32_C(1) << pcr, &sel);
+        TPM2_CALL(rc, Esys_PCR_Read(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, &out_sel, &digests));
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "PCR_Read (audited)");
+        if (selection_mask(out_sel) != (UINT32_C(1) << pcr) || digests->count != 1 || digests->digests[0].size != 32)
+                r = log_debug_errno(-EBADMSG, "PCR_Read answered another selection");
+        else
+                memcpy(ret, digests->digests[0].buffer, 32);
+        Esys_Free(out_sel);
+        Esys_Free(digests);
+        return r;
+}
+
+int tpm2_pcr_event_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, const void *event, size_t size) {
+        TPM2B_EVENT data = {};
+        TPML_DIGEST_VALUES *digests = NULL;
+        TSS2_RC rc;
+
+        if (pcr >= CVMSEAL_PCR_MAX || size > sizeof(data.buffer))
+                return -EINVAL;
+        rc = Esys_TRSess_SetAttributes(c->esys, session, TPMA_SESSION_CONTINUESESSION, 0xFF);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "Esys_TRSess_SetAttributes");
+        data.size = (UINT16) size;
+        memcpy(data.buffer, event, size);
+        /* The PCR's (empty) authValue through the salted HMAC session: a success that the TPM did not
+         * send has no valid response HMAC, and ESAPI refuses it. */
+        TPM2_CALL(rc, Esys_PCR_Event(c->esys, ESYS_TR_PCR0 + pcr, session, ESYS_TR_NONE, ESYS_TR_NONE, &data, &digests));
         Esys_Free(digests);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm2_tss_error(rc, "PCR_Event");

@@ -42,26 +42,29 @@ struct tpm2_sealed {
         TPM2B_ENCRYPTED_SECRET seed;
 };
 
-/* Seals data under the SRK to the policy (PCRs of mask, at their current values [+ PIN]), through a
- * session salted with the SRK that encrypts the sensitive data on its way to the TPM.  The object
- * is noda without a PIN. */
-int tpm2_seal(tpm2_context *c, uint32_t mask, const cvmseal_secret *pin, const cvmseal_secret *data,
-              struct tpm2_sealed *ret);
-
-/* As tpm2_seal, to the given values of the PCRs of mask (32 bytes each, ascending PCR order) instead of
- * their current ones: one PCR_Read less, and values that are not current (the lock PCR's from before
- * the lock, predicted ones) are possible.  values NULL: the current ones. */
-int tpm2_seal_to(tpm2_context *c, uint32_t mask, const uint8_t values[][32], const cvmseal_secret *pin,
-                 const cvmseal_secret *data, struct tpm2_sealed *ret);
-
 /* Seals data under the SRK with the given authPolicy (a digest computed in software: PolicyPCR,
- * PolicyAuthorize...) [+ the PIN as authValue], through a session salted with the SRK that encrypts
- * the sensitive data on its way to the TPM.  The object is noda without a PIN. */
-int tpm2_seal_policy(tpm2_context *c, const TPM2B_DIGEST *policy, const cvmseal_secret *pin,
-                     const cvmseal_secret *data, struct tpm2_sealed *ret);
+ * PolicyAuthorize... and PolicyAuthValue) and authValue auth (NULL: empty), through a session salted
+ * with the SRK that encrypts the sensitive data on its way to the TPM.  noda: out of the TPM's
+ * dictionary-attack logic (no PIN to guess).  srk_name (optional): the SRK must still have this name
+ * (-EREMCHG otherwise); sealed->srk_name gets the name. */
+int tpm2_seal_policy(tpm2_context *c, const TPM2B_NAME *srk_name, const TPM2B_DIGEST *policy, const TPM2B_AUTH *auth,
+                     bool noda, const cvmseal_secret *data, struct tpm2_sealed *ret);
+
+/* The SRK's marshalled TPM2B_PUBLIC (create: make it when missing, as enroll does) and its name. */
+int tpm2_srk_public(tpm2_context *c, bool create, uint8_t **ret, size_t *ret_size, TPM2B_NAME *ret_name);
 
 /* Extends PCR pcr of every active bank with the digest of event (TPM2_PCR_Event, at most 1024 bytes). */
 int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size);
+
+/* An HMAC session salted with the SRK (srk_name: it must have this name, -EREMCHG otherwise; NULL:
+ * any), continued across commands: what the lock reads and extends PCRs through, so that a forged
+ * answer is refused.  Close it with tpm2_session_close(). */
+int tpm2_hmac_session(tpm2_context *c, const TPM2B_NAME *srk_name, ESYS_TR *ret);
+void tpm2_session_close(tpm2_context *c, ESYS_TR *session);
+/* PCR_Read of one sha256 PCR with session as an audit session: the response is authenticated. */
+int tpm2_pcr_read_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, uint8_t ret[32]);
+/* PCR_Event authorized through session: a success is authenticated by the response HMAC. */
+int tpm2_pcr_event_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, const void *event, size_t size);
 
 /* The first steps of every unseal: ReadPublic of the SRK at srk_handle (its name must be the sealed
  * one: -EREMCHG), Import when the object was sealed offline, Load (a refused blob: -EBADMSG).  The
@@ -69,18 +72,18 @@ int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size
 int tpm2_load_sealed(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, ESYS_TR *ret_srk,
                      ESYS_TR *ret_object);
 
-/* The last steps: [PolicyAuthValue with the PIN as the object's authValue,] Unseal in *session (whose
+/* The last steps: [PolicyAuthValue with auth as the object's authValue,] Unseal in *session (whose
  * policy the caller has run; the response comes back encrypted), ESAPI's response buffer and copy of
  * the authValue wiped.  On success *session is flushed (ESYS_TR_NONE). */
-int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const cvmseal_secret *pin,
+int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const TPM2B_AUTH *auth,
                        cvmseal_secret **ret);
 
 /* Unseals: ReadPublic of the SRK (its name must be the sealed one), [Import when sealed->seed is set,]
- * Load, StartAuthSession (policy,
- * salted with the SRK, AES-128-CFB), PolicyPCR [, PolicyAuthValue], Unseal with the response
- * encrypted, FlushContext. */
+ * Load, StartAuthSession (policy, salted with the SRK, AES-128-CFB), PolicyPCR, [PolicyAuthValue with
+ * auth,] Unseal with the response encrypted, FlushContext.  auth NULL: a version 1 object without a
+ * PIN, whose policy has no PolicyAuthValue. */
 int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
-                const cvmseal_secret *pin, cvmseal_secret **ret);
+                const TPM2B_AUTH *auth, cvmseal_secret **ret);
 
 /* The TPM's dictionary-attack state (GetCapability of TPM2_PT_LOCKOUT_COUNTER, TPM2_PT_MAX_AUTH_FAIL
  * and TPM2_PT_LOCKOUT_INTERVAL): the failure counter, the failures allowed, and the seconds after

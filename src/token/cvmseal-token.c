@@ -72,12 +72,38 @@ static const char *refusal_reason(int r) {
         }
 }
 
+/* A private OpenSSL library context, made the default of this thread while libcvmseal runs: every
+ * fetch of libcvmseal, of tpm2-tss's ESAPI and of a PKCS#11 module that uses OpenSSL goes to a
+ * context with only the default provider, whatever the host process (cryptsetup,
+ * systemd-cryptsetup) configured in its own default context (providers, FIPS mode, default
+ * properties), and nothing of ours is left in the host's context afterwards. */
+struct private_ctx {
+        OSSL_LIB_CTX *libctx, *previous;
+        OSSL_PROVIDER *provider;
+};
+
+static int private_ctx_enter(struct private_ctx *c) {
+        c->libctx = OSSL_LIB_CTX_new();
+        c->provider = c->libctx ? OSSL_PROVIDER_load(c->libctx, "default") : NULL;
+        if (!c->provider) {
+                OSSL_LIB_CTX_free(c->libctx);
+                return -ENOMEM;
+        }
+        c->previous = OSSL_LIB_CTX_set0_default(c->libctx);
+        return 0;
+}
+
+static void private_ctx_leave(struct private_ctx *c) {
+        (void) OSSL_LIB_CTX_set0_default(c->previous);
+        OSSL_PROVIDER_unload(c->provider);
+        OSSL_LIB_CTX_free(c->libctx);
+}
+
 static int token_open(struct crypt_device *cd, int token, const char *pin, size_t pin_size, char **ret_buffer,
                       size_t *ret_len) {
         cvmseal_secret *p = NULL, *pass = NULL;
-        OSSL_LIB_CTX *libctx, *previous;
-        OSSL_PROVIDER *provider;
-        const char *keyscript;
+        struct private_ctx ctx;
+        const char *keyscript, *json = NULL;
         char *buffer;
         int r;
 
@@ -98,32 +124,23 @@ static int token_open(struct crypt_device *cd, int token, const char *pin, size_
                         return -ENOMEM;
         }
 
-        /* tpm2-tss writes its own errors to stderr unless told otherwise; the failure reaches the user
-         * through libcryptsetup.  A TSS2_LOG the user set is left alone. */
-        (void) setenv("TSS2_LOG", "all+none", 0);
+        /* The host's environment is left alone (setenv() in a host process races its other threads'
+         * getenv()): tpm2-tss may print its own error lines to stderr, besides the reason below. */
 
-        /* A private OpenSSL library context, made the default of this thread for the call: every
-         * fetch of libcvmseal, of tpm2-tss's ESAPI and of a PKCS#11 module that uses OpenSSL goes to
-         * a context with only the default provider, whatever the host process (cryptsetup,
-         * systemd-cryptsetup) configured in its own default context (providers, FIPS mode, default
-         * properties), and nothing of ours is left in the host's context afterwards. */
-        libctx = OSSL_LIB_CTX_new();
-        provider = libctx ? OSSL_PROVIDER_load(libctx, "default") : NULL;
-        if (!provider) {
-                OSSL_LIB_CTX_free(libctx);
+        /* Version 1 tokens still open, but the TPM does not bind them to their members. */
+        if (crypt_token_json_get(cd, token, &json) >= 0 && cvmseal_token_version(json) == 1)
+                crypt_logf(cd, CRYPT_LOG_NORMAL, "cvmseal token %d is version 1, which the TPM does not bind to its "
+                           "members: run 'cvmseal reseal' to make it version 2\n", token);
+
+        if (private_ctx_enter(&ctx) < 0) {
                 cvmseal_secret_free(p);
                 return -ENOMEM;
         }
-        previous = OSSL_LIB_CTX_set0_default(libctx);
-
         cvmseal_set_log(log_to_cryptsetup, cd);
         r = cvmseal_token_open(cd, token, p, &pass);
         cvmseal_set_log(NULL, NULL);
         cvmseal_secret_free(p);
-
-        (void) OSSL_LIB_CTX_set0_default(previous);
-        OSSL_PROVIDER_unload(provider);
-        OSSL_LIB_CTX_free(libctx);
+        private_ctx_leave(&ctx);
 
         switch (r) {
         case 0:
@@ -181,7 +198,15 @@ _public_ void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len) {
 }
 
 _public_ int cryptsetup_token_validate(struct crypt_device *cd, const char *json) {
-        int r = cvmseal_token_validate(json);
+        struct private_ctx ctx;
+        int r;
+
+        /* Validation computes digests (the policy a version 2 token's members give): in the private
+         * context too. */
+        if (private_ctx_enter(&ctx) < 0)
+                return -ENOMEM;
+        r = cvmseal_token_validate(json);
+        private_ctx_leave(&ctx);
 
         if (r < 0) {
                 crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token: malformed (cvmseal -v list says where)");
@@ -191,9 +216,15 @@ _public_ int cryptsetup_token_validate(struct crypt_device *cd, const char *json
 }
 
 _public_ void cryptsetup_token_dump(struct crypt_device *cd, const char *json) {
+        struct private_ctx ctx;
         char *s = NULL;
+        int r;
 
-        if (cvmseal_token_describe(json, &s) < 0) {
+        if (private_ctx_enter(&ctx) < 0)
+                return;
+        r = cvmseal_token_describe(json, &s);
+        private_ctx_leave(&ctx);
+        if (r < 0) {
                 crypt_logf(cd, CRYPT_LOG_NORMAL, "\tcvmseal token: malformed\n");
                 return;
         }

@@ -49,6 +49,9 @@ trap cleanup EXIT
 export TSS2_LOG=${TSS2_LOG:-all+none}
 # The lock record of this test's "boot" (docs/boot.md), never the machine's /run/cvmseal.
 export CVMSEAL_LOCK_RECORD=$T/lock.json
+# This test's local configuration (docs/configuration.md: the pinned SRK, cvmseal.conf), never the
+# machine's /etc/cvmseal.  A test that starts a second TPM and enrolls to it uses another directory.
+export CVMSEAL_CONFDIR=$T/conf
 
 # start_swtpm NAME: starts a fresh swtpm whose state lives in $T/NAME and whose TPM command socket is
 # $T/NAME/sock; prints the TCTI string.  The state survives stop_swtpm/start_swtpm, like a reboot.

@@ -2,8 +2,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The lock PCR (docs/boot.md, "The lock PCR"):
 # - enroll seals to PCR 15 as well as the asked PCRs (list says 7,15); unlock --test passes;
-# - `cvmseal lock` records PCR 15's value, then extends it with one PCR_Event (2 TPM commands in
-#   all); afterwards unlock exits 3 and loses nothing; a second `lock` changes nothing;
+# - every unlock notes its volume (volumes/UUID beside the lock record: HMAC-SHA256 keyed with the
+#   passphrase), and `cvmseal lock` records PCR 15's value, then extends it with one PCR_Event whose
+#   event ends with the digest of those notes, all in a session salted with the pinned SRK, and
+#   reads it back through that session (6 TPM commands: ReadPublic, StartAuthSession, PCR_Read,
+#   PCR_Event, PCR_Read, FlushContext); afterwards unlock exits 3 and loses nothing; a second
+#   `lock` changes nothing;
 # - enroll after the lock seals to the value from before it: it says it could not verify by
 #   unsealing ("verified": false), its token does not unseal in this boot, and after a "reboot"
 #   (swtpm restarted: PCRs reset; a fresh /run: no record) both tokens unseal;
@@ -20,6 +24,23 @@ sock=${tcti#swtpm:path=}
 export TPM2TOOLS_TCTI=$tcti
 pcr15() { tpm2_pcrread -Q -o "$T/pcr15.bin" sha256:15 && od -An -tx1 -v "$T/pcr15.bin" | tr -d ' \n'; }
 zero=$(printf '%064d' 0)
+# lock_after BEFORE: what the lock extends PCR 15 to from BEFORE, computed from the documentation
+# (docs/boot.md): SHA-256(BEFORE || SHA-256(event)), event = "cvmseal: initramfs done, lock" and,
+# when volumes were noted, "; volumes sha256:" + hex(SHA-256 of "UUID:HMAC\n" per note, by name).
+lock_after() {
+        python3 - "$1" "$(dirname "$CVMSEAL_LOCK_RECORD")/volumes" <<'PY'
+import hashlib, os, sys
+event = b"cvmseal: initramfs done, lock"
+d = sys.argv[2]
+names = sorted(os.listdir(d)) if os.path.isdir(d) else []
+if names:
+    h = hashlib.sha256()
+    for n in names:
+        h.update(n.encode() + b":" + open(os.path.join(d, n), "rb").read()[:64] + b"\n")
+    event += b"; volumes sha256:" + h.hexdigest().encode()
+print(hashlib.sha256(bytes.fromhex(sys.argv[1]) + hashlib.sha256(event).digest()).hexdigest())
+PY
+}
 
 img=$T/img
 key=$T/key
@@ -29,6 +50,16 @@ pycheck "$out" "d['pcrs'] == [7, 15] and d['verified'] is True" "enroll --json b
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" list --json "$img"
 pycheck "$out" "d['tokens'][0]['pcrs'] == [7, 15]" "list --json: the lock PCR is sealed to"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
+# The note of that unlock: HMAC-SHA256(passphrase, "cvmseal lock volume v1" NUL || UUID).
+uuid=$(cryptsetup luksUUID "$img")
+[ -f "$T/volumes/$uuid" ] || fail "unlock noted no volume: $(ls -la "$T")"
+"$CVMSEAL" --tcti "$tcti" unlock --print-key "$img" >"$T/pass" || fail "unlock --print-key"
+python3 - "$T/pass" "$uuid" "$T/volumes/$uuid" <<'PY' || fail "the volume note is not the documented HMAC"
+import hashlib, hmac, sys
+want = hmac.new(open(sys.argv[1], "rb").read(), b"cvmseal lock volume v1\0" + sys.argv[2].encode(), hashlib.sha256).hexdigest()
+assert open(sys.argv[3]).read().strip() == want
+PY
+[ "$(stat -c %a "$T/volumes/$uuid")" = 600 ] || fail "the volume note is not mode 0600"
 
 # A token without the lock, for a data volume opened after boot.
 img2=$T/img2
@@ -46,15 +77,12 @@ pycheck "$out" "d['pcr'] == 15 and d['already-locked'] is False and d['before'] 
 after=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["after"])' "$out")
 [ "$(pcr15)" = "$after" ] || fail "PCR 15 is $(pcr15), the lock said $after"
 [ "$after" != "$zero" ] || fail "the lock did not change PCR 15"
-python3 - "$after" <<'PY' || fail "PCR 15 after the lock is not SHA-256(zero || SHA-256(event))"
-import hashlib, sys
-ev = hashlib.sha256(b"cvmseal: initramfs done, lock").digest()
-assert hashlib.sha256(bytes(32) + ev).hexdigest() == sys.argv[1]
-PY
+[ "$(lock_after "$zero")" = "$after" ] || fail "PCR 15 after the lock is not SHA-256(zero || SHA-256(event with the volumes))"
 cmds=$(python3 "$COUNT" --json "$T/lock.pcap") || fail "tpm-count.py"
-pycheck "$cmds" "d['total'] == 2" "the lock's TPM commands (PCR_Read, PCR_Event)"
+pycheck "$cmds" "d['commands'] == ['ReadPublic', 'StartAuthSession', 'PCR_Read', 'PCR_Event', 'PCR_Read', 'FlushContext']" \
+        "the lock's TPM commands"
 note "lock: $cmds"
-pycheck "$(cat "$CVMSEAL_LOCK_RECORD")" "d == {'pcr': 15, 'bank': 'sha256', 'before': '$zero', 'after': '$after'}" "the lock record"
+pycheck "$(cat "$CVMSEAL_LOCK_RECORD")" "set(d) == {'pcr', 'bank', 'before', 'after', 'volumes'} and d['pcr'] == 15 and d['before'] == '$zero' and d['after'] == '$after'" "the lock record"
 
 sum=$(header_sum "$img")
 expect_exit 3 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
@@ -87,7 +115,7 @@ expect_exit 3 "$CVMSEAL" --tcti "$tcti" unlock --test "$img3"
 stop_swtpm tpm
 tcti=$(start_swtpm tpm) || exit 1
 export TPM2TOOLS_TCTI=$tcti
-rm -f "$CVMSEAL_LOCK_RECORD"
+rm -rf "$CVMSEAL_LOCK_RECORD" "$T/volumes"
 [ "$(pcr15)" = "$zero" ] || fail "PCR 15 is not zero after the reboot"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$img3"
@@ -98,7 +126,7 @@ printf '{"pcr": 15, "bank": "sha256", "before": "%s", "after": "%s"}\n' "$zero" 
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" lock --json
 pycheck "$out" "d['already-locked'] is False" "lock after an interrupted lock"
-[ "$(pcr15)" = "$after" ] || fail "the lock after an interrupted one did not extend PCR 15"
+[ "$(pcr15)" = "$(lock_after "$zero")" ] || fail "the lock after an interrupted one did not extend PCR 15"
 expect_exit 3 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
 
 # ---- a malformed record ----

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # A damaged cvmseal token is refused as malformed, never half-used, and never costs the volume: for
 # each damage applied to a freshly enrolled token (every top-level, kdf and tpm2 member removed in
-# turn, members of the wrong type, version 2, unknown members, salt that is not base64 or not 32
-# bytes, a truncated or bit-flipped private blob, a public area whose authPolicy differs from
-# "policy", srk-name not hex, pcrs [99] and [], a keyslot binding to the wrong keyslot or to none, a
-# changed salt that the TPM cannot notice) `unlock --test` exits 10 saying the token is malformed or
+# turn, members of the wrong type, version 3, version 1 with version 2's members, unknown members,
+# salt that is not base64 or not 32 bytes, a truncated or bit-flipped private blob, a public area
+# whose authPolicy differs from "policy", PCR values or a PCR list that do not give "policy",
+# srk-name not hex, pcrs [99] and [], a keyslot binding to the wrong keyslot or to none, a changed
+# salt that the TPM refuses through the token's binding) `unlock --test` exits 10 saying the token is malformed or
 # damaged and writes nothing, `list` still works and marks damage it can see without the TPM as
 # "valid": false, and the original key still opens the image.  Damages that libcryptsetup's own
 # validation refuses (no "type", no "keyslots", a keyslot that does not exist) are asserted refused
@@ -23,8 +24,8 @@ cryptsetup token export --token-id 0 "$T/enrolled.img" >"$T/token.json" || fail 
 python3 - "$T/token.json" <<'EOF' || fail "the enrolled token is not what this test expects: $(cat "$T/token.json")"
 import json, sys
 t = json.load(open(sys.argv[1]))
-assert t["type"] == "cvmseal" and t["keyslots"] == ["1"] and t["version"] == 1, t
-assert set(t["tpm2"]) == {"srk-handle", "srk-name", "pcr-bank", "pcrs", "pin", "policy", "public", "private"}
+assert t["type"] == "cvmseal" and t["keyslots"] == ["1"] and t["version"] == 2, t
+assert set(t["tpm2"]) == {"srk-handle", "srk-name", "pcr-bank", "pcrs", "pcr-values", "pin", "policy", "public", "private"}
 EOF
 
 # The damages, applied by name to the token JSON.
@@ -52,8 +53,21 @@ def damaged(damage):
         del kdf[damage[len("del-kdf-"):]]
     elif damage == "version-string":
         t["version"] = "1"
-    elif damage == "version-2":
-        t["version"] = 2
+    elif damage == "version-3":
+        t["version"] = 3
+    elif damage == "version-1":
+        t["version"] = 1            # version 1 has no pcr-values
+    elif damage == "pcr-value-changed":
+        tpm2["pcr-values"]["7"] = "%064x" % (int(tpm2["pcr-values"]["7"], 16) ^ 1)
+    elif damage == "pcr-values-missing-15":
+        del tpm2["pcr-values"]["15"]
+    elif damage == "pcr-values-extra":
+        tpm2["pcr-values"]["8"] = "00" * 32
+    elif damage == "pcr-values-key-07":
+        tpm2["pcr-values"]["07"] = tpm2["pcr-values"].pop("7")
+    elif damage == "pcrs-drop-lock":
+        tpm2["pcrs"] = [7]
+        del tpm2["pcr-values"]["15"]
     elif damage == "pcrs-string":
         tpm2["pcrs"] = "7"
     elif damage == "pin-string":
@@ -132,11 +146,12 @@ EOF
 # Every damage this test applies; each becomes $T/d/NAME.json in one python run.
 TOP=(version kdf tpm2)
 KDF=(type salt)
-TPM2=(srk-handle srk-name pcr-bank pcrs pin policy public private)
+TPM2=(srk-handle srk-name pcr-bank pcrs pcr-values pin policy public private)
 DAMAGES=(del-top-type del-top-keyslots intact
         "${TOP[@]/#/del-top-}" "${KDF[@]/#/del-kdf-}" "${TPM2[@]/#/del-tpm2-}"
         version-string pcrs-string pin-string srk-handle-string tpm2-string
-        version-2 unknown-top-member attest-not-base64 hsm-incomplete unknown-tpm2-hsm unknown-kdf-member kdf-type-other salt-not-base64
+        version-3 version-1 pcr-value-changed pcr-values-missing-15 pcr-values-extra pcr-values-key-07 pcrs-drop-lock
+        unknown-top-member attest-not-base64 hsm-incomplete unknown-tpm2-hsm unknown-kdf-member kdf-type-other salt-not-base64
         salt-31-bytes srk-name-not-hex srk-name-short srk-handle-other pcr-bank-sha1 pcrs-99 pcrs-empty
         pcrs-duplicate private-truncated public-truncated public-authpolicy-flipped policy-changed pin-true
         private-flipped keyslots-absent-slot keyslots-other-slot keyslots-two salt-changed)
@@ -223,7 +238,8 @@ check_malformed tpm2-string false "member 'tpm2' has the wrong type"
 n=$((n + 5))
 
 # Values a reader must not guess at.
-check_malformed version-2 false "version 2 is not supported"
+check_malformed version-3 false "version 3 is not supported"
+check_malformed version-1 false "'tpm2.pcr-values' is not a member of version 1"
 check_malformed unknown-top-member false "unknown member 'x-future'"
 check_malformed attest-not-base64 false "member 'attest.policy' is not base64"
 check_malformed hsm-incomplete false "member 'hsm.mechanism' is missing"
@@ -234,12 +250,20 @@ check_malformed salt-not-base64 false "member 'kdf.salt' is not base64"
 check_malformed salt-31-bytes false "member 'kdf.salt' has the wrong length"
 check_malformed srk-name-not-hex false "member 'tpm2.srk-name' is not hex"
 check_malformed srk-name-short false "member 'tpm2.srk-name' has the wrong length"
-check_malformed srk-handle-other any "names SRK 0x81000002"
+check_malformed srk-handle-other false "'srk-handle' is not 0x81000001"
 check_malformed pcr-bank-sha1 false "pcr-bank"
 check_malformed pcrs-99 false "member 'tpm2.pcrs' has an entry out of range"
 check_malformed pcrs-empty false "member 'tpm2.pcrs' has the wrong number of entries"
 check_malformed pcrs-duplicate false "member 'tpm2.pcrs' has a duplicate entry"
-n=$((n + 14))
+n=$((n + 15))
+
+# Version 2: the policy is the one the PCRs and their values give, checked without the TPM.
+check_malformed pcr-value-changed false "'policy' is not the one its PCRs"
+check_malformed pcr-values-missing-15 false "'pcr-values' does not give the values of 'pcrs'"
+check_malformed pcr-values-extra false "'pcr-values' does not give the values of 'pcrs'"
+check_malformed pcr-values-key-07 false "member 'tpm2.pcr-values' has a key that is not a PCR number"
+check_malformed pcrs-drop-lock false "'policy' is not the one its PCRs"
+n=$((n + 5))
 
 # The TPM blobs.  A blob that is not a TPM2B, or a public area whose authPolicy is not "policy",
 # or whose noda attribute disagrees with "pin", is visible without the TPM: list must not call
@@ -255,7 +279,8 @@ n=$((n + 6))
 
 # The keyslot binding.
 check_refused keyslots-absent-slot
-check_malformed keyslots-other-slot any "does not open keyslot 0"
+# Version 2 binds the keyslot: the TPM refuses the Unseal (no PIN, so no dictionary-attack count).
+check_malformed keyslots-other-slot any "refused the token's binding"
 check_malformed keyslots-two false "member 'keyslots' does not name exactly one keyslot"
 n=$((n + 2))
 
@@ -275,12 +300,12 @@ cryptsetup open --test-passphrase --key-file "$KEY" "$IMG" || fail "killed keysl
 rm -f "$IMG"
 n=$((n + 1))
 
-# The salt changes: the TPM unseals, the derived passphrase opens nothing.
-check_malformed salt-changed any "derived passphrase does not open keyslot 1"
+# The salt changes: version 2 binds it too, and the TPM refuses the Unseal.
+check_malformed salt-changed any "refused the token's binding"
 n=$((n + 1))
 
 # A malformed token is still removable, with its keyslot, while another keyslot remains.
-for damage in version-2 private-truncated pcrs-empty; do
+for damage in version-3 private-truncated pcrs-empty; do
         fresh "rm-$damage" "$damage" || fail "import $damage"
         expect_exit 0 "$CVMSEAL" --json remove "$IMG" --token 0
         expect_in "$(tr -d ' \n' <<<"$out")" '"removed-token":0,"removed-keyslots":\[1\]' "remove ($damage) --json output"

@@ -5,7 +5,7 @@
 # record any command: its capture file must not even appear), then the target unlocks.
 #   - target a: the project's ECC P-256 SRK (srk export --create); b: another TPM; c: an Azure-like
 #     RSA-2048 SRK made by tpm2_createprimary + tpm2_evictcontrol at 0x81000001
-#   - the right PCRs unlock (7 commands: tpm-count.py), wrong predicted PCRs exit 3, another TPM
+#   - the right PCRs unlock (8 commands: tpm-count.py), wrong predicted PCRs exit 3, another TPM
 #     exits 3, a PIN is asked for (7 without, 0 with the right one), the token plugin opens it
 #   - an independent implementation: tpm2-tools' tpm2_import + tpm2_load + tpm2_unseal recover the
 #     share from the token, and the passphrase derived from it in Python opens the keyslot
@@ -13,6 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 
 for tool in tpm2_createprimary tpm2_evictcontrol tpm2_flushcontext tpm2_pcrread tpm2_import tpm2_load tpm2_unseal \
+            tpm2_startauthsession tpm2_policypcr tpm2_policyauthvalue \
             tpm2_readpublic python3; do
         command -v "$tool" >/dev/null || skip "$tool is not installed (tpm2-tools, python3)"
 done
@@ -96,10 +97,10 @@ pycheck "$out" 'd["tokens"][0]["offline"] is True and d["tokens"][0]["srk-name"]
 expect_exit 0 "$CVMSEAL" --tcti "$ta" unlock --test "$img" --token 0
 expect_in "$err" "^Token 0 opens keyslot" "unlock on the target"
 expect_exit 0 "$CVMSEAL" --tcti "$ta" --json unlock --test "$img" --token 1
-# The commands of that unlock: the online path's six, and the Import.
+# The commands of that unlock: the online path's seven, and the Import.
 TCTI_PCAP_FILE=$T/unlock.pcap expect_exit 0 "$CVMSEAL" --tcti "pcap:$ta" unlock --test "$img" --token 0
 expect_exit 0 python3 "$(dirname "$0")/../bench/tpm-count.py" --json "$T/unlock.pcap"
-pycheck "$out" 'd["commands"] == ["ReadPublic", "Import", "Load", "StartAuthSession", "PolicyPCR", "Unseal", "FlushContext"]' \
+pycheck "$out" 'd["commands"] == ["ReadPublic", "Import", "Load", "StartAuthSession", "PolicyPCR", "PolicyAuthValue", "Unseal", "FlushContext"]' \
         "the TPM commands of an offline token's unlock"
 
 # b is another TPM (its own SRK): exit 3.
@@ -170,18 +171,25 @@ TPM2TOOLS_TCTI=$ta tpm2_import -Q -C 0x81000001 -u "$T/obj.pub" -i "$T/obj.dup" 
         2>"$T/tools.err" || fail "tpm2_import refuses the duplicate: $(cat "$T/tools.err")"
 TPM2TOOLS_TCTI=$ta tpm2_load -Q -C 0x81000001 -u "$T/obj.pub" -r "$T/obj.priv" -c "$T/obj.ctx" 2>"$T/tools.err" \
         || fail "tpm2_load: $(cat "$T/tools.err")"
-TPM2TOOLS_TCTI=$ta tpm2_unseal -c "$T/obj.ctx" -p "pcr:sha256:7,15" -o "$T/share" 2>"$T/tools.err" \
+# The policy session: PolicyPCR, then PolicyAuthValue with the authValue that docs/token-format.md
+# derives from the token's binding (token-binding.py, no cvmseal code).
+uuid=$(cryptsetup luksUUID "$img")
+auth=$(python3 "$(dirname "$0")/token-binding.py" "$T/token.json" "$uuid" 0) || fail "token-binding.py"
+TPM2TOOLS_TCTI=$ta tpm2_startauthsession --policy-session -S "$T/s.ctx" 2>"$T/tools.err" || fail "tpm2_startauthsession"
+TPM2TOOLS_TCTI=$ta tpm2_policypcr -Q -S "$T/s.ctx" -l sha256:7,15 2>"$T/tools.err" || fail "tpm2_policypcr"
+TPM2TOOLS_TCTI=$ta tpm2_policyauthvalue -Q -S "$T/s.ctx" 2>"$T/tools.err" || fail "tpm2_policyauthvalue"
+TPM2TOOLS_TCTI=$ta tpm2_unseal -c "$T/obj.ctx" -p "session:$T/s.ctx+hex:$auth" -o "$T/share" 2>"$T/tools.err" \
         || fail "tpm2_unseal: $(cat "$T/tools.err")"
 TPM2TOOLS_TCTI=$ta tpm2_flushcontext -t && TPM2TOOLS_TCTI=$ta tpm2_flushcontext -s || fail "tpm2_flushcontext"
 [ "$(stat -c %s "$T/share")" = 32 ] || fail "the unsealed share is not 32 bytes"
 # The passphrase, as docs/token-format.md defines it, opens the token's keyslot.
-uuid=$(cryptsetup luksUUID "$img")
-python3 - "$T/token.json" "$T/share" "$uuid" 0 >"$T/pass" <<'EOF' || fail "deriving the passphrase"
+binding=$(python3 "$(dirname "$0")/token-binding.py" --binding "$T/token.json" "$uuid" 0) || fail "token-binding.py --binding"
+python3 - "$T/token.json" "$T/share" "$binding" >"$T/pass" <<'EOF' || fail "deriving the passphrase"
 import base64, hashlib, hmac, json, struct, sys
 tok = json.load(open(sys.argv[1]))
 share = open(sys.argv[2], "rb").read()
 salt = base64.b64decode(tok["kdf"]["salt"])
-info = b"cvmseal v1" + sys.argv[3].encode() + struct.pack(">I", int(sys.argv[4]))
+info = b"cvmseal v2" + bytes.fromhex(sys.argv[3])
 prk = hmac.new(salt, share, hashlib.sha256).digest()
 okm = hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
 sys.stdout.write(base64.b64encode(okm).decode())

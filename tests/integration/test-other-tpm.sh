@@ -28,7 +28,8 @@ make_image "$imgb" "$key"
 
 expect_exit 0 "$CVMSEAL" --tcti "$ta" enroll "$img" --unlock-key-file "$key"
 expect_exit 0 "$CVMSEAL" --tcti "$ta" unlock --test "$img"
-expect_exit 0 "$CVMSEAL" --tcti "$tb" enroll "$imgb" --unlock-key-file "$key"
+# b is another machine: its own local configuration (its pinned SRK).
+CVMSEAL_CONFDIR=$T/conf-b expect_exit 0 "$CVMSEAL" --tcti "$tb" enroll "$imgb" --unlock-key-file "$key"
 [ "$(handles "$tb" persistent)" = "- 0x81000001" ] || fail "b's persistent handles: $(handles "$tb" persistent)"
 [ -z "$(handles "$tc" persistent)" ] || fail "the fresh swtpm c already has persistent handles"
 
@@ -44,8 +45,15 @@ expect_in "$err" "^cvmseal: $img: $other_msg" "unlock on another TPM"
 expect_in "$(cat "$T/pk.err")" "$other_msg" "--print-key on another TPM"
 [ "$(handles "$tb" persistent)" = "- 0x81000001" ] || fail "unlock changed b's persistent handles"
 [ -z "$(handles "$tb" transient)" ] || fail "unlock left transient objects on b: $(handles "$tb" transient)"
-# b's own image still unlocks on b (b is a working TPM, only the wrong one).
-expect_exit 0 "$CVMSEAL" --tcti "$tb" unlock --test "$imgb"
+# b's own image still unlocks on b (b is a working TPM, only the wrong one), with b's configuration;
+# with a's, whose pinned SRK is a's, it is refused before any TPM command (3).
+CVMSEAL_CONFDIR=$T/conf-b expect_exit 0 "$CVMSEAL" --tcti "$tb" unlock --test "$imgb"
+expect_exit 3 "$CVMSEAL" --tcti "$tb" unlock --test "$imgb"
+expect_in "$err" "^cvmseal: $imgb: $other_msg" "unlock of b's token on a machine that pins a's SRK"
+# And enroll through b where a's SRK is pinned: refused (3), nothing written.
+h2=$(header_sum "$imgb")
+expect_exit 3 "$CVMSEAL" --tcti "$tb" enroll "$imgb" --unlock-key-file "$key"
+[ "$(header_sum "$imgb")" = "$h2" ] || fail "an enroll refused for its SRK changed the header"
 
 # ---- c: a TPM that never had an SRK ----
 expect_exit 3 "$CVMSEAL" --tcti "$tc" unlock --test "$img"

@@ -9,7 +9,8 @@
 #   - rotate: a new keyslot and secret (the old passphrase, taken with --print-key, opens nothing),
 #     still one token, the same PCRs; the lock PCR is kept; a PIN is kept and needed;
 #   - a boot state that no longer satisfies the token: exit 3, nothing written;
-#   - the pending records: a leftover one is finished by the next reseal, and destroys only the
+#   - the pending records: a leftover one is finished by the next reseal (when its MAC, keyed from the
+#     volume key, holds: a forged or version 1 record is left alone), and destroys only the
 #     keyslot whose PBKDF2 iterations it recorded, never another one in the same slot;
 #   - an HSM binding is kept (SoftHSM2, when installed); a signed-policy token is refused (1);
 #   - after the lock PCR is extended, only --unlock-key-file gets in, and the new token opens after
@@ -45,7 +46,7 @@ pycheck "$out" 'd["token"] == 0 and d["keyslot"] == 1' "enroll"
 
 # ---- reseal to the current values ----
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" --json reseal "$img"
-pycheck "$out" 'd["removed"] == {"token": 0, "keyslot": 1} and d["token"] != 0 and d["keyslot"] != 1 and d["verified"] == "unsealed"' "reseal --json"
+pycheck "$out" 'd["removed"] == {"token": 0, "keyslot": 1, "version": 2} and d["token"] != 0 and d["keyslot"] != 1 and d["verified"] == "unsealed" and d["resealed"][0]["version"] == 2' "reseal --json"
 pycheck "$out" 'd["resealed"][0]["pcrs"] == [7, 15] and len(d["resealed"]) == 1' "reseal keeps PCR 7 and the lock PCR"
 new_token=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["token"])' "$out")
 [ "$(cvm_tokens "$img")" = "$new_token $(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["keyslot"])' "$out")" ] \
@@ -166,29 +167,51 @@ expect_exit 8 "$CVMSEAL" --tcti "$tcti" reseal "$img" --token 9
 printf '{"sha256": {"7": "00"}}' >"$T/bad.json"
 expect_exit 10 "$CVMSEAL" --tcti "$tcti" reseal "$img" --pcr-values "$T/bad.json"
 
-# ---- leftover pending records (as a kill leaves them) ----
-# Keyslot 5 carries the fingerprint a record names (PBKDF2-SHA256, 1234 iterations); keyslot 6 is
-# someone else's key in a slot that a record names with other iterations: only 5 goes.
+# ---- leftover pending records (as a kill leaves them), and forged ones ----
+# A record is authenticated by a MAC keyed from the volume key (docs/design.md, "Crash safety"): the
+# test computes genuine ones from the documentation (HKDF-SHA256 of the volume key, no salt, info
+# "cvmseal pending v2" NUL || UUID; HMAC-SHA256 over the record's text without "mac").  Keyslot 5
+# carries the fingerprint a genuine record names (PBKDF2-SHA256, 1234 iterations): it goes.  Keyslot 6
+# is someone else's key in a slot that a genuine record names with other iterations: it stays.  Then
+# the attacks: a record that names keyslot 6 with its real fingerprint (anyone can read it from the
+# header) but whose MAC is not keyed by the volume key, and an unauthenticated version 1 record, are
+# both left alone with the keyslot they name.
 make_image "$T/gc" "$key"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" enroll "$T/gc" --unlock-key-file "$key"
 for s in 5:1234 6:1500; do
         cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations "${s#*:}" --key-slot "${s%:*}" \
                 --key-file "$key" "$T/gc" "$key" || fail "luksAddKey ${s%:*}"
 done
-printf '{"type":"cvmseal-pending","keyslots":[],"version":1,"state":"adding","token":7,"added":[{"keyslot":5,"iterations":1234}]}' >"$T/p1.json"
-printf '{"type":"cvmseal-pending","keyslots":[],"version":1,"state":"adding","token":8,"added":[{"keyslot":6,"iterations":1501}]}' >"$T/p2.json"
-# A record that does not parse strictly (an unknown state) is left alone, with the keyslot it names,
-# although that keyslot's fingerprint matches.
-printf '{"type":"cvmseal-pending","keyslots":[],"version":1,"state":"undo","token":9,"added":[{"keyslot":6,"iterations":1500}]}' >"$T/p3.json"
-cryptsetup token import --token-id 3 --json-file "$T/p1.json" "$T/gc" || fail "token import"
-cryptsetup token import --token-id 4 --json-file "$T/p2.json" "$T/gc" || fail "token import"
-cryptsetup token import --token-id 5 --json-file "$T/p3.json" "$T/gc" || fail "token import"
+cryptsetup luksDump --batch-mode --dump-volume-key --volume-key-file "$T/vk" --key-file "$key" "$T/gc" >/dev/null \
+        || fail "luksDump --dump-volume-key"
+head -c 64 /dev/urandom >"$T/not-vk"
+# record VK TOKEN SLOT ITERATIONS: a version 2 "adding" record with its MAC keyed from the key in VK.
+record() {
+        python3 - "$1" "$(cryptsetup luksUUID "$T/gc")" "$2" "$3" "$4" <<'PY'
+import hashlib, hmac, json, sys
+vk, uuid, token, slot, it = open(sys.argv[1], "rb").read(), sys.argv[2], *map(int, sys.argv[3:6])
+prk = hmac.new(b"\0" * 32, vk, hashlib.sha256).digest()
+key = hmac.new(prk, b"cvmseal pending v2\0" + uuid.encode() + b"\x01", hashlib.sha256).digest()
+r = {"type": "cvmseal-pending", "keyslots": [], "version": 2, "state": "adding", "token": token,
+     "added": [{"keyslot": slot, "iterations": it}]}
+r["mac"] = hmac.new(key, json.dumps(r, separators=(",", ":")).encode(), hashlib.sha256).hexdigest()
+print(json.dumps(r))
+PY
+}
+record "$T/vk" 7 5 1234 >"$T/p1.json" || fail "record"
+record "$T/vk" 8 6 1501 >"$T/p2.json" || fail "record"
+record "$T/not-vk" 9 6 1500 >"$T/p3.json" || fail "record"
+printf '{"type":"cvmseal-pending","keyslots":[],"version":1,"state":"adding","token":10,"added":[{"keyslot":6,"iterations":1500}]}' >"$T/p4.json"
+for i in 1 2 3 4; do
+        cryptsetup token import --token-id $((i + 2)) --json-file "$T/p$i.json" "$T/gc" || fail "token import p$i"
+done
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" --json rotate "$T/gc"
 meta=$(cryptsetup luksDump --dump-json-metadata "$T/gc")
 pycheck "$meta" '"5" not in d["keyslots"] and "6" in d["keyslots"] and "0" in d["keyslots"]' "the pending records' keyslots"
-pycheck "$meta" '[k for k, t in d["tokens"].items() if t["type"] == "cvmseal-pending"] == ["5"]' \
-        "the two records are finished, the malformed one is left"
+pycheck "$meta" 'sorted(k for k, t in d["tokens"].items() if t["type"] == "cvmseal-pending") == ["5", "6"]' \
+        "the two genuine records are finished, the forged and the unauthenticated one are left"
 cryptsetup token remove --token-id 5 "$T/gc" || fail "token remove"
+cryptsetup token remove --token-id 6 "$T/gc" || fail "token remove"
 key_opens "$key" "$T/gc" 6
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$T/gc"
 

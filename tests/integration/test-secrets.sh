@@ -271,6 +271,10 @@ if [ ${#STRACE[@]} -gt 0 ]; then
                         "$T"/img.* | "$T"/softhsm/tokens/* | /dev/mapper/* | /dev/null | /dev/tty) ;;
                         "$T/home/.cache") ;; # p11-kit makes it (empty), checked above
                         /run/cryptsetup | /run/cryptsetup/*) ;; # libcryptsetup's metadata locks
+                        # The pinned SRK (public) that enroll writes when nothing is pinned yet.
+                        "$CVMSEAL_CONFDIR" | "$CVMSEAL_CONFDIR"/tpm2-srk.pub | "$CVMSEAL_CONFDIR"/tpm2-srk.pub.*) ;;
+                        # The volume notes the lock measures: an HMAC keyed with the passphrase, not it.
+                        "$T"/volumes | "$T"/volumes/*) ;;
                         *) fail "$(basename "$f" .strace) created or wrote $p" ;;
                         esac
                 done <"$f.paths"

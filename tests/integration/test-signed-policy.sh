@@ -72,7 +72,8 @@ pycheck "$out" "d['token'] == 0 and d['signed-policy'] is True and d['verified']
 tok=$(token_json "$img")
 pycheck "$tok" "d['tpm2']['pcrs'] == [7, 15] and len(d['tpm2']['public-key']['name']) == 68" "the token"
 
-# The authPolicy is what the TPM computes: PolicyAuthorize(key, ref) then PolicyPCR(15 = zero).
+# The authPolicy is what the TPM computes: PolicyAuthorize(key, ref), PolicyPCR(15 = zero), then
+# PolicyAuthValue (version 2: the token's binding).
 export TPM2TOOLS_TCTI=$tcti
 tpm2_loadexternal -C o -G rsa -u "$T/rsa.pub" -c "$T/k.ctx" -n "$T/k.name" >/dev/null 2>&1 || fail "tpm2_loadexternal"
 tpm2_flushcontext -t >/dev/null 2>&1
@@ -81,7 +82,8 @@ printf 'cvmseal/pcr-policy/v1' >"$T/ref"
 head -c 32 /dev/zero >"$T/zero"
 tpm2_startauthsession -S "$T/s.ctx" >/dev/null 2>&1 || fail "tpm2_startauthsession"
 tpm2_policyauthorize -S "$T/s.ctx" -n "$T/k.name" -q "$T/ref" >/dev/null 2>&1 || fail "tpm2_policyauthorize"
-tpm2_policypcr -S "$T/s.ctx" -l sha256:15 -f "$T/zero" -L "$T/trial" >/dev/null 2>&1 || fail "tpm2_policypcr"
+tpm2_policypcr -S "$T/s.ctx" -l sha256:15 -f "$T/zero" >/dev/null 2>&1 || fail "tpm2_policypcr"
+tpm2_policyauthvalue -S "$T/s.ctx" -L "$T/trial" >/dev/null 2>&1 || fail "tpm2_policyauthvalue"
 tpm2_flushcontext "$T/s.ctx" >/dev/null 2>&1
 unset TPM2TOOLS_TCTI
 pycheck "$tok" "d['tpm2']['policy'] == open('$T/trial','rb').read().hex()" "the policy against a trial session"
@@ -100,7 +102,7 @@ and d['key'] == '$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]
 and d['created'].endswith('Z')" "the signed policy"
 counted unlock 0 unlock --test "$img"
 pycheck "$cmds" "d['commands'] == ['ReadPublic', 'Load', 'StartAuthSession', 'PolicyPCR', 'LoadExternal', \
-'VerifySignature', 'FlushContext', 'PolicyAuthorize', 'PolicyPCR', 'Unseal', 'FlushContext']" "the commands of an unlock"
+'VerifySignature', 'FlushContext', 'PolicyAuthorize', 'PolicyPCR', 'PolicyAuthValue', 'Unseal', 'FlushContext']" "the commands of an unlock"
 note "unlock with a signed policy: $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["total"])' "$cmds") TPM commands"
 "$CVMSEAL" --tcti "$tcti" unlock --print-key "$img" >"$T/pass" || fail "--print-key"
 cryptsetup open --test-passphrase --key-file "$T/pass" "$img" || fail "the printed key does not open"
@@ -130,7 +132,7 @@ pyedit "$P/a.json" "$P/f.json" "d['created'] = '2050-01-01T00:00:00Z'"
 counted newest 0 -v unlock --test "$img"
 expect_in "$err" "f\.json: the PCRs differ" "the newer policy of the old boot state"
 expect_in "$err" "Using signed policy d\.json" "the newest valid policy"
-pycheck "$cmds" "d['commands'].count('PolicyPCR') == 3 and d['total'] == 12" "one PolicyPCR more per passed-over policy"
+pycheck "$cmds" "d['commands'].count('PolicyPCR') == 3 and d['total'] == 13" "one PolicyPCR more per passed-over policy"
 rm -f "$P/c.json" "$P/d.json" "$P/e.json" "$P/f.json"
 
 # ---- another key's signature: refused, and the good one still works beside it ----

@@ -35,7 +35,7 @@ expect_exit 0 "$CVMSEAL" enroll "$IMG" --unlock-key-file "$KEY"
 expect_exit 0 cs open --test-passphrase --token-only "$IMG"
 expect_exit 0 cs open --test-passphrase --token-only --token-id 0 "$IMG"
 expect_exit 0 cs luksDump "$IMG"
-expect_in "$out" "cvmseal version: 1" "luksDump through the plugin"
+expect_in "$out" "cvmseal version: 2" "luksDump through the plugin"
 expect_in "$out" "TPM PCRs: +sha256:7" "luksDump through the plugin"
 
 # Export, remove, import at the same id, reopen: the passphrase is bound to the token id.
@@ -59,6 +59,14 @@ expect_exit 1 cs open --test-passphrase --token-only "$IMG"
 
 # No TPM: -EAGAIN, cryptsetup finds no usable token, and tpm2-tss stays quiet.
 stop_swtpm tpm
+# The plugin never changes its host's environment (setenv() in a host process races the host's own
+# threads): neither it nor libcvmseal imports a function that could.
+for so in "$CVMSEAL_TOKEN_PLUGIN" "$CVMSEAL_LIBDIR"/libcvmseal.so.0; do
+        [ -e "$so" ] || fail "$so is missing"
+        ! nm -D --undefined-only "$so" | grep -Ew "(setenv|putenv|unsetenv|clearenv)" \
+                || fail "$so imports a function that changes the environment"
+done
+# No TPM: tpm2-tss is not even asked (so it prints nothing), without TSS2_LOG.
 (unset TSS2_LOG; CVMSEAL_TCTI="swtpm:path=$T/nothing" expect_exit 1 cs open --test-passphrase --token-only "$IMG"
  if grep -q "tcti" <<<"$err"; then fail "tpm2-tss printed on cryptsetup's stderr: $err"; fi)
 

@@ -214,6 +214,7 @@ static void unwrap(EVP_PKEY *srk_key, const TPM2B_PUBLIC *srk, const struct tpm2
 static void check_sealed(TPM2_ALG_ID type, bool with_pin) {
         _cleanup_secret_ cvmseal_secret *data = cvmseal_secret_new_from("0123456789abcdef0123456789abcdefPIN", 35);
         _cleanup_secret_ cvmseal_secret *pin = cvmseal_secret_new_from("1234", 4);
+        TPM2B_AUTH auth;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
         TPM2B_DIGEST policy = { .size = 32 }, unique;
         TPM2B_PUBLIC srk;
@@ -230,7 +231,10 @@ static void check_sealed(TPM2_ALG_ID type, bool with_pin) {
         assert_int_equal(Tss2_MU_TPM2B_PUBLIC_Marshal(&srk, buf, sizeof(buf), &size), TSS2_RC_SUCCESS);
         assert_int_equal(tpm2_srk_public_parse(buf, size, &srk, &srk_name), 0);
 
-        assert_int_equal(tpm2_seal_offline(&srk, &policy, with_pin ? pin : NULL, data, &s), 0);
+        /* The authValue goes into the sensitive area as given (a version 2 token's: derived from its
+         * binding and PIN; here the PIN's digest, as version 1 made it). */
+        assert_int_equal(tpm2_pin_auth(pin, &auth), 0);
+        assert_int_equal(tpm2_seal_offline(&srk, &policy, with_pin ? &auth : NULL, !with_pin, data, &s), 0);
         assert_int_equal(s.srk_name.size, 34);
         assert_memory_equal(s.srk_name.name, srk_name.name, 34);
         assert_memory_equal(s.policy.buffer, policy.buffer, 32);
@@ -296,8 +300,8 @@ static void test_seal_fresh(void **state) {
         struct tpm2_sealed a, b;
 
         k = make_srk(TPM2_ALG_ECC, &srk);
-        assert_int_equal(tpm2_seal_offline(&srk, &policy, NULL, data, &a), 0);
-        assert_int_equal(tpm2_seal_offline(&srk, &policy, NULL, data, &b), 0);
+        assert_int_equal(tpm2_seal_offline(&srk, &policy, NULL, true, data, &a), 0);
+        assert_int_equal(tpm2_seal_offline(&srk, &policy, NULL, true, data, &b), 0);
         assert_memory_not_equal(a.seed.secret, b.seed.secret, a.seed.size);
         assert_memory_not_equal(a.public.publicArea.unique.keyedHash.buffer, b.public.publicArea.unique.keyedHash.buffer, 32);
 }
