@@ -12,6 +12,12 @@
  *   4. remove the marker.
  * A boot that finds a marker and already a cvmseal token (interrupted after 2) skips to 3; one that
  * finds a marker whose keyslot is gone (interrupted after 3) skips to 4.
+ *
+ * The marker comes from the disk.  Before any of this, its passphrase (derived from its secret and
+ * every member, provision.h) must open the keyslot it names: so no keyslot is destroyed unless
+ * cvmseal proves, with the marker's secret, that the keyslot is the marker's own, and an edited
+ * marker (a policy removed, other PCRs, another HSM key) is refused (-EBADMSG) before anything
+ * changes.
  */
 #include <errno.h>
 #include <string.h>
@@ -47,6 +53,7 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
         struct cvmseal_enroll_result result = { .token_id = -1, .keyslot = -1, .recovery_keyslot = -1 };
+        _cleanup_secret_ cvmseal_secret *pass = NULL;
         crypt_keyslot_info ki;
         const char *policy;
         int r;
@@ -67,6 +74,20 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
 
         ki = crypt_keyslot_status(cd, m.keyslot);
         if (ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST) {
+                /* Nothing changes before the marker proves, with its secret, that it belongs to its
+                 * keyslot: a planted marker names a keyslot its passphrase does not open (the recovery
+                 * keyslot, a token's), and an edited one derives a passphrase that opens nothing.  Only
+                 * a keyslot whose passphrase is the marker's own is ever destroyed. */
+                r = provision_keyslot_passphrase(&m, crypt_get_uuid(cd), &pass);
+                if (r < 0)
+                        return r;
+                r = luks_activate(cd, NULL, m.keyslot, pass);
+                if (r == -EKEYREJECTED)
+                        return log_debug_errno(-EBADMSG, "The provisioning marker (token %d) does not open keyslot %d: "
+                                               "it was changed or planted; nothing was done", m.token_id, m.keyslot);
+                if (r < 0)
+                        return r;
+
                 if (has_cvmseal_token(cd))
                         log_debug("%s is enrolled already (an interrupted first boot): finishing", device);
                 else {
@@ -86,7 +107,7 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
 
                         /* libcryptsetup keeps the device open; enroll opens its own context. */
                         crypt_free(TAKE_PTR(cd));
-                        r = cvmseal_enroll(device, m.passphrase,
+                        r = cvmseal_enroll(device, pass,
                                            &(struct cvmseal_enroll_params) {
                                                    .tcti = params->tcti,
                                                    .pcr_mask = params->pcr_mask ?: m.pcr_mask ?: FIRSTBOOT_DEFAULT_PCRS,

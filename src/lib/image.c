@@ -265,6 +265,8 @@ static int write_header(const char *path, uint32_t sector_size, const cvmseal_se
                         uint64_t *ret_data_offset) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_secret_ cvmseal_secret *pass = NULL, *check = NULL;
+        _cleanup_(provision_marker_done) struct provision_marker marker = { .version = PROVISION_TOKEN_VERSION,
+                                                                            .token_id = -1, .keyslot = -1 };
         const struct crypt_pbkdf_type fast = {
                 .type = CRYPT_KDF_PBKDF2,
                 .hash = "sha256",
@@ -312,15 +314,27 @@ static int write_header(const char *path, uint32_t sector_size, const cvmseal_se
                 return log_debug_errno(r, "Cannot add keyslot 0");
         log_debug("Added keyslot 0 (%s)", crypt_get_pbkdf_type(cd) ? crypt_get_pbkdf_type(cd)->type : "?");
 
-        /* The provisioning keyslot: a random passphrase, kept in clear in the marker. */
-        r = provision_passphrase(&pass);
+        /* The provisioning keyslot: its passphrase is derived from a random secret, kept in clear in the
+         * marker, and from the marker's members, so an edited marker opens nothing (provision.h). */
+        r = provision_passphrase(&marker.secret);
+        if (r < 0)
+                return r;
+        marker.pcr_mask = params->pcr_mask;
+        marker.attest_policy = params->attest_policy ? strdup(params->attest_policy) : NULL;
+        if (params->hsm_uri) {
+                r = hsm_uri_public(params->hsm_uri, &marker.hsm_uri);
+                if (r < 0)
+                        return r;
+        }
+        if (params->attest_policy && !marker.attest_policy)
+                return -ENOMEM;
+        r = provision_keyslot_passphrase(&marker, crypt_get_uuid(cd), &pass);
         if (r < 0)
                 return r;
         slot = luks_keyslot_add(cd, vk, pass);
         if (slot < 0)
                 return slot;
-        r = provision_marker_add(cd, slot, pass, params->pcr_mask, params->attest_policy, params->hsm_uri,
-                                 &res->provision_token);
+        r = provision_marker_add(cd, slot, &marker, &res->provision_token);
         if (r < 0)
                 return r;
         res->provision_keyslot = slot;

@@ -13,10 +13,12 @@
 #include <string.h>
 
 #include <libcryptsetup.h>
+#include <openssl/evp.h>
 
 #include "encoding.h"
 #include "hsm.h"
 #include "json-util.h"
+#include "kdf.h"
 #include "log.h"
 #include "luks.h"
 #include "macro.h"
@@ -30,7 +32,7 @@ static const struct json_doc doc_top = { "provisioning marker", "" },
 void provision_marker_done(struct provision_marker *m) {
         if (!m)
                 return;
-        cvmseal_secret_free(m->passphrase);
+        cvmseal_secret_free(m->secret);
         free(m->attest_policy);
         free(m->hsm_uri);
         *m = (struct provision_marker) { .token_id = -1, .keyslot = -1 };
@@ -55,14 +57,6 @@ static int passphrase_check(const char *s, size_t n) {
         secure_wipe(raw, raw_size);
         free(raw);
         return ok ? 0 : -EBADMSG;
-}
-
-/* Does a pkcs11: URI carry pin-value or pin-source (an attribute, not a part of another value)? */
-static bool uri_has_pin(const char *uri) {
-        for (const char *p = strchr(uri, ':'); p && *p; p = p + strcspn(p + 1, ":;?&") + 1)
-                if (strncmp(p + 1, "pin-value=", 10) == 0 || strncmp(p + 1, "pin-source=", 11) == 0)
-                        return true;
-        return false;
 }
 
 static int parse_enroll(json_object *o, struct provision_marker *m) {
@@ -129,8 +123,12 @@ static int parse_enroll(json_object *o, struct provision_marker *m) {
                         return r;
                 if (r < 0)
                         return json_bad(d, "hsm", "is not an HSM URI this version knows");
-                if (uri_has_pin(uri))
-                        return json_bad(d, "hsm", "carries a PIN attribute");
+                /* The marker comes from the disk: it names a key, never code or a PIN source. */
+                r = hsm_uri_stored_check(uri);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return json_bad(d, "hsm", "names a module path or carries a PIN attribute");
                 m->hsm_uri = strdup(uri);
                 if (!m->hsm_uri)
                         return -ENOMEM;
@@ -138,26 +136,28 @@ static int parse_enroll(json_object *o, struct provision_marker *m) {
         return 0;
 }
 
-/* Frees a marker's JSON object after wiping json-c's copy of the passphrase. */
+/* Frees a marker's JSON object after wiping json-c's copy of the secret. */
 static void marker_json_putp(json_object **j) {
         json_object *p;
 
         if (!*j)
                 return;
-        if (json_object_is_type(*j, json_type_object) && json_object_object_get_ex(*j, "passphrase", &p) &&
-            json_object_is_type(p, json_type_string))
-                secure_wipe((char *) json_object_get_string(p), (size_t) json_object_get_string_len(p));
+        if (json_object_is_type(*j, json_type_object))
+                for (const char *const *k = (const char *const[]) { "secret", "passphrase", NULL }; *k; k++)
+                        if (json_object_object_get_ex(*j, *k, &p) && json_object_is_type(p, json_type_string))
+                                secure_wipe((char *) json_object_get_string(p), (size_t) json_object_get_string_len(p));
         json_object_put(*j);
 }
 
 int provision_marker_parse(const char *json, struct provision_marker *ret) {
-        static const char *const known[] = { "type", "keyslots", "version", "passphrase", "enroll", NULL };
+        static const char *const known_v1[] = { "type", "keyslots", "version", "passphrase", "enroll", NULL },
+                                 *const known_v2[] = { "type", "keyslots", "version", "secret", "enroll", NULL };
         _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
         _cleanup_(marker_json_putp) json_object *j = NULL;
         enum json_tokener_error e;
         json_object *v, *ks;
         char canonical[16];
-        const char *s;
+        const char *s, *secret_key;
         char *end;
         int64_t version;
         long slot;
@@ -180,11 +180,12 @@ int provision_marker_parse(const char *json, struct provision_marker *ret) {
                 return -EBADMSG;
         errno = 0;
         version = json_object_get_int64(v);
-        if (errno != 0 || version != PROVISION_TOKEN_VERSION)
-                return log_debug_errno(-EBADMSG, "provisioning marker: version %" PRId64 " is not supported (this is version %d)",
+        if (errno != 0 || version < 1 || version > PROVISION_TOKEN_VERSION)
+                return log_debug_errno(-EBADMSG, "provisioning marker: version %" PRId64 " is not supported (this reads 1 to %d)",
                                        version, PROVISION_TOKEN_VERSION);
+        m.version = (int) version;
 
-        r = json_only_members(&doc_top, j, known);
+        r = json_only_members(&doc_top, j, version == 1 ? known_v1 : known_v2);
         if (r < 0)
                 return r;
 
@@ -210,16 +211,17 @@ int provision_marker_parse(const char *json, struct provision_marker *ret) {
                 m.keyslot = (int) slot;
         }
 
-        v = json_member(&doc_top, j, "passphrase", json_type_string);
+        secret_key = m.version == 1 ? "passphrase" : "secret";
+        v = json_member(&doc_top, j, secret_key, json_type_string);
         if (!v)
                 return -EBADMSG;
         r = passphrase_check(json_object_get_string(v), (size_t) json_object_get_string_len(v));
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return json_bad(&doc_top, "passphrase", "is not the base64 of 32 bytes");
-        m.passphrase = cvmseal_secret_new_from(json_object_get_string(v), PROVISION_PASSPHRASE_SIZE);
-        if (!m.passphrase)
+                return json_bad(&doc_top, secret_key, "is not the base64 of 32 bytes");
+        m.secret = cvmseal_secret_new_from(json_object_get_string(v), PROVISION_PASSPHRASE_SIZE);
+        if (!m.secret)
                 return -ENOMEM;
 
         v = json_member(&doc_top, j, "enroll", json_type_object);
@@ -234,8 +236,10 @@ int provision_marker_parse(const char *json, struct provision_marker *ret) {
         return 0;
 }
 
-static int marker_to_string(int keyslot, const cvmseal_secret *passphrase, uint32_t pcr_mask,
-                            const char *attest_policy, const char *hsm_uri, char **ret) {
+/* The marker as JSON text: version 2, with "keyslots" and "secret" when keyslot >= 0 and secret are
+ * given; without both, the canonical form that the keyslot's passphrase is bound to. */
+static int marker_to_string(int keyslot, const cvmseal_secret *secret, uint32_t pcr_mask, const char *attest_policy,
+                            const char *hsm_uri, char **ret) {
         _cleanup_(json_object_putp) json_object *j = NULL, *ks = NULL, *enroll = NULL;
         json_object *p;
         char slot[16], *copy = NULL;
@@ -250,16 +254,17 @@ static int marker_to_string(int keyslot, const cvmseal_secret *passphrase, uint3
 
         snprintf(slot, sizeof(slot), "%d", keyslot);
         r = json_add(j, "type", json_object_new_string(PROVISION_TOKEN_TYPE));
-        if (r >= 0)
+        if (r >= 0 && keyslot >= 0) {
                 r = json_object_array_add(ks, json_object_new_string(slot)) < 0 ? -ENOMEM : 0;
-        if (r >= 0)
-                r = json_add(j, "keyslots", TAKE_PTR(ks));
+                if (r >= 0)
+                        r = json_add(j, "keyslots", TAKE_PTR(ks));
+        }
         if (r >= 0)
                 r = json_add(j, "version", json_object_new_int(PROVISION_TOKEN_VERSION));
-        if (r >= 0)
-                r = json_add(j, "passphrase",
-                             json_object_new_string_len((const char *) cvmseal_secret_data(passphrase),
-                                                        (int) cvmseal_secret_size(passphrase)));
+        if (r >= 0 && secret)
+                r = json_add(j, "secret",
+                             json_object_new_string_len((const char *) cvmseal_secret_data(secret),
+                                                        (int) cvmseal_secret_size(secret)));
         if (r >= 0 && pcr_mask != 0)
                 r = json_add(enroll, "pcrs", pcr_mask_to_json(pcr_mask));
         if (r >= 0 && attest_policy)
@@ -271,18 +276,55 @@ static int marker_to_string(int keyslot, const cvmseal_secret *passphrase, uint3
         if (r >= 0) {
                 s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
                 copy = s ? strdup(s) : NULL;
-                /* json-c's serialization holds the passphrase too. */
+                /* json-c's serialization holds the secret too. */
                 if (s)
                         secure_wipe((char *) s, strlen(s));
                 if (!copy)
                         r = -ENOMEM;
         }
         /* And the string member. */
-        if (json_object_object_get_ex(j, "passphrase", &p))
+        if (json_object_object_get_ex(j, "secret", &p))
                 secure_wipe((char *) json_object_get_string(p), (size_t) json_object_get_string_len(p));
         if (r < 0)
                 return r;
         *ret = copy;
+        return 0;
+}
+
+int provision_keyslot_passphrase(const struct provision_marker *m, const char *uuid, cvmseal_secret **ret) {
+        _cleanup_free_ char *canonical = NULL;
+        _cleanup_free_ uint8_t *info = NULL;
+        _cleanup_secret_ cvmseal_secret *okm = NULL, *pass = NULL;
+        size_t info_size;
+        int r;
+
+        if (!m || !m->secret || !uuid || strlen(uuid) != 36)
+                return -EINVAL;
+        if (m->version == 1) {
+                *ret = cvmseal_secret_new_from(cvmseal_secret_data(m->secret), cvmseal_secret_size(m->secret));
+                return *ret ? 0 : -ENOMEM;
+        }
+
+        r = marker_to_string(-1, NULL, m->pcr_mask, m->attest_policy, m->hsm_uri, &canonical);
+        if (r < 0)
+                return r;
+        info_size = sizeof(PROVISION_KDF_INFO) + 36 + strlen(canonical);
+        info = malloc(info_size);
+        okm = cvmseal_secret_new(32);
+        pass = cvmseal_secret_new(PROVISION_PASSPHRASE_SIZE + 1);
+        if (!info || !okm || !pass)
+                return -ENOMEM;
+        memcpy(info, PROVISION_KDF_INFO, sizeof(PROVISION_KDF_INFO)); /* with its NUL */
+        memcpy(info + sizeof(PROVISION_KDF_INFO), uuid, 36);
+        memcpy(info + sizeof(PROVISION_KDF_INFO) + 36, canonical, strlen(canonical));
+        r = kdf_hkdf_sha256(cvmseal_secret_data(m->secret), cvmseal_secret_size(m->secret), NULL, 0, info, info_size,
+                            cvmseal_secret_data_mut(okm), 32);
+        if (r < 0)
+                return r;
+        if (EVP_EncodeBlock(cvmseal_secret_data_mut(pass), cvmseal_secret_data(okm), 32) != (int) PROVISION_PASSPHRASE_SIZE)
+                return -EIO;
+        cvmseal_secret_truncate(pass, PROVISION_PASSPHRASE_SIZE);
+        *ret = TAKE_PTR(pass);
         return 0;
 }
 
@@ -293,36 +335,39 @@ static void free_wiped(char **s) {
         }
 }
 
-int provision_marker_add(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase,
-                         uint32_t pcr_mask, const char *attest_policy, const char *hsm_uri, int *ret_token_id) {
+int provision_marker_add(struct crypt_device *cd, int keyslot, const struct provision_marker *m, int *ret_token_id) {
         _cleanup_(free_wiped) char *json = NULL;
         _cleanup_free_ char *uri = NULL;
         _cleanup_(provision_marker_done) struct provision_marker check = { .token_id = -1, .keyslot = -1 };
         const char *back = NULL;
         int id, r;
 
-        if (!cd || keyslot < 0 || keyslot > 31 || !passphrase || !ret_token_id)
+        if (!cd || keyslot < 0 || keyslot > 31 || !m || !m->secret || !ret_token_id)
                 return -EINVAL;
-        if (pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
+        if (m->pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
                 return log_debug_errno(-EINVAL, "PCRs out of range");
-        if (cvmseal_secret_size(passphrase) != PROVISION_PASSPHRASE_SIZE)
-                return log_debug_errno(-EINVAL, "The provisioning passphrase is not the base64 of 32 bytes");
-        r = passphrase_check((const char *) cvmseal_secret_data(passphrase), cvmseal_secret_size(passphrase));
+        if (cvmseal_secret_size(m->secret) != PROVISION_PASSPHRASE_SIZE)
+                return log_debug_errno(-EINVAL, "The provisioning secret is not the base64 of 32 bytes");
+        r = passphrase_check((const char *) cvmseal_secret_data(m->secret), cvmseal_secret_size(m->secret));
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return log_debug_errno(-EINVAL, "The provisioning passphrase is not the base64 of 32 bytes");
-        if (attest_policy && (!*attest_policy || strlen(attest_policy) > PROVISION_POLICY_MAX))
+                return log_debug_errno(-EINVAL, "The provisioning secret is not the base64 of 32 bytes");
+        if (m->attest_policy && (!*m->attest_policy || strlen(m->attest_policy) > PROVISION_POLICY_MAX))
                 return log_debug_errno(-EINVAL, "The attestation policy is empty or too long");
-        if (hsm_uri) {
-                r = hsm_uri_public(hsm_uri, &uri);
+        if (m->hsm_uri) {
+                r = hsm_uri_public(m->hsm_uri, &uri);
                 if (r < 0)
                         return log_debug_errno(r, "Not an HSM URI");
                 if (strlen(uri) > PROVISION_URI_MAX)
                         return log_debug_errno(-EINVAL, "The HSM URI is too long");
+                if (!streq_ptr(uri, m->hsm_uri))
+                        /* The passphrase is bound to the URI as stored: the caller must derive it from
+                         * the stored form. */
+                        return log_debug_errno(-EINVAL, "The HSM URI carries a PIN or a module path");
         }
 
-        r = marker_to_string(keyslot, passphrase, pcr_mask, attest_policy, uri, &json);
+        r = marker_to_string(keyslot, m->secret, m->pcr_mask, m->attest_policy, uri, &json);
         if (r < 0)
                 return r;
 
@@ -338,8 +383,8 @@ int provision_marker_add(struct crypt_device *cd, int keyslot, const cvmseal_sec
         r = crypt_token_json_get(cd, id, &back);
         if (r >= 0)
                 r = provision_marker_parse(back, &check);
-        if (r >= 0 && (check.keyslot != keyslot || check.pcr_mask != pcr_mask ||
-                       !secret_equal(cvmseal_secret_data(check.passphrase), cvmseal_secret_data(passphrase),
+        if (r >= 0 && (check.keyslot != keyslot || check.pcr_mask != m->pcr_mask || check.version != PROVISION_TOKEN_VERSION ||
+                       !secret_equal(cvmseal_secret_data(check.secret), cvmseal_secret_data(m->secret),
                                      PROVISION_PASSPHRASE_SIZE)))
                 r = -EIO;
         if (r < 0) {

@@ -12,24 +12,36 @@
  */
 
 #define PROVISION_TOKEN_TYPE "cvmseal-provision"
-#define PROVISION_TOKEN_VERSION 1
+#define PROVISION_TOKEN_VERSION 2          /* what image encrypt writes; 1 is still read */
 #define PROVISION_PASSPHRASE_SIZE 44U      /* base64 of 32 random bytes */
+#define PROVISION_KDF_INFO "cvmseal provision v2"
 #define PROVISION_POLICY_MAX 65536U        /* as the cvmseal token's attestation policy */
 #define PROVISION_URI_MAX 4096U
 
 struct provision_marker {
         int token_id;
+        int version;                  /* 1 or 2 */
         int keyslot;                  /* -1: the marker names none (its keyslot was destroyed) */
-        cvmseal_secret *passphrase;   /* the provisioning keyslot's passphrase */
+        cvmseal_secret *secret;       /* version 2: "secret", the keyslot's passphrase is derived from it
+                                         and the marker's members; version 1: "passphrase", the keyslot's
+                                         passphrase itself.  44 characters of base64 either way */
         uint32_t pcr_mask;            /* PCRs to enroll to at first boot; 0: the default */
         char *attest_policy;          /* exact policy bytes (NUL-terminated text) or NULL */
         char *hsm_uri;                /* or NULL */
 };
 
-/* Writes a marker for keyslot (which passphrase opens) into the first free token.  hsm_uri is stored
- * without its PIN attributes (pin-value, pin-source).  Nothing is written on failure. */
-int provision_marker_add(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase,
-                         uint32_t pcr_mask, const char *attest_policy, const char *hsm_uri, int *ret_token_id);
+/* The passphrase of the marker's keyslot on the volume of uuid.  Version 2 (docs/token-format.md):
+ *   base64(HKDF-SHA256(ikm = secret (its 44 characters), no salt,
+ *                      info = "cvmseal provision v2" NUL || uuid || canonical))
+ * where canonical is the marker without "secret" and "keyslots", as this module writes it, so that a
+ * marker any member of which was edited gives a passphrase that opens nothing.  Version 1: the secret
+ * itself. */
+int provision_keyslot_passphrase(const struct provision_marker *m, const char *uuid, cvmseal_secret **ret);
+
+/* Writes m (version 2: secret, pcr_mask, attest_policy, hsm_uri) as the marker of keyslot into the
+ * first free token; the keyslot must open with provision_keyslot_passphrase(m).  hsm_uri is stored
+ * without its PIN attributes and module path.  Nothing is written on failure. */
+int provision_marker_add(struct crypt_device *cd, int keyslot, const struct provision_marker *m, int *ret_token_id);
 
 /* The first marker of the device: 0, -ENOENT when there is none, -EBADMSG when malformed.  A marker
  * whose keyslot was destroyed (libcryptsetup then takes the keyslot out of the token) is returned with

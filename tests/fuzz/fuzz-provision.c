@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!s)
                 return 0;
         if (provision_marker_parse(s, &m) == 0) {
-                if (m.keyslot < -1 || m.keyslot > 31 || m.token_id != -1 || !m.passphrase ||
-                    cvmseal_secret_size(m.passphrase) != PROVISION_PASSPHRASE_SIZE ||
+                if (m.keyslot < -1 || m.keyslot > 31 || m.token_id != -1 || !m.secret ||
+                    cvmseal_secret_size(m.secret) != PROVISION_PASSPHRASE_SIZE ||
                     m.pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX) ||
                     (m.attest_policy && (strlen(m.attest_policy) == 0 || strlen(m.attest_policy) > PROVISION_POLICY_MAX)) ||
                     (m.hsm_uri && (strncmp(m.hsm_uri, "pkcs11:", 7) != 0 || strstr(m.hsm_uri, "pin-value="))) ) {

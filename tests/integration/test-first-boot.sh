@@ -51,7 +51,7 @@ unchanged "provision without a TPM"
 # ---- a damaged marker ----
 cp "$T/img" "$T/bad"
 cryptsetup token export --token-id 0 "$T/bad" >"$T/marker.json" || fail "token export"
-pyedit "$T/marker.json" "$T/marker-bad.json" 'd["passphrase"] = "not base64"'
+pyedit "$T/marker.json" "$T/marker-bad.json" 'd["secret"] = "not base64"'
 cryptsetup token remove --token-id 0 "$T/bad" || fail "token remove"
 cryptsetup token import --token-id 0 --json-file "$T/marker-bad.json" "$T/bad" || fail "token import"
 bsum=$(header_sum "$T/bad")

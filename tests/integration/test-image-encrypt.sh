@@ -84,13 +84,18 @@ UUID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["uuid"])' "$ou
 check_image "$T/img4k" "$T/raw4m" 4096
 ls "$T" | grep -q incomplete && fail "a temporary file was left behind: $(ls "$T")"
 
-# keyslot 0 opens with the key file (PBKDF2 with --fast-kdf); the marker's passphrase opens its keyslot.
+# keyslot 0 opens with the key file (PBKDF2 with --fast-kdf); the passphrase that docs/token-format.md
+# derives from the marker's secret and members (token-binding.py --marker, an independent reading)
+# opens its keyslot, and the secret itself does not.
 key_opens "$KEY" "$T/img4k" 0
 expect_in "$(cryptsetup luksDump "$T/img4k" | sed -n '/^  0: luks2/,/^  1: luks2/p')" "PBKDF: +pbkdf2" "keyslot 0 with --fast-kdf"
 cryptsetup token export --token-id "$PTOKEN" "$T/img4k" >"$T/marker.json" || fail "token export"
-pycheck "$(cat "$T/marker.json")" "d['type'] == 'cvmseal-provision' and d['version'] == 1 and d['keyslots'] == ['$PSLOT'] and len(d['passphrase']) == 44 and d['enroll'] == {'pcrs': [4, 7, 9]} and set(d) == {'type', 'keyslots', 'version', 'passphrase', 'enroll'}" \
+pycheck "$(cat "$T/marker.json")" "d['type'] == 'cvmseal-provision' and d['version'] == 2 and d['keyslots'] == ['$PSLOT'] and len(d['secret']) == 44 and d['enroll'] == {'pcrs': [4, 7, 9]} and list(d) == ['type', 'keyslots', 'version', 'secret', 'enroll']" \
         "the provisioning marker"
-python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["passphrase"])' "$T/marker.json" >"$T/ppass"
+python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["secret"])' "$T/marker.json" >"$T/psecret"
+cryptsetup open --test-passphrase --key-slot "$PSLOT" --key-file "$T/psecret" "$T/img4k" 2>/dev/null \
+        && fail "the marker's secret itself opens the provisioning keyslot"
+python3 "$(dirname "$0")/token-binding.py" --marker "$T/marker.json" "$UUID" >"$T/ppass" || fail "token-binding.py --marker"
 key_opens "$T/ppass" "$T/img4k" "$PSLOT"
 cryptsetup open --test-passphrase --key-slot 0 --key-file "$T/ppass" "$T/img4k" 2>/dev/null \
         && fail "the provisioning passphrase opens keyslot 0"

@@ -34,8 +34,8 @@ static void test_valid(void **state) {
         assert_int_equal(provision_marker_parse(valid, &m), 0);
         assert_int_equal(m.token_id, -1);
         assert_int_equal(m.keyslot, 1);
-        assert_int_equal(cvmseal_secret_size(m.passphrase), 44);
-        assert_memory_equal(cvmseal_secret_data(m.passphrase), PASS, 44);
+        assert_int_equal(cvmseal_secret_size(m.secret), 44);
+        assert_memory_equal(cvmseal_secret_data(m.secret), PASS, 44);
         assert_int_equal(m.pcr_mask, (1u << 4) | (1u << 7) | (1u << 9));
         assert_string_equal(m.attest_policy, POLICY_TEXT);
         assert_string_equal(m.hsm_uri, URI);
@@ -76,7 +76,7 @@ static void expect_bad_at(int line, bool in_enroll, const char *key, json_object
         r = provision_marker_parse(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN), &m);
         if (r != -EBADMSG)
                 fail_msg("line %d: %s%s: got %d, want -EBADMSG", line, in_enroll ? "enroll." : "", key, r);
-        assert_null(m.passphrase);
+        assert_null(m.secret);
 }
 #define expect_bad(in_enroll, key, value) expect_bad_at(__LINE__, in_enroll, key, value)
 
@@ -163,7 +163,7 @@ static void test_not_a_marker(void **state) {
         assert_int_equal(provision_marker_parse("not json", &m), -EBADMSG);
         assert_int_equal(provision_marker_parse("[]", &m), -EBADMSG);
         assert_int_equal(provision_marker_parse("\"cvmseal-provision\"", &m), -EBADMSG);
-        assert_null(m.passphrase);
+        assert_null(m.secret);
 
         /* "pin-value" inside another attribute's value is no PIN attribute. */
         assert_int_equal(provision_marker_parse("{\"type\":\"cvmseal-provision\",\"keyslots\":[\"2\"],\"version\":1,"
@@ -199,11 +199,21 @@ static int make_image(char *path, struct crypt_device **ret_cd, cvmseal_secret *
         return 0;
 }
 
+/* A version 2 marker for the add/find tests. */
+static void marker_v2(struct provision_marker *m, const char *secret, uint32_t pcr_mask, const char *policy,
+                      const char *uri) {
+        *m = (struct provision_marker) { .token_id = -1, .keyslot = -1, .version = 2, .pcr_mask = pcr_mask };
+        m->secret = cvmseal_secret_new_from(secret, strlen(secret));
+        assert_non_null(m->secret);
+        m->attest_policy = policy ? strdup(policy) : NULL;
+        m->hsm_uri = uri ? strdup(uri) : NULL;
+}
+
 static void test_add_find(void **state) {
         char path[] = "/tmp/test-provision.XXXXXX";
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
-        _cleanup_secret_ cvmseal_secret *pass = NULL, *bad = NULL;
-        _cleanup_(provision_marker_done) struct provision_marker m = {}, gone = {};
+        _cleanup_secret_ cvmseal_secret *pass = NULL, *derived = NULL;
+        _cleanup_(provision_marker_done) struct provision_marker m = {}, gone = {}, want = {}, bad = {};
         const char *json = NULL;
         int slot, id = -1, other;
 
@@ -215,38 +225,58 @@ static void test_add_find(void **state) {
         assert_int_equal(provision_marker_find(cd, &m), -ENOENT);
 
         /* Refused arguments write nothing. */
-        bad = cvmseal_secret_new_from("short", 5);
-        assert_int_equal(provision_marker_add(cd, slot, bad, 0, NULL, NULL, &id), -EINVAL);
-        assert_int_equal(provision_marker_add(cd, slot, pass, UINT32_C(1) << 24, NULL, NULL, &id), -EINVAL);
-        assert_int_equal(provision_marker_add(cd, slot, pass, 0, "", NULL, &id), -EINVAL);
-        assert_int_equal(provision_marker_add(cd, slot, pass, 0, NULL, "file:/x", &id), -EINVAL);
+        marker_v2(&bad, "short", 0, NULL, NULL);
+        assert_int_equal(provision_marker_add(cd, slot, &bad, &id), -EINVAL);
+        provision_marker_done(&bad);
+        marker_v2(&bad, PASS, UINT32_C(1) << 24, NULL, NULL);
+        assert_int_equal(provision_marker_add(cd, slot, &bad, &id), -EINVAL);
+        provision_marker_done(&bad);
+        marker_v2(&bad, PASS, 0, "", NULL);
+        assert_int_equal(provision_marker_add(cd, slot, &bad, &id), -EINVAL);
+        provision_marker_done(&bad);
+        marker_v2(&bad, PASS, 0, NULL, "file:/x");
+        assert_int_equal(provision_marker_add(cd, slot, &bad, &id), -EINVAL);
+        provision_marker_done(&bad);
+        /* A URI with a PIN or a module path: the caller must give the stored form. */
+        marker_v2(&bad, PASS, 0, NULL, URI "?pin-value=1234");
+        assert_int_equal(provision_marker_add(cd, slot, &bad, &id), -EINVAL);
+        provision_marker_done(&bad);
         assert_int_equal(id, -1);
         assert_int_equal(provision_marker_find(cd, &m), -ENOENT);
 
-        /* The PIN of the URI is not stored. */
-        assert_int_equal(provision_marker_add(cd, slot, pass, (1u << 7) | (1u << 9), POLICY_TEXT,
-                                              URI "?pin-value=1234", &id), 0);
+        /* The keyslot's passphrase is derived from the secret and the members (make_image added
+         * keyslot 3 with PASS itself, which a version 2 marker does not open: replace it). */
+        marker_v2(&want, PASS, (1u << 7) | (1u << 9), POLICY_TEXT, URI);
+        assert_int_equal(provision_keyslot_passphrase(&want, crypt_get_uuid(cd), &derived), 0);
+        assert_int_equal(cvmseal_secret_size(derived), 44);
+        assert_memory_not_equal(cvmseal_secret_data(derived), PASS, 44);
+        assert_int_equal(crypt_keyslot_change_by_passphrase(cd, slot, slot, PASS, 44,
+                                                            (const char *) cvmseal_secret_data(derived), 44), slot);
+
+        assert_int_equal(provision_marker_add(cd, slot, &want, &id), 0);
         assert_int_equal(id, 1);
         assert_int_equal(crypt_token_json_get(cd, id, &json), id);
-        assert_null(strstr(json, "1234"));
-        assert_non_null(strstr(json, "\"passphrase\":\"" PASS "\""));
+        assert_non_null(strstr(json, "\"secret\":\"" PASS "\""));
+        assert_non_null(strstr(json, "\"version\":2"));
         assert_int_equal(crypt_token_is_assigned(cd, id, slot), 0);
 
         assert_int_equal(provision_marker_find(cd, &m), 0);
         assert_int_equal(m.token_id, 1);
+        assert_int_equal(m.version, 2);
         assert_int_equal(m.keyslot, slot);
-        assert_memory_equal(cvmseal_secret_data(m.passphrase), PASS, 44);
+        assert_memory_equal(cvmseal_secret_data(m.secret), PASS, 44);
         assert_int_equal(m.pcr_mask, (1u << 7) | (1u << 9));
         assert_string_equal(m.attest_policy, POLICY_TEXT);
-        assert_null(strstr(m.hsm_uri, "pin"));
-        assert_non_null(strstr(m.hsm_uri, "object=share"));
+        assert_string_equal(m.hsm_uri, URI);
 
-        /* The passphrase opens the keyslot it names. */
-        assert_int_equal(crypt_activate_by_passphrase(cd, NULL, m.keyslot, (const char *) cvmseal_secret_data(m.passphrase),
-                                                      cvmseal_secret_size(m.passphrase), 0), slot);
+        /* What the marker read back derives opens the keyslot it names. */
+        cvmseal_secret_free(TAKE_PTR(derived));
+        assert_int_equal(provision_keyslot_passphrase(&m, crypt_get_uuid(cd), &derived), 0);
+        assert_int_equal(crypt_activate_by_passphrase(cd, NULL, m.keyslot, (const char *) cvmseal_secret_data(derived),
+                                                      cvmseal_secret_size(derived), 0), slot);
 
         /* A second marker is not the first one. */
-        assert_int_equal(provision_marker_add(cd, slot, pass, 0, NULL, NULL, &other), 0);
+        assert_int_equal(provision_marker_add(cd, slot, &want, &other), 0);
         assert_int_equal(other, 2);
         provision_marker_done(&m);
         assert_int_equal(provision_marker_find(cd, &m), 0);
@@ -254,20 +284,60 @@ static void test_add_find(void **state) {
         assert_int_equal(crypt_token_json_set(cd, other, NULL), other);
 
         /* Damaged on disk: -EBADMSG. */
-        assert_int_equal(crypt_token_json_set(cd, 1, "{\"type\":\"cvmseal-provision\",\"keyslots\":[\"3\"],\"version\":1,"
-                                                     "\"passphrase\":\"" PASS "\",\"enroll\":{\"pcrs\":[99]}}"), 1);
+        assert_int_equal(crypt_token_json_set(cd, 1, "{\"type\":\"cvmseal-provision\",\"keyslots\":[\"3\"],\"version\":2,"
+                                                     "\"secret\":\"" PASS "\",\"enroll\":{\"pcrs\":[99]}}"), 1);
         provision_marker_done(&m);
         assert_int_equal(provision_marker_find(cd, &m), -EBADMSG);
 
         /* The keyslot destroyed (an interrupted first boot): the marker is still found, with keyslot -1. */
         assert_int_equal(crypt_token_json_set(cd, 1, NULL), 1);
-        assert_int_equal(provision_marker_add(cd, slot, pass, 0, NULL, NULL, &id), 0);
+        assert_int_equal(provision_marker_add(cd, slot, &want, &id), 0);
         assert_int_equal(crypt_keyslot_destroy(cd, slot), 0);
         assert_int_equal(provision_marker_find(cd, &gone), 0);
         assert_int_equal(gone.token_id, id);
         assert_int_equal(gone.keyslot, -1);
 
         unlink(path);
+}
+
+/* Every member of a version 2 marker is bound into the keyslot's passphrase: changing any one (or the
+ * volume) gives another passphrase; version 1's passphrase is the secret itself. */
+static void test_passphrase_binding(void **state) {
+        static const char uuid[] = "01234567-89ab-cdef-0123-456789abcdef", other_uuid[] = "01234567-89ab-cdef-0123-456789abcdee";
+        _cleanup_(provision_marker_done) struct provision_marker base = {}, v = {};
+        _cleanup_secret_ cvmseal_secret *p0 = NULL, *p = NULL;
+
+        (void) state;
+        marker_v2(&base, PASS, 1u << 7, POLICY_TEXT, URI);
+        assert_int_equal(provision_keyslot_passphrase(&base, uuid, &p0), 0);
+
+        assert_int_equal(provision_keyslot_passphrase(&base, other_uuid, &p), 0);
+        assert_memory_not_equal(cvmseal_secret_data(p), cvmseal_secret_data(p0), 44);
+        cvmseal_secret_free(TAKE_PTR(p));
+
+        const struct { uint32_t mask; const char *policy, *uri, *secret; } edits[] = {
+                { 1u << 4, POLICY_TEXT, URI, PASS },                    /* other PCRs */
+                { 1u << 7, NULL, URI, PASS },                           /* the gate removed */
+                { 1u << 7, "{\"version\":1,\"require\":[\"tdx\"]}", URI, PASS },   /* another policy */
+                { 1u << 7, POLICY_TEXT, NULL, PASS },                   /* the HSM removed */
+                { 1u << 7, POLICY_TEXT, "pkcs11:token=other;object=share;type=secret-key", PASS },
+                { 0, POLICY_TEXT, URI, PASS },                          /* the default PCRs */
+                { 1u << 7, POLICY_TEXT, URI, "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(edits); i++) {
+                marker_v2(&v, edits[i].secret, edits[i].mask, edits[i].policy, edits[i].uri);
+                assert_int_equal(provision_keyslot_passphrase(&v, uuid, &p), 0);
+                if (memcmp(cvmseal_secret_data(p), cvmseal_secret_data(p0), 44) == 0)
+                        fail_msg("edit %zu gives the same passphrase", i);
+                cvmseal_secret_free(TAKE_PTR(p));
+                provision_marker_done(&v);
+        }
+
+        /* Version 1: the secret is the passphrase. */
+        marker_v2(&v, PASS, 1u << 7, NULL, NULL);
+        v.version = 1;
+        assert_int_equal(provision_keyslot_passphrase(&v, uuid, &p), 0);
+        assert_memory_equal(cvmseal_secret_data(p), PASS, 44);
 }
 
 int main(void) {
@@ -278,6 +348,7 @@ int main(void) {
                 cmocka_unit_test(test_enroll_members),
                 cmocka_unit_test(test_not_a_marker),
                 cmocka_unit_test(test_add_find),
+                cmocka_unit_test(test_passphrase_binding),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
