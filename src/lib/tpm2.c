@@ -942,27 +942,10 @@ int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size
         return 0;
 }
 
-/* An attestation key under the endorsement hierarchy: RSA-2048, restricted signing, RSASSA-SHA256. */
-static const TPM2B_PUBLIC ak_template = {
-        .publicArea = {
-                .type = TPM2_ALG_RSA,
-                .nameAlg = TPM2_ALG_SHA256,
-                .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                                    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                                    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT,
-                .parameters.rsaDetail = {
-                        .symmetric = { .algorithm = TPM2_ALG_NULL },
-                        .scheme = { .scheme = TPM2_ALG_RSASSA, .details.rsassa.hashAlg = TPM2_ALG_SHA256 },
-                        .keyBits = 2048,
-                },
-        },
-};
-
 int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint32_t mask,
                uint8_t **ret_message, size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size,
                uint8_t **ret_ak_public, size_t *ret_ak_public_size, uint8_t values[][32]) {
         ESYS_TR ak = ESYS_TR_NONE;
-        bool transient = false;
         TPM2B_PUBLIC *pub = NULL;
         TPM2B_ATTEST *quoted = NULL;
         TPMT_SIGNATURE *sig = NULL;
@@ -977,27 +960,18 @@ int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t
         if (nonce_size > sizeof(qualifying.buffer))
                 return -EINVAL;
 
+        /* Only a key the platform provisioned: a key created here (CreatePrimary) is one that no
+         * hardware vouches for, and the unlock path creates nothing on the TPM (DESIGN). */
         TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, ak_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ak));
-        if (rc == TSS2_RC_SUCCESS) {
-                TPM2_CALL(rc, Esys_ReadPublic(c->esys, ak, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL));
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = tpm2_tss_error(rc, "ReadPublic (AK)");
-                        goto finish;
-                }
-        } else if (tpm2_rc_to_errno(rc) == -ENOENT) {
-                TPM2B_SENSITIVE_CREATE in = {};
-                TPM2B_DATA outside = {};
-                TPML_PCR_SELECTION none = {};
-
-                log_debug("No AK at 0x%08x: creating one under the endorsement hierarchy", (unsigned) ak_handle);
-                TPM2_CALL(rc, Esys_CreatePrimary(c->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                                 ESYS_TR_NONE, &in, &ak_template, &outside, &none, &ak, &pub, NULL,
-                                                 NULL, NULL));
-                if (rc != TSS2_RC_SUCCESS)
-                        return tpm2_tss_error(rc, "CreatePrimary (AK)");
-                transient = true;
-        } else
-                return tpm2_tss_error(rc, "ReadPublic (AK)");
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tpm2_tss_error(rc, "ReadPublic (AK)");
+                return r == -ENOENT ? log_debug_errno(-ENOENT, "No AK at 0x%08x", (unsigned) ak_handle) : r;
+        }
+        TPM2_CALL(rc, Esys_ReadPublic(c->esys, ak, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL));
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tpm2_tss_error(rc, "ReadPublic (AK)");
+                goto finish;
+        }
 
         qualifying.size = (UINT16) nonce_size;
         memcpy(qualifying.buffer, nonce, nonce_size);
@@ -1041,9 +1015,7 @@ finish:
         Esys_Free(pub);
         Esys_Free(quoted);
         Esys_Free(sig);
-        if (transient)
-                (void) Esys_FlushContext(c->esys, ak);
-        else if (ak != ESYS_TR_NONE)
+        if (ak != ESYS_TR_NONE)
                 (void) Esys_TR_Close(c->esys, &ak);
         return r;
 }

@@ -132,8 +132,7 @@ int tpm2_nv_read(tpm2_context *c, uint32_t index, uint8_t **ret, size_t *ret_siz
 int tpm2_nv_write(tpm2_context *c, uint32_t index, const uint8_t *data, size_t size);
 
 /* A quote of the sha256 PCRs of mask with qualifyingData = nonce, by the AK at ak_handle (Azure's
- * 0x81000003) or, when there is none there, by an AK created under the endorsement hierarchy for
- * the occasion.  Returns the TPMS_ATTEST bytes, the marshalled TPMT_SIGNATURE, the AK's marshalled
+ * 0x81000003; -ENOENT when there is none: no key is ever created for the occasion).  Returns the TPMS_ATTEST bytes, the marshalled TPMT_SIGNATURE, the AK's marshalled
  * TPM2B_PUBLIC, and the PCR values (32 bytes each, ascending PCR order). */
 int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint32_t mask,
                uint8_t **ret_message, size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size,

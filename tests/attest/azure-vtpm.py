@@ -56,7 +56,7 @@ Options:
   --expired-vcek        a VCEK valid from 2020-01-01 to 2021-01-01 only
   --vcek-validity A B   the VCEK's notBefore and notAfter (YYMMDDHHMMSSZ)
   --wrong-ak            put another RSA-2048 key's modulus in HCLAkPub
-  --no-ak               persist no AK at 0x81000003 (cvmseal then creates the same key itself)
+  --no-ak               persist no AK at 0x81000003 (cvmseal then quotes nothing: it creates no key)
   --truncate-nv N       define NV 0x01400001 with N bytes and write only the report's first N bytes
   --pad-nv N            define NV 0x01400001 with N bytes (>= the report) and zero-pad the report,
                         as Azure's larger index is

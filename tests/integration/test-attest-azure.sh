@@ -13,7 +13,9 @@
 # --json gives verdict pass, no failures, and the claims (platform snp, the measurement, report data,
 # TCB, debug, VMPL, chip id, VCEK, the Azure VM configuration, the quoted PCRs).  It also passes:
 # without ak-public (HCLAkPub is the AK), with a 64-byte nonce, with the NV index longer than the
-# report (zero-padded, as on Azure), and with no AK persisted (cvmseal creates the same key itself).
+# report (zero-padded, as on Azure).  With no AK persisted, collect creates no key (no CreatePrimary:
+# a key of its own would be vouched for by nothing) and the evidence has no quote, so the policy's
+# "tpm-quote" fails, and nothing makes the static HCL report fresh.
 # --nonce takes 1 to 64 bytes of hex (else exit 2).  A second, stale VCEK (another TCB, same ASK) in
 # the certificate cache must not change the verdict, whichever name it has (see BUG below).
 . "$(dirname "$0")/lib.sh"
@@ -185,12 +187,21 @@ pycheck "$(cat "$T/ev-pad.json")" "len(__import__('base64').b64decode(d['azure-h
         "the padded index is read whole"
 verify_passes "$T/policy.json" "$T/ev-pad.json" "a zero-padded HCL report"
 
-# ---- no AK persisted: cvmseal creates the AK from the same template, and flushes it ----
+# ---- no AK persisted: no quote, and no key made for the occasion ----
 provision --no-ak
 [ "$(tpm2_getcap handles-persistent | grep -c 0x81000003)" = 0 ] || fail "--no-ak left an AK at 0x81000003"
-collect "$T/ev-noak2.json" "$nonce"
-no_leftovers "attest collect with a transient AK"
-verify_passes "$T/policy.json" "$T/ev-noak2.json" "the transient AK"
+sock=${tcti#swtpm:path=}
+TCTI_PCAP_FILE=$T/noak.pcap expect_exit 0 "$CVMSEAL" --tcti "pcap:swtpm:path=$sock" attest collect --nonce "$nonce"
+printf '%s\n' "$out" >"$T/ev-noak2.json"
+no_leftovers "attest collect without an AK"
+[ "$(tpm2_getcap handles-persistent | grep -c 0x81000003)" = 0 ] || fail "attest collect persisted an AK"
+pycheck "$(cat "$T/ev-noak2.json")" "'tpm-quote' not in d and 'azure-hcl-report' in d" "the evidence without an AK"
+cmds=$(python3 "$(dirname "$0")/../bench/tpm-count.py" --json "$T/noak.pcap") || fail "tpm-count.py"
+pycheck "$cmds" "'CreatePrimary' not in d['commands'] and 'Quote' not in d['commands']" \
+        "attest collect's TPM commands without an AK"
+expect_exit 4 "$CVMSEAL" --json attest verify --policy "$T/policy.json" "$T/ev-noak2.json"
+pycheck "$out" "sorted({f.split(':')[0] for f in d['failures']}) == ['freshness', 'require']" \
+        "the verdict on evidence without a quote"
 
 # ---- usage: --nonce takes 1 to 64 bytes of hex; verify takes the nonce from the policy ----
 for bad in abc 0g "$(printf '%0130x' 1)"; do

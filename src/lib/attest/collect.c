@@ -5,7 +5,9 @@
  *   Azure vTPM   the HCL report in NV 0x01400001, read in chunks of at most 1024 bytes, after the
  *                nonce was written to the user-data index 0x01400002 so that the paravisor makes a
  *                fresh report; the AK at 0x81000003 quotes the sha256 PCRs with the nonce
- *   other vTPMs  the same quote by an AK created under the endorsement hierarchy
+ *   other vTPMs  the same quote when the platform persisted an AK at 0x81000003; none otherwise: a
+ *                key created here would be vouched for by nothing, and the unlock path creates no
+ *                object on the TPM
  *   configfs-tsm /sys/kernel/config/tsm/report: inblob = the nonce (zero-padded to 64 bytes),
  *                outblob = the SNP report or TDX quote, auxblob = the SNP certificate table;
  *                "generation" is read before and after, and must not have moved
@@ -257,6 +259,10 @@ static int collect_tpm(tpm2_context *tpm, const uint8_t *nonce, size_t nonce_siz
         r = tpm2_quote(tpm, TPM2_AZURE_AK_HANDLE, nonce, nonce_size, 0xFFFFFF, &e->quote_message.data,
                        &e->quote_message.size, &e->quote_signature.data, &e->quote_signature.size,
                        &e->quote_ak.data, &e->quote_ak.size, values);
+        if (r == -ENOENT) {
+                log_debug("No AK at 0x%08x: the evidence has no TPM quote", (unsigned) TPM2_AZURE_AK_HANDLE);
+                return 0;
+        }
         if (r < 0)
                 return log_debug_errno(r, "Cannot quote the PCRs");
         e->has_quote = true;
