@@ -13,8 +13,14 @@ What it makes, with the openssl command line and tpm2-tools (Python standard lib
                         REPORTED_TCB's bytes 0, 1, 6, 7: the Milan layout) and hwID (.1.4, the 64 bytes
                         of CHIP_ID in a DER OCTET STRING, as KDS issues it now)
   an AK                 an RSA-2048 restricted signing key (RSASSA-SHA256) created as a primary key in
-                        the endorsement hierarchy from the very template that cvmseal uses when there is
-                        no AK (so the key is the same either way), persisted at 0x81000003
+                        the endorsement hierarchy, persisted at 0x81000003, with the attributes of
+                        Azure's AK: fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth, noDA,
+                        restricted, sign (what Microsoft's vTPM, openvmm's tpm_protocol
+                        expected_ak_attributes(), checks a provisioned AK for).  noDA matters: the
+                        first authorization of a DA-protected object after a start that followed no
+                        orderly shutdown is answered TPM_RC_RETRY (the TPM writes its pending
+                        dictionary-attack state to NV first), which cost every cold gated unlock a
+                        second Quote
   runtime claims        compact JSON: HCLAkPub (the AK's modulus, base64url), vm-configuration, user-data
   an SNP report         version 2, 1184 bytes: POLICY (DEBUG bit 19 with --debug), VMPL, MEASUREMENT,
                         REPORT_DATA = SHA-256(claims) || 32 zero bytes, REPORTED_TCB / CHIP_ID equal to
@@ -45,8 +51,8 @@ Keys and the ARK/ASK certificates already in --out are reused (RSA-4096 key gene
 seconds): provisioning the same swtpm again with other options keeps the chain, so a policy written
 by an earlier run still trusts it.  The VCEK certificate is issued again on every run.  Running it
 again on the same swtpm replaces NV 0x01400001; it keeps the user-data index and an AK at 0x81000003
-(the same key: it is made from a fixed template in the endorsement hierarchy), and evicts the AK with
---no-ak.
+(the same key: it is made from a fixed template in the endorsement hierarchy; an AK persisted by an
+older fixture without noDA is made again), and evicts the AK with --no-ak.
 
 Options:
   --debug               set the DEBUG bit (19) of the guest policy
@@ -97,9 +103,10 @@ DEFAULT_CHIP_ID = hashlib.sha512(b"cvmseal test chip").digest()
 DEFAULT_TCB = (3, 0, 8, 115)
 VM_UNIQUE_ID = "6f2b6c3e-1d6a-4c1e-9a55-3b0c2f6e7a10"
 
-# The template of cvmseal's AK (src/lib/tpm2.c, ak_template), in tpm2-tools' words.
+# Azure's AK (see the top), in tpm2-tools' words.
 AK_ALG = "rsa2048:rsassa-sha256:null"
-AK_ATTRS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign"
+AK_ATTRS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|sign"
+AK_NODA = 0x00000400
 
 PSS = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:48"]
 
@@ -384,10 +391,18 @@ class Tpm:
 
 
 def provision_ak(tpm, out, no_ak):
-    """The AK: a primary in the endorsement hierarchy from cvmseal's AK template.  One that an earlier
-    run persisted is the same key: it is kept (or evicted, with --no-ak)."""
+    """The AK: a primary in the endorsement hierarchy with Azure's AK attributes.  One that an earlier
+    run persisted is the same key: it is kept (or evicted, with --no-ak); one without noDA is made
+    again."""
     ak_pem = os.path.join(out, "ak.pem")
     ctx = os.path.join(out, "ak.ctx")
+    if AK_HANDLE in tpm.handles("handles-persistent"):
+        text = tpm("tpm2_readpublic", "-c", "0x%08x" % AK_HANDLE).stdout.decode()
+        lines = [l.strip() for l in text.splitlines()]
+        i = lines.index("attributes:")
+        attrs = int(lines[i + 2].split()[1], 16) if lines[i + 2].startswith("raw:") else 0
+        if not attrs & AK_NODA:
+            tpm("tpm2_evictcontrol", "-C", "o", "-c", "0x%08x" % AK_HANDLE)
     if AK_HANDLE in tpm.handles("handles-persistent"):
         tpm("tpm2_readpublic", "-c", "0x%08x" % AK_HANDLE, "-f", "pem", "-o", ak_pem)
         if no_ak:

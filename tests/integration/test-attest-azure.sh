@@ -118,7 +118,7 @@ assert (alg, hash_alg, size) == (0x0014, 0x000B, 256) and len(sig) == 262, "not 
 pub = base64.b64decode(q["ak-public"], validate=True)
 size, typ, name_alg, attrs = struct.unpack(">HHHI", pub[:10])
 assert size == len(pub) - 2 and typ == 0x0001 and name_alg == 0x000B, "ak-public is not an RSA TPM2B_PUBLIC"
-assert attrs == 0x00050072, "the AK's attributes are 0x%08x, not a restricted signing key's" % attrs
+assert attrs == 0x00050472, "the AK's attributes are 0x%08x, not Azure's AK's (restricted signing, noDA)" % attrs
 assert bytes.fromhex(info["ak-modulus"]) in pub, "ak-public is not the AK at 0x81000003"
 EOF
 
