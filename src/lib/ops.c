@@ -44,6 +44,10 @@ int attest_policy_check(const char *text, uint8_t ret_digest[32]) {
         r = attest_policy_from_json(j, &p);
         if (r < 0)
                 return r;
+        /* It goes into a token (or comes from one): no test-only members. */
+        r = attest_policy_check_from_disk(&p);
+        if (r < 0)
+                return r;
         if (EVP_Digest(text, strlen(text), ret_digest, &n, EVP_sha256(), NULL) != 1)
                 return -EIO;
         return 0;
@@ -496,6 +500,12 @@ int attest_gate(tpm2_context *tpm, const uint8_t *policy_text, size_t policy_siz
         r = j ? attest_policy_from_json(j, &policy) : -EBADMSG;
         if (r < 0)
                 return r;
+        /* The token comes from the disk: attest_policy_check() refused "roots" and "time" in it.
+         * Extra roots come from local configuration only, and certificates are verified now. */
+        r = attest_local_roots(&policy.roots);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read the extra trusted roots of the local configuration");
+        policy.time = 0;
 
         r = kdf_random(nonce, sizeof(nonce));
         if (r < 0)

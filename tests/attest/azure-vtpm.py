@@ -38,10 +38,15 @@ Files in --out:
   ark.pem ask.pem vcek.pem      the chain (ark.key ask.key vcek.key: their keys)
   certs/                        a certificate cache for $CVMSEAL_CERT_CACHE: vcek.pem ask.pem ark.pem
   policy.json                   {"version":1,"require":["snp","azure-hcl","tpm-quote"],"snp":{
-                                "measurements":[<the expected measurement>],"allow-debug":false,"vmpl":0},
-                                "roots":[<the test ARK>]}: what a genuine VM must show; it does NOT
-                                follow --debug or --vmpl (so those fail against it); its measurement is
-                                --measurement when given (the image's measurement), else the default
+                                "measurements":[<the expected measurement>],"allow-debug":false,"vmpl":0}}:
+                                what a genuine VM must show, as a token keeps it (`enroll
+                                --attest-policy`); it does NOT follow --debug or --vmpl (so those fail
+                                against it); its measurement is --measurement when given (the image's
+                                measurement), else the default.  A token's policy may not name roots:
+                                the unlock gate trusts the test ARK when ark.pem is copied to
+                                $CVMSEAL_CONFDIR/roots/
+  verify-policy.json            the same with "roots":[<the test ARK>], for `attest verify --policy`
+                                (the operator's own file may add roots)
   claims.json                   the runtime claims, the exact bytes that are hashed
   snp-report.bin hcl-report.bin the reports (hcl-report.bin whole, even with --truncate-nv)
   ak.pem                        the AK's public key (absent with --no-ak)
@@ -555,9 +560,12 @@ def main(argv):
         "version": 1,
         "require": ["snp", "azure-hcl", "tpm-quote"],
         "snp": {"measurements": [measurement.hex()], "allow-debug": False, "vmpl": 0},
-        "roots": [ark],
     }
     with open(os.path.join(out, "policy.json"), "w") as f:
+        json.dump(policy, f, indent=2)
+        f.write("\n")
+    policy["roots"] = [ark]
+    with open(os.path.join(out, "verify-policy.json"), "w") as f:
         json.dump(policy, f, indent=2)
         f.write("\n")
 

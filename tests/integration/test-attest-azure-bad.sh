@@ -84,7 +84,7 @@ verify_malformed() {
 }
 
 provision
-cp "$fx/policy.json" "$T/policy.json"
+cp "$fx/verify-policy.json" "$T/policy.json"   # with the test ARK among its roots
 collect "$T/good.json"
 expect_exit 0 "$CVMSEAL" attest verify --policy "$T/policy.json" "$T/good.json"
 [ "$out" = pass ] || fail "the good evidence does not pass: $out"

@@ -60,13 +60,13 @@ verify_passes() {
 
 provision
 info=$(cat "$fx/info.json")
-for f in ark.pem ask.pem vcek.pem certs/ark.pem certs/ask.pem certs/vcek.pem policy.json ak.pem hcl-report.bin; do
+for f in ark.pem ask.pem vcek.pem certs/ark.pem certs/ask.pem certs/vcek.pem policy.json verify-policy.json ak.pem hcl-report.bin; do
         [ -s "$fx/$f" ] || fail "the fixture wrote no $f"
 done
 pycheck "$info" "d['report-size'] == d['nv-size'] <= 2048 and d['ak-persisted'] and d['ak-modulus'] == d['hcl-ak-modulus']" \
         "the fixture's info"
 [ "$(tpm2_getcap handles-persistent | grep -c 0x81000003)" = 1 ] || fail "no AK at 0x81000003"
-cp "$fx/policy.json" "$T/policy.json"
+cp "$fx/verify-policy.json" "$T/policy.json"   # with the test ARK among its roots
 
 # ---- collect ----
 nonce=$(printf '%064x' 0x5eed)
@@ -129,6 +129,9 @@ tpm2_nvread 0x01400002 -s 64 -o "$T/user-data.bin" 2>/dev/null || fail "tpm2_nvr
 
 # ---- verify ----
 verify_passes "$T/policy.json" "$T/ev.json" "the fixture's evidence"
+# The token's form of the policy names no roots: the test ARK is then not trusted.
+expect_exit 4 "$CVMSEAL" attest verify --policy "$fx/policy.json" "$T/ev.json"
+expect_in "$out" '^  snp-chain: ' "the fixture's evidence against a policy without the test ARK"
 [ -z "$err" ] || fail "attest verify wrote on stderr: $err"
 for argv in "--json attest verify" "attest verify --json" "attest --json verify"; do
         # shellcheck disable=SC2086 # split on purpose

@@ -10,6 +10,11 @@
 #   --json), `--print-key` prints nothing, no Unseal reaches the TPM, nothing stays loaded in it, the
 #   LUKS2 header is unchanged and the original key still opens keyslot 0; a good report again: unlock
 #   passes again;
+# - the test ARK is trusted because it is in $CVMSEAL_CONFDIR/roots (local configuration), never
+#   because a token says so: a policy with "roots" or "time" is refused by enroll (exit 10, nothing
+#   enrolled; -v says why) and, put into a token behind cvmseal's back, by the gate (exit 10, before
+#   any TPM command); without the local root the gate fails "snp-chain" (exit 4); a roots file
+#   without a certificate is exit 1;
 # - the gate cannot be taken off the token: with the token's "attest" member removed (cryptsetup
 #   token export/import) unlock exits 10 (malformed or damaged) and the keyslot does not open (no key
 #   printed); with a permissive policy (allow-debug) put in its place on the debug platform the
@@ -33,6 +38,9 @@ sock=${tcti#swtpm:path=}
 fx=$T/fx
 export CVMSEAL_TSM_DIR="" CVMSEAL_EVENT_LOG="" CVMSEAL_CERT_CACHE=$fx/certs
 export TPM2TOOLS_TCTI=$tcti
+# Local configuration: the test ARK is an extra trusted root of this machine.
+export CVMSEAL_CONFDIR=$T/conf
+mkdir -p "$CVMSEAL_CONFDIR/roots"
 
 provision() {
         python3 "$FIXTURE" --tcti "$tcti" --out "$fx" "$@" >"$T/fixture.out" 2>"$T/fixture.err" \
@@ -57,6 +65,7 @@ recorded() {
 }
 
 provision
+cp "$fx/ark.pem" "$CVMSEAL_CONFDIR/roots/test-ark.pem"
 cp "$fx/policy.json" "$T/policy.json"
 img=$T/img
 key=$T/key
@@ -90,6 +99,44 @@ no_leftovers "a gated unlock"
 "$CVMSEAL" --tcti "$tcti" unlock --print-key "$img" >"$T/pass" 2>/dev/null || fail "unlock --print-key"
 cryptsetup open --test-passphrase --key-slot "$slot" --key-file - "$img" <"$T/pass" 2>/dev/null \
         || fail "the gated token's key does not open keyslot $slot"
+
+# ---- trusted roots come from local configuration, the time is now ----
+pyedit "$T/policy.json" "$T/policy-roots.json" "d['roots'] = [open('$fx/ark.pem').read()]"
+pyedit "$T/policy.json" "$T/policy-time.json" "d['time'] = '2030-01-01T00:00:00Z'"
+for member in roots time; do
+        h0=$(header_sum "$img")
+        expect_exit 10 "$CVMSEAL" --tcti "$tcti" enroll "$img" --unlock-key-file "$key" --attest-policy "$T/policy-$member.json"
+        expect_in "$err" "attestation policy is malformed" "enroll with \"$member\" in the policy"
+        expect_exit 10 "$CVMSEAL" -v --tcti "$tcti" enroll "$img" --unlock-key-file "$key" --attest-policy "$T/policy-$member.json"
+        expect_in "$err" "\"$member\" is for .attest verify --policy. only" "enroll -v with \"$member\" in the policy"
+        [ "$(header_sum "$img")" = "$h0" ] || fail "a refused enroll changed the LUKS2 header"
+        # The same policy put into the token behind cvmseal's back: the gate refuses it, before the TPM.
+        python3 - "$T/token.json" "$T/policy-$member.json" "$T/token-$member.json" <<'EOF' || fail "editing the token"
+import base64, json, sys
+t = json.load(open(sys.argv[1]))
+t["attest"]["policy"] = base64.b64encode(open(sys.argv[2], "rb").read()).decode()
+json.dump(t, open(sys.argv[3], "w"))
+EOF
+        cryptsetup token import --token-id 0 --token-replace --json-file "$T/token-$member.json" "$img" \
+                || fail "cryptsetup token import"
+        recorded "token-$member" 10 unlock --test "$img"
+        pycheck "$cmds" "d['total'] == 0" "the gate refusing a token's \"$member\" (no TPM command)"
+        expect_exit 10 "$CVMSEAL" --tcti "$tcti" unlock --print-key "$img"
+        [ -z "$out" ] || fail "unlock --print-key printed a key for a token whose policy has \"$member\""
+done
+cryptsetup token import --token-id 0 --token-replace --json-file "$T/token.json" "$img" \
+        || fail "cryptsetup token import"
+h0=$(header_sum "$img")
+# Without the local root, the test ARK is only a certificate that the evidence brings along.
+CVMSEAL_CONFDIR=$T/no-conf recorded noroot 4 unlock --test "$img"
+expect_in "$err" "attestation failed: .*snp-chain: " "the gate without the local root"
+pycheck "$cmds" "'Unseal' not in d['commands']" "the gate without the local root"
+# A roots file that holds no certificate: local configuration gone wrong, exit 1, nothing unsealed.
+mkdir -p "$T/bad-conf/roots"
+echo "not a certificate" >"$T/bad-conf/roots/broken.pem"
+CVMSEAL_CONFDIR=$T/bad-conf expect_exit 1 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
+[ "$(header_sum "$img")" = "$h0" ] || fail "a refused unlock changed the LUKS2 header"
+expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
 
 # ---- a debug platform: refused before anything is unsealed ----
 h0=$(header_sum "$img")

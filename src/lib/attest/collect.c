@@ -22,9 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "config.h"
 #include "encoding.h"
 #include "evidence.h"
 #include "log.h"
@@ -239,6 +241,65 @@ static int collect_cert_cache(const char *path, STACK_OF(X509) **certs) {
                 }
                 fclose(f);
         }
+        return 0;
+}
+
+int attest_local_roots(STACK_OF(X509) **ret) {
+        _cleanup_free_ char *dir = config_path("roots");
+        _cleanup_free_ struct dirent **names = NULL;
+        STACK_OF(X509) *roots = NULL;
+        int n, r = 0;
+
+        if (!dir)
+                return -ENOMEM;
+        n = scandir(dir, &names, NULL, alphasort);
+        if (n < 0) {
+                if (errno != ENOENT)
+                        return log_debug_errno(-errno, "Cannot read %s", dir);
+                *ret = NULL;
+                return 0;
+        }
+        for (int i = 0; i < n; i++) {
+                size_t len = strlen(names[i]->d_name), found = 0;
+                char file[PATH_MAX];
+                FILE *f;
+                X509 *x;
+
+                if (r < 0 || len < 5 || strcmp(names[i]->d_name + len - 4, ".pem") != 0) {
+                        free(names[i]);
+                        continue;
+                }
+                snprintf(file, sizeof(file), "%s/%s", dir, names[i]->d_name);
+                free(names[i]);
+                f = fopen(file, "re");
+                if (!f) {
+                        r = log_debug_errno(-errno, "Cannot read the trusted root %s", file);
+                        continue;
+                }
+                while ((x = PEM_read_X509(f, NULL, NULL, NULL))) {
+                        found++;
+                        if (!roots)
+                                roots = sk_X509_new_null();
+                        if (!roots || sk_X509_push(roots, x) <= 0) {
+                                X509_free(x);
+                                r = -ENOMEM;
+                                break;
+                        }
+                }
+                ERR_clear_error();
+                fclose(f);
+                /* Local configuration, not input: a file there that holds no certificate is a
+                 * mistake to report, not to skip. */
+                if (r >= 0 && found == 0)
+                        r = log_debug_errno(-EINVAL, "%s holds no PEM certificate", file);
+        }
+        if (r < 0) {
+                sk_X509_pop_free(roots, X509_free);
+                return r;
+        }
+        if (roots)
+                log_debug("%d extra trusted root(s) from %s", sk_X509_num(roots), dir);
+        *ret = roots;
         return 0;
 }
 

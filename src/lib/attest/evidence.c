@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "config.h"
 #include "encoding.h"
 #include "evidence.h"
 #include "json-util.h"
@@ -347,5 +348,16 @@ int attest_policy_from_json(json_object *j, struct attest_policy *ret) {
 
         *ret = p;
         memset(&p, 0, sizeof(p));
+        return 0;
+}
+
+int attest_policy_check_from_disk(const struct attest_policy *p) {
+        if (p->roots)
+                return log_debug_errno(-EBADMSG, "policy: \"roots\" is for `attest verify --policy` only: a policy "
+                                       "kept on the disk may not choose the trusted roots (the unlock gate takes "
+                                       "extra roots from %s/roots/*.pem)", config_dir());
+        if (p->time != 0)
+                return log_debug_errno(-EBADMSG, "policy: \"time\" is for `attest verify --policy` only: the unlock "
+                                       "gate verifies certificates at the current time");
         return 0;
 }

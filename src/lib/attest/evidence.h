@@ -61,6 +61,16 @@ struct attest_policy {
 void attest_policy_done(struct attest_policy *p);
 int attest_policy_from_json(json_object *j, struct attest_policy *ret);
 
+/* A policy from the disk (a token's, a provisioning marker's) may not carry the test-only members
+ * "roots" and "time": it would choose which keys are trusted and when.  -EBADMSG (with a debug
+ * message) when it does; `attest verify --policy FILE`, the operator's own file, honours them. */
+int attest_policy_check_from_disk(const struct attest_policy *p);
+
+/* The extra trusted roots of local configuration: every certificate of the files NAME.pem in $(config_dir())/roots
+ * (config.h), for the unlock gate of a test platform.  *ret NULL when there is none; -EINVAL when a
+ * file there holds no certificate. */
+int attest_local_roots(STACK_OF(X509) **ret);
+
 /* Verifies evidence against a policy.  0 with the verdict filled (pass or fail), or -EBADMSG when
  * the evidence is malformed. */
 int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_LIB_CTX *libctx,
