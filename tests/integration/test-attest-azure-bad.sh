@@ -7,9 +7,9 @@
 #   the DEBUG bit in the guest policy                     snp-debug
 #   a launch measurement the policy does not list         snp-measurement
 #   a report from VMPL 2 / a policy that wants VMPL 1     snp-vmpl
-#   HCLAkPub that is not the quoting AK                   tpm-quote-ak (the quote's ak-public is
-#                                                         not HCLAkPub; without ak-public in the
-#                                                         evidence, tpm-quote-signature), and
+#   HCLAkPub that is not the quoting AK                   tpm-quote-signature (the quote is checked
+#                                                         with HCLAkPub; with the AK's ak-public
+#                                                         added, tpm-quote-ak), and
 #                                                         freshness (nothing else makes the report
 #                                                         fresh: its user-data is not the nonce)
 #   a policy nonce other than the collected one           tpm-quote-nonce, freshness
@@ -189,13 +189,16 @@ verify_fails "$T/policy.json" "$T/ev.json" snp-measurement
 # ---- the AK: HCLAkPub is another key ----
 provision --wrong-ak
 collect "$T/ev-wrongak.json"
-# The quote's key (ak-public) is not the one the HCL report vouches for: the quote counts for nothing,
-# and nothing else makes the report fresh.
-verify_fails "$T/policy.json" "$T/ev-wrongak.json" tpm-quote-ak freshness
+# collect sends no ak-public (the HCL report names an AK): the quote is checked with HCLAkPub, which
+# did not sign it, and nothing else makes the report fresh.
+pycheck "$(cat "$T/ev-wrongak.json")" "'ak-public' not in d['tpm-quote']" "the evidence of an HCL report that names an AK"
+verify_fails "$T/policy.json" "$T/ev-wrongak.json" tpm-quote-signature freshness
+# With the quoting AK's public area as ak-public: not the key the HCL report vouches for.
+tpm2_readpublic -c 0x81000003 -f tss -o "$T/ak.pub" >/dev/null 2>&1 || fail "tpm2_readpublic 0x81000003"
+pyedit "$T/ev-wrongak.json" "$T/ev-wrongak-akpub.json" \
+        "d['tpm-quote']['ak-public'] = __import__('base64').b64encode(open('$T/ak.pub', 'rb').read()).decode()"
+verify_fails "$T/policy.json" "$T/ev-wrongak-akpub.json" tpm-quote-ak freshness
 expect_in "$out" "tpm-quote-ak: the quote's key is not vouched for by a hardware report" "the wrong AK"
-# Without ak-public, the quote is checked with HCLAkPub, which did not sign it.
-pyedit "$T/ev-wrongak.json" "$T/ev-wrongak-noak.json" "del d['tpm-quote']['ak-public']"
-verify_fails "$T/policy.json" "$T/ev-wrongak-noak.json" tpm-quote-signature freshness
 
 # ---- an expired VCEK (a policy "time" within its validity accepts it) ----
 provision --expired-vcek

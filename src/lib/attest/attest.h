@@ -157,6 +157,13 @@ struct hcl_report {
 
 int hcl_report_parse(const uint8_t *buf, size_t size, struct hcl_report *ret);
 
+/* The largest report_size an HCL report may claim (Azure's NV index holds 2600 bytes). */
+#define HCL_REPORT_MAX 16384U
+/* The report's own length (report_size, from the "HCLA" magic to the end of the runtime claims) from
+ * its first 32 bytes, so that a reader needs no NV_ReadPublic of the index.  -EBADMSG when those
+ * bytes are not an HCL header, or the size is not an HCL report's (0x4D4 to HCL_REPORT_MAX). */
+int hcl_report_size(const uint8_t *buf, size_t size, size_t *ret);
+
 /* The report data the runtime claims are bound to, inside h->hw_report (64 bytes): the SNP report's
  * REPORT_DATA for report_type 2, the TDREPORT's report data (offset 128) for report_type 4. */
 int hcl_hw_report_data(const struct hcl_report *h, const uint8_t **ret);

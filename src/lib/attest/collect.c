@@ -33,6 +33,8 @@
 #include "macro.h"
 #include "tpm2.h"
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
+
 #define TSM_DEFAULT_DIR "/sys/kernel/config/tsm/report"
 #define EVENT_LOG_DEFAULT "/sys/kernel/security/tpm0/binary_bios_measurements"
 #define COLLECT_FILE_MAX (4U << 20)
@@ -303,9 +305,51 @@ int attest_local_roots(STACK_OF(X509) **ret) {
         return 0;
 }
 
-static int collect_tpm(tpm2_context *tpm, const uint8_t *nonce, size_t nonce_size, struct evidence *e) {
+/* The HCL report, read to its own length: the first chunk carries its header, whose report_size says
+ * how much more to read, so no NV_ReadPublic is needed (Azure's index is 2600 bytes, the report
+ * shorter, zero-padded).  An index that is shorter than its header says, or whose first bytes are no
+ * HCL header, is read whole (its size from NV_ReadPublic) and collected as it is: the verifier calls
+ * it malformed.  -ENOENT when the index is not there. */
+static int collect_hcl(tpm2_context *tpm, struct blob *ret) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+        int r;
+
+        buf = malloc(HCL_REPORT_MAX);
+        if (!buf)
+                return -ENOMEM;
+        r = tpm2_nv_read_at(tpm, TPM2_AZURE_HCL_REPORT_INDEX, 0, TPM2_NV_CHUNK, buf);
+        if (r == -ERANGE)
+                goto whole;       /* shorter than one chunk */
+        if (r < 0)
+                return r;
+        r = hcl_report_size(buf, TPM2_NV_CHUNK, &size);
+        if (r < 0)
+                goto whole;
+        if (size > TPM2_NV_CHUNK) {
+                r = tpm2_nv_read_at(tpm, TPM2_AZURE_HCL_REPORT_INDEX, TPM2_NV_CHUNK, size - TPM2_NV_CHUNK,
+                                    buf + TPM2_NV_CHUNK);
+                if (r == -ERANGE)
+                        goto whole;
+                if (r < 0)
+                        return r;
+        }
+        log_debug("Read the %zu-byte HCL report from NV 0x%08x", size, (unsigned) TPM2_AZURE_HCL_REPORT_INDEX);
+        ret->data = TAKE_PTR(buf);
+        ret->size = size;
+        return 0;
+
+whole:
+        log_debug("NV 0x%08x does not hold the HCL report its header announces: reading the index whole",
+                  (unsigned) TPM2_AZURE_HCL_REPORT_INDEX);
+        return tpm2_nv_read(tpm, TPM2_AZURE_HCL_REPORT_INDEX, &ret->data, &ret->size);
+}
+
+static int collect_tpm(tpm2_context *tpm, const uint8_t *nonce, size_t nonce_size, bool quote, uint32_t mask,
+                       struct evidence *e) {
         uint8_t values[24][32], user_data[64] = {};
         _cleanup_(json_object_putp) json_object *pcrs = NULL;
+        bool want_ak_public = true;
         int r;
 
         /* Azure: a fresh HCL report that carries the nonce in its runtime claims. */
@@ -313,13 +357,28 @@ static int collect_tpm(tpm2_context *tpm, const uint8_t *nonce, size_t nonce_siz
         r = tpm2_nv_write(tpm, TPM2_AZURE_USER_DATA_INDEX, user_data, sizeof(user_data));
         if (r < 0 && r != -ENOENT)
                 return log_debug_errno(r, "Cannot write the nonce to NV 0x%08x", (unsigned) TPM2_AZURE_USER_DATA_INDEX);
-        r = tpm2_nv_read(tpm, TPM2_AZURE_HCL_REPORT_INDEX, &e->hcl_report.data, &e->hcl_report.size);
+        r = collect_hcl(tpm, &e->hcl_report);
         if (r < 0 && r != -ENOENT)
                 return log_debug_errno(r, "Cannot read the HCL report from NV 0x%08x", (unsigned) TPM2_AZURE_HCL_REPORT_INDEX);
 
-        r = tpm2_quote(tpm, TPM2_AZURE_AK_HANDLE, nonce, nonce_size, 0xFFFFFF, &e->quote_message.data,
+        if (!quote)
+                return 0;
+
+        /* ak-public only when no HCLAkPub names the key (DESIGN lets it be absent then): the
+         * verifier trusts HCLAkPub, not what the TPM channel says the AK is. */
+        if (e->hcl_report.data) {
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *ak = NULL;
+                struct hcl_report h;
+
+                if (hcl_report_parse(e->hcl_report.data, e->hcl_report.size, &h) >= 0 && hcl_report_ak(&h, &ak) >= 0 &&
+                    ak)
+                        want_ak_public = false;
+        }
+
+        r = tpm2_quote(tpm, TPM2_AZURE_AK_HANDLE, nonce, nonce_size, mask, &e->quote_message.data,
                        &e->quote_message.size, &e->quote_signature.data, &e->quote_signature.size,
-                       &e->quote_ak.data, &e->quote_ak.size, values);
+                       want_ak_public ? &e->quote_ak.data : NULL, want_ak_public ? &e->quote_ak.size : NULL,
+                       values);
         if (r == -ENOENT) {
                 log_debug("No AK at 0x%08x: the evidence has no TPM quote", (unsigned) TPM2_AZURE_AK_HANDLE);
                 return 0;
@@ -327,14 +386,19 @@ static int collect_tpm(tpm2_context *tpm, const uint8_t *nonce, size_t nonce_siz
         if (r < 0)
                 return log_debug_errno(r, "Cannot quote the PCRs");
         e->has_quote = true;
+        if (mask == 0)
+                return 0;   /* a quote of no PCR: no values to carry */
 
         pcrs = json_object_new_object();
         if (!pcrs)
                 return -ENOMEM;
-        for (unsigned i = 0; i < 24; i++) {
-                _cleanup_free_ char *hex = hex_encode(values[i], 32);
+        for (unsigned i = 0, k = 0; i < 24; i++) {
+                _cleanup_free_ char *hex = NULL;
                 char key[4];
 
+                if (!(mask & (UINT32_C(1) << i)))
+                        continue;
+                hex = hex_encode(values[k++], 32);
                 snprintf(key, sizeof(key), "%u", i);
                 if (!hex || json_object_object_add(pcrs, key, json_object_new_string(hex)) < 0)
                         return -ENOMEM;
@@ -356,8 +420,23 @@ int attest_collect(const struct attest_collect_params *p, struct evidence *ret) 
         memcpy(e.nonce.data, p->nonce, p->nonce_size);
         e.nonce.size = p->nonce_size;
 
+        /* The event log first: the PCRs it extends may be the ones to quote. */
+        if (*log) {
+                r = read_all(log, &e.event_log);
+                if (r < 0 && r != -ENOENT && r != -EACCES)
+                        return log_debug_errno(r, "Cannot read the event log %s", log);
+        }
         if (p->tpm) {
-                r = collect_tpm(p->tpm, p->nonce, p->nonce_size, &e);
+                uint32_t mask = p->quote == ATTEST_QUOTE_ALL ? UINT32_C(0xFFFFFF) : p->quote_mask;
+
+                if (p->quote == ATTEST_QUOTE_MASK && p->quote_log_pcrs && e.event_log.data) {
+                        struct eventlog replayed;
+
+                        /* A log that does not replay adds nothing: the verifier says it is malformed. */
+                        if (eventlog_replay(e.event_log.data, e.event_log.size, &replayed) >= 0)
+                                mask |= replayed.extended & UINT32_C(0xFFFFFF);
+                }
+                r = collect_tpm(p->tpm, p->nonce, p->nonce_size, p->quote != ATTEST_QUOTE_NONE, mask, &e);
                 if (r < 0)
                         return r;
         }
@@ -365,11 +444,6 @@ int attest_collect(const struct attest_collect_params *p, struct evidence *ret) 
                 r = collect_tsm(tsm, p->nonce, p->nonce_size, &e);
                 if (r < 0)
                         return r;
-        }
-        if (*log) {
-                r = read_all(log, &e.event_log);
-                if (r < 0 && r != -ENOENT && r != -EACCES)
-                        return log_debug_errno(r, "Cannot read the event log %s", log);
         }
         if (p->cert_cache) {
                 r = collect_cert_cache(p->cert_cache, &e.certificates);

@@ -117,6 +117,22 @@ int hcl_report_parse(const uint8_t *buf, size_t size, struct hcl_report *ret) {
         return 0;
 }
 
+int hcl_report_size(const uint8_t *buf, size_t size, size_t *ret) {
+        uint32_t version, report_size;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        if (size < HCL_OFF_HW_REPORT || memcmp(buf, HCL_MAGIC, 4) != 0)
+                return bad("no \"HCLA\" header");
+        version = le32(buf + HCL_OFF_VERSION);
+        report_size = le32(buf + HCL_OFF_REPORT_SIZE);
+        if (version < 1 || version > 2 || report_size < HCL_OFF_CLAIMS || report_size > HCL_REPORT_MAX)
+                return log_debug_errno(-EBADMSG, "HCL report: version %" PRIu32 ", report size %" PRIu32
+                                       " are not an HCL report's", version, report_size);
+        *ret = report_size;
+        return 0;
+}
+
 int hcl_hw_report_data(const struct hcl_report *h, const uint8_t **ret) {
         if (!h || !h->hw_report || !ret)
                 return -EINVAL;
