@@ -73,6 +73,9 @@ Options:
                         as Azure's larger index is
   --no-tpm              make the files only; touch no TPM (--tcti is then not needed; the AK is a
                         software key)
+  --user-data HEX       the runtime claims' user-data: HEX zero-padded to 64 bytes, in upper-case hex
+                        (default: zeros).  swtpm makes no fresh report when a nonce is written to
+                        NV 0x01400002, as Azure's paravisor does: this is the report it would make
 
 Prints info.json on stdout.  Exit status 0, or 1 with a message on stderr.
 """
@@ -351,12 +354,14 @@ def make_hcl_report(snp, claims):
     return bytes(h)
 
 
-def make_claims(modulus, exponent):
+def make_claims(modulus, exponent, user_data):
     claims = {
         "keys": [{"kid": "HCLAkPub", "key_ops": ["sign"], "kty": "RSA", "e": b64url(exponent), "n": b64url(modulus)}],
         "vm-configuration": {"console-enabled": True, "secure-boot": True, "tpm-enabled": True,
                              "vmUniqueId": VM_UNIQUE_ID},
-        "user-data": "00" * 64,
+        # What the paravisor copies from NV 0x01400002: its 64 bytes in hex (upper case, as Azure's
+        # HCL writes it; the real reports of ../shared/testdata hold only zeros).
+        "user-data": user_data.hex().upper(),
     }
     return json.dumps(claims, separators=(",", ":")).encode()
 
@@ -469,6 +474,9 @@ def parse_args(argv):
     p.add_argument("--truncate-nv", type=int, metavar="N", help="only the report's first N bytes in the NV index")
     p.add_argument("--pad-nv", type=int, metavar="N", help="an NV index of N bytes, the report zero-padded")
     p.add_argument("--no-tpm", action="store_true", help="write the files only")
+    p.add_argument("--user-data", metavar="HEX", default="",
+                   help="the runtime claims' user-data: these bytes, zero-padded to 64 (a report that a "
+                        "paravisor made after that nonce was written to NV 0x01400002)")
     a = p.parse_args(argv)
     if not a.no_tpm and not a.tcti:
         p.error("--tcti is required (or --no-tpm)")
@@ -482,6 +490,13 @@ def parse_args(argv):
             raise ValueError
     except ValueError:
         p.error("--tcb takes four numbers from 0 to 255: BL,TEE,SNP,UCODE")
+    try:
+        a.user_data = bytes.fromhex(a.user_data)
+        if len(a.user_data) > 64:
+            raise ValueError
+        a.user_data += bytes(64 - len(a.user_data))
+    except ValueError:
+        p.error("--user-data takes at most 64 bytes of hex")
     if a.measurement is not None:
         try:
             if len(bytes.fromhex(a.measurement)) != 48:
@@ -528,7 +543,7 @@ def main(argv):
     if args.no_ak and tpm:
         os.unlink(ak_pem)
 
-    claims = make_claims(modulus, exponent)
+    claims = make_claims(modulus, exponent, args.user_data)
     report_data = hashlib.sha256(claims).digest() + bytes(32)
     work = tempfile.mkdtemp(prefix="sign.", dir=out)
     try:

@@ -174,6 +174,21 @@ verify_passes "$T/policy.json" "$T/ev-akpub.json" "evidence with the AK's ak-pub
 pyedit "$T/policy.json" "$T/policy-nonce.json" "d['nonce'] = '$nonce'"
 verify_passes "$T/policy-nonce.json" "$T/ev.json" "a policy with the collected nonce"
 
+# ---- freshness by the runtime claims' user-data, with no quote at all ----
+# swtpm does not refresh the HCL report when the nonce is written to NV 0x01400002, as Azure's
+# paravisor does; the fixture makes the report the paravisor would have made for this nonce.
+policy_nq=$T/policy-noquote.json
+pyedit "$T/policy.json" "$policy_nq" "d['require'] = ['snp', 'azure-hcl']"
+provision --user-data "$nonce"
+collect "$T/ev-ud.json" "$nonce"
+pyedit "$T/ev-ud.json" "$T/ev-ud-noquote.json" "del d['tpm-quote']; d.pop('pcrs', None)"
+verify_passes "$policy_nq" "$T/ev-ud-noquote.json" "a report whose user-data is the nonce, without a quote"
+# Another verifier's nonce: nothing makes that report fresh.
+pyedit "$policy_nq" "$T/policy-noquote-other.json" "d['nonce'] = '$(printf '%064x' 0xabc)'"
+expect_exit 4 "$CVMSEAL" --json attest verify --policy "$T/policy-noquote-other.json" "$T/ev-ud-noquote.json"
+pycheck "$out" "[f.split(':')[0] for f in d['failures']] == ['freshness']" "a report with another nonce's user-data"
+provision
+
 # ---- a 64-byte nonce, and one byte ----
 long=$(printf '%0128x' 0x1234567)
 collect "$T/ev64.json" "$long"

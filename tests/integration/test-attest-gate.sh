@@ -130,6 +130,25 @@ recorded noquote 4 unlock --test "$T/img-noquote"
 expect_in "$err" "attestation failed: freshness: " "the gate on a static report without a quote"
 pycheck "$cmds" "d['commands'] == ['NV_Write', 'NV_Read', 'NV_Read']" "the gated unlock's TPM commands without a quote"
 no_leftovers "the gated unlocks with other policies"
+# The event log is read only when the policy requires it: an unreadable one does not matter here
+# (before, it was collected and made the evidence malformed: exit 10).
+printf 'not an event log' >"$T/garbage-log"
+CVMSEAL_EVENT_LOG=$T/garbage-log expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$img"
+# Required, the quote covers the PCRs the log extends (a real log of ../shared/testdata, whose
+# values are not swtpm's: the comparison runs, and fails, on quoted values).
+LOG=${CVMSEAL_TESTDATA:-$(cd "$(dirname "$0")/../.." && pwd)/../shared/testdata}/eventlog/event-arch-linux.bin
+if [ -f "$LOG" ]; then
+        pyedit "$T/policy.json" "$T/policy-log.json" "d['require'] = ['snp', 'azure-hcl', 'tpm-quote', 'event-log']"
+        make_image "$T/img-log" "$T/key-log"
+        expect_exit 0 "$CVMSEAL" --tcti "$tcti" enroll "$T/img-log" --unlock-key-file "$T/key-log" \
+                --attest-policy "$T/policy-log.json"
+        CVMSEAL_EVENT_LOG=$LOG recorded log 4 unlock --test "$T/img-log"
+        expect_in "$err" "attestation failed: .*event-log: PCR [0-9]+ replays to " "the gate requiring the event log"
+        pycheck "$cmds" "d['commands'][:4] == ['NV_Write', 'NV_Read', 'NV_Read', 'Quote'] and 'PCR_Read' in d['commands'] and 'Unseal' not in d['commands']" \
+                "the gated unlock's TPM commands with the event log"
+else
+        note "no $LOG (../shared/testdata is absent): the gate with a required event log is not tried"
+fi
 
 # ---- trusted roots come from local configuration, the time is now ----
 pyedit "$T/policy.json" "$T/policy-roots.json" "d['roots'] = [open('$fx/ark.pem').read()]"
