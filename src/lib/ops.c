@@ -46,6 +46,10 @@ int attest_policy_check(const char *text, uint8_t ret_digest[32]) {
         r = attest_policy_from_json(j, &p);
         if (r < 0)
                 return r;
+        /* It goes into a token (or comes from one): no test-only members. */
+        r = attest_policy_check_from_disk(&p);
+        if (r < 0)
+                return r;
         if (EVP_Digest(text, strlen(text), ret_digest, &n, EVP_sha256(), NULL) != 1)
                 return -EIO;
         return 0;
@@ -466,6 +470,9 @@ int attest_gate(tpm2_context *tpm, const uint8_t *policy_text, size_t policy_siz
         _cleanup_(evidence_done) struct evidence evidence = {};
         _cleanup_(attest_verdict_done) struct attest_verdict verdict = {};
         _cleanup_free_ char *text = NULL;
+        enum attest_quote quote;
+        uint32_t quote_mask;
+        bool quote_log_pcrs;
         uint8_t nonce[32];
         int r;
 
@@ -479,17 +486,29 @@ int attest_gate(tpm2_context *tpm, const uint8_t *policy_text, size_t policy_siz
         r = j ? attest_policy_from_json(j, &policy) : -EBADMSG;
         if (r < 0)
                 return r;
+        /* The token comes from the disk: attest_policy_check() refused "roots" and "time" in it.
+         * Extra roots come from local configuration only, and certificates are verified now. */
+        r = attest_local_roots(&policy.roots);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot read the extra trusted roots of the local configuration");
+        policy.time = 0;
 
         r = kdf_random(nonce, sizeof(nonce));
         if (r < 0)
                 return r;
+        /* Only what the policy needs of the TPM (every command is a trip through the hypervisor):
+         * a quote when it requires one, of its PCRs; the event log when it requires it. */
+        attest_policy_quote(&policy, &quote, &quote_mask, &quote_log_pcrs);
         r = attest_collect(&(struct attest_collect_params) {
                                    .tpm = tpm,
                                    .nonce = nonce,
                                    .nonce_size = sizeof(nonce),
                                    .tsm_dir = secure_getenv("CVMSEAL_TSM_DIR"),
-                                   .event_log = secure_getenv("CVMSEAL_EVENT_LOG"),
+                                   .event_log = policy.require & REQUIRE_EVENT_LOG ? secure_getenv("CVMSEAL_EVENT_LOG") : "",
                                    .cert_cache = secure_getenv("CVMSEAL_CERT_CACHE") ?: "/etc/cvmseal/certs",
+                                   .quote = quote,
+                                   .quote_mask = quote_mask,
+                                   .quote_log_pcrs = quote_log_pcrs,
                            },
                            &evidence);
         if (r < 0)

@@ -849,76 +849,121 @@ int tpm2_sealed_unmarshal(const uint8_t *pub, size_t pub_size, const uint8_t *pr
 
 /* ---- attestation evidence ---- */
 
-static int nv_open(tpm2_context *c, uint32_t index, ESYS_TR *ret, TPM2B_NV_PUBLIC **ret_public) {
-        ESYS_TR tr = ESYS_TR_NONE;
-        TSS2_RC rc;
+/*
+ * The NV indices and the AK of the vTPM are used through SAPI, on their raw handles, with a password
+ * session (an empty password): no ESYS_TR, so no ReadPublic/NV_ReadPublic to make one (ESAPI sends
+ * one to learn an object's name, and nv_open() used to send a second to learn the index's size and
+ * attributes).  That loses nothing: a password session binds nothing to names, and everything read
+ * here travels to a verifier that authenticates it on its own terms (the HCL report by the hardware
+ * signature and the binding of its runtime claims, the quote by the signature of the key those claims
+ * name).  An interposer that answers for the TPM can make the evidence fail, never pass.
+ *
+ * NV indices are authorized by the owner (TPM_RH_OWNER, whose authorization is exempt from the
+ * dictionary-attack logic: no RETRY after a cold start, no failure counted), as Azure documents for
+ * its indices; an index that does not allow it (ownerread/ownerwrite clear, or an owner password) is
+ * tried once more with its own authorization.
+ */
+
+static TSS2_SYS_CONTEXT *sys_context(tpm2_context *c) {
+        TSS2_SYS_CONTEXT *sys = NULL;
+
+        return Esys_GetSysContext(c->esys, &sys) == TSS2_RC_SUCCESS ? sys : NULL;
+}
+
+static const TSS2L_SYS_AUTH_COMMAND password_auth = {
+        .count = 1,
+        .auths = { { .sessionHandle = TPM2_RS_PW } },
+};
+
+/* Does the TPM refuse the owner's authorization for this index (so that its own may work)? */
+static bool nv_owner_refused(TSS2_RC rc) {
+        TSS2_RC base = tpm_rc_base(rc);
+
+        return rc_is_tpm(rc) && (base == TPM2_RC_NV_AUTHORIZATION || base == TPM2_RC_AUTH_UNAVAILABLE ||
+                                 base == TPM2_RC_BAD_AUTH || base == TPM2_RC_AUTH_FAIL);
+}
+
+static int nv_error(TSS2_RC rc, const char *what, uint32_t index) {
         int r;
 
-        TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr));
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "NV_ReadPublic");
-                return r == -ENOENT ? log_debug_errno(-ENOENT, "NV index 0x%08x is not defined", (unsigned) index) : r;
+        if (rc_is_tpm(rc) && tpm_rc_base(rc) == TPM2_RC_NV_RANGE) {
+                log_debug("%s of NV index 0x%08x: beyond the index's end", what, (unsigned) index);
+                return -ERANGE;
         }
-        TPM2_CALL(rc, Esys_NV_ReadPublic(c->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ret_public, NULL));
-        if (rc != TSS2_RC_SUCCESS) {
-                (void) Esys_TR_Close(c->esys, &tr);
-                return tpm2_tss_error(rc, "NV_ReadPublic");
+        r = tpm2_tss_error(rc, what);
+        return r == -ENOENT ? log_debug_errno(-ENOENT, "NV index 0x%08x is not defined", (unsigned) index) : r;
+}
+
+/* One NV_Read of size bytes (at most TPM2_NV_CHUNK) at offset, owner-authorized, else by the index. */
+static int nv_read_chunk(tpm2_context *c, uint32_t index, uint16_t offset, uint16_t size, uint8_t *out) {
+        TSS2_SYS_CONTEXT *sys = sys_context(c);
+        TPMI_RH_NV_AUTH auth = TPM2_RH_OWNER;
+        TPM2B_MAX_NV_BUFFER data = {};
+        TSS2L_SYS_AUTH_RESPONSE rsp = {};
+        TSS2_RC rc;
+
+        if (!sys)
+                return -EIO;
+        for (;;) {
+                data = (TPM2B_MAX_NV_BUFFER) {};
+                TPM2_CALL(rc, Tss2_Sys_NV_Read(sys, auth, index, &password_auth, size, offset, &data, &rsp));
+                if (rc == TSS2_RC_SUCCESS || auth == index || !nv_owner_refused(rc))
+                        break;
+                log_debug("NV index 0x%08x: the owner may not read it, trying its own authorization", (unsigned) index);
+                auth = index;
         }
-        *ret = tr;
+        if (rc != TSS2_RC_SUCCESS)
+                return nv_error(rc, "NV_Read", index);
+        if (data.size != size)
+                return log_debug_errno(-EBADMSG, "NV_Read returned %u bytes, not %u", data.size, size);
+        memcpy(out, data.buffer, size);
         return 0;
 }
 
-/* The authorization for reading (or writing) an index: its own auth value (empty) where the index
- * allows it, else the owner's. */
-static ESYS_TR nv_auth(ESYS_TR index, TPMA_NV attributes, bool write) {
-        if (attributes & (write ? TPMA_NV_AUTHWRITE : TPMA_NV_AUTHREAD))
-                return index;
-        if (attributes & (write ? TPMA_NV_OWNERWRITE : TPMA_NV_OWNERREAD))
-                return ESYS_TR_RH_OWNER;
-        return index;
+int tpm2_nv_read_at(tpm2_context *c, uint32_t index, size_t offset, size_t size, uint8_t *buf) {
+        for (size_t done = 0; done < size;) {
+                size_t n = size - done > TPM2_NV_CHUNK ? TPM2_NV_CHUNK : size - done;
+                int r;
+
+                if (offset + done > UINT16_MAX)
+                        return -ERANGE;
+                r = nv_read_chunk(c, index, (uint16_t) (offset + done), (uint16_t) n, buf + done);
+                if (r < 0)
+                        return r;
+                done += n;
+        }
+        return 0;
+}
+
+int tpm2_nv_size(tpm2_context *c, uint32_t index, size_t *ret) {
+        TSS2_SYS_CONTEXT *sys = sys_context(c);
+        TPM2B_NV_PUBLIC pub = {};
+        TPM2B_NAME name = {};
+        TSS2_RC rc;
+
+        if (!sys)
+                return -EIO;
+        TPM2_CALL(rc, Tss2_Sys_NV_ReadPublic(sys, index, NULL, &pub, &name, NULL));
+        if (rc != TSS2_RC_SUCCESS)
+                return nv_error(rc, "NV_ReadPublic", index);
+        *ret = pub.nvPublic.dataSize;
+        return 0;
 }
 
 int tpm2_nv_read(tpm2_context *c, uint32_t index, uint8_t **ret, size_t *ret_size) {
-        TPM2B_NV_PUBLIC *pub = NULL;
         _cleanup_free_ uint8_t *buf = NULL;
-        ESYS_TR tr;
-        size_t size, off = 0;
-        TPMA_NV attributes;
+        size_t size;
         int r;
 
-        r = nv_open(c, index, &tr, &pub);
+        r = tpm2_nv_size(c, index, &size);
         if (r < 0)
                 return r;
-        size = pub->nvPublic.dataSize;
-        attributes = pub->nvPublic.attributes;
-        Esys_Free(pub);
-
         buf = malloc(size ? size : 1);
-        if (!buf) {
-                (void) Esys_TR_Close(c->esys, &tr);
+        if (!buf)
                 return -ENOMEM;
-        }
-        while (off < size) {
-                UINT16 n = (UINT16) (size - off > TPM2_NV_CHUNK ? TPM2_NV_CHUNK : size - off);
-                TPM2B_MAX_NV_BUFFER *data = NULL;
-                TSS2_RC rc;
-
-                TPM2_CALL(rc, Esys_NV_Read(c->esys, nv_auth(tr, attributes, false), tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                           ESYS_TR_NONE, n, (UINT16) off, &data));
-                if (rc != TSS2_RC_SUCCESS) {
-                        (void) Esys_TR_Close(c->esys, &tr);
-                        return tpm2_tss_error(rc, "NV_Read");
-                }
-                if (data->size != n) {
-                        Esys_Free(data);
-                        (void) Esys_TR_Close(c->esys, &tr);
-                        return log_debug_errno(-EBADMSG, "NV_Read returned %u bytes, not %u", data->size, n);
-                }
-                memcpy(buf + off, data->buffer, n);
-                Esys_Free(data);
-                off += n;
-        }
-        (void) Esys_TR_Close(c->esys, &tr);
+        r = tpm2_nv_read_at(c, index, 0, size, buf);
+        if (r < 0)
+                return r;
 
         log_debug("Read %zu bytes from NV index 0x%08x", size, (unsigned) index);
         *ret = TAKE_PTR(buf);
@@ -927,31 +972,27 @@ int tpm2_nv_read(tpm2_context *c, uint32_t index, uint8_t **ret, size_t *ret_siz
 }
 
 int tpm2_nv_write(tpm2_context *c, uint32_t index, const uint8_t *data, size_t size) {
-        TPM2B_NV_PUBLIC *pub = NULL;
+        TSS2_SYS_CONTEXT *sys = sys_context(c);
+        TPMI_RH_NV_AUTH auth = TPM2_RH_OWNER;
         TPM2B_MAX_NV_BUFFER buf = {};
-        TPMA_NV attributes;
-        ESYS_TR tr;
+        TSS2L_SYS_AUTH_RESPONSE rsp = {};
         TSS2_RC rc;
-        int r;
 
-        r = nv_open(c, index, &tr, &pub);
-        if (r < 0)
-                return r;
-        attributes = pub->nvPublic.attributes;
-        if (size > pub->nvPublic.dataSize || size > sizeof(buf.buffer)) {
-                Esys_Free(pub);
-                (void) Esys_TR_Close(c->esys, &tr);
+        if (!sys)
+                return -EIO;
+        if (size > TPM2_NV_CHUNK || size > sizeof(buf.buffer))
                 return -EINVAL;
-        }
-        Esys_Free(pub);
-
         buf.size = (UINT16) size;
         memcpy(buf.buffer, data, size);
-        TPM2_CALL(rc, Esys_NV_Write(c->esys, nv_auth(tr, attributes, true), tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                    ESYS_TR_NONE, &buf, 0));
-        (void) Esys_TR_Close(c->esys, &tr);
+        for (;;) {
+                TPM2_CALL(rc, Tss2_Sys_NV_Write(sys, auth, index, &password_auth, &buf, 0, &rsp));
+                if (rc == TSS2_RC_SUCCESS || auth == index || !nv_owner_refused(rc))
+                        break;
+                log_debug("NV index 0x%08x: the owner may not write it, trying its own authorization", (unsigned) index);
+                auth = index;
+        }
         if (rc != TSS2_RC_SUCCESS)
-                return tpm2_tss_error(rc, "NV_Write");
+                return nv_error(rc, "NV_Write", index);
         return 0;
 }
 
@@ -1047,110 +1088,80 @@ int tpm2_pcr_event_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr,
         return 0;
 }
 
-/* An attestation key under the endorsement hierarchy: RSA-2048, restricted signing, RSASSA-SHA256. */
-static const TPM2B_PUBLIC ak_template = {
-        .publicArea = {
-                .type = TPM2_ALG_RSA,
-                .nameAlg = TPM2_ALG_SHA256,
-                .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                                    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                                    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT,
-                .parameters.rsaDetail = {
-                        .symmetric = { .algorithm = TPM2_ALG_NULL },
-                        .scheme = { .scheme = TPM2_ALG_RSASSA, .details.rsassa.hashAlg = TPM2_ALG_SHA256 },
-                        .keyBits = 2048,
-                },
-        },
-};
-
 int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint32_t mask,
                uint8_t **ret_message, size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size,
                uint8_t **ret_ak_public, size_t *ret_ak_public_size, uint8_t values[][32]) {
-        ESYS_TR ak = ESYS_TR_NONE;
-        bool transient = false;
-        TPM2B_PUBLIC *pub = NULL;
-        TPM2B_ATTEST *quoted = NULL;
-        TPMT_SIGNATURE *sig = NULL;
+        TSS2_SYS_CONTEXT *sys = sys_context(c);
+        TSS2L_SYS_AUTH_RESPONSE rsp = {};
         TPM2B_DATA qualifying = {};
         TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
         TPML_PCR_SELECTION sel;
+        TPM2B_ATTEST quoted = {};
+        TPMT_SIGNATURE sig = {};
+        TPM2B_PUBLIC pub = {};
+        TPM2B_NAME name = {}, qualified = {};
         _cleanup_free_ uint8_t *msg = NULL, *sig_buf = NULL, *pub_buf = NULL;
         size_t sig_size = 0, pub_size = 0;
         TSS2_RC rc;
         int r;
 
-        if (nonce_size > sizeof(qualifying.buffer))
+        if (!sys)
+                return -EIO;
+        if (nonce_size > sizeof(qualifying.buffer) || mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX) || (mask && !values))
                 return -EINVAL;
 
-        TPM2_CALL(rc, Esys_TR_FromTPMPublic(c->esys, ak_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ak));
-        if (rc == TSS2_RC_SUCCESS) {
-                TPM2_CALL(rc, Esys_ReadPublic(c->esys, ak, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL));
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = tpm2_tss_error(rc, "ReadPublic (AK)");
-                        goto finish;
-                }
-        } else if (tpm2_rc_to_errno(rc) == -ENOENT) {
-                TPM2B_SENSITIVE_CREATE in = {};
-                TPM2B_DATA outside = {};
-                TPML_PCR_SELECTION none = {};
-
-                log_debug("No AK at 0x%08x: creating one under the endorsement hierarchy", (unsigned) ak_handle);
-                TPM2_CALL(rc, Esys_CreatePrimary(c->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                                 ESYS_TR_NONE, &in, &ak_template, &outside, &none, &ak, &pub, NULL,
-                                                 NULL, NULL));
-                if (rc != TSS2_RC_SUCCESS)
-                        return tpm2_tss_error(rc, "CreatePrimary (AK)");
-                transient = true;
-        } else
-                return tpm2_tss_error(rc, "ReadPublic (AK)");
-
+        /* Only a key the platform provisioned: a key created here (CreatePrimary) is one that no
+         * hardware vouches for, and the unlock path creates nothing on the TPM (DESIGN).  The AK by
+         * its raw handle: a missing one is TPM_RC_HANDLE, no ReadPublic needed to find out. */
         qualifying.size = (UINT16) nonce_size;
         memcpy(qualifying.buffer, nonce, nonce_size);
         pcr_selection(mask, &sel);
-        TPM2_CALL(rc, Esys_Quote(c->esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying, &scheme, &sel,
-                                 &quoted, &sig));
+        TPM2_CALL(rc, Tss2_Sys_Quote(sys, ak_handle, &password_auth, &qualifying, &scheme, &sel, &quoted, &sig, &rsp));
         if (rc != TSS2_RC_SUCCESS) {
                 r = tpm2_tss_error(rc, "Quote");
-                goto finish;
+                return r == -ENOENT ? log_debug_errno(-ENOENT, "No AK at 0x%08x", (unsigned) ak_handle) : r;
         }
 
-        r = tpm2_pcr_read(c, mask, values);
-        if (r < 0)
-                goto finish;
+        /* The AK's public area only when the caller wants it (no HCLAkPub names the key). */
+        if (ret_ak_public) {
+                TPM2_CALL(rc, Tss2_Sys_ReadPublic(sys, ak_handle, NULL, &pub, &name, &qualified, NULL));
+                if (rc != TSS2_RC_SUCCESS)
+                        return tpm2_tss_error(rc, "ReadPublic (AK)");
+        }
 
-        msg = malloc(quoted->size ? quoted->size : 1);
+        /* The values after the quote: if one moved in between, the quote's digest says so. */
+        if (mask) {
+                r = tpm2_pcr_read(c, mask, values);
+                if (r < 0)
+                        return r;
+        }
+
+        msg = malloc(quoted.size ? quoted.size : 1);
         sig_buf = malloc(sizeof(TPMT_SIGNATURE));
-        pub_buf = malloc(sizeof(TPM2B_PUBLIC));
-        if (!msg || !sig_buf || !pub_buf) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        memcpy(msg, quoted->attestationData, quoted->size);
-        rc = Tss2_MU_TPMT_SIGNATURE_Marshal(sig, sig_buf, sizeof(TPMT_SIGNATURE), &sig_size);
-        if (rc == TSS2_RC_SUCCESS)
-                rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, pub_buf, sizeof(TPM2B_PUBLIC), &pub_size);
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "Marshalling the quote");
-                goto finish;
+        if (!msg || !sig_buf)
+                return -ENOMEM;
+        memcpy(msg, quoted.attestationData, quoted.size);
+        rc = Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, sig_buf, sizeof(TPMT_SIGNATURE), &sig_size);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "Marshalling the quote's signature") == -ENOMEM ? -ENOMEM : -EBADMSG;
+        if (ret_ak_public) {
+                pub_buf = malloc(sizeof(TPM2B_PUBLIC));
+                if (!pub_buf)
+                        return -ENOMEM;
+                rc = Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, pub_buf, sizeof(TPM2B_PUBLIC), &pub_size);
+                if (rc != TSS2_RC_SUCCESS)
+                        return tpm2_tss_error(rc, "Marshalling the AK's public area") == -ENOMEM ? -ENOMEM : -EBADMSG;
         }
 
-        *ret_message_size = quoted->size;
+        *ret_message_size = quoted.size;
         *ret_message = TAKE_PTR(msg);
         *ret_signature = TAKE_PTR(sig_buf);
         *ret_signature_size = sig_size;
-        *ret_ak_public = TAKE_PTR(pub_buf);
-        *ret_ak_public_size = pub_size;
-        r = 0;
-
-finish:
-        Esys_Free(pub);
-        Esys_Free(quoted);
-        Esys_Free(sig);
-        if (transient)
-                (void) Esys_FlushContext(c->esys, ak);
-        else if (ak != ESYS_TR_NONE)
-                (void) Esys_TR_Close(c->esys, &ak);
-        return r;
+        if (ret_ak_public) {
+                *ret_ak_public = TAKE_PTR(pub_buf);
+                *ret_ak_public_size = pub_size;
+        }
+        return 0;
 }
 
 /* ---- for TPM sequences built in other modules (signed-policy.c) ---- */

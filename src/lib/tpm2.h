@@ -129,15 +129,26 @@ void tpm2_backoff(unsigned try);
 #define TPM2_AZURE_AK_HANDLE UINT32_C(0x81000003)
 #define TPM2_NV_CHUNK 1024U
 
-/* Reads a whole NV index, in chunks of at most TPM2_NV_CHUNK bytes.  -ENOENT when it is not defined. */
+/* NV indices and the AK go through SAPI on their raw handles with an empty password (the owner's
+ * authorization for NV, else the index's own): no ReadPublic/NV_ReadPublic is sent to name them.
+ * -ENOENT when the index (the AK) is not there. */
+
+/* Reads size bytes at offset of an NV index, in chunks of at most TPM2_NV_CHUNK bytes.  -ERANGE when
+ * that is beyond the index's end (TPM_RC_NV_RANGE). */
+int tpm2_nv_read_at(tpm2_context *c, uint32_t index, size_t offset, size_t size, uint8_t *buf);
+/* The size of an NV index (one NV_ReadPublic). */
+int tpm2_nv_size(tpm2_context *c, uint32_t index, size_t *ret);
+/* Reads a whole NV index: its size from NV_ReadPublic, then tpm2_nv_read_at(). */
 int tpm2_nv_read(tpm2_context *c, uint32_t index, uint8_t **ret, size_t *ret_size);
-/* Writes data at offset 0 of an NV index (at most its size). */
+/* Writes data (at most TPM2_NV_CHUNK bytes) at offset 0 of an NV index. */
 int tpm2_nv_write(tpm2_context *c, uint32_t index, const uint8_t *data, size_t size);
 
-/* A quote of the sha256 PCRs of mask with qualifyingData = nonce, by the AK at ak_handle (Azure's
- * 0x81000003) or, when there is none there, by an AK created under the endorsement hierarchy for
- * the occasion.  Returns the TPMS_ATTEST bytes, the marshalled TPMT_SIGNATURE, the AK's marshalled
- * TPM2B_PUBLIC, and the PCR values (32 bytes each, ascending PCR order). */
+/* A quote of the sha256 PCRs of mask (0: none, a quote of no PCR) with qualifyingData = nonce, by the
+ * AK at ak_handle (Azure's 0x81000003; -ENOENT when there is none: no key is ever created for the
+ * occasion).  Returns the TPMS_ATTEST bytes and the marshalled TPMT_SIGNATURE; with ret_ak_public
+ * (else NULL: no ReadPublic is sent) the AK's marshalled TPM2B_PUBLIC; with a mask, the PCR values
+ * read after the quote (32 bytes each, ascending PCR order; one PCR_Read per 8 PCRs).  Commands:
+ * Quote [, ReadPublic] [, PCR_Read...]. */
 int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint32_t mask,
                uint8_t **ret_message, size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size,
                uint8_t **ret_ak_public, size_t *ret_ak_public_size, uint8_t values[][32]);

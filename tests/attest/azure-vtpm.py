@@ -13,8 +13,14 @@ What it makes, with the openssl command line and tpm2-tools (Python standard lib
                         REPORTED_TCB's bytes 0, 1, 6, 7: the Milan layout) and hwID (.1.4, the 64 bytes
                         of CHIP_ID in a DER OCTET STRING, as KDS issues it now)
   an AK                 an RSA-2048 restricted signing key (RSASSA-SHA256) created as a primary key in
-                        the endorsement hierarchy from the very template that cvmseal uses when there is
-                        no AK (so the key is the same either way), persisted at 0x81000003
+                        the endorsement hierarchy, persisted at 0x81000003, with the attributes of
+                        Azure's AK: fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth, noDA,
+                        restricted, sign (what Microsoft's vTPM, openvmm's tpm_protocol
+                        expected_ak_attributes(), checks a provisioned AK for).  noDA matters: the
+                        first authorization of a DA-protected object after a start that followed no
+                        orderly shutdown is answered TPM_RC_RETRY (the TPM writes its pending
+                        dictionary-attack state to NV first), which cost every cold gated unlock a
+                        second Quote
   runtime claims        compact JSON: HCLAkPub (the AK's modulus, base64url), vm-configuration, user-data
   an SNP report         version 2, 1184 bytes: POLICY (DEBUG bit 19 with --debug), VMPL, MEASUREMENT,
                         REPORT_DATA = SHA-256(claims) || 32 zero bytes, REPORTED_TCB / CHIP_ID equal to
@@ -32,10 +38,15 @@ Files in --out:
   ark.pem ask.pem vcek.pem      the chain (ark.key ask.key vcek.key: their keys)
   certs/                        a certificate cache for $CVMSEAL_CERT_CACHE: vcek.pem ask.pem ark.pem
   policy.json                   {"version":1,"require":["snp","azure-hcl","tpm-quote"],"snp":{
-                                "measurements":[<the expected measurement>],"allow-debug":false,"vmpl":0},
-                                "roots":[<the test ARK>]}: what a genuine VM must show; it does NOT
-                                follow --debug or --vmpl (so those fail against it); its measurement is
-                                --measurement when given (the image's measurement), else the default
+                                "measurements":[<the expected measurement>],"allow-debug":false,"vmpl":0}}:
+                                what a genuine VM must show, as a token keeps it (`enroll
+                                --attest-policy`); it does NOT follow --debug or --vmpl (so those fail
+                                against it); its measurement is --measurement when given (the image's
+                                measurement), else the default.  A token's policy may not name roots:
+                                the unlock gate trusts the test ARK when ark.pem is copied to
+                                $CVMSEAL_CONFDIR/roots/
+  verify-policy.json            the same with "roots":[<the test ARK>], for `attest verify --policy`
+                                (the operator's own file may add roots)
   claims.json                   the runtime claims, the exact bytes that are hashed
   snp-report.bin hcl-report.bin the reports (hcl-report.bin whole, even with --truncate-nv)
   ak.pem                        the AK's public key (absent with --no-ak)
@@ -45,8 +56,8 @@ Keys and the ARK/ASK certificates already in --out are reused (RSA-4096 key gene
 seconds): provisioning the same swtpm again with other options keeps the chain, so a policy written
 by an earlier run still trusts it.  The VCEK certificate is issued again on every run.  Running it
 again on the same swtpm replaces NV 0x01400001; it keeps the user-data index and an AK at 0x81000003
-(the same key: it is made from a fixed template in the endorsement hierarchy), and evicts the AK with
---no-ak.
+(the same key: it is made from a fixed template in the endorsement hierarchy; an AK persisted by an
+older fixture without noDA is made again), and evicts the AK with --no-ak.
 
 Options:
   --debug               set the DEBUG bit (19) of the guest policy
@@ -56,12 +67,15 @@ Options:
   --expired-vcek        a VCEK valid from 2020-01-01 to 2021-01-01 only
   --vcek-validity A B   the VCEK's notBefore and notAfter (YYMMDDHHMMSSZ)
   --wrong-ak            put another RSA-2048 key's modulus in HCLAkPub
-  --no-ak               persist no AK at 0x81000003 (cvmseal then creates the same key itself)
+  --no-ak               persist no AK at 0x81000003 (cvmseal then quotes nothing: it creates no key)
   --truncate-nv N       define NV 0x01400001 with N bytes and write only the report's first N bytes
   --pad-nv N            define NV 0x01400001 with N bytes (>= the report) and zero-pad the report,
                         as Azure's larger index is
   --no-tpm              make the files only; touch no TPM (--tcti is then not needed; the AK is a
                         software key)
+  --user-data HEX       the runtime claims' user-data: HEX zero-padded to 64 bytes, in upper-case hex
+                        (default: zeros).  swtpm makes no fresh report when a nonce is written to
+                        NV 0x01400002, as Azure's paravisor does: this is the report it would make
 
 Prints info.json on stdout.  Exit status 0, or 1 with a message on stderr.
 """
@@ -97,9 +111,10 @@ DEFAULT_CHIP_ID = hashlib.sha512(b"cvmseal test chip").digest()
 DEFAULT_TCB = (3, 0, 8, 115)
 VM_UNIQUE_ID = "6f2b6c3e-1d6a-4c1e-9a55-3b0c2f6e7a10"
 
-# The template of cvmseal's AK (src/lib/tpm2.c, ak_template), in tpm2-tools' words.
+# Azure's AK (see the top), in tpm2-tools' words.
 AK_ALG = "rsa2048:rsassa-sha256:null"
-AK_ATTRS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign"
+AK_ATTRS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|sign"
+AK_NODA = 0x00000400
 
 PSS = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:48"]
 
@@ -339,12 +354,14 @@ def make_hcl_report(snp, claims):
     return bytes(h)
 
 
-def make_claims(modulus, exponent):
+def make_claims(modulus, exponent, user_data):
     claims = {
         "keys": [{"kid": "HCLAkPub", "key_ops": ["sign"], "kty": "RSA", "e": b64url(exponent), "n": b64url(modulus)}],
         "vm-configuration": {"console-enabled": True, "secure-boot": True, "tpm-enabled": True,
                              "vmUniqueId": VM_UNIQUE_ID},
-        "user-data": "00" * 64,
+        # What the paravisor copies from NV 0x01400002: its 64 bytes in hex (upper case, as Azure's
+        # HCL writes it; the real reports of ../shared/testdata hold only zeros).
+        "user-data": user_data.hex().upper(),
     }
     return json.dumps(claims, separators=(",", ":")).encode()
 
@@ -384,10 +401,18 @@ class Tpm:
 
 
 def provision_ak(tpm, out, no_ak):
-    """The AK: a primary in the endorsement hierarchy from cvmseal's AK template.  One that an earlier
-    run persisted is the same key: it is kept (or evicted, with --no-ak)."""
+    """The AK: a primary in the endorsement hierarchy with Azure's AK attributes.  One that an earlier
+    run persisted is the same key: it is kept (or evicted, with --no-ak); one without noDA is made
+    again."""
     ak_pem = os.path.join(out, "ak.pem")
     ctx = os.path.join(out, "ak.ctx")
+    if AK_HANDLE in tpm.handles("handles-persistent"):
+        text = tpm("tpm2_readpublic", "-c", "0x%08x" % AK_HANDLE).stdout.decode()
+        lines = [l.strip() for l in text.splitlines()]
+        i = lines.index("attributes:")
+        attrs = int(lines[i + 2].split()[1], 16) if lines[i + 2].startswith("raw:") else 0
+        if not attrs & AK_NODA:
+            tpm("tpm2_evictcontrol", "-C", "o", "-c", "0x%08x" % AK_HANDLE)
     if AK_HANDLE in tpm.handles("handles-persistent"):
         tpm("tpm2_readpublic", "-c", "0x%08x" % AK_HANDLE, "-f", "pem", "-o", ak_pem)
         if no_ak:
@@ -449,6 +474,9 @@ def parse_args(argv):
     p.add_argument("--truncate-nv", type=int, metavar="N", help="only the report's first N bytes in the NV index")
     p.add_argument("--pad-nv", type=int, metavar="N", help="an NV index of N bytes, the report zero-padded")
     p.add_argument("--no-tpm", action="store_true", help="write the files only")
+    p.add_argument("--user-data", metavar="HEX", default="",
+                   help="the runtime claims' user-data: these bytes, zero-padded to 64 (a report that a "
+                        "paravisor made after that nonce was written to NV 0x01400002)")
     a = p.parse_args(argv)
     if not a.no_tpm and not a.tcti:
         p.error("--tcti is required (or --no-tpm)")
@@ -462,6 +490,13 @@ def parse_args(argv):
             raise ValueError
     except ValueError:
         p.error("--tcb takes four numbers from 0 to 255: BL,TEE,SNP,UCODE")
+    try:
+        a.user_data = bytes.fromhex(a.user_data)
+        if len(a.user_data) > 64:
+            raise ValueError
+        a.user_data += bytes(64 - len(a.user_data))
+    except ValueError:
+        p.error("--user-data takes at most 64 bytes of hex")
     if a.measurement is not None:
         try:
             if len(bytes.fromhex(a.measurement)) != 48:
@@ -508,7 +543,7 @@ def main(argv):
     if args.no_ak and tpm:
         os.unlink(ak_pem)
 
-    claims = make_claims(modulus, exponent)
+    claims = make_claims(modulus, exponent, args.user_data)
     report_data = hashlib.sha256(claims).digest() + bytes(32)
     work = tempfile.mkdtemp(prefix="sign.", dir=out)
     try:
@@ -540,9 +575,12 @@ def main(argv):
         "version": 1,
         "require": ["snp", "azure-hcl", "tpm-quote"],
         "snp": {"measurements": [measurement.hex()], "allow-debug": False, "vmpl": 0},
-        "roots": [ark],
     }
     with open(os.path.join(out, "policy.json"), "w") as f:
+        json.dump(policy, f, indent=2)
+        f.write("\n")
+    policy["roots"] = [ark]
+    with open(os.path.join(out, "verify-policy.json"), "w") as f:
         json.dump(policy, f, indent=2)
         f.write("\n")
 

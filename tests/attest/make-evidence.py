@@ -5,18 +5,27 @@ of ../shared/testdata, and edits them, for tests/integration/test-attest-vectors
 library only.
 
   make-evidence.py build [--snp-report F] [--tdx-quote F] [--hcl-report F] [--event-log F]
-                         [--cert-der F]... [--cert-pem F]... [--pcrs-yaml F] [--nonce HEX]
+                         [--cert-der F]... [--cert-pem F]... [--pcrs-yaml F]
+                         [--nonce HEX | --nonce-report-data]
       a version 1 evidence document on stdout: the binary members base64-encoded; --cert-der adds a
       DER certificate as PEM, --cert-pem adds every certificate of a PEM file (in order);
-      --pcrs-yaml takes pcrs.sha256 from the `pcrs:` section of tpm2_eventlog's expected output
+      --pcrs-yaml takes pcrs.sha256 from the `pcrs:` section of tpm2_eventlog's expected output;
+      --nonce-report-data makes the nonce the one the SNP report (or else the TDX quote) answers:
+      its REPORT_DATA without the trailing zero bytes (a report is fresh only for that nonce)
 
   make-evidence.py edit EVIDENCE [--set PATH=JSON]... [--delete PATH]... [--put MEMBER:OFFSET:HEX]...
                                  [--flip MEMBER:OFFSET]... [--truncate MEMBER:LENGTH]...
+                                 [--quote KEY.pem] [--ak-public KEY.pem]
       EVIDENCE (a file, "-" for stdin) edited, on stdout.  --set puts a JSON value at a dotted path
       (pcrs.sha256.7="00..."); --delete removes the member at PATH.  MEMBER is a base64 member named
       by a dotted path (snp-report, azure-hcl-report, tpm-quote.signature...); --put overwrites its
       bytes from OFFSET (decimal or 0x hex) with HEX, --flip XORs the byte at OFFSET with 0x01,
-      --truncate keeps its first LENGTH bytes.  Edits apply in that order.
+      --truncate keeps its first LENGTH bytes.  --quote forges what an attacker on the TPM channel
+      answers: a tpm-quote (TPMS_ATTEST of a quote, RSASSA-SHA256 TPMT_SIGNATURE, and the key's
+      TPM2B_PUBLIC as ak-public, a restricted signing key's) signed by the RSA key KEY.pem (the
+      openssl command signs), with the evidence's nonce as extraData, over every sha256 PCR of the
+      evidence.  --ak-public puts KEY.pem's TPM2B_PUBLIC in tpm-quote.ak-public.  Edits apply in
+      that order.
 
   make-evidence.py offset EVIDENCE MEMBER TEXT [--hex]
       the offset (decimal) of the first occurrence of TEXT (--hex: of the bytes TEXT spells in hex)
@@ -52,8 +61,11 @@ library only.
 """
 import argparse
 import base64
+import hashlib
 import json
 import re
+import struct
+import subprocess
 import sys
 
 
@@ -108,10 +120,23 @@ def b64(data):
     return base64.b64encode(data).decode()
 
 
+def report_data_nonce(a):
+    """The nonce a report answers: its REPORT_DATA (SNP 0x50, TDX v4 quote 0x238), trailing zeros cut."""
+    if a.snp_report:
+        rd = read_bytes(a.snp_report)[0x50:0x90]
+    elif a.tdx_quote:
+        rd = read_bytes(a.tdx_quote)[0x238:0x278]
+    else:
+        sys.exit("--nonce-report-data needs --snp-report or --tdx-quote")
+    return (rd.rstrip(b"\0") or b"\0").hex()
+
+
 def build(a):
     ev = {"version": 1}
     if a.nonce is not None:
         ev["nonce"] = a.nonce
+    elif a.nonce_report_data:
+        ev["nonce"] = report_data_nonce(a)
     if a.hcl_report:
         ev["azure-hcl-report"] = b64(read_bytes(a.hcl_report))
     if a.snp_report:
@@ -174,7 +199,60 @@ def edit(a):
         path, _, n = spec.rpartition(":")
         obj, key = walk(ev, path)
         obj[key] = b64(base64.b64decode(obj[key])[:int(n, 0)])
+    if a.quote:
+        ev["tpm-quote"] = forge_quote(a.quote, bytes.fromhex(ev.get("nonce", "")),
+                                      ev.get("pcrs", {}).get("sha256", {}))
+    if a.ak_public:
+        ev.setdefault("tpm-quote", {})["ak-public"] = b64(tpm2b_public(a.ak_public))
     return ev
+
+
+# ---- quotes forged with a key of one's own (what an attacker on the TPM channel can answer) ----
+
+def openssl(*argv, data=None):
+    p = subprocess.run(["openssl"] + list(argv), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        sys.exit(f"openssl {' '.join(argv)}: {p.stderr.decode(errors='replace').strip()}")
+    return p.stdout
+
+
+def rsa_modulus(key):
+    out = openssl("rsa", "-in", key, "-noout", "-modulus").decode().strip()
+    if not out.startswith("Modulus="):
+        sys.exit(f"{key}: not an RSA key")
+    return bytes.fromhex(out[len("Modulus="):])
+
+
+def tpm2b(b):
+    return struct.pack(">H", len(b)) + b
+
+
+def tpm2b_public(key):
+    """TPM2B_PUBLIC of an RSA restricted signing key (RSASSA-SHA256, noDA, as Azure's AK)."""
+    n = rsa_modulus(key)
+    attrs = 0x00050472     # fixedTPM fixedParent sensitiveDataOrigin userWithAuth noDA restricted sign
+    area = struct.pack(">HHI", 0x0001, 0x000B, attrs) + tpm2b(b"") + \
+        struct.pack(">HHHHI", 0x0010, 0x0014, 0x000B, len(n) * 8, 0) + tpm2b(n)
+    return tpm2b(area)
+
+
+def forge_quote(key, nonce, pcrs):
+    """A TPMS_ATTEST of a quote over the sha256 PCRs given (ascending), with nonce as extraData,
+    signed by key: a tpm-quote member."""
+    sel = 0
+    cat = b""
+    for i in sorted(int(k) for k in pcrs):
+        sel |= 1 << i
+        cat += bytes.fromhex(pcrs[str(i)])
+    selection = struct.pack(">IHB", 1, 0x000B, 3) + sel.to_bytes(3, "little")
+    attest = struct.pack(">IH", 0xFF544347, 0x8018) + \
+        tpm2b(b"\x00\x0b" + hashlib.sha256(b"a key of one's own").digest()) + tpm2b(nonce) + \
+        struct.pack(">QIIB", 123456, 1, 0, 1) + struct.pack(">Q", 0x2023110200000000) + \
+        selection + tpm2b(hashlib.sha256(cat).digest())
+    sig = openssl("dgst", "-sha256", "-sign", key, data=attest)
+    return {"message": b64(attest),
+            "signature": b64(struct.pack(">HH", 0x0014, 0x000B) + tpm2b(sig)),
+            "ak-public": b64(tpm2b_public(key))}
 
 
 def member(doc, path):
@@ -225,6 +303,7 @@ def parser():
     b.add_argument("--cert-pem", action="append", default=[])
     b.add_argument("--pcrs-yaml")
     b.add_argument("--nonce")
+    b.add_argument("--nonce-report-data", action="store_true")
     e = sub.add_parser("edit")
     e.add_argument("evidence")
     e.add_argument("--set", action="append", default=[])
@@ -232,6 +311,8 @@ def parser():
     e.add_argument("--put", action="append", default=[])
     e.add_argument("--flip", action="append", default=[])
     e.add_argument("--truncate", action="append", default=[])
+    e.add_argument("--quote", metavar="KEY.pem")
+    e.add_argument("--ak-public", metavar="KEY.pem")
     sub.add_parser("batch")
     sub.add_parser("serve")
     o = sub.add_parser("offset")

@@ -154,12 +154,14 @@ refute_console() {
 
 # boot_machine: the machine every boot test starts from: a fresh OVMF variable store, the vTPM
 # provisioned like Azure's ($T/vtpm, its chain and policy in $T/fx), /etc/cvmseal for the guest in
-# $T/conf (the certificate cache); $policy is the fixture's attestation policy.
+# $T/conf (the certificate cache, and the test ARK as an extra trusted root: a token's policy may not
+# name roots); $policy is the fixture's attestation policy.
 boot_machine() {
         cp "$OVMF_VARS" "$T/vars.fd"
         vtpm_provision "$T/vtpm" "$T/fx"
-        mkdir -p "$T/conf/certs"
+        mkdir -p "$T/conf/certs" "$T/conf/roots"
         cp "$T/fx/certs/"* "$T/conf/certs/"
+        cp "$T/fx/ark.pem" "$T/conf/roots/test-ark.pem"
         policy=$T/fx/policy.json
 }
 

@@ -7,16 +7,20 @@
 #   the DEBUG bit in the guest policy                     snp-debug
 #   a launch measurement the policy does not list         snp-measurement
 #   a report from VMPL 2 / a policy that wants VMPL 1     snp-vmpl
-#   HCLAkPub that is not the quoting AK                   hcl-ak (and, without ak-public in the
-#                                                         evidence, tpm-quote-signature)
-#   a policy nonce other than the collected one           tpm-quote-nonce
+#   HCLAkPub that is not the quoting AK                   tpm-quote-signature (the quote is checked
+#                                                         with HCLAkPub; with the AK's ak-public
+#                                                         added, tpm-quote-ak), and
+#                                                         freshness (nothing else makes the report
+#                                                         fresh: its user-data is not the nonce)
+#   a policy nonce other than the collected one           tpm-quote-nonce, freshness
 #   a policy that does not trust the test ARK             snp-chain
 #   an expired VCEK                                       snp-chain (a policy "time" inside its
 #                                                         validity passes it)
 #   runtime claims changed after the fact                 hcl-binding
 #   a report byte changed after the fact                  snp-signature
 #   no certificates (an empty certificate cache)          snp-chain
-#   no HCL report in the vTPM                             require, snp
+#   no HCL report in the vTPM                             require, snp, tpm-quote-ak (nothing
+#                                                         vouches for the quote's key)
 #
 # and a truncated NV 0x01400001 (--truncate-nv, in the claims and in the hardware report) is still
 # collected (exit 0, exactly the index's bytes) but makes verify exit 10 (malformed), with --json an
@@ -80,7 +84,7 @@ verify_malformed() {
 }
 
 provision
-cp "$fx/policy.json" "$T/policy.json"
+cp "$fx/verify-policy.json" "$T/policy.json"   # with the test ARK among its roots
 collect "$T/good.json"
 expect_exit 0 "$CVMSEAL" attest verify --policy "$T/policy.json" "$T/good.json"
 [ "$out" = pass ] || fail "the good evidence does not pass: $out"
@@ -146,9 +150,10 @@ expect_exit 0 "$CVMSEAL" attest verify --policy "$T/policy-m2.json" "$T/good.jso
 verify_fails "$T/policy-m0.json" "$T/good.json" snp-measurement
 
 # ---- a stale nonce: the verifier expected another one ----
-verify_fails "$T/policy-nonce.json" "$T/good.json" tpm-quote-nonce
+# The HCL report in it is then stale too: its user-data is not that nonce either.
+verify_fails "$T/policy-nonce.json" "$T/good.json" tpm-quote-nonce freshness
 # Replaying the good evidence with its nonce member rewritten does not help either.
-verify_fails "$T/policy.json" "$T/ev-renonced.json" tpm-quote-nonce
+verify_fails "$T/policy.json" "$T/ev-renonced.json" tpm-quote-nonce freshness
 
 # ---- the chain: the test ARK not trusted, another root trusted, no certificates ----
 verify_fails "$T/policy-noroots.json" "$T/good.json" snp-chain
@@ -184,10 +189,16 @@ verify_fails "$T/policy.json" "$T/ev.json" snp-measurement
 # ---- the AK: HCLAkPub is another key ----
 provision --wrong-ak
 collect "$T/ev-wrongak.json"
-verify_fails "$T/policy.json" "$T/ev-wrongak.json" hcl-ak
-# Without ak-public, the quote is checked with HCLAkPub, which did not sign it.
-pyedit "$T/ev-wrongak.json" "$T/ev-wrongak-noak.json" "del d['tpm-quote']['ak-public']"
-verify_fails "$T/policy.json" "$T/ev-wrongak-noak.json" tpm-quote-signature
+# collect sends no ak-public (the HCL report names an AK): the quote is checked with HCLAkPub, which
+# did not sign it, and nothing else makes the report fresh.
+pycheck "$(cat "$T/ev-wrongak.json")" "'ak-public' not in d['tpm-quote']" "the evidence of an HCL report that names an AK"
+verify_fails "$T/policy.json" "$T/ev-wrongak.json" tpm-quote-signature freshness
+# With the quoting AK's public area as ak-public: not the key the HCL report vouches for.
+tpm2_readpublic -c 0x81000003 -f tss -o "$T/ak.pub" >/dev/null 2>&1 || fail "tpm2_readpublic 0x81000003"
+pyedit "$T/ev-wrongak.json" "$T/ev-wrongak-akpub.json" \
+        "d['tpm-quote']['ak-public'] = __import__('base64').b64encode(open('$T/ak.pub', 'rb').read()).decode()"
+verify_fails "$T/policy.json" "$T/ev-wrongak-akpub.json" tpm-quote-ak freshness
+expect_in "$out" "tpm-quote-ak: the quote's key is not vouched for by a hardware report" "the wrong AK"
 
 # ---- an expired VCEK (a policy "time" within its validity accepts it) ----
 provision --expired-vcek
@@ -201,7 +212,7 @@ tpm2_nvundefine -C o 0x01400001 >/dev/null 2>&1 || fail "tpm2_nvundefine 0x01400
 collect "$T/ev-nohcl.json"
 grep -q '"azure-hcl-report"' "$T/ev-nohcl.json" && fail "evidence from a vTPM without NV 0x01400001 has an HCL report"
 grep -q '"tpm-quote"' "$T/ev-nohcl.json" || fail "evidence from a vTPM without NV 0x01400001 has no quote"
-verify_fails "$T/policy.json" "$T/ev-nohcl.json" require snp
+verify_fails "$T/policy.json" "$T/ev-nohcl.json" require snp tpm-quote-ak
 
 # ---- a truncated NV index: collected as it is, malformed for verify ----
 for n in 1500 1000; do     # in the runtime claims; in the SNP report

@@ -7,13 +7,17 @@
 #
 # `attest collect --nonce N` writes the evidence document: version 1, the nonce, the HCL report
 # byte for byte as the NV index holds it, the three certificates of the cache, a tpm-quote whose
-# TPMS_ATTEST answers the nonce (extraData) and whose ak-public is the AK, and the 24 sha256 PCRs;
+# TPMS_ATTEST answers the nonce (extraData), without ak-public (the HCL report's HCLAkPub names the
+# AK: collect sends no ReadPublic for it), and the 24 sha256 PCRs;
 # it writes the nonce, zero-padded to 64 bytes, to the user-data index and leaves no object or
 # session loaded.  `attest verify --policy P` passes it (exit 0, "pass" alone on stdout), and with
 # --json gives verdict pass, no failures, and the claims (platform snp, the measurement, report data,
 # TCB, debug, VMPL, chip id, VCEK, the Azure VM configuration, the quoted PCRs).  It also passes:
-# without ak-public (HCLAkPub is the AK), with a 64-byte nonce, with the NV index longer than the
-# report (zero-padded, as on Azure), and with no AK persisted (cvmseal creates the same key itself).
+# with ak-public added (the AK's public area, tpm2_readpublic's), with a 64-byte nonce, with the NV
+# index longer than the report (zero-padded, as on Azure: collect reads the report's own length,
+# from its header, not the padding).  With no AK persisted, collect creates no key (no CreatePrimary:
+# a key of its own would be vouched for by nothing) and the evidence has no quote, so the policy's
+# "tpm-quote" fails, and nothing makes the static HCL report fresh.
 # --nonce takes 1 to 64 bytes of hex (else exit 2).  A second, stale VCEK (another TCB, same ASK) in
 # the certificate cache must not change the verdict, whichever name it has (see BUG below).
 . "$(dirname "$0")/lib.sh"
@@ -58,13 +62,13 @@ verify_passes() {
 
 provision
 info=$(cat "$fx/info.json")
-for f in ark.pem ask.pem vcek.pem certs/ark.pem certs/ask.pem certs/vcek.pem policy.json ak.pem hcl-report.bin; do
+for f in ark.pem ask.pem vcek.pem certs/ark.pem certs/ask.pem certs/vcek.pem policy.json verify-policy.json ak.pem hcl-report.bin; do
         [ -s "$fx/$f" ] || fail "the fixture wrote no $f"
 done
 pycheck "$info" "d['report-size'] == d['nv-size'] <= 2048 and d['ak-persisted'] and d['ak-modulus'] == d['hcl-ak-modulus']" \
         "the fixture's info"
 [ "$(tpm2_getcap handles-persistent | grep -c 0x81000003)" = 1 ] || fail "no AK at 0x81000003"
-cp "$fx/policy.json" "$T/policy.json"
+cp "$fx/verify-policy.json" "$T/policy.json"   # with the test ARK among its roots
 
 # ---- collect ----
 nonce=$(printf '%064x' 0x5eed)
@@ -74,8 +78,8 @@ ev=$(cat "$T/ev.json")
 pycheck "$ev" "d['version'] == 1 and d['nonce'] == '$nonce'" "the evidence's version and nonce"
 pycheck "$ev" "set(d) == {'version', 'nonce', 'azure-hcl-report', 'certificates', 'tpm-quote', 'pcrs'}" \
         "the evidence's members (no snp-report, tdx-quote or event-log here)"
-pycheck "$ev" "set(d['tpm-quote']) == {'message', 'signature', 'ak-public'} and all(d['tpm-quote'].values())" \
-        "the evidence's tpm-quote"
+pycheck "$ev" "set(d['tpm-quote']) == {'message', 'signature'} and all(d['tpm-quote'].values())" \
+        "the evidence's tpm-quote (no ak-public: HCLAkPub names the AK)"
 pycheck "$ev" "set(d['pcrs']) == {'sha256'} and sorted(map(int, d['pcrs']['sha256'])) == list(range(24))" \
         "the evidence's PCRs are the 24 sha256 ones"
 pycheck "$ev" "all(len(v) == 64 and int(v, 16) >= 0 for v in d['pcrs']['sha256'].values())" "the PCR values"
@@ -112,12 +116,18 @@ assert msg[off + 2:off + 2 + n] == nonce, "the quote's extraData is not the nonc
 sig = base64.b64decode(q["signature"], validate=True)
 alg, hash_alg, size = struct.unpack(">HHH", sig[:6])
 assert (alg, hash_alg, size) == (0x0014, 0x000B, 256) and len(sig) == 262, "not an RSASSA-SHA256 signature"
+EOF
 
-pub = base64.b64decode(q["ak-public"], validate=True)
+# The AK in the TPM: Azure's attributes (restricted signing, noDA), the key HCLAkPub names.
+tpm2_readpublic -c 0x81000003 -f tss -o "$T/ak.pub" >/dev/null 2>&1 || fail "tpm2_readpublic 0x81000003"
+python3 - "$T/ak.pub" "$fx" <<'EOF' 2>"$T/py.err" || fail "the AK: $(cat "$T/py.err")"
+import json, os, struct, sys
+pub = open(sys.argv[1], "rb").read()
+info = json.load(open(os.path.join(sys.argv[2], "info.json")))
 size, typ, name_alg, attrs = struct.unpack(">HHHI", pub[:10])
-assert size == len(pub) - 2 and typ == 0x0001 and name_alg == 0x000B, "ak-public is not an RSA TPM2B_PUBLIC"
-assert attrs == 0x00050072, "the AK's attributes are 0x%08x, not a restricted signing key's" % attrs
-assert bytes.fromhex(info["ak-modulus"]) in pub, "ak-public is not the AK at 0x81000003"
+assert size == len(pub) - 2 and typ == 0x0001 and name_alg == 0x000B, "the AK is not an RSA TPM2B_PUBLIC"
+assert attrs == 0x00050472, "the AK's attributes are 0x%08x, not Azure's AK's (restricted signing, noDA)" % attrs
+assert bytes.fromhex(info["hcl-ak-modulus"]) in pub, "HCLAkPub is not the AK at 0x81000003"
 EOF
 
 # The nonce went to the user-data index, zero-padded to 64 bytes (the paravisor's cue for a fresh report).
@@ -127,6 +137,9 @@ tpm2_nvread 0x01400002 -s 64 -o "$T/user-data.bin" 2>/dev/null || fail "tpm2_nvr
 
 # ---- verify ----
 verify_passes "$T/policy.json" "$T/ev.json" "the fixture's evidence"
+# The token's form of the policy names no roots: the test ARK is then not trusted.
+expect_exit 4 "$CVMSEAL" attest verify --policy "$fx/policy.json" "$T/ev.json"
+expect_in "$out" '^  snp-chain: ' "the fixture's evidence against a policy without the test ARK"
 [ -z "$err" ] || fail "attest verify wrote on stderr: $err"
 for argv in "--json attest verify" "attest verify --json" "attest --json verify"; do
         # shellcheck disable=SC2086 # split on purpose
@@ -152,13 +165,29 @@ assert c["azure-user-data"] == "00" * 64, "azure-user-data"
 assert c["pcrs"] == ev["pcrs"], "the quoted PCRs are not the evidence's"
 EOF
 
-# ---- ak-public is optional: HCLAkPub is the AK then ----
-pyedit "$T/ev.json" "$T/ev-noak.json" "del d['tpm-quote']['ak-public']"
-verify_passes "$T/policy.json" "$T/ev-noak.json" "evidence without ak-public"
+# ---- ak-public, when given, must be HCLAkPub: the AK's own public area passes ----
+pyedit "$T/ev.json" "$T/ev-akpub.json" \
+        "d['tpm-quote']['ak-public'] = __import__('base64').b64encode(open('$T/ak.pub', 'rb').read()).decode()"
+verify_passes "$T/policy.json" "$T/ev-akpub.json" "evidence with the AK's ak-public"
 
 # ---- the nonce the policy names is the one the evidence answers ----
 pyedit "$T/policy.json" "$T/policy-nonce.json" "d['nonce'] = '$nonce'"
 verify_passes "$T/policy-nonce.json" "$T/ev.json" "a policy with the collected nonce"
+
+# ---- freshness by the runtime claims' user-data, with no quote at all ----
+# swtpm does not refresh the HCL report when the nonce is written to NV 0x01400002, as Azure's
+# paravisor does; the fixture makes the report the paravisor would have made for this nonce.
+policy_nq=$T/policy-noquote.json
+pyedit "$T/policy.json" "$policy_nq" "d['require'] = ['snp', 'azure-hcl']"
+provision --user-data "$nonce"
+collect "$T/ev-ud.json" "$nonce"
+pyedit "$T/ev-ud.json" "$T/ev-ud-noquote.json" "del d['tpm-quote']; d.pop('pcrs', None)"
+verify_passes "$policy_nq" "$T/ev-ud-noquote.json" "a report whose user-data is the nonce, without a quote"
+# Another verifier's nonce: nothing makes that report fresh.
+pyedit "$policy_nq" "$T/policy-noquote-other.json" "d['nonce'] = '$(printf '%064x' 0xabc)'"
+expect_exit 4 "$CVMSEAL" --json attest verify --policy "$T/policy-noquote-other.json" "$T/ev-ud-noquote.json"
+pycheck "$out" "[f.split(':')[0] for f in d['failures']] == ['freshness']" "a report with another nonce's user-data"
+provision
 
 # ---- a 64-byte nonce, and one byte ----
 long=$(printf '%0128x' 0x1234567)
@@ -181,16 +210,26 @@ verify_passes "$T/policy.json" "$T/ev-r1.json" "collect's own nonce"
 # ---- an NV index longer than the report, zero-padded (Azure's holds 2600 bytes) ----
 provision --pad-nv 2048
 collect "$T/ev-pad.json" "$nonce"
-pycheck "$(cat "$T/ev-pad.json")" "len(__import__('base64').b64decode(d['azure-hcl-report'])) == 2048" \
-        "the padded index is read whole"
+pycheck "$(cat "$T/ev-pad.json")" \
+        "len(__import__('base64').b64decode(d['azure-hcl-report'])) == $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["report-size"])' "$fx/info.json") < 2048" \
+        "the padded index is read to the report's own length"
 verify_passes "$T/policy.json" "$T/ev-pad.json" "a zero-padded HCL report"
 
-# ---- no AK persisted: cvmseal creates the AK from the same template, and flushes it ----
+# ---- no AK persisted: no quote, and no key made for the occasion ----
 provision --no-ak
 [ "$(tpm2_getcap handles-persistent | grep -c 0x81000003)" = 0 ] || fail "--no-ak left an AK at 0x81000003"
-collect "$T/ev-noak2.json" "$nonce"
-no_leftovers "attest collect with a transient AK"
-verify_passes "$T/policy.json" "$T/ev-noak2.json" "the transient AK"
+sock=${tcti#swtpm:path=}
+TCTI_PCAP_FILE=$T/noak.pcap expect_exit 0 "$CVMSEAL" --tcti "pcap:swtpm:path=$sock" attest collect --nonce "$nonce"
+printf '%s\n' "$out" >"$T/ev-noak2.json"
+no_leftovers "attest collect without an AK"
+[ "$(tpm2_getcap handles-persistent | grep -c 0x81000003)" = 0 ] || fail "attest collect persisted an AK"
+pycheck "$(cat "$T/ev-noak2.json")" "'tpm-quote' not in d and 'azure-hcl-report' in d" "the evidence without an AK"
+cmds=$(python3 "$(dirname "$0")/../bench/tpm-count.py" --json "$T/noak.pcap") || fail "tpm-count.py"
+pycheck "$cmds" "'CreatePrimary' not in d['commands'] and d['commands'].count('Quote') == 1" \
+        "attest collect's TPM commands without an AK (one Quote, refused: no AK)"
+expect_exit 4 "$CVMSEAL" --json attest verify --policy "$T/policy.json" "$T/ev-noak2.json"
+pycheck "$out" "sorted({f.split(':')[0] for f in d['failures']}) == ['freshness', 'require']" \
+        "the verdict on evidence without a quote"
 
 # ---- usage: --nonce takes 1 to 64 bytes of hex; verify takes the nonce from the policy ----
 for bad in abc 0g "$(printf '%0130x' 1)"; do

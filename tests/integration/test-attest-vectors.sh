@@ -5,26 +5,39 @@
 # Every vector verifies as the README says, and is rejected after a one-byte change in a region that
 # is signed (or hashed) (exit 4, the check named in --json "failures"), and when truncated (exit 10).
 #
-#   SNP (milan-gosevguest, -virtee, -trustee)  pass with the VCEK and the Milan ASK/ARK; gosevguest's
-#                 DEBUG guest policy fails "snp-debug" without allow-debug; a byte changed below 0x2A0,
-#                 or in R or S, fails "snp-signature" (CHIP_ID and REPORTED_TCB also fail the VCEK's
-#                 extensions); truncated: 10; the Genoa ASK/ARK fails "snp-chain" only; another
-#                 chip's VCEK fails "snp-signature" and "snp-vcek-chip-id"; the bare report's nonce
-#                 (REPORT_DATA) is checked ("snp-nonce"); both hwID encodings of a VCEK parse.
+#   SNP (milan-gosevguest, -virtee, -trustee)  pass with the VCEK and the Milan ASK/ARK and the nonce
+#                 their REPORT_DATA carries; gosevguest's DEBUG guest policy fails "snp-debug" without
+#                 allow-debug; a byte changed below 0x2A0, or in R or S, fails "snp-signature" (CHIP_ID
+#                 and REPORTED_TCB also fail the VCEK's extensions, REPORT_DATA "freshness"); truncated:
+#                 10; the Genoa ASK/ARK fails "snp-chain" only; another chip's VCEK fails
+#                 "snp-signature" and "snp-vcek-chip-id"; a bare report is fresh only when REPORT_DATA
+#                 is the nonce, zero-padded ("freshness"; no nonce at all fails it too); both hwID
+#                 encodings of a VCEK parse.
 #   VLEK          before and after the VLEK's expiry the only failure is "snp-chain" (no ASVK here):
 #                 the signature verifies; a changed byte adds "snp-signature".
 #   TDX (SPR, Azure TD)  pass at 2025-06-01; a byte of the header or TD report body fails
-#                 "tdx-signature"; the QE report's data or signer fail the QE checks; truncated: 10;
-#                 at 2040 "tdx-chain".
-#   Azure SNP vTPM (trustee v0 and v1)  pass; the runtime claims, the HCLAkPub, the HCL's SNP
-#                 report, the quote signature, a PCR value, the nonce, the policy PCRs each fail
-#                 their own check; the HCL truncated: 10; a foreign snp-report fails "hcl-snp".
-#   HCL alone     kinvolk's SNP HCL: the binding holds, no VCEK ("snp-chain"); the TDX HCL: the
-#                 binding holds, nothing signed to check ("evidence"), a foreign TD quote fails
-#                 "hcl-tdx-quote"; a changed claim byte fails "hcl-binding" for both.
-#   event logs    replayed, they give tpm2_eventlog's sha256 PCRs (no "event-log" failure, the event
-#                 count agrees); a wrong PCR value or a changed digest in the log fails "event-log"
-#                 naming the PCR; truncated: 10.
+#                 "tdx-signature" (REPORT_DATA "freshness" too); the QE report's data or signer fail
+#                 the QE checks; truncated: 10; at 2040 "tdx-chain".
+#   Azure SNP vTPM (trustee v0 and v1)  pass (the quote by HCLAkPub over the challenge makes the HCL
+#                 report fresh); the runtime claims, the HCLAkPub, the HCL's SNP report, the quote
+#                 signature, a PCR value, the nonce, the policy PCRs each fail their own check (and
+#                 "freshness" when the quote no longer answers the nonce by HCLAkPub); the HCL
+#                 truncated: 10; a foreign snp-report fails "hcl-snp".
+#   HCL alone     kinvolk's SNP HCL: the binding holds, no VCEK ("snp-chain"), nothing makes it fresh
+#                 (no user-data, no quote); the TDX HCL: the binding holds, nothing signed to check
+#                 ("evidence"), its user-data (64 zero bytes: nothing was written to NV 0x01400002)
+#                 is not the nonce ("freshness"), an all-zero nonce proves nothing; a foreign TD quote
+#                 fails "hcl-tdx-quote"; a changed claim byte fails "hcl-binding" for both.
+#   event logs    replayed, they give tpm2_eventlog's sha256 PCRs (no "replays to" failure, the event
+#                 count agrees), yet "event-log" fails: no quote by a key that hardware vouches for
+#                 covers those PCRs; a wrong PCR value or a changed digest in the log fails
+#                 "event-log" naming the PCR; truncated: 10.
+#   replay        (issue 11, item 4: the attacker holds the disk and answers for the vTPM) a genuine
+#                 but old SNP report (trustee's, at a fixed time) with a quote over the fresh nonce by
+#                 a key of the attacker's: "freshness" and "tpm-quote-ak", exit 4, and the quote's PCRs
+#                 vouch for nothing (policy "pcrs" and the event log fail); the real Azure evidence with
+#                 ak-public of another key, with a quote forged by another key, or without its HCL
+#                 report: "tpm-quote-ak".
 #   malformed     evidence or policy that is not (only) JSON, empty, with an unknown member, another
 #                 version, a wrong type or bad base64: 10; a missing file: 1.
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +47,7 @@ D=${CVMSEAL_TESTDATA:-$ROOT/../shared/testdata}
 [ -d "$D" ] || skip "no test vectors: $D (\$CVMSEAL_TESTDATA, else ../shared/testdata beside the project) does not exist"
 D=$(cd "$D" && pwd)
 command -v python3 >/dev/null || skip "python3 is not installed"
+command -v openssl >/dev/null || skip "openssl is not installed (it signs the forged quotes)"
 # The interpreter itself, not a version manager's shim (slow to start).
 PY=$(python3 -c 'import sys; print(sys.executable)') || fail "python3 does not run"
 ME=$ROOT/tests/attest/make-evidence.py
@@ -157,20 +171,23 @@ MILAN=$D/snp/certs/ask_ark_milan.pem
 GENOA=$D/snp/certs/ask_ark_genoa.pem
 
 # ---- SNP reports signed by a VCEK ----
-SNP_FLIPS="0x08 0x50 0x90 0x29f"   # the guest policy, REPORT_DATA, MEASUREMENT, the last signed byte
+SNP_FLIPS="0x08 0x90 0x29f"        # the guest policy, MEASUREMENT, the last signed byte
 SNP_SIG_FLIPS="0x2a0 0x2e8 0x2d0"  # R, S, and a high byte of R that must be zero
 for n in gosevguest virtee trustee; do
-        job "$n" build --snp-report "$D/snp/milan-$n-report.bin" --cert-der "$D/snp/milan-$n-vcek.der" --cert-pem "$MILAN"
-        for off in $SNP_FLIPS $SNP_SIG_FLIPS 0x180 0x1a0; do
+        job "$n" build --snp-report "$D/snp/milan-$n-report.bin" --cert-der "$D/snp/milan-$n-vcek.der" --cert-pem "$MILAN" \
+                --nonce-report-data
+        job "$n-nononce" build --snp-report "$D/snp/milan-$n-report.bin" --cert-der "$D/snp/milan-$n-vcek.der" \
+                --cert-pem "$MILAN"
+        for off in $SNP_FLIPS $SNP_SIG_FLIPS 0x50 0x180 0x1a0; do
                 job "$n-flip-$off" edit "$T/$n.json" --flip "snp-report:$off"
         done
         job "$n-short" edit "$T/$n.json" --truncate snp-report:1000
         job "$n-genoa" build --snp-report "$D/snp/milan-$n-report.bin" --cert-der "$D/snp/milan-$n-vcek.der" \
-                --cert-pem "$GENOA"
+                --cert-pem "$GENOA" --nonce-report-data
 done
 # Another chip's VCEK (with the same TCB).
 job virtee-other-vcek build --snp-report "$D/snp/milan-virtee-report.bin" --cert-der "$D/snp/milan-trustee-vcek.der" \
-        --cert-pem "$MILAN"
+        --cert-pem "$MILAN" --nonce-report-data
 for nonce in 0102030405 01020304050000 0102030406; do
         job "gosevguest-nonce-$nonce" edit "$T/gosevguest.json" --set "nonce=\"$nonce\""
 done
@@ -180,7 +197,8 @@ for enc in legacy new; do
         cert=$D/snp/vcek-hwid-$enc-encoding.der
         hwid=$(me hwid "$cert") || fail "no hwID in $cert"
         [ "$hwid" = "$(printf '%02x' $(seq 0 63))" ] || fail "the hwID of $cert is $hwid"
-        job "hwid-$enc" build --snp-report "$D/snp/milan-trustee-report.bin" --cert-der "$cert" --cert-pem "$MILAN"
+        job "hwid-$enc" build --snp-report "$D/snp/milan-trustee-report.bin" --cert-der "$cert" --cert-pem "$MILAN" \
+                --nonce-report-data
         job "hwid-$enc-match" edit "$T/hwid-$enc.json" --put "snp-report:0x1a0:$hwid"
 done
 run_jobs
@@ -201,9 +219,14 @@ for n in gosevguest virtee trustee; do
         exactly snp-signature snp-vcek-tcb
         verify 4 snp "$n-flip-0x1a0" # CHIP_ID: no longer the VCEK's hwID
         exactly snp-signature snp-vcek-chip-id
+        verify 4 snp "$n-flip-0x50" # REPORT_DATA: no longer the nonce
+        exactly snp-signature freshness
         verify 10 snp "$n-short"
         verify 4 snp "$n-genoa"
         exactly snp-chain
+        verify 4 snp "$n-nononce" # nothing to tell a fresh report from a replayed one
+        exactly freshness
+        expect_in "$out" '"freshness: no nonce' "$n without a nonce"
 done
 # gosevguest's guest policy is 0xB0000: DEBUG (bit 19) set; the others' is not.
 verify 4 snp-nodebug gosevguest
@@ -227,10 +250,11 @@ exactly snp-signature snp-vcek-chip-id
 verify 0 snp gosevguest-nonce-0102030405
 verify 0 snp gosevguest-nonce-01020304050000
 verify 4 snp gosevguest-nonce-0102030406
-exactly snp-nonce
+exactly freshness
+expect_in "$out" "\"freshness: the SNP report's REPORT_DATA is not the nonce" "a bare report for another nonce"
 policy snp-nonce '{"version":1,"require":["snp"],"snp":{"allow-debug":true},"nonce":"0102030406"}'
 verify 4 snp-nonce gosevguest
-exactly snp-nonce
+exactly freshness
 for enc in legacy new; do
         verify 4 snp "hwid-$enc"
         has snp-vcek-chip-id
@@ -241,7 +265,8 @@ for enc in legacy new; do
 done
 
 # ---- the VLEK report (v3, VMPL 1): no ASVK in the testdata, so the chain cannot hold ----
-job vlek build --snp-report "$D/snp/vlek-trustee-report.bin" --cert-der "$D/snp/vlek-trustee-vlek.der" --cert-pem "$MILAN"
+job vlek build --snp-report "$D/snp/vlek-trustee-report.bin" --cert-der "$D/snp/vlek-trustee-vlek.der" --cert-pem "$MILAN" \
+        --nonce-report-data
 for off in 0x50 0x90 0x29f; do
         job "vlek-flip-$off" edit "$T/vlek.json" --flip "snp-report:$off"
 done
@@ -256,18 +281,20 @@ claim version 3
 claim vmpl 1
 verify 4 vlek-2026 vlek
 exactly snp-chain
-for off in 0x50 0x90 0x29f; do
+for off in 0x90 0x29f; do
         verify 4 vlek-2025 "vlek-flip-$off"
         exactly snp-signature snp-chain
 done
+verify 4 vlek-2025 vlek-flip-0x50
+exactly snp-signature snp-chain freshness
 verify 10 vlek-2025 vlek-short
 
 # ---- TDX quotes (v4): header [0, 0x30), TD report body [0x30, 0x278), signature 0x27C,
 # attestation key 0x2BC, QE report 0x302 ----
-TDX_FLIPS="0x1c 0x30 0xb8 0x238 0x277" # header user data, body start, MRTD, REPORT_DATA, body end
+TDX_FLIPS="0x1c 0x30 0xb8" # header user data, body start, MRTD
 for q in tdx-quote-v4-spr az-td-quote-v4; do
-        job "$q" build --tdx-quote "$D/tdx/$q.dat"
-        for off in $TDX_FLIPS 0x2c0 0x442 0x382; do
+        job "$q" build --tdx-quote "$D/tdx/$q.dat" --nonce-report-data
+        for off in $TDX_FLIPS 0x238 0x277 0x2c0 0x442 0x382; do
                 job "$q-flip-$off" edit "$T/$q.json" --flip "tdx-quote:$off"
         done
         job "$q-short" edit "$T/$q.json" --truncate tdx-quote:1000
@@ -281,6 +308,10 @@ for q in tdx-quote-v4-spr az-td-quote-v4; do
         for off in $TDX_FLIPS; do
                 verify 4 tdx "$q-flip-$off"
                 exactly tdx-signature
+        done
+        for off in 0x238 0x277; do # REPORT_DATA (its last byte ends the body): no longer the nonce
+                verify 4 tdx "$q-flip-$off"
+                exactly tdx-signature freshness
         done
         verify 4 tdx "$q-flip-0x2c0" # the attestation key
         exactly tdx-signature tdx-qe-report-data
@@ -336,38 +367,106 @@ for v in 0 1; do
         verify 4 azure "$a-claims"
         exactly hcl-binding
         verify 4 azure "$a-akpub" # the binding breaks, and the quote does not verify with that key
-        exactly hcl-binding tpm-quote-signature
+        exactly hcl-binding tpm-quote-signature freshness
         for off in $((0x20 + 0x90)) $((0x20 + 0x29f)); do
                 verify 4 azure "$a-snp-$off"
                 exactly snp-signature
         done
         verify 4 azure "$a-snp-$((0x20 + 0x50))"
         exactly snp-signature hcl-binding
+        # The quote no longer answers the nonce by HCLAkPub: nothing makes the HCL report fresh.
         verify 4 azure "$a-quote-sig"
-        exactly tpm-quote-signature
+        exactly tpm-quote-signature freshness
         verify 4 azure "$a-quote-msg"
-        exactly tpm-quote-signature
+        exactly tpm-quote-signature freshness
         verify 4 azure "$a-pcr5"
         exactly tpm-quote-pcrs
         # The quote's extraData is trustee's verifier nonce, "challenge".
         verify 0 azure-challenge "$a"
         verify 4 azure-nonce "$a"
-        exactly tpm-quote-nonce
+        exactly tpm-quote-nonce freshness
         verify 4 azure "$a-ev-nonce"
-        exactly tpm-quote-nonce
+        exactly tpm-quote-nonce freshness
         verify 10 azure "$a-hcl-short"
         policy "$a-pcr7" "{\"version\":1,\"require\":[\"snp\",\"azure-hcl\",\"tpm-quote\"],\"pcrs\":{\"sha256\":{\"7\":\"$pcr7\"}}}"
         verify 0 "$a-pcr7" "$a"
         verify 4 azure-pcr7-bad "$a"
         exactly pcrs
         verify 4 azure-pcr7-bad "$a-pcr7-forged" # the evidence's PCR 7 says so, the quote does not
-        exactly tpm-quote-pcrs
+        exactly tpm-quote-pcrs pcrs
         verify 4 azure "az$v-genoa"
         exactly snp-chain
         verify 0 azure "$a-same-snp" # a separate snp-report: the HCL's own
         verify 4 azure "$a-other-snp" # another VM's
         has hcl-snp
 done
+
+# ---- replay (issue 11, item 4): an old genuine report, a fresh quote by the attacker's key ----
+# The attacker holds the disk and answers for the vTPM: it kept a genuine SNP report from an earlier
+# attestation, and signs a quote over the verifier's fresh nonce with a key of its own, naming that
+# key as ak-public.  Before the fix the report's REPORT_DATA went unchecked beside any quote, and the
+# quote was checked with the key it named itself: this evidence passed.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/foreign.key" 2>"$T/ossl.err" \
+        || fail "openssl genpkey: $(cat "$T/ossl.err")"
+fresh=$(printf '%064x' 0xf7e54)
+pcr7=$(printf '%063d1' 0)
+job replay-base build --snp-report "$D/snp/milan-trustee-report.bin" --cert-der "$D/snp/milan-trustee-vcek.der" \
+        --cert-pem "$MILAN" --nonce "$fresh"
+job replay edit "$T/replay-base.json" --set "pcrs.sha256.7=\"$pcr7\"" --quote "$T/foreign.key"
+# The same report answering its own nonce (fresh), with the attacker's quote beside it.
+job replay-own-nonce build --snp-report "$D/snp/milan-trustee-report.bin" --cert-der "$D/snp/milan-trustee-vcek.der" \
+        --cert-pem "$MILAN" --nonce-report-data
+job replay-own-nonce-q edit "$T/replay-own-nonce.json" --set "pcrs.sha256.7=\"$pcr7\"" --quote "$T/foreign.key"
+# An event log with the PCR values it replays to, "quoted" by the attacker's key.
+job replay-log-base build --snp-report "$D/snp/milan-trustee-report.bin" --cert-der "$D/snp/milan-trustee-vcek.der" \
+        --cert-pem "$MILAN" --nonce "$fresh" --event-log "$D/eventlog/event-arch-linux.bin" \
+        --pcrs-yaml "$D/eventlog/expected/event-arch-linux.bin.yaml"
+job replay-log edit "$T/replay-log-base.json" --quote "$T/foreign.key"
+# The real Azure evidence: ak-public of another key; the quote forged by another key over the same
+# challenge and PCRs; the HCL report taken away (the quote alone).
+job az1-foreign-ak edit "$T/az1-milan.json" --ak-public "$T/foreign.key"
+job az1-forged edit "$T/az1-milan.json" --quote "$T/foreign.key"
+job az1-forged-noak edit "$T/az1-forged.json" --delete tpm-quote.ak-public
+job az1-nohcl edit "$T/az1-milan.json" --delete azure-hcl-report
+run_jobs
+policy replay '{"version":1,"require":["snp","tpm-quote"],"time":"2025-06-01T00:00:00Z"}'
+policy replay-pcrs "{\"version\":1,\"require\":[\"snp\",\"tpm-quote\"],\"time\":\"2025-06-01T00:00:00Z\",\"pcrs\":{\"sha256\":{\"7\":\"$pcr7\"}}}"
+policy replay-log '{"version":1,"require":["snp","tpm-quote","event-log"],"time":"2025-06-01T00:00:00Z"}'
+policy replay-snp '{"version":1,"require":["snp"],"time":"2025-06-01T00:00:00Z"}'
+verify 0 replay-snp replay-own-nonce # the report alone, answering its own nonce: the signature and chain hold
+verify 4 replay replay
+exactly freshness tpm-quote-ak
+expect_in "$out" '"tpm-quote-ak: the quote.s key is not vouched for by a hardware report' "the replayed report"
+expect_in "$out" "\"freshness: the SNP report's REPORT_DATA is not the nonce" "the replayed report"
+expect_exit 4 "$CVMSEAL" attest verify --policy "$T/replay.policy" "$T/replay.json"
+expect_in "$out" '^fail$' "the plain verdict on the replayed report"
+expect_in "$out" '^  freshness: ' "the plain verdict on the replayed report"
+expect_in "$out" '^  tpm-quote-ak: ' "the plain verdict on the replayed report"
+# The attacker's PCR values vouch for nothing: the policy's reference values fail on them, even equal.
+verify 4 replay-pcrs replay
+exactly freshness tpm-quote-ak pcrs
+claim pcrs ""
+# A fresh report does not make the attacker's quote count.
+verify 4 replay replay-own-nonce-q
+exactly tpm-quote-ak
+verify 4 replay-pcrs replay-own-nonce-q
+exactly tpm-quote-ak pcrs
+# The log agrees with the PCR values, which only the attacker's key "quoted".
+verify 4 replay-log replay-log
+exactly freshness tpm-quote-ak event-log
+grep -q 'replays to' <<<"$out" && fail "the replayed log does not replay to its PCRs: $out"
+# The real Azure evidence, its quote by another key than HCLAkPub.
+verify 4 azure-challenge az1-foreign-ak # ak-public names another key: the quote is not checked at all
+exactly tpm-quote-ak freshness
+expect_in "$out" "ak-public is not the HCL report's HCLAkPub" "ak-public of another key"
+verify 4 azure-challenge az1-forged # signed by that other key, which it names
+exactly tpm-quote-ak freshness
+verify 4 azure-challenge az1-forged-noak # signed by another key, checked with HCLAkPub
+exactly tpm-quote-signature freshness
+policy quote-only '{"version":1,"require":["tpm-quote"]}'
+verify 4 quote-only az1-nohcl # the genuine quote, but no hardware report names its key
+exactly tpm-quote-ak
+expect_in "$out" '"tpm-quote-ak: .*there is no HCL report' "a quote without an HCL report"
 
 # ---- HCL reports alone ----
 job kinvolk build --hcl-report "$D/azure/az-snp-hcl-report-kinvolk.bin" --cert-pem "$MILAN"
@@ -382,29 +481,38 @@ done
 run_jobs
 policy hcl-snp '{"version":1,"require":["snp","azure-hcl"]}'
 verify 4 hcl-snp kinvolk
-exactly snp-chain # the binding holds; no VCEK for this chip is public
+exactly snp-chain freshness # the binding holds; no VCEK for this chip is public; no nonce, no quote
 expect_in "$out" '"snp-chain: no VCEK' "kinvolk"
 claim platform snp
 claim azure-hcl-report-type snp
 claim azure-vm-configuration
 claim azure-user-data ""
 verify 4 hcl-snp kinvolk-claims
-exactly hcl-binding snp-chain
+exactly hcl-binding snp-chain freshness
 verify 10 hcl-snp kinvolk-short
 
 policy hcl '{"version":1,"require":["azure-hcl"]}'
 verify 4 hcl tdx-hcl
-exactly evidence # the binding holds; without a TD quote nothing signed is there to verify
+exactly evidence freshness # the binding holds; without a TD quote nothing signed is there to verify
 claim azure-hcl-report-type tdx
 claim azure-vm-configuration
-claim azure-user-data
+claim azure-user-data "$(zeros 128)" # the user-data index as Azure copies it: 64 bytes, in hex
 verify 4 hcl tdx-hcl-claims
-exactly hcl-binding evidence
+exactly hcl-binding evidence freshness
+# Its user-data is 64 zero bytes: not the nonce of a verifier; an all-zero nonce proves nothing.
+policy hcl-nonce '{"version":1,"require":["azure-hcl"],"nonce":"0102"}'
+verify 4 hcl-nonce tdx-hcl
+exactly evidence freshness
+expect_in "$out" '"freshness: the HCL report is not fresh: its runtime claims. user-data is not the nonce' "the TDX HCL"
+policy hcl-zero "{\"version\":1,\"require\":[\"azure-hcl\"],\"nonce\":\"$(zeros 128)\"}"
+verify 4 hcl-zero tdx-hcl
+exactly evidence freshness
+expect_in "$out" '"freshness: the nonce is all zeros' "an all-zero nonce"
 verify 10 hcl tdx-hcl-short
 # A TD quote of another VM next to it: its REPORT_DATA is not the TDREPORT's.
 policy hcl-tdx '{"version":1,"require":["tdx","azure-hcl"],"time":"2025-06-01T00:00:00Z"}'
 verify 4 hcl-tdx tdx-hcl-other-quote
-exactly hcl-tdx-quote
+exactly hcl-tdx-quote freshness
 
 # ---- event logs, replayed against tpm2_eventlog's PCR values ----
 for l in $EVENTLOGS; do
@@ -423,8 +531,11 @@ run_jobs
 policy eventlog '{"version":1,"require":["event-log"]}'
 for l in $EVENTLOGS; do
         verify 4 eventlog "log-$l"
-        exactly evidence # the log agrees; a log alone is vouched for by nothing
-        claim event-log-events "$(grep -c '^- EventNum:' "$D/eventlog/expected/event-$l.bin.yaml")"
+        # The log agrees with the PCR values; but a log alone, and PCR values that no quote by a
+        # vouched key covers, are vouched for by nothing.
+        exactly event-log evidence
+        expect_in "$out" '"event-log: no quote by a key that a hardware report vouches for' "log-$l"
+        grep -q 'replays to' <<<"$out" && fail "log-$l: the log does not replay to tpm2_eventlog's PCRs: $out"
 done
 verify 4 eventlog log-pcr7
 exactly event-log evidence

@@ -18,11 +18,15 @@ FIXTURE=$(cd "$(dirname "$0")/../attest" && pwd)/azure-vtpm.py
 
 tcti=$(start_swtpm tpm) || exit 1
 export CVMSEAL_TSM_DIR="" CVMSEAL_EVENT_LOG="" CVMSEAL_CERT_CACHE=$T/fx/certs TPM2TOOLS_TCTI=$tcti
+# The test ARK is trusted through local configuration (a token's policy may not name roots).
+export CVMSEAL_CONFDIR=$T/conf
 provision_vtpm() {
         python3 "$FIXTURE" --tcti "$tcti" --out "$T/fx" "$@" >"$T/fixture.out" 2>"$T/fixture.err" \
                 || fail "azure-vtpm.py $*: $(cat "$T/fixture.err")"
 }
 provision_vtpm --debug
+mkdir -p "$CVMSEAL_CONFDIR/roots"
+cp "$T/fx/ark.pem" "$CVMSEAL_CONFDIR/roots/test-ark.pem"
 
 key=$T/key
 head -c 32 /dev/urandom | base64 | tr -d '\n' >"$key"

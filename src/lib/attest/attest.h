@@ -157,20 +157,58 @@ struct hcl_report {
 
 int hcl_report_parse(const uint8_t *buf, size_t size, struct hcl_report *ret);
 
+/* The largest report_size an HCL report may claim (Azure's NV index holds 2600 bytes). */
+#define HCL_REPORT_MAX 16384U
+/* The report's own length (report_size, from the "HCLA" magic to the end of the runtime claims) from
+ * its first 32 bytes, so that a reader needs no NV_ReadPublic of the index.  -EBADMSG when those
+ * bytes are not an HCL header, or the size is not an HCL report's (0x4D4 to HCL_REPORT_MAX). */
+int hcl_report_size(const uint8_t *buf, size_t size, size_t *ret);
+
 /* The report data the runtime claims are bound to, inside h->hw_report (64 bytes): the SNP report's
  * REPORT_DATA for report_type 2, the TDREPORT's report data (offset 128) for report_type 4. */
 int hcl_hw_report_data(const struct hcl_report *h, const uint8_t **ret);
 
+/* What the runtime claims say, for the checks that follow the binding. */
+struct hcl_claims {
+        EVP_PKEY *ak;               /* HCLAkPub, or NULL when the claims name none */
+        bool bound;                 /* SHA-256(claims) is the hardware report's report data */
+        bool has_user_data;         /* "user-data" is 64 bytes of hex: what was last written to the
+                                     * user-data index 0x01400002 */
+        uint8_t user_data[64];
+};
+void hcl_claims_done(struct hcl_claims *c);
+
 /* The binding: SHA-256(claims) == REPORT_DATA[0:32] of the hardware report (for TDX: the TDREPORT's
- * report data, and the TD quote carries the same).  ret_ak (optional): HCLAkPub from the claims. */
+ * report data, and the TD quote carries the same), REPORT_DATA[32:64] zero.  Checks: hcl-binding,
+ * hcl-ak (no HCLAkPub).  Claims: azure-vm-configuration, azure-user-data (only when bound).  *ret
+ * is filled even when the binding fails (the verdict says so). */
+int hcl_verify(const struct hcl_report *h, const uint8_t report_data[64], struct attest_verdict *v,
+               struct hcl_claims *ret);
+/* The same; ret_ak (optional): HCLAkPub from the claims. */
 int hcl_verify_binding(const struct hcl_report *h, const uint8_t report_data[64], struct attest_verdict *v,
                        EVP_PKEY **ret_ak);
+/* HCLAkPub from the claims, verifying nothing (*ret NULL when they name none): does the report name
+ * the key that will quote?  -EBADMSG when the claims are malformed. */
+int hcl_report_ak(const struct hcl_report *h, EVP_PKEY **ret);
 
 /* ---- TPM2 quote ---- */
 
+/* What a quote proved: each is true only when its check passed. */
+struct tpm_quote_result {
+        bool signature;   /* signed by the AK given */
+        bool nonce;       /* extraData is the nonce */
+        bool pcrs;        /* the PCR digest is that of the PCR values given */
+};
+
 /* Verifies a TPMS_ATTEST (message) and its TPMT_SIGNATURE by ak: the signature (RSASSA or ECDSA),
- * extraData == nonce, and the PCR digest over the sha256 pcrs given ({"0": "<hex>", ...}).
- * Records claims: pcrs (the values the quote covers). */
+ * extraData == nonce, and the PCR digest over the sha256 pcrs given ({"0": "<hex>", ...}; NULL when
+ * the quote selects no PCR; a selected PCR without a value is -EBADMSG).  Records claims: pcrs (the values the
+ * quote covers), tpm-quote-clock.  ak NULL: parse only (-EBADMSG when malformed), check and record
+ * nothing; *ret all false.  ret (optional): what the quote proved. */
+int tpm_quote_check(const uint8_t *message, size_t message_size, const uint8_t *signature, size_t signature_size,
+                    EVP_PKEY *ak, const uint8_t *nonce, size_t nonce_size, json_object *pcrs,
+                    struct attest_verdict *v, struct tpm_quote_result *ret);
+/* tpm_quote_check() with an AK, without the result. */
 int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t *signature, size_t signature_size,
                      EVP_PKEY *ak, const uint8_t *nonce, size_t nonce_size, json_object *pcrs,
                      struct attest_verdict *v);

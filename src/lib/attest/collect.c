@@ -5,7 +5,9 @@
  *   Azure vTPM   the HCL report in NV 0x01400001, read in chunks of at most 1024 bytes, after the
  *                nonce was written to the user-data index 0x01400002 so that the paravisor makes a
  *                fresh report; the AK at 0x81000003 quotes the sha256 PCRs with the nonce
- *   other vTPMs  the same quote by an AK created under the endorsement hierarchy
+ *   other vTPMs  the same quote when the platform persisted an AK at 0x81000003; none otherwise: a
+ *                key created here would be vouched for by nothing, and the unlock path creates no
+ *                object on the TPM
  *   configfs-tsm /sys/kernel/config/tsm/report: inblob = the nonce (zero-padded to 64 bytes),
  *                outblob = the SNP report or TDX quote, auxblob = the SNP certificate table;
  *                "generation" is read before and after, and must not have moved
@@ -20,14 +22,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "config.h"
 #include "encoding.h"
 #include "evidence.h"
 #include "log.h"
 #include "macro.h"
 #include "tpm2.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 
 #define TSM_DEFAULT_DIR "/sys/kernel/config/tsm/report"
 #define EVENT_LOG_DEFAULT "/sys/kernel/security/tpm0/binary_bios_measurements"
@@ -240,9 +246,110 @@ static int collect_cert_cache(const char *path, STACK_OF(X509) **certs) {
         return 0;
 }
 
-static int collect_tpm(tpm2_context *tpm, const uint8_t *nonce, size_t nonce_size, struct evidence *e) {
+int attest_local_roots(STACK_OF(X509) **ret) {
+        _cleanup_free_ char *dir = config_path("roots");
+        _cleanup_free_ struct dirent **names = NULL;
+        STACK_OF(X509) *roots = NULL;
+        int n, r = 0;
+
+        if (!dir)
+                return -ENOMEM;
+        n = scandir(dir, &names, NULL, alphasort);
+        if (n < 0) {
+                if (errno != ENOENT)
+                        return log_debug_errno(-errno, "Cannot read %s", dir);
+                *ret = NULL;
+                return 0;
+        }
+        for (int i = 0; i < n; i++) {
+                size_t len = strlen(names[i]->d_name), found = 0;
+                char file[PATH_MAX];
+                FILE *f;
+                X509 *x;
+
+                if (r < 0 || len < 5 || strcmp(names[i]->d_name + len - 4, ".pem") != 0) {
+                        free(names[i]);
+                        continue;
+                }
+                snprintf(file, sizeof(file), "%s/%s", dir, names[i]->d_name);
+                free(names[i]);
+                f = fopen(file, "re");
+                if (!f) {
+                        r = log_debug_errno(-errno, "Cannot read the trusted root %s", file);
+                        continue;
+                }
+                while ((x = PEM_read_X509(f, NULL, NULL, NULL))) {
+                        found++;
+                        if (!roots)
+                                roots = sk_X509_new_null();
+                        if (!roots || sk_X509_push(roots, x) <= 0) {
+                                X509_free(x);
+                                r = -ENOMEM;
+                                break;
+                        }
+                }
+                ERR_clear_error();
+                fclose(f);
+                /* Local configuration, not input: a file there that holds no certificate is a
+                 * mistake to report, not to skip. */
+                if (r >= 0 && found == 0)
+                        r = log_debug_errno(-EINVAL, "%s holds no PEM certificate", file);
+        }
+        if (r < 0) {
+                sk_X509_pop_free(roots, X509_free);
+                return r;
+        }
+        if (roots)
+                log_debug("%d extra trusted root(s) from %s", sk_X509_num(roots), dir);
+        *ret = roots;
+        return 0;
+}
+
+/* The HCL report, read to its own length: the first chunk carries its header, whose report_size says
+ * how much more to read, so no NV_ReadPublic is needed (Azure's index is 2600 bytes, the report
+ * shorter, zero-padded).  An index that is shorter than its header says, or whose first bytes are no
+ * HCL header, is read whole (its size from NV_ReadPublic) and collected as it is: the verifier calls
+ * it malformed.  -ENOENT when the index is not there. */
+static int collect_hcl(tpm2_context *tpm, struct blob *ret) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+        int r;
+
+        buf = malloc(HCL_REPORT_MAX);
+        if (!buf)
+                return -ENOMEM;
+        r = tpm2_nv_read_at(tpm, TPM2_AZURE_HCL_REPORT_INDEX, 0, TPM2_NV_CHUNK, buf);
+        if (r == -ERANGE)
+                goto whole;       /* shorter than one chunk */
+        if (r < 0)
+                return r;
+        r = hcl_report_size(buf, TPM2_NV_CHUNK, &size);
+        if (r < 0)
+                goto whole;
+        if (size > TPM2_NV_CHUNK) {
+                r = tpm2_nv_read_at(tpm, TPM2_AZURE_HCL_REPORT_INDEX, TPM2_NV_CHUNK, size - TPM2_NV_CHUNK,
+                                    buf + TPM2_NV_CHUNK);
+                if (r == -ERANGE)
+                        goto whole;
+                if (r < 0)
+                        return r;
+        }
+        log_debug("Read the %zu-byte HCL report from NV 0x%08x", size, (unsigned) TPM2_AZURE_HCL_REPORT_INDEX);
+        ret->data = TAKE_PTR(buf);
+        ret->size = size;
+        return 0;
+
+whole:
+        log_debug("NV 0x%08x does not hold the HCL report its header announces: reading the index whole",
+                  (unsigned) TPM2_AZURE_HCL_REPORT_INDEX);
+        return tpm2_nv_read(tpm, TPM2_AZURE_HCL_REPORT_INDEX, &ret->data, &ret->size);
+}
+
+static int collect_tpm(tpm2_context *tpm, const uint8_t *nonce, size_t nonce_size, bool quote, uint32_t mask,
+                       struct evidence *e) {
         uint8_t values[24][32], user_data[64] = {};
         _cleanup_(json_object_putp) json_object *pcrs = NULL;
+        bool want_ak_public = true;
         int r;
 
         /* Azure: a fresh HCL report that carries the nonce in its runtime claims. */
@@ -250,24 +357,48 @@ static int collect_tpm(tpm2_context *tpm, const uint8_t *nonce, size_t nonce_siz
         r = tpm2_nv_write(tpm, TPM2_AZURE_USER_DATA_INDEX, user_data, sizeof(user_data));
         if (r < 0 && r != -ENOENT)
                 return log_debug_errno(r, "Cannot write the nonce to NV 0x%08x", (unsigned) TPM2_AZURE_USER_DATA_INDEX);
-        r = tpm2_nv_read(tpm, TPM2_AZURE_HCL_REPORT_INDEX, &e->hcl_report.data, &e->hcl_report.size);
+        r = collect_hcl(tpm, &e->hcl_report);
         if (r < 0 && r != -ENOENT)
                 return log_debug_errno(r, "Cannot read the HCL report from NV 0x%08x", (unsigned) TPM2_AZURE_HCL_REPORT_INDEX);
 
-        r = tpm2_quote(tpm, TPM2_AZURE_AK_HANDLE, nonce, nonce_size, 0xFFFFFF, &e->quote_message.data,
+        if (!quote)
+                return 0;
+
+        /* ak-public only when no HCLAkPub names the key (DESIGN lets it be absent then): the
+         * verifier trusts HCLAkPub, not what the TPM channel says the AK is. */
+        if (e->hcl_report.data) {
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *ak = NULL;
+                struct hcl_report h;
+
+                if (hcl_report_parse(e->hcl_report.data, e->hcl_report.size, &h) >= 0 && hcl_report_ak(&h, &ak) >= 0 &&
+                    ak)
+                        want_ak_public = false;
+        }
+
+        r = tpm2_quote(tpm, TPM2_AZURE_AK_HANDLE, nonce, nonce_size, mask, &e->quote_message.data,
                        &e->quote_message.size, &e->quote_signature.data, &e->quote_signature.size,
-                       &e->quote_ak.data, &e->quote_ak.size, values);
+                       want_ak_public ? &e->quote_ak.data : NULL, want_ak_public ? &e->quote_ak.size : NULL,
+                       values);
+        if (r == -ENOENT) {
+                log_debug("No AK at 0x%08x: the evidence has no TPM quote", (unsigned) TPM2_AZURE_AK_HANDLE);
+                return 0;
+        }
         if (r < 0)
                 return log_debug_errno(r, "Cannot quote the PCRs");
         e->has_quote = true;
+        if (mask == 0)
+                return 0;   /* a quote of no PCR: no values to carry */
 
         pcrs = json_object_new_object();
         if (!pcrs)
                 return -ENOMEM;
-        for (unsigned i = 0; i < 24; i++) {
-                _cleanup_free_ char *hex = hex_encode(values[i], 32);
+        for (unsigned i = 0, k = 0; i < 24; i++) {
+                _cleanup_free_ char *hex = NULL;
                 char key[4];
 
+                if (!(mask & (UINT32_C(1) << i)))
+                        continue;
+                hex = hex_encode(values[k++], 32);
                 snprintf(key, sizeof(key), "%u", i);
                 if (!hex || json_object_object_add(pcrs, key, json_object_new_string(hex)) < 0)
                         return -ENOMEM;
@@ -289,8 +420,23 @@ int attest_collect(const struct attest_collect_params *p, struct evidence *ret) 
         memcpy(e.nonce.data, p->nonce, p->nonce_size);
         e.nonce.size = p->nonce_size;
 
+        /* The event log first: the PCRs it extends may be the ones to quote. */
+        if (*log) {
+                r = read_all(log, &e.event_log);
+                if (r < 0 && r != -ENOENT && r != -EACCES)
+                        return log_debug_errno(r, "Cannot read the event log %s", log);
+        }
         if (p->tpm) {
-                r = collect_tpm(p->tpm, p->nonce, p->nonce_size, &e);
+                uint32_t mask = p->quote == ATTEST_QUOTE_ALL ? UINT32_C(0xFFFFFF) : p->quote_mask;
+
+                if (p->quote == ATTEST_QUOTE_MASK && p->quote_log_pcrs && e.event_log.data) {
+                        struct eventlog replayed;
+
+                        /* A log that does not replay adds nothing: the verifier says it is malformed. */
+                        if (eventlog_replay(e.event_log.data, e.event_log.size, &replayed) >= 0)
+                                mask |= replayed.extended & UINT32_C(0xFFFFFF);
+                }
+                r = collect_tpm(p->tpm, p->nonce, p->nonce_size, p->quote != ATTEST_QUOTE_NONE, mask, &e);
                 if (r < 0)
                         return r;
         }
@@ -298,11 +444,6 @@ int attest_collect(const struct attest_collect_params *p, struct evidence *ret) 
                 r = collect_tsm(tsm, p->nonce, p->nonce_size, &e);
                 if (r < 0)
                         return r;
-        }
-        if (*log) {
-                r = read_all(log, &e.event_log);
-                if (r < 0 && r != -ENOENT && r != -EACCES)
-                        return log_debug_errno(r, "Cannot read the event log %s", log);
         }
         if (p->cert_cache) {
                 r = collect_cert_cache(p->cert_cache, &e.certificates);

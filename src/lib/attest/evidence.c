@@ -4,11 +4,13 @@
  * disk), so both are parsed strictly: every member with its type, nothing unknown, version 1.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "config.h"
 #include "encoding.h"
 #include "evidence.h"
 #include "json-util.h"
@@ -348,4 +350,31 @@ int attest_policy_from_json(json_object *j, struct attest_policy *ret) {
         *ret = p;
         memset(&p, 0, sizeof(p));
         return 0;
+}
+
+int attest_policy_check_from_disk(const struct attest_policy *p) {
+        if (p->roots)
+                return log_debug_errno(-EBADMSG, "policy: \"roots\" is for `attest verify --policy` only: a policy "
+                                       "kept on the disk may not choose the trusted roots (the unlock gate takes "
+                                       "extra roots from %s/roots/*.pem)", config_dir());
+        if (p->time != 0)
+                return log_debug_errno(-EBADMSG, "policy: \"time\" is for `attest verify --policy` only: the unlock "
+                                       "gate verifies certificates at the current time");
+        return 0;
+}
+
+void attest_policy_quote(const struct attest_policy *p, enum attest_quote *ret_quote, uint32_t *ret_mask,
+                         bool *ret_log_pcrs) {
+        uint32_t mask = 0;
+
+        if (p->pcrs_sha256) {
+                json_object_object_foreach(p->pcrs_sha256, index, value) {
+                        (void) value;
+                        mask |= UINT32_C(1) << atoi(index);    /* 0-23: get_pcrs() checked */
+                }
+        }
+        *ret_quote = (p->require & (REQUIRE_TPM_QUOTE | REQUIRE_EVENT_LOG)) || p->pcrs_sha256 ? ATTEST_QUOTE_MASK
+                                                                                             : ATTEST_QUOTE_NONE;
+        *ret_mask = mask;
+        *ret_log_pcrs = p->require & REQUIRE_EVENT_LOG;
 }

@@ -117,6 +117,22 @@ int hcl_report_parse(const uint8_t *buf, size_t size, struct hcl_report *ret) {
         return 0;
 }
 
+int hcl_report_size(const uint8_t *buf, size_t size, size_t *ret) {
+        uint32_t version, report_size;
+
+        if (!buf || !ret)
+                return -EINVAL;
+        if (size < HCL_OFF_HW_REPORT || memcmp(buf, HCL_MAGIC, 4) != 0)
+                return bad("no \"HCLA\" header");
+        version = le32(buf + HCL_OFF_VERSION);
+        report_size = le32(buf + HCL_OFF_REPORT_SIZE);
+        if (version < 1 || version > 2 || report_size < HCL_OFF_CLAIMS || report_size > HCL_REPORT_MAX)
+                return log_debug_errno(-EBADMSG, "HCL report: version %" PRIu32 ", report size %" PRIu32
+                                       " are not an HCL report's", version, report_size);
+        *ret = report_size;
+        return 0;
+}
+
 int hcl_hw_report_data(const struct hcl_report *h, const uint8_t **ret) {
         if (!h || !h->hw_report || !ret)
                 return -EINVAL;
@@ -277,18 +293,63 @@ static int claims_ak(json_object *claims, EVP_PKEY **ret) {
         return 0;
 }
 
-int hcl_verify_binding(const struct hcl_report *h, const uint8_t report_data[64], struct attest_verdict *v,
-                       EVP_PKEY **ret_ak) {
+void hcl_claims_done(struct hcl_claims *c) {
+        if (!c)
+                return;
+        EVP_PKEY_free(c->ak);
+        *c = (struct hcl_claims) {};
+}
+
+/* "user-data": what was last written to the user-data index 0x01400002 (64 bytes), as 128 hex
+ * digits (Constellation's real TDX report and trustee's SNP reports: zeros, never written; the
+ * Azure-like vTPM of the tests writes the same encoding).  Anything else carries no nonce. */
+static int claims_user_data(json_object *claims, bool *ret_has, uint8_t ret[64]) {
+        _cleanup_free_ uint8_t *d = NULL;
+        json_object *m;
+        size_t n;
+        int r;
+
+        *ret_has = false;
+        if (!json_object_object_get_ex(claims, "user-data", &m))
+                return 0;
+        if (!json_object_is_type(m, json_type_string))
+                return bad("the runtime claims' \"user-data\" is not a string");
+        r = hex_decode(json_object_get_string(m), &d, &n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || n != 64) {
+                log_debug("HCL report: \"user-data\" is not 64 bytes of hex: it carries no nonce");
+                return 0;
+        }
+        memcpy(ret, d, 64);
+        *ret_has = true;
+        return 0;
+}
+
+int hcl_report_ak(const struct hcl_report *h, EVP_PKEY **ret) {
+        _cleanup_(json_object_putp) json_object *claims = NULL;
+        int r;
+
+        if (!h || !h->claims || !ret)
+                return -EINVAL;
+        r = claims_parse(h->claims, h->claims_size, &claims);
+        if (r < 0)
+                return r;
+        return claims_ak(claims, ret);
+}
+
+int hcl_verify(const struct hcl_report *h, const uint8_t report_data[64], struct attest_verdict *v,
+               struct hcl_claims *ret) {
         static const uint8_t zero[32] = {};
         _cleanup_(json_object_putp) json_object *claims = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *ak = NULL;
-        uint8_t digest[32];
+        uint8_t digest[32], user_data[64] = {};
         unsigned digest_size = 0;
-        bool bound = true;
+        bool bound = true, has_user_data = false;
         json_object *m;
         int r;
 
-        if (!h || !h->claims || !report_data || !v)
+        if (!h || !h->claims || !report_data || !v || !ret)
                 return -EINVAL;
         if (h->hash_type != HCL_HASH_SHA256)
                 return bad("the runtime claims are not hashed with SHA-256");
@@ -327,6 +388,10 @@ int hcl_verify_binding(const struct hcl_report *h, const uint8_t report_data[64]
                         return r;
         }
 
+        r = claims_user_data(claims, &has_user_data, user_data);
+        if (r < 0)
+                return r;
+
         /* Claims only for what the hardware report vouches for. */
         if (bound) {
                 if (json_object_object_get_ex(claims, "vm-configuration", &m)) {
@@ -341,17 +406,32 @@ int hcl_verify_binding(const struct hcl_report *h, const uint8_t report_data[64]
                                 return r;
                 }
                 if (json_object_object_get_ex(claims, "user-data", &m)) {
-                        if (!json_object_is_type(m, json_type_string))
-                                return bad("the runtime claims' \"user-data\" is not a string");
                         r = attest_claim(v, "azure-user-data", json_object_new_string(json_object_get_string(m)));
                         if (r < 0)
                                 return r;
                 }
         }
 
-        /* The AK is returned even when the binding failed (the verdict says so), so that the quote
-         * can still be checked and the verdict names every failed check. */
+        /* The AK and the user data are returned even when the binding failed (the verdict says so),
+         * so that the quote can still be checked and the verdict names every failed check. */
+        *ret = (struct hcl_claims) {
+                .ak = TAKE_PTR(ak),
+                .bound = bound,
+                .has_user_data = has_user_data,
+        };
+        memcpy(ret->user_data, user_data, sizeof(user_data));
+        return 0;
+}
+
+int hcl_verify_binding(const struct hcl_report *h, const uint8_t report_data[64], struct attest_verdict *v,
+                       EVP_PKEY **ret_ak) {
+        _cleanup_(hcl_claims_done) struct hcl_claims c = {};
+        int r;
+
+        r = hcl_verify(h, report_data, v, &c);
+        if (r < 0)
+                return r;
         if (ret_ak)
-                *ret_ak = TAKE_PTR(ak);
+                *ret_ak = TAKE_PTR(c.ak);
         return 0;
 }

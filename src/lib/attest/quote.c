@@ -201,7 +201,7 @@ static int parse_signature(const uint8_t *signature, size_t signature_size, TPMT
 }
 
 /* The selected PCR values, concatenated as TPM2_Quote hashes them, and the claim object
- * {"sha256": {"0": "<hex>", ...}}. */
+ * {"sha256": {"0": "<hex>", ...}}.  pcrs may be NULL when the quote selects no PCR. */
 static int collect_pcrs(const TPML_PCR_SELECTION *sel, json_object *pcrs, uint8_t **ret, size_t *ret_size,
                         json_object **ret_claim) {
         _cleanup_(json_object_putp) json_object *claim = NULL, *bank = NULL;
@@ -336,9 +336,9 @@ static int verify_signature(const uint8_t *message, size_t message_size, const T
         return 1;
 }
 
-int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t *signature, size_t signature_size,
-                     EVP_PKEY *ak, const uint8_t *nonce, size_t nonce_size, json_object *pcrs,
-                     struct attest_verdict *v) {
+int tpm_quote_check(const uint8_t *message, size_t message_size, const uint8_t *signature, size_t signature_size,
+                    EVP_PKEY *ak, const uint8_t *nonce, size_t nonce_size, json_object *pcrs,
+                    struct attest_verdict *v, struct tpm_quote_result *ret) {
         _cleanup_(json_object_putp) json_object *pcr_claim = NULL, *clock = NULL;
         _cleanup_free_ uint8_t *cat = NULL;
         TPMS_ATTEST attest = {};
@@ -347,12 +347,14 @@ int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t 
         size_t digest_size = 0;
         const TPM2B_DIGEST *quoted;
         const char *md;
-        size_t md_size, cat_size;
-        bool signed_ok, pcrs_ok;
+        size_t md_size, cat_size = 0;
+        bool signed_ok, nonce_ok, pcrs_ok;
         char decimal[24];
         int r;
 
-        if (!message || !signature || !ak || (!nonce && nonce_size > 0) || !v)
+        if (ret)
+                *ret = (struct tpm_quote_result) {};
+        if (!message || !signature || (!nonce && nonce_size > 0) || !v)
                 return -EINVAL;
 
         /* Everything is parsed before anything is checked: malformed evidence records no verdict. */
@@ -365,6 +367,8 @@ int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t 
         r = collect_pcrs(&attest.attested.quote.pcrSelect, pcrs, &cat, &cat_size, &pcr_claim);
         if (r < 0)
                 return r;
+        if (!ak)
+                return 0;
 
         r = verify_signature(message, message_size, &sig, md, ak, v);
         if (r < 0)
@@ -372,8 +376,9 @@ int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t 
         signed_ok = r > 0;
 
         /* A NULL nonce expects an empty extraData: there is no "don't care". */
-        if (attest.extraData.size != nonce_size ||
-            (nonce_size > 0 && memcmp(attest.extraData.buffer, nonce, nonce_size) != 0)) {
+        nonce_ok = attest.extraData.size == nonce_size &&
+                   (nonce_size == 0 || memcmp(attest.extraData.buffer, nonce, nonce_size) == 0);
+        if (!nonce_ok) {
                 r = attest_fail(v, "tpm-quote-nonce", "the quote's extraData (%u bytes) is not the nonce (%zu bytes)",
                                 attest.extraData.size, nonce_size);
                 if (r < 0)
@@ -410,5 +415,15 @@ int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t 
                 if (r < 0)
                         return r;
         }
+        if (ret)
+                *ret = (struct tpm_quote_result) { .signature = signed_ok, .nonce = nonce_ok, .pcrs = pcrs_ok };
         return 0;
+}
+
+int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t *signature, size_t signature_size,
+                     EVP_PKEY *ak, const uint8_t *nonce, size_t nonce_size, json_object *pcrs,
+                     struct attest_verdict *v) {
+        if (!ak)
+                return -EINVAL;
+        return tpm_quote_check(message, message_size, signature, signature_size, ak, nonce, nonce_size, pcrs, v, NULL);
 }

@@ -7,14 +7,27 @@
  *   snp-report        (or the HCL's) signature, chain to a pinned ARK, VCEK extensions, policy
  *   tdx-quote         signature, QE report, PCK chain to the pinned Intel root, policy; with an HCL
  *                     TDREPORT, the quote's REPORT_DATA must be the TDREPORT's
- *   tpm-quote         signature by the AK (ak-public, else HCLAkPub; both given: equal), extraData
- *                     = the expected nonce, PCR digest over the evidence's sha256 PCRs
- *   event-log         replayed, it must give the evidence's sha256 PCRs (which the quote covers)
- *   pcrs (policy)     each reference value must equal the quoted one
+ *   tpm-quote         only by HCLAkPub (ak-public, when given, must be that key): signature,
+ *                     extraData = the expected nonce, PCR digest over the evidence's sha256 PCRs
+ *   freshness         every hardware report answers the expected nonce (below)
+ *   event-log         replayed, it must give the evidence's sha256 PCRs, which a vouched quote covers
+ *   pcrs (policy)     each reference value must equal the one a vouched quote covers
+ *
+ * The attacker of DESIGN holds the disk and sits on the channel to the vTPM: it can replay any
+ * genuine report it once saw, and answer a quote with any key it likes.  So:
+ *
+ *   - a hardware report (SNP report, TDX quote, the HCL report's SNP report or TDREPORT) counts
+ *     only when it is fresh: a bare report (configfs-tsm) carries the nonce, zero-padded to 64 bytes,
+ *     in REPORT_DATA; an HCL report (whose binding hcl_verify() checks) carries it in its runtime
+ *     claims' "user-data" (the paravisor copies NV 0x01400002 there), or is vouched for by a quote
+ *     over the nonce by the key those claims name (HCLAkPub): the claims bind that key, and only
+ *     the vTPM that holds it can quote the nonce;
+ *   - a TPM quote proves something only when its key is HCLAkPub: an AK that only the evidence
+ *     names (ak-public) is any key at all.  Its PCRs otherwise vouch for nothing, and the checks
+ *     that compare them (policy "pcrs", the event log) fail.
  *
  * The expected nonce is the policy's "nonce" (a verifier that issued it), else the evidence's own
- * (collect then verify in one process, as unlock does).  A bare SNP report (configfs-tsm, no TPM
- * quote) carries the nonce in REPORT_DATA (zero-padded to 64 bytes).
+ * (collect then verify in one process, as unlock does).
  */
 #include <errno.h>
 #include <string.h>
@@ -55,7 +68,7 @@ static const char *pcr_value(json_object *pcrs, unsigned n) {
         return pcrs && json_object_object_get_ex(pcrs, key, &s) ? json_object_get_string(s) : NULL;
 }
 
-static int check_eventlog(const struct evidence *e, struct attest_verdict *v) {
+static int check_eventlog(const struct evidence *e, bool pcrs_vouched, struct attest_verdict *v) {
         struct eventlog log = {};
         const struct eventlog_bank *bank = NULL;
         int r;
@@ -89,17 +102,22 @@ static int check_eventlog(const struct evidence *e, struct attest_verdict *v) {
                                 return r;
                 }
         }
+        /* Agreeing with PCR values that nothing vouches for proves nothing. */
+        if (!pcrs_vouched)
+                return attest_fail(v, "event-log", "no quote by a key that a hardware report vouches for covers "
+                                   "the PCR values the log is compared with");
         return attest_claim(v, "event-log-events", json_object_new_int64((int64_t) log.n_events));
 }
 
-static int check_policy_pcrs(const struct evidence *e, const struct attest_policy *p, struct attest_verdict *v) {
+static int check_policy_pcrs(const struct evidence *e, const struct attest_policy *p, bool pcrs_vouched,
+                             struct attest_verdict *v) {
         int r = 0;
 
         if (!p->pcrs_sha256)
                 return 0;
-        if (!e->has_quote)
-                return attest_fail(v, "pcrs", "the policy has PCR reference values and the evidence no TPM quote "
-                                   "that vouches for PCRs");
+        if (!pcrs_vouched)
+                return attest_fail(v, "pcrs", "the policy has PCR reference values and no quote by a key that a "
+                                   "hardware report vouches for covers the evidence's PCR values");
         json_object_object_foreach(p->pcrs_sha256, index, value) {
                 const char *got = pcr_value(e->pcrs_sha256, (unsigned) atoi(index));
 
@@ -114,16 +132,118 @@ static int check_policy_pcrs(const struct evidence *e, const struct attest_polic
         return 0;
 }
 
+/* REPORT_DATA as a bare report carries the nonce: the nonce, zero-padded to 64 bytes. */
+static bool report_data_is(const uint8_t report_data[64], const struct blob *nonce) {
+        uint8_t want[64] = {};
+
+        memcpy(want, nonce->data, nonce->size);
+        return memcmp(report_data, want, sizeof(want)) == 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (p[i] != 0)
+                        return false;
+        return true;
+}
+
+/* The quote, by HCLAkPub only.  *ret_fresh: it is signed by HCLAkPub over the nonce; *ret_vouched:
+ * and its PCR digest is that of the evidence's PCR values. */
+static int check_quote(const struct evidence *e, EVP_PKEY *hcl_ak, const struct blob *nonce,
+                       struct attest_verdict *v, bool *ret_fresh, bool *ret_vouched) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *ak = NULL;
+        struct tpm_quote_result q = {};
+        const char *why = NULL;
+        int r;
+
+        *ret_fresh = *ret_vouched = false;
+
+        /* Parse what there is first: malformed evidence is 10, whoever signed it. */
+        if (e->quote_ak.data) {
+                r = tpm_public_to_pkey(e->quote_ak.data, e->quote_ak.size, &ak);
+                if (r < 0)
+                        return r;
+        }
+        r = tpm_quote_check(e->quote_message.data, e->quote_message.size, e->quote_signature.data,
+                            e->quote_signature.size, NULL, NULL, 0, e->pcrs_sha256, v, NULL);
+        if (r < 0)
+                return r;
+
+        if (!e->hcl_report.data)
+                why = "there is no HCL report";
+        else if (!hcl_ak)
+                why = "the HCL report's runtime claims name no HCLAkPub";
+        else if (ak && EVP_PKEY_eq(ak, hcl_ak) != 1)
+                why = "its ak-public is not the HCL report's HCLAkPub";
+        if (why)
+                /* Not even the signature is checked: a key that nothing vouches for proves nothing,
+                 * whatever it signed. */
+                return attest_fail(v, "tpm-quote-ak", "the quote's key is not vouched for by a hardware report (%s)",
+                                   why);
+
+        if (!nonce->data)
+                return attest_fail(v, "tpm-quote-nonce", "no nonce to check the quote's freshness against");
+
+        r = tpm_quote_check(e->quote_message.data, e->quote_message.size, e->quote_signature.data,
+                            e->quote_signature.size, hcl_ak, nonce->data, nonce->size, e->pcrs_sha256, v, &q);
+        if (r < 0)
+                return r;
+        *ret_fresh = q.signature && q.nonce;
+        *ret_vouched = q.signature && q.nonce && q.pcrs;
+        return 0;
+}
+
+/* Every hardware report answers the nonce (see the top of this file). */
+static int check_freshness(const struct evidence *e, const struct blob *nonce, const struct hcl_claims *hcl,
+                           const uint8_t *snp_report_data, const uint8_t *tdx_report_data, bool quote_fresh,
+                           struct attest_verdict *v) {
+        int r;
+
+        if (!e->hcl_report.data && !snp_report_data && !tdx_report_data)
+                return 0;
+        if (!nonce->data)
+                return attest_fail(v, "freshness", "no nonce to check the hardware report's freshness against");
+        /* Reports that nobody asked for carry zeros where the nonce goes. */
+        if (all_zero(nonce->data, nonce->size))
+                return attest_fail(v, "freshness", "the nonce is all zeros, which proves no freshness");
+
+        if (e->hcl_report.data) {
+                /* The HCL's SNP report or TDREPORT (a separate snp-report or TD quote must be the
+                 * same, hcl-snp and hcl-tdx-quote say): bound to the runtime claims, so fresh when
+                 * the claims carry the nonce or the key they name quoted it. */
+                if (hcl->has_user_data && report_data_is(hcl->user_data, nonce))
+                        return 0;
+                if (quote_fresh)
+                        return 0;
+                return attest_fail(v, "freshness", "the HCL report is not fresh: its runtime claims' user-data is "
+                                   "not the nonce, and no quote by its HCLAkPub answers the nonce");
+        }
+
+        if (snp_report_data && !report_data_is(snp_report_data, nonce)) {
+                r = attest_fail(v, "freshness", "the SNP report's REPORT_DATA is not the nonce");
+                if (r < 0)
+                        return r;
+        }
+        if (tdx_report_data && !report_data_is(tdx_report_data, nonce)) {
+                r = attest_fail(v, "freshness", "the TDX quote's REPORT_DATA is not the nonce");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_LIB_CTX *libctx,
                   struct attest_verdict *ret) {
         _cleanup_(attest_verdict_done) struct attest_verdict v = {};
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *hcl_ak = NULL, *ak = NULL;
+        _cleanup_(hcl_claims_done) struct hcl_claims claims = {};
         struct attest_trust trust = { .libctx = libctx, .extra_roots = p->roots, .time = p->time };
         struct hcl_report hcl = {};
-        const uint8_t *snp_raw = NULL, *tdreport_data = NULL;
+        struct snp_report report;
+        struct tdx_quote quote;
+        const uint8_t *snp_raw = NULL, *tdreport_data = NULL, *snp_rd = NULL, *tdx_rd = NULL;
         size_t snp_size = 0;
         const struct blob *nonce = p->nonce.data ? &p->nonce : &e->nonce;
-        bool hcl_snp = false, hcl_tdx = false;
+        bool hcl_snp = false, hcl_tdx = false, quote_fresh = false, pcrs_vouched = false;
         int r;
 
         r = attest_verdict_init(&v);
@@ -166,7 +286,7 @@ int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_
 
                 if (hcl_tdx)
                         tdreport_data = rd;
-                r = hcl_verify_binding(&hcl, rd, &v, &hcl_ak);
+                r = hcl_verify(&hcl, rd, &v, &claims);
                 if (r < 0)
                         return r;
                 r = attest_claim(&v, "azure-hcl-report-type", json_object_new_string(hcl_snp ? "snp" : "tdx"));
@@ -175,26 +295,13 @@ int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_
         }
 
         if (snp_raw) {
-                struct snp_report report;
-
                 r = snp_report_parse(snp_raw, snp_size, &report);
                 if (r < 0)
                         return r;
                 r = snp_verify(&report, e->certificates, p->snp, &trust, &v);
                 if (r < 0)
                         return r;
-
-                /* A bare report (configfs-tsm) carries the nonce itself. */
-                if (!e->hcl_report.data && !e->has_quote && nonce->data) {
-                        uint8_t want[64] = {};
-
-                        memcpy(want, nonce->data, nonce->size);
-                        if (memcmp(report.report_data, want, 64) != 0) {
-                                r = attest_fail(&v, "snp-nonce", "REPORT_DATA is not the nonce");
-                                if (r < 0)
-                                        return r;
-                        }
-                }
+                snp_rd = report.report_data;
         } else if (p->snp) {
                 r = attest_fail(&v, "snp", "the policy has SNP requirements and the evidence no SNP report");
                 if (r < 0)
@@ -202,25 +309,13 @@ int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_
         }
 
         if (e->tdx_quote.data) {
-                struct tdx_quote quote;
-
                 r = tdx_quote_parse(e->tdx_quote.data, e->tdx_quote.size, &quote);
                 if (r < 0)
                         return r;
                 r = tdx_verify(&quote, p->tdx, &trust, &v);
                 if (r < 0)
                         return r;
-                /* A bare quote (configfs-tsm) carries the nonce itself. */
-                if (!e->hcl_report.data && !e->has_quote && nonce->data) {
-                        uint8_t want[64] = {};
-
-                        memcpy(want, nonce->data, nonce->size);
-                        if (memcmp(quote.report_data, want, 64) != 0) {
-                                r = attest_fail(&v, "tdx-nonce", "REPORT_DATA is not the nonce");
-                                if (r < 0)
-                                        return r;
-                        }
-                }
+                tdx_rd = quote.report_data;
                 if (tdreport_data && memcmp(quote.report_data, tdreport_data, 64) != 0) {
                         r = attest_fail(&v, "hcl-tdx-quote", "the TD quote's REPORT_DATA is not the HCL TDREPORT's");
                         if (r < 0)
@@ -233,41 +328,22 @@ int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_
         }
 
         if (e->has_quote) {
-                if (e->quote_ak.data) {
-                        r = tpm_public_to_pkey(e->quote_ak.data, e->quote_ak.size, &ak);
-                        if (r < 0)
-                                return r;
-                        if (hcl_ak && EVP_PKEY_eq(ak, hcl_ak) != 1) {
-                                r = attest_fail(&v, "hcl-ak", "the quote's AK is not the HCL report's HCLAkPub");
-                                if (r < 0)
-                                        return r;
-                        }
-                } else if (hcl_ak) {
-                        ak = EVP_PKEY_dup(hcl_ak);
-                        if (!ak)
-                                return -ENOMEM;
-                }
-
-                if (!ak)
-                        r = attest_fail(&v, "tpm-quote", "no AK: the evidence has no ak-public and no HCLAkPub");
-                else if (!nonce->data)
-                        r = attest_fail(&v, "tpm-quote-nonce", "no nonce to check the quote's freshness against");
-                else if (!e->pcrs_sha256)
-                        r = attest_fail(&v, "tpm-quote-pcrs", "the evidence has no PCR values");
-                else
-                        r = tpm_quote_verify(e->quote_message.data, e->quote_message.size, e->quote_signature.data,
-                                             e->quote_signature.size, ak, nonce->data, nonce->size, e->pcrs_sha256, &v);
+                r = check_quote(e, claims.ak, nonce, &v, &quote_fresh, &pcrs_vouched);
                 if (r < 0)
                         return r;
         }
+
+        r = check_freshness(e, nonce, &claims, snp_rd, tdx_rd, quote_fresh, &v);
+        if (r < 0)
+                return r;
 
         if (e->event_log.data) {
-                r = check_eventlog(e, &v);
+                r = check_eventlog(e, pcrs_vouched, &v);
                 if (r < 0)
                         return r;
         }
 
-        r = check_policy_pcrs(e, p, &v);
+        r = check_policy_pcrs(e, p, pcrs_vouched, &v);
         if (r < 0)
                 return r;
 
