@@ -190,6 +190,20 @@ int cvmseal_hsm_uri_pin(const char *uri, cvmseal_secret **ret);
 /* uri without its PIN attributes (what may be stored and shown); -EINVAL when it is no HSM URI. */
 int cvmseal_hsm_uri_public(const char *uri, char **ret);
 
+/* Whether local configuration (cvmseal.conf: "hsm-provider = NAME [PROPERTY-QUERY]") allows the
+ * OpenSSL provider name for the HSM binding: 0; -EPERM when it does not; -EINVAL when name is no bare
+ * name (a path is never loaded); -EBADMSG when cvmseal.conf is malformed.  Loads nothing. */
+int cvmseal_hsm_provider_check(const char *name);
+
+/* Makes a key for an HSM binding through the OpenSSL provider, the way that provider allows
+ * (docs/hsm.md): with AziHSM (uri azihsm://{key-blob};type=rsa) an RSA-3072 key generated here in
+ * locked memory, imported as keyEncipherment and wiped; with other providers an EC P-256 key
+ * generated inside the device.  uri must name the key blob by {key-blob}; ret_blob gets the blob
+ * (the file that {key-blob} names: a masked key, a TPM-wrapped key), ret_info (optional)
+ * {"provider", "uri", "mechanism", "fingerprint", "public-key"}. */
+int cvmseal_hsm_provider_keygen(const char *provider, const char *uri, uint8_t **ret_blob, size_t *ret_blob_size,
+                                json_object **ret_info);
+
 /* ---- boot ---- */
 
 /* Extends the lock PCR (15) once in this boot, after recording its value from before in
