@@ -112,6 +112,15 @@ struct cvmseal_enroll_params {
          * key), or NULL.  pcr_mask then names the PCRs the signed policies (`policy sign`) cover;
          * result.verified is true only when a signed policy for this boot state is already installed. */
         const char *tpm2_public_key;
+        /* An HSM key of an OpenSSL provider (docs/hsm.md): hsm_uri is then an OSSL_STORE URI and
+         * hsm_provider the provider's name, which local configuration must allow.  A URI with
+         * {key-blob} keeps hsm_key_blob (a masked key) in the token.  With hsm_public_key (the key's
+         * PEM public half) the share is encrypted to it and the HSM is not touched: an offline bind
+         * (result.verified is false); the provider's name is then only checked to be a bare name. */
+        const char *hsm_provider;
+        const uint8_t *hsm_key_blob;
+        size_t hsm_key_blob_size;
+        const char *hsm_public_key;
 };
 
 struct cvmseal_enroll_result {
