@@ -300,6 +300,7 @@ struct cvmseal_image_params {
         const char *hsm_uri;          /* the first boot's HSM key (stored without PIN attributes), or NULL */
         cvmseal_progress_fn progress; /* called as the data is written, or NULL */
         void *userdata;
+        const char *hsm_provider;     /* hsm_uri is an OSSL_STORE URI of this OpenSSL provider, or NULL */
 };
 
 struct cvmseal_image_result {

@@ -319,8 +319,8 @@ static int write_header(const char *path, uint32_t sector_size, const cvmseal_se
         slot = luks_keyslot_add(cd, vk, pass);
         if (slot < 0)
                 return slot;
-        r = provision_marker_add(cd, slot, pass, params->pcr_mask, params->attest_policy, params->hsm_uri,
-                                 &res->provision_token);
+        r = provision_marker_add_ex(cd, slot, pass, params->pcr_mask, params->attest_policy, params->hsm_uri,
+                                    params->hsm_provider, &res->provision_token);
         if (r < 0)
                 return r;
         res->provision_keyslot = slot;
@@ -418,7 +418,12 @@ _public_ int cvmseal_image_encrypt(const char *raw, const char *img, const cvmse
                 if (r < 0)
                         return r;
         }
-        if (params->hsm_uri) {
+        if (params->hsm_provider) {
+                /* The first boot's provider: a bare name; that machine's configuration must allow it. */
+                if (!params->hsm_uri || !hsm_provider_name_valid(params->hsm_provider) ||
+                    strstr(params->hsm_uri, HSM_KEY_BLOB_PLACEHOLDER))
+                        return log_debug_errno(-EINVAL, "An OpenSSL provider's bare name and a URI without {key-blob}");
+        } else if (params->hsm_uri) {
                 _cleanup_free_ char *pub = NULL;
 
                 r = hsm_uri_public(params->hsm_uri, &pub);

@@ -24,12 +24,17 @@ struct provision_marker {
         uint32_t pcr_mask;            /* PCRs to enroll to at first boot; 0: the default */
         char *attest_policy;          /* exact policy bytes (NUL-terminated text) or NULL */
         char *hsm_uri;                /* or NULL */
+        char *hsm_provider;           /* hsm_uri is an OSSL_STORE URI of this OpenSSL provider, or NULL */
 };
 
 /* Writes a marker for keyslot (which passphrase opens) into the first free token.  hsm_uri is stored
  * without its PIN attributes (pin-value, pin-source).  Nothing is written on failure. */
 int provision_marker_add(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase,
                          uint32_t pcr_mask, const char *attest_policy, const char *hsm_uri, int *ret_token_id);
+/* The same; with hsm_provider, hsm_uri is that OpenSSL provider's OSSL_STORE URI, stored as it is. */
+int provision_marker_add_ex(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase,
+                            uint32_t pcr_mask, const char *attest_policy, const char *hsm_uri, const char *hsm_provider,
+                            int *ret_token_id);
 
 /* The first marker of the device: 0, -ENOENT when there is none, -EBADMSG when malformed.  A marker
  * whose keyslot was destroyed (libcryptsetup then takes the keyslot out of the token) is returned with
