@@ -201,6 +201,8 @@ static int blob_memfd(const uint8_t *data, size_t size, bool lock, struct blob_f
         if (fd < 0)
                 return -errno;
         f->fd = fd;
+        /* Only this process reaches it (through its own /proc/self/fd); its mode says so too. */
+        (void) fchmod(fd, 0600);
         snprintf(f->path, sizeof(f->path), "/proc/self/fd/%d", fd);
         /* /proc may be missing (an early initramfs), or hidden: then the path is useless. */
         probe = open(f->path, O_RDONLY | O_CLOEXEC);
