@@ -116,7 +116,8 @@ struct cvmseal_enroll_params {
          * hsm_provider the provider's name, which local configuration must allow.  A URI with
          * {key-blob} keeps hsm_key_blob (a masked key) in the token.  With hsm_public_key (the key's
          * PEM public half) the share is encrypted to it and the HSM is not touched: an offline bind
-         * (result.verified is false); the provider's name is then only checked to be a bare name. */
+         * (result.verified is false); the provider's name is then only checked to be a bare name.
+         * -EINVAL for a provider that is no bare name or that the configuration does not allow. */
         const char *hsm_provider;
         const uint8_t *hsm_key_blob;
         size_t hsm_key_blob_size;

@@ -321,6 +321,10 @@ static int prov_context(const char *name, struct prov_key **ret) {
         if (!k)
                 return -ENOMEM;
         r = hsm_provider_allowed(name, &k->propq);
+        if (r == -EPERM)
+                /* -EPERM means a TPM policy refusal in the library's table: a caller naming a provider
+                 * that the configuration does not allow gave an invalid argument. */
+                return -EINVAL;
         if (r < 0)
                 return r;
         /* Without a configured query, operations prefer the provider by its name (tpm2-openssl calls

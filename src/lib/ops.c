@@ -98,7 +98,7 @@ int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uuid, int
                 if (!params->hsm_public_key) {
                         r = hsm_provider_allowed(params->hsm_provider, NULL);
                         if (r < 0)
-                                return r;
+                                return r == -EPERM ? -EINVAL : r;
                 }
                 if (params->hsm_pin)
                         return log_debug_errno(-EINVAL, "An OpenSSL provider binding takes no HSM PIN");
