@@ -53,6 +53,7 @@
 /* The software half of every operation (public-key parsing, the peer of an ECDH) stays with
  * OpenSSL's own implementation, whatever the default properties route to the HSM. */
 #define PROPQ_SOFTWARE "provider=default"
+#define HSM_ECDH_SECRET_MAX 66U   /* the x coordinate of P-521, the largest curve OpenSSL knows */
 
 struct prov_key {
         OSSL_LIB_CTX *libctx;
@@ -589,14 +590,16 @@ static int prov_ecdh(void *p, const uint8_t *peer, size_t peer_size, cvmseal_sec
                 return log_ossl_errno(-EBADMSG, "The ephemeral point is not a key of the curve %s", group);
 
         ctx = EVP_PKEY_CTX_new_from_pkey(k->libctx, k->pkey, k->propq);
-        if (!ctx || EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer_ex(ctx, peer_key, 0) != 1 ||
-            EVP_PKEY_derive(ctx, NULL, &n) != 1 || n == 0 || n > 66)
+        if (!ctx || EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer_ex(ctx, peer_key, 0) != 1)
                 return log_ossl_errno(-EKEYREVOKED, "The OpenSSL provider '%s' does not compute ECDH with its key",
                                       k->name);
-        z = cvmseal_secret_new(n);
+        /* One derivation into a buffer big enough for any curve: asking for the size first costs
+         * tpm2-openssl a second ECDH_ZGen in its TPM. */
+        z = cvmseal_secret_new(HSM_ECDH_SECRET_MAX);
         if (!z)
                 return -ENOMEM;
-        if (EVP_PKEY_derive(ctx, cvmseal_secret_data_mut(z), &n) != 1)
+        n = HSM_ECDH_SECRET_MAX;
+        if (EVP_PKEY_derive(ctx, cvmseal_secret_data_mut(z), &n) != 1 || n == 0 || n > HSM_ECDH_SECRET_MAX)
                 return log_ossl_errno(-EKEYREVOKED, "The OpenSSL provider '%s' refuses ECDH", k->name);
         cvmseal_secret_truncate(z, n);
         *ret = TAKE_PTR(z);
