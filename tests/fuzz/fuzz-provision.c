@@ -15,6 +15,17 @@
 #include "macro.h"
 #include "provision.h"
 
+/* Whether p11-kit reads a PIN out of the URI (pin-value or pin-source as attributes).  Not a search
+ * for "pin-value=": that text may be part of a value ("token=pin-value=x" is the token label
+ * "pin-value=x"), which carries no PIN. */
+static bool uri_has_pin(const char *uri) {
+        cvmseal_secret *pin = NULL;
+        int r = hsm_uri_pin(uri, &pin);
+
+        cvmseal_secret_free(pin);
+        return r != 0 || pin;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_free_ char *s = NULL;
         struct provision_marker m = { .token_id = -1, .keyslot = -1 };
@@ -30,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     cvmseal_secret_size(m.passphrase) != PROVISION_PASSPHRASE_SIZE ||
                     m.pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX) ||
                     (m.attest_policy && (strlen(m.attest_policy) == 0 || strlen(m.attest_policy) > PROVISION_POLICY_MAX)) ||
-                    (m.hsm_uri && !m.hsm_provider && (strncmp(m.hsm_uri, "pkcs11:", 7) != 0 || strstr(m.hsm_uri, "pin-value="))) ||
+                    (m.hsm_uri && !m.hsm_provider && (strncmp(m.hsm_uri, "pkcs11:", 7) != 0 || uri_has_pin(m.hsm_uri))) ||
                     (m.hsm_provider && (!m.hsm_uri || !hsm_provider_name_valid(m.hsm_provider) ||
                                         strstr(m.hsm_uri, HSM_KEY_BLOB_PLACEHOLDER)))) {
                         fprintf(stderr, "a parsed provisioning marker breaks an invariant\n");
