@@ -25,7 +25,10 @@
 #      key file: this exercises the code path, NOT an HSM (the key is an ordinary file, extractable,
 #      so enroll refuses it without --hsm-allow-extractable);
 #   9. the token plugin (cryptsetup open --test-passphrase --token-only) unlocks a provider-bound
-#      token (when a mount namespace can be made: root).
+#      token (when a mount namespace can be made: root);
+#  10. a pipeline image whose first-boot marker names the provider: the first boot refuses it (10,
+#      no TPM command) where cvmseal.conf does not allow the provider, and enrolls to the HSM key
+#      where it does.
 . "$(dirname "$0")/lib.sh"
 
 MODULES=$(openssl version -m 2>/dev/null | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')
@@ -311,4 +314,24 @@ if [ -n "${CVMSEAL_TOKEN_PLUGIN:-}" ] && command -v unshare >/dev/null && unshar
 else
         note "the token plugin part is skipped (no mount namespace: not root?)"
 fi
+
+# ======== 10. the first boot of a pipeline image bound to the provider's key ========
+allow default
+head -c 1M /dev/urandom >"$T/raw"
+expect_exit 0 env CVMSEAL_CONFDIR="$T/none" "$CVMSEAL" image encrypt "$T/raw" "$T/fb.img" --unlock-key-file "$T/key" \
+        --fast-kdf --tpm2-pcrs 7 --hsm-provider tpm2 --hsm "$URI"
+j=$(cryptsetup token export --token-id 0 "$T/fb.img")
+pycheck "$j" "d['type'] == 'cvmseal-provision' and d['enroll']['hsm'] == '$URI' and d['enroll']['hsm-provider'] == 'tpm2'" \
+        "the marker of an image bound to a provider"
+h=$(header_sum "$T/fb.img")
+no_tpm_command "a first boot whose provider is not allowed" expect_exit 10 pcap_cvmseal -v provision "$T/fb.img"
+expect_in "$err" "local configuration does not allow" "provision -v with a provider that is not allowed"
+[ "$(header_sum "$T/fb.img")" = "$h" ] || fail "the refused first boot changed the header"
+allow tpm2
+expect_exit 0 "$CVMSEAL" --tcti "$TCTI" --json provision "$T/fb.img"
+expect_exit 0 "$CVMSEAL" list --json "$T/fb.img"
+pycheck "$out" "'provision' not in d and d['tokens'][0]['hsm']['provider'] == 'tpm2' and d['tokens'][0]['hsm']['fingerprint'] == '$FP'" \
+        "the first boot's token"
+expect_exit 0 "$CVMSEAL" --tcti "$TCTI" unlock --test "$T/fb.img"
+expect_exit 5 env TPM2OPENSSL_TCTI="$OTHER" "$CVMSEAL" --tcti "$TCTI" unlock --test "$T/fb.img"
 exit 0
