@@ -40,6 +40,9 @@ enum {
         OPT_CREATE,
         OPT_TPM2_PUBLIC_KEY,
         OPT_KEY,
+        OPT_HSM_PROVIDER,
+        OPT_HSM_PUBLIC_KEY,
+        OPT_HSM_KEY_BLOB,
 };
 
 /* Bits of the options seen, to check them against what each command takes. */
@@ -55,17 +58,18 @@ static const struct {
           SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_TPM2_PIN) | SEEN(OPT_PIN_FILE) |
           SEEN(OPT_RECOVERY_KEY) | SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE) | SEEN(OPT_HSM_ALLOW_EXTRACTABLE) |
           SEEN(OPT_ATTEST_POLICY) | SEEN(OPT_NO_LOCK_PCR) | SEEN(OPT_TPM2_SRK_PUB) | SEEN(OPT_PCR_VALUES) |
-          SEEN(OPT_TPM2_PUBLIC_KEY), 1, 1 },
+          SEEN(OPT_TPM2_PUBLIC_KEY) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_HSM_PUBLIC_KEY) | SEEN(OPT_HSM_KEY_BLOB), 1, 1 },
         { "unlock", CLI_UNLOCK, SEEN(OPT_TEST) | SEEN(OPT_PRINT_KEY) | SEEN(OPT_PIN_FILE) | SEEN(OPT_TOKEN), 1, 2 },
         { "list", CLI_LIST, 0, 1, 1 },
         { "remove", CLI_REMOVE, SEEN(OPT_TOKEN), 1, 1 },
-        { "hsm", CLI_HSM_KEYGEN, SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },  /* hsm keygen */
+        { "hsm", CLI_HSM_KEYGEN, SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_HSM_KEY_BLOB) |
+          SEEN(OPT_OUTPUT), 1, 1 },  /* hsm keygen */
         { "attest", CLI_ATTEST_COLLECT, SEEN(OPT_NONCE) | SEEN(OPT_POLICY), 1, 2 },  /* attest collect|verify */
         { "pcr", CLI_PCR_PREDICT, SEEN(OPT_EVENT_LOG) | SEEN(OPT_KERNEL) | SEEN(OPT_INITRD) | SEEN(OPT_PCRS), 1, 1 },  /* pcr predict */
         { "lock", CLI_LOCK, 0, 0, 0 },
         { "provision", CLI_PROVISION, SEEN(OPT_TPM2_PCRS) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
         { "image", CLI_IMAGE_ENCRYPT, SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_ATTEST_POLICY) |
-          SEEN(OPT_HSM) | SEEN(OPT_SECTOR_SIZE) | SEEN(OPT_FAST_KDF), 1, 3 },  /* image encrypt RAW IMG */
+          SEEN(OPT_HSM) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_SECTOR_SIZE) | SEEN(OPT_FAST_KDF), 1, 3 },  /* image encrypt RAW IMG */
         { "srk", CLI_SRK_EXPORT, SEEN(OPT_OUTPUT) | SEEN(OPT_CREATE), 1, 1 },  /* srk export */
         { "policy", CLI_POLICY_SIGN, SEEN(OPT_KEY) | SEEN(OPT_PCR_VALUES) | SEEN(OPT_PCRS) | SEEN(OPT_OUTPUT), 1, 1 },  /* policy sign */
         { "reseal", CLI_RESEAL, SEEN(OPT_TOKEN) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_PCR_VALUES) | SEEN(OPT_PIN_FILE) |
@@ -100,6 +104,9 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 { "hsm", required_argument, NULL, OPT_HSM },
                 { "hsm-pin-file", required_argument, NULL, OPT_HSM_PIN_FILE },
                 { "hsm-allow-extractable", no_argument, NULL, OPT_HSM_ALLOW_EXTRACTABLE },
+                { "hsm-provider", required_argument, NULL, OPT_HSM_PROVIDER },
+                { "hsm-public-key", required_argument, NULL, OPT_HSM_PUBLIC_KEY },
+                { "hsm-key-blob", required_argument, NULL, OPT_HSM_KEY_BLOB },
                 { "attest-policy", required_argument, NULL, OPT_ATTEST_POLICY },
                 { "policy", required_argument, NULL, OPT_POLICY },
                 { "nonce", required_argument, NULL, OPT_NONCE },
@@ -184,9 +191,26 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                         a.print_key = true;
                         break;
                 case OPT_HSM:
-                        if (strncmp(optarg, "pkcs11:", 7) != 0)
-                                return usage_error(ret_error, "--hsm takes a pkcs11: URI (RFC 7512)");
+                        if (!*optarg)
+                                return usage_error(ret_error, "--hsm needs a URI");
                         a.hsm_uri = optarg;
+                        break;
+                case OPT_HSM_PROVIDER:
+                        /* A bare name, which OpenSSL looks for in its modules directory: never a path. */
+                        if (!*optarg || strchr(optarg, '/'))
+                                return usage_error(ret_error, "--hsm-provider takes the bare name of an OpenSSL "
+                                                              "provider that cvmseal.conf allows, never a path");
+                        a.hsm_provider = optarg;
+                        break;
+                case OPT_HSM_PUBLIC_KEY:
+                        if (!*optarg)
+                                return usage_error(ret_error, "--hsm-public-key needs a PEM file");
+                        a.hsm_public_key = optarg;
+                        break;
+                case OPT_HSM_KEY_BLOB:
+                        if (!*optarg)
+                                return usage_error(ret_error, "--hsm-key-blob needs a file");
+                        a.hsm_key_blob = optarg;
                         break;
                 case OPT_HSM_PIN_FILE:
                         a.hsm_pin_file = optarg;
@@ -317,6 +341,19 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
         a.device = npos > 1 ? pos[1] : NULL;
         a.name = npos > 2 ? pos[2] : NULL;
 
+        /* --hsm: a pkcs11: URI, or with --hsm-provider the OSSL_STORE URI of that provider's key. */
+        if (a.hsm_uri && !a.hsm_provider && strncmp(a.hsm_uri, "pkcs11:", 7) != 0)
+                return usage_error(ret_error, "--hsm takes a pkcs11: URI (RFC 7512), or an OSSL_STORE URI with "
+                                              "--hsm-provider NAME");
+        if ((a.hsm_provider || a.hsm_key_blob) && !a.hsm_uri)
+                return usage_error(ret_error, "--hsm-provider and --hsm-key-blob need --hsm URI");
+        if ((a.hsm_public_key || a.hsm_key_blob) && !a.hsm_provider)
+                return usage_error(ret_error, "--hsm-public-key and --hsm-key-blob need --hsm-provider NAME");
+        if (a.hsm_provider && a.hsm_pin_file)
+                return usage_error(ret_error, "an OpenSSL provider's key takes no --hsm-pin-file");
+        if (a.hsm_key_blob && !strstr(a.hsm_uri, "{key-blob}"))
+                return usage_error(ret_error, "--hsm-key-blob needs a URI that names the blob by {key-blob}");
+
         switch (a.command) {
         case CLI_ENROLL:
                 if (!a.unlock_key_file)
@@ -331,8 +368,19 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 /* Offline: both files, nothing of this machine's (its HSM is not the target's). */
                 if (!!a.srk_pub_file != !!a.pcr_values_file)
                         return usage_error(ret_error, "offline enroll needs both --tpm2-srk-pub FILE and --pcr-values FILE");
-                if (a.srk_pub_file && a.hsm_uri)
-                        return usage_error(ret_error, "--hsm binds to this machine's HSM: not with --tpm2-srk-pub");
+                if (a.srk_pub_file && a.hsm_uri && !a.hsm_public_key)
+                        return usage_error(ret_error, "--hsm binds to this machine's HSM: with --tpm2-srk-pub, bind to the "
+                                                      "target's HSM key with --hsm-provider NAME --hsm URI --hsm-public-key PEM");
+                if (a.hsm_provider && strstr(a.hsm_uri, "{key-blob}") && !a.hsm_key_blob)
+                        return usage_error(ret_error, "the URI names a key blob by {key-blob}: give it with --hsm-key-blob FILE");
+                if (a.hsm_public_key && a.hsm_allow_extractable)
+                        return usage_error(ret_error, "--hsm-allow-extractable needs the HSM key itself, not --hsm-public-key");
+                if ((a.hsm_public_key && strcmp(a.hsm_public_key, "-") == 0) + (a.hsm_key_blob && strcmp(a.hsm_key_blob, "-") == 0) +
+                            (strcmp(a.unlock_key_file, "-") == 0) + (a.pin_file && strcmp(a.pin_file, "-") == 0) +
+                            (a.tpm2_public_key && strcmp(a.tpm2_public_key, "-") == 0) +
+                            (a.srk_pub_file && strcmp(a.srk_pub_file, "-") == 0) +
+                            (a.pcr_values_file && strcmp(a.pcr_values_file, "-") == 0) > 1)
+                        return usage_error(ret_error, "only one of the files can be standard input");
                 if (a.tpm2_public_key && a.srk_pub_file)
                         return usage_error(ret_error, "--tpm2-public-key cannot be sealed offline (--tpm2-srk-pub)");
                 if (a.tpm2_public_key && strcmp(a.tpm2_public_key, "-") == 0 &&
@@ -428,6 +476,13 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 a.device = NULL;
                 if (!a.hsm_uri)
                         return usage_error(ret_error, "hsm keygen needs --hsm URI");
+                if (a.hsm_provider && !a.hsm_key_blob)
+                        return usage_error(ret_error, "hsm keygen --hsm-provider needs --hsm-key-blob FILE (where the "
+                                                      "key blob goes) and a URI that names it by {key-blob}");
+                if (a.hsm_key_blob && strcmp(a.hsm_key_blob, "-") == 0)
+                        return usage_error(ret_error, "hsm keygen writes the key blob to a file, not to standard output");
+                if (a.output && !a.hsm_provider)
+                        return usage_error(ret_error, "hsm keygen --output (the public key) needs --hsm-provider NAME");
                 break;
         default:
                 break;

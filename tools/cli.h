@@ -49,6 +49,11 @@ struct cli_args {
         const char *hsm_uri;          /* enroll, hsm keygen */
         const char *hsm_pin_file;     /* enroll, hsm keygen */
         bool hsm_allow_extractable;   /* enroll */
+        const char *hsm_provider;     /* enroll, hsm keygen, image encrypt: an OpenSSL provider's name;
+                                         --hsm is then an OSSL_STORE URI */
+        const char *hsm_public_key;   /* enroll: bind offline to this PEM public key of the HSM key */
+        const char *hsm_key_blob;     /* enroll: the key blob to keep in the token; hsm keygen: where
+                                         to write the blob it makes */
 
         const char *attest_policy;    /* enroll --attest-policy, attest verify --policy */
         const char *nonce;            /* attest collect: hex */

@@ -178,8 +178,11 @@ static int fail_errno(int r, const char *device) {
         case ENOENT:
                 return fail(cli_exit_code(r), "%s: no such file or device", device);
         case ENOKEY:
+                if (arg.hsm_provider)
+                        return fail(cli_exit_code(r), "%s: the HSM key is unavailable: the OpenSSL provider cannot be "
+                                    "loaded or cannot open the key (-v says which)", device);
                 return fail(cli_exit_code(r), "%s: the HSM key is unavailable: no PKCS#11 module, token or key matches "
-                            "the URI (-v says which)", device);
+                            "the URI, or the OpenSSL provider cannot be loaded or open the key (-v says which)", device);
         case ENOTUNIQ:
                 return fail(cli_exit_code(r), "%s: the HSM URI matches more than one key: name one (object=, id=, type=)",
                             device);
@@ -188,8 +191,9 @@ static int fail_errno(int r, const char *device) {
                             "was bound to (-v says which)", device);
         case EKEYEXPIRED:
                 return fail(cli_exit_code(r), "%s: the HSM key is not fit for a binding: it must be a sensitive, "
-                            "non-extractable AES-256 or RSA key (--hsm-allow-extractable accepts an extractable one)",
-                            device);
+                            "non-extractable AES-256 or RSA key, or through an OpenSSL provider an RSA key (2048 bits "
+                            "or more) that decrypts RSA-OAEP-SHA256 or an EC P-256/P-384 key that does ECDH "
+                            "(--hsm-allow-extractable accepts an extractable one)", device);
         case EBADE:
                 return fail(cli_exit_code(r), "%s: attestation failed", device);
         case EPROTO:
@@ -307,10 +311,49 @@ static int read_hsm_pin(cvmseal_secret **ret) {
         return 0;
 }
 
+/* --hsm-provider: a name that local configuration allows.  Checked before anything else is done, so
+ * a refused name never reaches a TPM or an HSM. */
+static int check_hsm_provider(void) {
+        const char *dir = getenv("CVMSEAL_CONFDIR");
+        int r;
+
+        if (!dir || !*dir)
+                dir = "/etc/cvmseal";
+        r = cvmseal_hsm_provider_check(arg.hsm_provider);
+        if (r == -EINVAL)
+                return fail(EXIT_USAGE, "--hsm-provider: '%s' is not a bare OpenSSL provider name (letters, digits, "
+                            "'_', '-', '.'; never a path)", arg.hsm_provider);
+        if (r == -EPERM)
+                return fail(EXIT_USAGE, "--hsm-provider: %s/cvmseal.conf does not allow the OpenSSL provider '%s' "
+                            "(add \"hsm-provider = %s\" there)", dir, arg.hsm_provider, arg.hsm_provider);
+        if (r == -EBADMSG)
+                return fail(EXIT_MALFORMED, "%s/cvmseal.conf is malformed (-v says where)", dir);
+        if (r < 0)
+                return fail(EXIT_OTHER, "%s/cvmseal.conf: %s", dir, strerror(-r));
+        return 0;
+}
+
+/* A whole small file that is no secret (a public key, a key blob), through the same careful reader. */
+static int read_small_file(const char *path, size_t max, const char *what, cvmseal_secret **ret) {
+        int r;
+
+        r = cvmseal_secret_read_file(path, max, false, ret);
+        if (r == -ENODATA)
+                return fail(EXIT_OTHER, "%s: the %s is empty", path, what);
+        if (r == -EFBIG)
+                return fail(EXIT_OTHER, "%s: the %s is longer than %zu bytes", path, what, max);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the %s %s: %s", what, path, strerror(-r));
+        return 0;
+}
+
 static int check_hsm_uri(void) {
         char *public_uri = NULL;
         int r;
 
+        if (arg.hsm_provider)
+                /* An OSSL_STORE URI: its provider parses it. */
+                return strlen(arg.hsm_uri) > 4096 ? fail(EXIT_USAGE, "--hsm: the URI is longer than 4096 bytes") : 0;
         r = cvmseal_hsm_uri_public(arg.hsm_uri, &public_uri);
         if (r == -EINVAL)
                 return fail(EXIT_USAGE, "--hsm: not a valid pkcs11: URI (RFC 7512)");
@@ -446,11 +489,78 @@ static int verb_attest_verify(void) {
         return pass ? EXIT_OK : EXIT_ATTESTATION;
 }
 
+static int write_all(int fd, const uint8_t *p, size_t n);
+
+/* Writes data to a new file of mode 0600 (never over an existing one). */
+static int write_new_file(const char *path, const void *data, size_t size) {
+        int fd, r;
+
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, data, size);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r >= 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlink(path);
+        return r;
+}
+
+static int verb_hsm_keygen_provider(void) {
+        _cleanup_(json_putp) json_object *info = NULL;
+        const char *pem;
+        uint8_t *blob = NULL;
+        size_t size = 0;
+        int r;
+
+        r = check_hsm_provider();
+        if (r != 0)
+                return r;
+        if (access(arg.hsm_key_blob, F_OK) == 0)
+                return fail(EXIT_OTHER, "%s exists already: hsm keygen never writes over a key blob", arg.hsm_key_blob);
+        if (arg.output && strcmp(arg.output, "-") != 0 && access(arg.output, F_OK) == 0)
+                return fail(EXIT_OTHER, "%s exists already", arg.output);
+
+        r = cvmseal_hsm_provider_keygen(arg.hsm_provider, arg.hsm_uri, &blob, &size, &info);
+        if (r == -EINVAL)
+                return fail(EXIT_USAGE, "hsm keygen: the URI must name the key blob by {key-blob} (AziHSM: "
+                            "azihsm://{key-blob};type=rsa)");
+        if (r < 0)
+                return fail_errno(r, "hsm keygen");
+        r = write_new_file(arg.hsm_key_blob, blob, size);
+        free(blob);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot write the key blob %s: %s", arg.hsm_key_blob, strerror(-r));
+        pem = json_object_get_string(json_object_object_get(info, "public-key"));
+        if (arg.output) {
+                if (strcmp(arg.output, "-") == 0)
+                        fputs(pem, stdout);
+                else {
+                        r = write_new_file(arg.output, pem, strlen(pem));
+                        if (r < 0)
+                                return fail(EXIT_OTHER, "cannot write the public key %s: %s", arg.output, strerror(-r));
+                }
+        }
+        json_object_object_add(info, "key-blob", json_object_new_string(arg.hsm_key_blob));
+        if (arg.json)
+                print_json(info);
+        else
+                log_info("Created a key (%s) through the OpenSSL provider %s; its key blob is %s (%zu bytes), its "
+                         "fingerprint (SHA-256 of the public key) %s.",
+                         json_object_get_string(json_object_object_get(info, "mechanism")), arg.hsm_provider,
+                         arg.hsm_key_blob, size, json_object_get_string(json_object_object_get(info, "fingerprint")));
+        return EXIT_OK;
+}
+
 static int verb_hsm_keygen(void) {
         _cleanup_secret_ cvmseal_secret *pin = NULL;
         _cleanup_(json_putp) json_object *info = NULL;
         int r;
 
+        if (arg.hsm_provider)
+                return verb_hsm_keygen_provider();
         r = check_hsm_uri();
         if (r != 0)
                 return r;
@@ -602,7 +712,8 @@ static int read_offline_inputs(struct cvmseal_enroll_params *p, uint8_t **ret_sr
 }
 
 static int verb_enroll(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL, *public_key = NULL;
+        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL, *public_key = NULL, *hsm_blob = NULL,
+                                        *hsm_public = NULL;
         char *policy_text = NULL, *public_key_text = NULL;
         struct cvmseal_enroll_params p = {
                 .tcti = arg.tcti,
@@ -629,16 +740,45 @@ static int verb_enroll(void) {
                         return r;
                 p.pin = pin;
         }
+        if (arg.hsm_provider && !arg.hsm_public_key) {
+                /* This machine's HSM: its provider must be allowed here, before any TPM command. */
+                r = check_hsm_provider();
+                if (r != 0)
+                        return r;
+        }
         if (arg.hsm_uri) {
                 r = check_hsm_uri();
                 if (r != 0)
                         return r;
-                r = read_hsm_pin(&hsm_pin);
-                if (r != 0)
-                        return r;
+                if (!arg.hsm_provider) {
+                        r = read_hsm_pin(&hsm_pin);
+                        if (r != 0)
+                                return r;
+                }
                 p.hsm_uri = arg.hsm_uri;
                 p.hsm_pin = hsm_pin;
                 p.hsm_allow_extractable = arg.hsm_allow_extractable;
+                p.hsm_provider = arg.hsm_provider;
+        }
+        if (arg.hsm_key_blob) {
+                r = read_small_file(arg.hsm_key_blob, 8192, "key blob", &hsm_blob);
+                if (r != 0)
+                        return r;
+                p.hsm_key_blob = cvmseal_secret_data(hsm_blob);
+                p.hsm_key_blob_size = cvmseal_secret_size(hsm_blob);
+        }
+        if (arg.hsm_public_key) {
+                _cleanup_secret_ cvmseal_secret *file = NULL;
+
+                /* The text, NUL-terminated, in a buffer freed with the others. */
+                r = read_small_file(arg.hsm_public_key, 64 * 1024, "HSM public key", &file);
+                if (r != 0)
+                        return r;
+                hsm_public = cvmseal_secret_new(cvmseal_secret_size(file) + 1);
+                if (!hsm_public)
+                        return fail(EXIT_OTHER, "out of memory");
+                memcpy((void *) cvmseal_secret_data(hsm_public), cvmseal_secret_data(file), cvmseal_secret_size(file));
+                p.hsm_public_key = (const char *) cvmseal_secret_data(hsm_public);
         }
 
         if (arg.attest_policy) {
@@ -681,6 +821,9 @@ static int verb_enroll(void) {
                             arg.tpm2_public_key, CVMSEAL_LOCK_PCR);
         if (r == -EBADMSG && arg.attest_policy)
                 return fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
+        if (r == -EKEYREJECTED && arg.hsm_public_key)
+                return fail(EXIT_OTHER, "%s: not a usable HSM public key (a PEM public key, RSA 2048-8192 or EC P-256 "
+                            "or P-384), or the unlock key opens no keyslot", arg.hsm_public_key);
         if (r < 0)
                 return fail_errno(r, arg.device);
 
@@ -705,6 +848,11 @@ static int verb_enroll(void) {
                 }
                 json_object_object_add(j, "pin", json_object_new_boolean(pin != NULL));
                 json_object_object_add(j, "hsm", json_object_new_boolean(arg.hsm_uri != NULL));
+                if (arg.hsm_provider)
+                        json_object_object_add(j, "hsm-provider", json_object_new_string(arg.hsm_provider));
+                if (arg.hsm_public_key)
+                        /* Bound to the public key alone: the HSM was not asked to decrypt. */
+                        json_object_object_add(j, "hsm-offline", json_object_new_boolean(true));
                 if (res.recovery_key) {
                         json_object_object_add(j, "recovery-keyslot", json_object_new_int(res.recovery_keyslot));
                         json_object_object_add(j, "recovery-key",
@@ -723,12 +871,18 @@ static int verb_enroll(void) {
         } else {
                 log_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res.token_id, res.keyslot,
                          arg.hsm_uri ? " with the vTPM and the HSM key" : "");
+                if (arg.hsm_public_key)
+                        log_info("The HSM share was encrypted to the public key %s alone: no HSM was asked to decrypt "
+                                 "it, so it is not verified. The first unlock on the machine whose HSM holds that key "
+                                 "proves it.", arg.hsm_public_key);
                 if (srk)
                         log_info("Sealed offline for the TPM whose SRK is %s (%s). No TPM was used, so the secret "
                                  "was not unsealed to check it: the keyslot opens with the derived passphrase and "
                                  "the token reads back. The first unlock on the target proves the rest.",
                                  json_object_get_string(json_object_object_get(srk, "name")),
                                  json_object_get_string(json_object_object_get(srk, "key")));
+                else if (!res.verified && arg.hsm_public_key)
+                        ; /* said above */
                 else if (!res.verified && arg.tpm2_public_key)
                         log_info("Sealed to policies signed by %s. No signed policy for this boot state is installed "
                                  "yet, so the secret was not unsealed to check it: sign the PCR values with 'cvmseal "
@@ -932,9 +1086,21 @@ static int verb_list(void) {
                 printf("%*s", 15 - (int) (2 * json_object_array_length(json_object_object_get(t, "pcrs")) - 1), "");
                 printf("%-3s  %s\n", json_object_get_boolean(json_object_object_get(t, "pin")) ? "yes" : "no",
                        json_object_get_string(json_object_object_get(t, "srk-handle")));
-                if (json_object_object_get_ex(t, "hsm", &v))
-                        printf("       HSM: %s (%s)\n", json_object_get_string(json_object_object_get(v, "uri")),
-                               json_object_get_string(json_object_object_get(v, "mechanism")));
+                if (json_object_object_get_ex(t, "hsm", &v)) {
+                        json_object *prov, *fp;
+
+                        if (json_object_object_get_ex(v, "provider", &prov))
+                                printf("       HSM: OpenSSL provider %s, %s (%s)%s\n", json_object_get_string(prov),
+                                       json_object_get_string(json_object_object_get(v, "uri")),
+                                       json_object_get_string(json_object_object_get(v, "mechanism")),
+                                       json_object_object_get_ex(v, "key-blob", NULL) ? ", key blob in the token" : "");
+                        else
+                                printf("       HSM: %s (%s)\n", json_object_get_string(json_object_object_get(v, "uri")),
+                                       json_object_get_string(json_object_object_get(v, "mechanism")));
+                        if (json_object_object_get_ex(v, "fingerprint", &fp))
+                                printf("            key fingerprint (SHA-256 of its public key): %s\n",
+                                       json_object_get_string(fp));
+                }
                 if (json_object_object_get_ex(t, "srk-pinned", &v) && json_object_is_type(v, json_type_string))
                         printf("       SRK: not the one /etc/cvmseal/tpm2-srk.pub pins (another TPM, or a forged token)\n");
                 if (json_object_object_get_ex(t, "warning", &v))
@@ -1280,6 +1446,8 @@ static int verb_image_encrypt(void) {
                         log_error("warning: the image keeps the HSM URI without its PIN: the first boot needs the "
                                   "PIN from elsewhere");
                 p.hsm_uri = arg.hsm_uri;
+                /* The first boot's provider: it must be allowed there, not here (a bare name is checked). */
+                p.hsm_provider = arg.hsm_provider;
         }
         if (arg.attest_policy) {
                 r = read_attest_policy(&policy_text);
@@ -1450,15 +1618,23 @@ static void help(void) {
                "Commands:\n"
                "  enroll DEVICE --unlock-key-file FILE [--tpm2-pcrs LIST] [--tpm2-pin] [--pin-file FILE]\n"
                "                [--recovery-key] [--hsm URI [--hsm-pin-file FILE] [--hsm-allow-extractable]]\n"
+               "                [--hsm-provider NAME --hsm STORE-URI [--hsm-key-blob FILE]\n"
+               "                 [--hsm-public-key PEM] [--hsm-allow-extractable]]\n"
                "                [--attest-policy FILE] [--no-lock-pcr] [--tpm2-public-key PEM]\n"
                "                        add a keyslot and a cvmseal token sealed to the TPM\n"
                "                        (PCR 7 by default, and always the lock PCR 15 unless\n"
                "                        --no-lock-pcr); with --tpm2-public-key, to PCR values\n"
-               "                        that PEM's key signs ('policy sign'): no reseal on updates\n"
+               "                        that PEM's key signs ('policy sign'): no reseal on updates;\n"
+               "                        --hsm-provider: the HSM key of an OpenSSL provider that\n"
+               "                        cvmseal.conf allows (AziHSM), its blob kept in the token\n"
+               "                        with --hsm-key-blob; --hsm-public-key binds from the key's\n"
+               "                        public half alone (offline, not verified)\n"
                "  enroll IMG --unlock-key-file FILE --tpm2-srk-pub FILE --pcr-values FILE\n"
                "                [--tpm2-pcrs LIST] [--tpm2-pin] [--attest-policy FILE] [--recovery-key]\n"
+               "                [--hsm-provider NAME --hsm STORE-URI --hsm-public-key PEM [--hsm-key-blob FILE]]\n"
                "                        offline: seal for the TPM whose SRK that is, to those PCR\n"
-               "                        values (all of the file's by default); no TPM is used\n"
+               "                        values (all of the file's by default), and for the HSM\n"
+               "                        key whose public half PEM is; no TPM or HSM is used\n"
                "  unlock DEVICE [NAME] [--test | --print-key] [--pin-file FILE] [--token ID]\n"
                "                        unseal and open: activate NAME, --test the keyslot, or\n"
                "                        --print-key for a crypttab keyscript\n"
@@ -1485,11 +1661,16 @@ static void help(void) {
                "                        enroll --tpm2-srk-pub on another machine\n"
                "  hsm keygen --hsm URI [--hsm-pin-file FILE]\n"
                "                        create a sensitive, non-extractable key for --hsm\n"
+               "  hsm keygen --hsm-provider NAME --hsm STORE-URI --hsm-key-blob FILE [--output PEM]\n"
+               "                        make a key with an OpenSSL provider (AziHSM: an RSA key\n"
+               "                        imported once; others: EC P-256 made inside the device);\n"
+               "                        the URI names the blob by {key-blob}: it goes to FILE,\n"
+               "                        the public key to PEM\n"
                "  pcr predict --event-log FILE [--kernel FILE] [--initrd FILE] [--pcrs LIST]\n"
                "                        predict the SHA-256 PCRs of a boot with a new kernel or\n"
                "                        initrd (pcr-values JSON on stdout)\n"
                "  image encrypt RAW IMG --unlock-key-file FILE [--tpm2-pcrs LIST] [--attest-policy FILE]\n"
-               "                [--hsm URI] [--sector-size 512|4096] [--fast-kdf]\n"
+               "                [--hsm URI [--hsm-provider NAME]] [--sector-size 512|4096] [--fast-kdf]\n"
                "                        write RAW's content into a new LUKS2 image IMG, with a\n"
                "                        provisioning marker for its first boot\n"
                "  policy sign --key PEM --pcr-values FILE [--pcrs LIST] [--output FILE]\n"

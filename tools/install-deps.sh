@@ -16,6 +16,8 @@ packages=(
         # an independent Authenticode implementation for test-pcr-predict
         osslsigncode
         softhsm2 p11-kit opensc
+        # the OpenSSL provider HSM backend's real provider in tests (keys inside a second swtpm)
+        tpm2-openssl
         # hardening runs (tests/run.sh, docs/testing.md): the ASan/UBSan runtimes of gcc 12 for
         # build-asan (build-essential brings them today; named so they cannot go missing), and
         # valgrind for the valgrind suite (libc6-dbg: glibc's symbols, for its redirections and stacks)

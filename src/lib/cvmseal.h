@@ -112,6 +112,16 @@ struct cvmseal_enroll_params {
          * key), or NULL.  pcr_mask then names the PCRs the signed policies (`policy sign`) cover;
          * result.verified is true only when a signed policy for this boot state is already installed. */
         const char *tpm2_public_key;
+        /* An HSM key of an OpenSSL provider (docs/hsm.md): hsm_uri is then an OSSL_STORE URI and
+         * hsm_provider the provider's name, which local configuration must allow.  A URI with
+         * {key-blob} keeps hsm_key_blob (a masked key) in the token.  With hsm_public_key (the key's
+         * PEM public half) the share is encrypted to it and the HSM is not touched: an offline bind
+         * (result.verified is false); the provider's name is then only checked to be a bare name.
+         * -EINVAL for a provider that is no bare name or that the configuration does not allow. */
+        const char *hsm_provider;
+        const uint8_t *hsm_key_blob;
+        size_t hsm_key_blob_size;
+        const char *hsm_public_key;
 };
 
 struct cvmseal_enroll_result {
@@ -190,6 +200,20 @@ int cvmseal_hsm_uri_pin(const char *uri, cvmseal_secret **ret);
 
 /* uri without its PIN attributes (what may be stored and shown); -EINVAL when it is no HSM URI. */
 int cvmseal_hsm_uri_public(const char *uri, char **ret);
+
+/* Whether local configuration (cvmseal.conf: "hsm-provider = NAME [PROPERTY-QUERY]") allows the
+ * OpenSSL provider name for the HSM binding: 0; -EPERM when it does not; -EINVAL when name is no bare
+ * name (a path is never loaded); -EBADMSG when cvmseal.conf is malformed.  Loads nothing. */
+int cvmseal_hsm_provider_check(const char *name);
+
+/* Makes a key for an HSM binding through the OpenSSL provider, the way that provider allows
+ * (docs/hsm.md): with AziHSM (uri azihsm://{key-blob};type=rsa) an RSA-3072 key generated here in
+ * locked memory, imported as keyEncipherment and wiped; with other providers an EC P-256 key
+ * generated inside the device.  uri must name the key blob by {key-blob}; ret_blob gets the blob
+ * (the file that {key-blob} names: a masked key, a TPM-wrapped key), ret_info (optional)
+ * {"provider", "uri", "mechanism", "fingerprint", "public-key"}. */
+int cvmseal_hsm_provider_keygen(const char *provider, const char *uri, uint8_t **ret_blob, size_t *ret_blob_size,
+                                json_object **ret_info);
 
 /* ---- boot ---- */
 
@@ -281,6 +305,7 @@ struct cvmseal_image_params {
         const char *hsm_uri;          /* the first boot's HSM key (stored without PIN attributes), or NULL */
         cvmseal_progress_fn progress; /* called as the data is written, or NULL */
         void *userdata;
+        const char *hsm_provider;     /* hsm_uri is an OSSL_STORE URI of this OpenSSL provider, or NULL */
 };
 
 struct cvmseal_image_result {

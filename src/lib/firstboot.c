@@ -26,6 +26,7 @@
 
 #include "cvmseal.h"
 #include "kdf.h"
+#include "hsm.h"
 #include "lock.h"
 #include "log.h"
 #include "luks.h"
@@ -74,6 +75,14 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
 
         ki = crypt_keyslot_status(cd, m.keyslot);
         if (ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST) {
+                /* A marker naming an OpenSSL provider that this machine does not allow is refused as
+                 * malformed, before any TPM command. */
+                if (m.hsm_provider && !has_cvmseal_token(cd)) {
+                        r = hsm_binding_usable(&(const struct hsm_binding) { .provider = m.hsm_provider });
+                        if (r < 0)
+                                return r;
+                }
+
                 /* Nothing changes before the marker proves, with its secret, that it belongs to its
                  * keyslot: a planted marker names a keyslot its passphrase does not open (the recovery
                  * keyslot, a token's), and an edited one derives a passphrase that opens nothing.  Only
@@ -112,7 +121,8 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                                                    .tcti = params->tcti,
                                                    .pcr_mask = params->pcr_mask ?: m.pcr_mask ?: FIRSTBOOT_DEFAULT_PCRS,
                                                    .hsm_uri = m.hsm_uri,
-                                                   .hsm_pin = params->hsm_pin,
+                                                   .hsm_pin = m.hsm_provider ? NULL : params->hsm_pin,
+                                                   .hsm_provider = m.hsm_provider,
                                                    .attest_policy = policy,
                                            },
                                            &result);

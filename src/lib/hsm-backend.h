@@ -24,6 +24,11 @@ struct hsm_backend {
         int (*rsa_public)(void *key, uint8_t **ret_n, size_t *ret_n_size, uint8_t **ret_e, size_t *ret_e_size);
         /* -EOPNOTSUPP when the HSM does not take OAEP with that hash. */
         int (*rsa_oaep_decrypt)(void *key, bool sha256, const uint8_t *in, size_t in_size, cvmseal_secret **ret);
+        /* OpenSSL providers, NULL elsewhere: the key's public half as DER SubjectPublicKeyInfo (RSA
+         * and EC keys alike: encryption and the key check are done from it in software), and ECDH
+         * of the key with a peer's uncompressed point (the shared secret: the x coordinate). */
+        int (*public_spki)(void *key, uint8_t **ret, size_t *ret_size);
+        int (*ecdh)(void *key, const uint8_t *peer, size_t peer_size, cvmseal_secret **ret);
 
         int (*uri_public)(const char *uri, char **ret);
         int (*uri_pin)(const char *uri, cvmseal_secret **ret);
@@ -33,3 +38,22 @@ struct hsm_backend {
 };
 
 extern const struct hsm_backend hsm_pkcs11_backend;
+/* Serves bindings with a "provider"; its keys are opened with hsm_provider_open(), not open(). */
+extern const struct hsm_backend hsm_provider_backend;
+int hsm_provider_open(const char *provider, const char *uri, const uint8_t *blob, size_t blob_size, void **ret);
+
+/* The private file that a provider opens by path for a key blob, or with lock for a secret (AziHSM
+ * imports an RSA key from a file): a memfd reached as /proc/self/fd/N when that works (and memfd is
+ * true), else a file of mode 0600 created O_EXCL under dir (NULL: /run/cvmseal, made 0700).  Done:
+ * wiped (a locked mapping), emptied, removed. */
+#define HSM_RUN_DIR "/run/cvmseal"
+struct blob_file {
+        int fd;
+        char path[64 + sizeof(HSM_RUN_DIR)];
+        bool named;          /* a file under the directory (else a memfd) */
+        void *map;           /* the locked mapping of a secret's memfd, or NULL */
+        size_t size;
+};
+#define BLOB_FILE_NULL { .fd = -1 }
+int hsm_blob_file(const uint8_t *data, size_t size, bool lock, const char *dir, bool memfd, struct blob_file *ret);
+void hsm_blob_file_done(struct blob_file *f);

@@ -10,10 +10,12 @@
 #include "cvmseal.h"
 
 /*
- * The local HSM key cache, behind a small interface so that backends other than PKCS#11 (Azure's
- * integrated HSM with its own C API and "masked" key blobs) can go beside it: a backend opens a key
- * named by a URI, tells what it is, and asks the HSM to encrypt or decrypt a share.  No backend
- * ever reads secret key material out of the HSM.  docs/hsm.md describes the mapping.
+ * The local HSM key cache, behind a small interface with two backends: PKCS#11 (hsm-pkcs11.c, keys
+ * named by pkcs11: URIs) and OpenSSL 3 providers (hsm-provider.c: Azure's integrated HSM through its
+ * azihsm_provider and "masked" key blobs, tpm2-openssl, pkcs11-provider; keys named by OSSL_STORE
+ * URIs, the provider by a name that local configuration allows).  A backend opens a key, tells what
+ * it is, and asks the HSM to decrypt (or to compute an ECDH secret); encryption needs only the
+ * public key.  No backend ever reads secret key material out of the HSM.  docs/hsm.md describes it.
  *
  * Errors: -ENOKEY when the module, token or key is not there (or the URI names none), -EKEYREVOKED
  * when the HSM refuses (wrong PIN, a key not fit for the binding, a ciphertext that does not
@@ -24,6 +26,9 @@ enum hsm_mechanism {
         HSM_AES_256_GCM,       /* an AES-256 secret key; AAD binds the share to volume and token */
         HSM_RSA_OAEP_SHA256,   /* an RSA key pair; the share is followed by SHA-256(AAD) */
         HSM_RSA_OAEP_SHA1,     /* the same, for HSMs whose OAEP knows only SHA-1 (SoftHSM 2.6) */
+        HSM_ECDH_P256,         /* ECIES: ECDH of an ephemeral key and the HSM's P-256 key, HKDF-SHA256,
+                                  AES-256-GCM with AAD (OpenSSL providers only) */
+        HSM_ECDH_P384,         /* the same with a P-384 key */
         _HSM_MECHANISM_MAX,
 };
 
@@ -35,6 +40,12 @@ int hsm_mechanism_from_string(const char *s);
 #define HSM_KEY_CHECK_MAX 32U
 #define HSM_CIPHERTEXT_MAX 1024U  /* RSA-8192 */
 #define HSM_PIN_MAX 96U           /* sealed in the TPM with the 32-byte share: 128 bytes at most */
+#define HSM_EC_POINT_MAX 97U      /* an uncompressed P-384 point */
+#define HSM_KEY_BLOB_MAX 8192U    /* a masked key blob kept in the token */
+#define HSM_URI_MAX 4096U
+#define HSM_PROVIDER_NAME_MAX 64U
+/* In the URI of a binding that keeps its key blob: the path of the private file holding the blob. */
+#define HSM_KEY_BLOB_PLACEHOLDER "{key-blob}"
 
 /* What the token keeps of an HSM binding. */
 struct hsm_binding {
@@ -46,6 +57,12 @@ struct hsm_binding {
         uint8_t *ciphertext;
         size_t ciphertext_size;
         bool pin;                             /* the HSM PIN is sealed with the TPM share */
+        /* OpenSSL providers (hsm-provider.c): */
+        char *provider;                       /* the provider's name; NULL: PKCS#11 (uri is pkcs11:) */
+        uint8_t ephemeral[HSM_EC_POINT_MAX];  /* ECDH: the ephemeral public key, uncompressed */
+        size_t ephemeral_size;                /* 0 for the other mechanisms */
+        uint8_t *key_blob;                    /* the key blob that uri's {key-blob} names, or NULL */
+        size_t key_blob_size;
 };
 
 void hsm_binding_done(struct hsm_binding *b);
@@ -56,6 +73,13 @@ typedef struct hsm_key hsm_key;
  * the URI's pin-value or pin-source, else no login).  ret_pin_used (optional) tells whether a PIN
  * was needed. */
 int hsm_key_open(const char *uri, const cvmseal_secret *pin, hsm_key **ret);
+/* Opens the key at an OSSL_STORE uri through the OpenSSL provider called provider, which the local
+ * configuration must allow (-EPERM otherwise, -EINVAL for a name that is no bare name).  A uri with
+ * {key-blob} gets the path of a private file holding blob in its place. */
+int hsm_key_open_provider(const char *provider, const char *uri, const uint8_t *blob, size_t blob_size,
+                          hsm_key **ret);
+/* The key of a stored binding, through its backend. */
+int hsm_key_open_binding(const struct hsm_binding *b, const cvmseal_secret *pin, hsm_key **ret);
 void hsm_key_free(hsm_key *k);
 
 /* The PIN the URI itself carries (pin-value, or the file that pin-source names); NULL when none. */
@@ -77,6 +101,12 @@ int hsm_key_check(hsm_key *k, bool allow_extractable);
 int hsm_seal(hsm_key *k, const uint8_t *aad, size_t aad_size, const cvmseal_secret *share,
              struct hsm_binding *ret);
 
+/* Encrypts a 32-byte share to a public key alone (PEM text: RSA 2048-8192, or EC P-256/P-384), for a
+ * key of an OpenSSL provider that this machine may not have (an offline bind).  Fills everything but
+ * uri, provider, key_blob and pin. */
+int hsm_seal_public(const char *pem, const uint8_t *aad, size_t aad_size, const cvmseal_secret *share,
+                    struct hsm_binding *ret);
+
 /* Decrypts the share of a binding.  -EKEYREVOKED when the key is not the one it was sealed with,
  * -EBADMSG when it is but the ciphertext does not decrypt (a damaged binding). */
 int hsm_unseal(hsm_key *k, const struct hsm_binding *b, const uint8_t *aad, size_t aad_size,
@@ -85,6 +115,25 @@ int hsm_unseal(hsm_key *k, const struct hsm_binding *b, const uint8_t *aad, size
 /* Creates a key fit for a binding where the URI says (type=secret-key: AES-256; type=private:
  * RSA-3072), token-resident, sensitive and never extractable.  ret_info describes it. */
 int hsm_keygen(const char *uri, const cvmseal_secret *pin, json_object **ret_info);
+
+/* OpenSSL providers (hsm-provider.c).  A provider name is a bare name (letters, digits, '_', '-',
+ * '.'; 1 to 64 characters, not starting with '.' or '-'): never a path. */
+bool hsm_provider_name_valid(const char *name);
+/* Whether local configuration allows the provider (docs/hsm.md, "Configuration"): 0, -EPERM when it
+ * does not, -EINVAL for a name that is no bare name.  ret_properties (optional) gets the property
+ * query configured for it (NULL: none). */
+int hsm_provider_allowed(const char *name, char **ret_properties);
+/* A stored binding may be used here: its provider (if any) is allowed (-EBADMSG when it is not: the
+ * token names code this machine does not load).  Sends nothing to any device. */
+int hsm_binding_usable(const struct hsm_binding *b);
+/* Makes a key with the provider, the way it allows (docs/hsm.md, "Keys"); uri must hold {key-blob}.
+ * Returns the key blob (the file the URI then names) and ret_info {"provider", "uri", "mechanism",
+ * "fingerprint", "public-key"}. */
+int hsm_provider_keygen(const char *provider, const char *uri, uint8_t **ret_blob, size_t *ret_blob_size,
+                        json_object **ret_info);
+/* The public half of a provider key: {"mechanism", "fingerprint" (hex of SHA-256 of its DER
+ * SubjectPublicKeyInfo: the binding's key-check), "public-key" (PEM)}. */
+int hsm_key_public_info(hsm_key *k, json_object **ret);
 
 /* The token's JSON form of a binding, and back (strict, as token.c). */
 int hsm_binding_to_json(const struct hsm_binding *b, json_object **ret);

@@ -321,7 +321,14 @@ static int write_header(const char *path, uint32_t sector_size, const cvmseal_se
                 return r;
         marker.pcr_mask = params->pcr_mask;
         marker.attest_policy = params->attest_policy ? strdup(params->attest_policy) : NULL;
-        if (params->hsm_uri) {
+        if (params->hsm_provider) {
+                /* An OpenSSL provider's OSSL_STORE URI is stored as it is (provision_marker_add()
+                 * checks it). */
+                marker.hsm_provider = strdup(params->hsm_provider);
+                marker.hsm_uri = params->hsm_uri ? strdup(params->hsm_uri) : NULL;
+                if (!marker.hsm_provider || (params->hsm_uri && !marker.hsm_uri))
+                        return -ENOMEM;
+        } else if (params->hsm_uri) {
                 r = hsm_uri_public(params->hsm_uri, &marker.hsm_uri);
                 if (r < 0)
                         return r;
@@ -432,7 +439,12 @@ _public_ int cvmseal_image_encrypt(const char *raw, const char *img, const cvmse
                 if (r < 0)
                         return r;
         }
-        if (params->hsm_uri) {
+        if (params->hsm_provider) {
+                /* The first boot's provider: a bare name; that machine's configuration must allow it. */
+                if (!params->hsm_uri || !hsm_provider_name_valid(params->hsm_provider) ||
+                    strstr(params->hsm_uri, HSM_KEY_BLOB_PLACEHOLDER))
+                        return log_debug_errno(-EINVAL, "An OpenSSL provider's bare name and a URI without {key-blob}");
+        } else if (params->hsm_uri) {
                 _cleanup_free_ char *pub = NULL;
 
                 r = hsm_uri_public(params->hsm_uri, &pub);

@@ -85,15 +85,32 @@ int sealed_data(const cvmseal_secret *share, const cvmseal_secret *hsm_pin, cvms
 }
 
 /* Binds the token to the HSM key of params->hsm_uri: opens and checks the key, encrypts a fresh
- * HSM share, and proves that it decrypts. */
+ * HSM share, and proves that it decrypts.  An OpenSSL provider's key (params->hsm_provider) is
+ * bound the same way, or offline from its public half (params->hsm_public_key): the HSM is not
+ * touched then, and *ret_verified is false. */
 int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uuid, int id, struct token *t,
-               cvmseal_secret **ret_share, cvmseal_secret **ret_pin) {
+               cvmseal_secret **ret_share, cvmseal_secret **ret_pin, bool *ret_verified) {
         _cleanup_secret_ cvmseal_secret *pin = NULL, *share = NULL, *check = NULL;
         _cleanup_(hsm_key_freep) hsm_key *key = NULL;
+        bool provider = params->hsm_provider != NULL;
         uint8_t aad[40];
         int r;
 
-        if (params->hsm_pin) {
+        if (provider) {
+                /* Named by the operator: a bare name that local configuration allows (an offline bind
+                 * names the target's provider, which this machine need not have). */
+                if (!hsm_provider_name_valid(params->hsm_provider))
+                        return log_debug_errno(-EINVAL, "'%s' is not a bare OpenSSL provider name", params->hsm_provider);
+                if (!params->hsm_public_key) {
+                        r = hsm_provider_allowed(params->hsm_provider, NULL);
+                        if (r < 0)
+                                return r == -EPERM ? -EINVAL : r;
+                }
+                if (params->hsm_pin)
+                        return log_debug_errno(-EINVAL, "An OpenSSL provider binding takes no HSM PIN");
+        } else if (params->hsm_public_key || params->hsm_key_blob)
+                return log_debug_errno(-EINVAL, "A public key or a key blob needs an OpenSSL provider");
+        else if (params->hsm_pin) {
                 pin = cvmseal_secret_new_from(cvmseal_secret_data(params->hsm_pin), cvmseal_secret_size(params->hsm_pin));
                 if (!pin)
                         return -ENOMEM;
@@ -105,36 +122,65 @@ int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uuid, int
         if (cvmseal_secret_size(pin) > HSM_PIN_MAX)
                 return log_debug_errno(-EKEYREVOKED, "The HSM PIN is longer than %u bytes", HSM_PIN_MAX);
 
-        r = hsm_key_open(params->hsm_uri, pin, &key);
-        if (r < 0)
-                return log_debug_errno(r, "Cannot open the HSM key");
-        r = hsm_key_check(key, params->hsm_allow_extractable);
-        if (r < 0)
-                return r;
-
         r = kdf_random_secret(CVMSEAL_SHARE_SIZE, &share);
         if (r < 0)
                 return r;
-
         binding_aad(uuid, id, aad);
-        r = hsm_seal(key, aad, sizeof(aad), share, &t->hsm);
-        if (r < 0)
-                return log_debug_errno(r, "The HSM cannot encrypt the share");
+
+        if (params->hsm_public_key) {
+                r = hsm_seal_public(params->hsm_public_key, aad, sizeof(aad), share, &t->hsm);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot encrypt the HSM share to the public key");
+        } else {
+                if (provider)
+                        r = hsm_key_open_provider(params->hsm_provider, params->hsm_uri, params->hsm_key_blob,
+                                                  params->hsm_key_blob_size, &key);
+                else
+                        r = hsm_key_open(params->hsm_uri, pin, &key);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot open the HSM key");
+                r = hsm_key_check(key, params->hsm_allow_extractable);
+                if (r < 0)
+                        return r;
+                r = hsm_seal(key, aad, sizeof(aad), share, &t->hsm);
+                if (r < 0)
+                        return log_debug_errno(r, "The HSM cannot encrypt the share");
+        }
         t->has_hsm = true;
         t->hsm.pin = pin != NULL;
-        r = hsm_uri_public(params->hsm_uri, &t->hsm.uri);
-        if (r < 0)
-                return r;
+        if (provider) {
+                t->hsm.uri = strdup(params->hsm_uri);
+                t->hsm.provider = strdup(params->hsm_provider);
+                if (!t->hsm.uri || !t->hsm.provider)
+                        return -ENOMEM;
+                if (params->hsm_key_blob) {
+                        t->hsm.key_blob = malloc(params->hsm_key_blob_size);
+                        if (!t->hsm.key_blob)
+                                return -ENOMEM;
+                        memcpy(t->hsm.key_blob, params->hsm_key_blob, params->hsm_key_blob_size);
+                        t->hsm.key_blob_size = params->hsm_key_blob_size;
+                }
+        } else {
+                r = hsm_uri_public(params->hsm_uri, &t->hsm.uri);
+                if (r < 0)
+                        return r;
+        }
 
-        r = hsm_unseal(key, &t->hsm, aad, sizeof(aad), &check);
-        if (r < 0)
-                return log_debug_errno(r, "The HSM cannot decrypt the share it encrypted");
-        if (!secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(share), CVMSEAL_SHARE_SIZE))
-                return log_debug_errno(-EIO, "The HSM returned another share than it was given");
+        if (key) {
+                r = hsm_unseal(key, &t->hsm, aad, sizeof(aad), &check);
+                if (r < 0)
+                        return log_debug_errno(r, "The HSM cannot decrypt the share it encrypted");
+                if (!secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(share), CVMSEAL_SHARE_SIZE))
+                        return log_debug_errno(-EIO, "The HSM returned another share than it was given");
+        }
 
-        log_debug("Bound to the HSM key (%s)", hsm_mechanism_to_string(t->hsm.mechanism));
+        log_debug("Bound to the HSM key (%s%s%s)%s", hsm_mechanism_to_string(t->hsm.mechanism),
+                  provider ? ", OpenSSL provider " : "", provider ? params->hsm_provider : "",
+                  key ? "" : ", from its public key alone: not verified");
         *ret_share = TAKE_PTR(share);
         *ret_pin = TAKE_PTR(pin);
+        if (ret_verified)
+                *ret_verified = key != NULL;
         return 0;
 }
 
@@ -265,7 +311,7 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         struct pending pending = { .id = -1 };
         int r, id, slot = -1, recovery_slot = -1;
         uint32_t mask;
-        bool locked = false, verified = false;
+        bool locked = false, verified = false, hsm_verified = true;
         const char *uuid;
 
         if (!device || !unlock_key || !params || !ret)
@@ -318,7 +364,7 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
 
         /* The HSM first: it is local and refuses an unfit key before the TPM does any work. */
         if (params->hsm_uri) {
-                r = enroll_hsm(params, uuid, id, &t, &hsm_share, &hsm_pin);
+                r = enroll_hsm(params, uuid, id, &t, &hsm_share, &hsm_pin, &hsm_verified);
                 if (r < 0)
                         return r;
         }
@@ -417,7 +463,7 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         *ret = (struct cvmseal_enroll_result) {
                 .token_id = id,
                 .keyslot = slot,
-                .verified = verified,
+                .verified = verified && hsm_verified,
                 .recovery_keyslot = recovery_slot,
                 .recovery_key = TAKE_PTR(recovery),
         };
@@ -594,7 +640,7 @@ int token_derive(struct crypt_device *cd, tpm2_context *tpm, int id, const struc
                 uint8_t aad[40];
 
                 log_debug("Token %d: asking the HSM for its share", id);
-                r = hsm_key_open(t->hsm.uri, sealed_pin ?: hsm_pin, &key);
+                r = hsm_key_open_binding(&t->hsm, sealed_pin ?: hsm_pin, &key);
                 if (r < 0)
                         return log_debug_errno(r, "Token %d: cannot open the HSM key", id);
                 binding_aad(uuid, id, aad);
@@ -636,6 +682,14 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         if (t.version < CVMSEAL_TOKEN_VERSION)
                 log_debug("Token %d is version %d, which the TPM does not bind to its members: reseal it", id,
                           t.version);
+
+        /* The OpenSSL provider the token names must be one this machine allows: checked before any
+         * TPM command (a refused token costs the TPM nothing). */
+        if (t.has_hsm) {
+                r = hsm_binding_usable(&t.hsm);
+                if (r < 0)
+                        return log_debug_errno(r, "Token %d: its HSM binding cannot be used here", id);
+        }
 
         if (!*tpm) {
                 r = tpm2_context_new(params->tcti, tpm);
@@ -775,9 +829,11 @@ _public_ int cvmseal_token_describe(const char *json, char **ret) {
                      "\tTPM PCRs:        sha256:%s\n"
                      "\tTPM PIN:         %s\n"
                      "\tSRK:             0x%08x\n"
-                     "\tHSM:             %s%s%s%s\n"
+                     "\tHSM:             %s%s%s%s%s%s%s\n"
                      "\tAttestation:     %s\n",
                      t.version, pcrs, t.tpm2.pin ? "yes" : "no", (unsigned) t.tpm2.srk_handle,
+                     t.has_hsm && t.hsm.provider ? "OpenSSL provider " : "", t.has_hsm && t.hsm.provider ? t.hsm.provider : "",
+                     t.has_hsm && t.hsm.provider ? ", " : "",
                      t.has_hsm ? t.hsm.uri : "no", t.has_hsm ? " (" : "",
                      t.has_hsm ? hsm_mechanism_to_string(t.hsm.mechanism) : "", t.has_hsm ? ")" : "",
                      t.attest_policy ? "policy gated" : "no");
@@ -937,6 +993,8 @@ static int list_token(struct crypt_device *cd, int id, json_object *tokens, uint
                                 json_object *h = json_object_new_object();
 
                                 r = json_add(o, "hsm", h);
+                                if (r >= 0 && t.hsm.provider)
+                                        r = json_add(h, "provider", json_object_new_string(t.hsm.provider));
                                 if (r >= 0)
                                         r = json_add(h, "uri", json_object_new_string(t.hsm.uri));
                                 if (r >= 0)
@@ -944,6 +1002,11 @@ static int list_token(struct crypt_device *cd, int id, json_object *tokens, uint
                                                      json_object_new_string(hsm_mechanism_to_string(t.hsm.mechanism)));
                                 if (r >= 0)
                                         r = json_add(h, "pin", json_object_new_boolean(t.hsm.pin));
+                                if (r >= 0 && t.hsm.provider)
+                                        /* SHA-256 of the key's public half: compare with `hsm keygen`'s. */
+                                        r = json_add_blob(h, "fingerprint", true, t.hsm.key_check, t.hsm.key_check_size);
+                                if (r >= 0 && t.hsm.key_blob)
+                                        r = json_add(h, "key-blob", json_object_new_int((int) t.hsm.key_blob_size));
                         }
                 }
                 if (r < 0)

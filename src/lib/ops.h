@@ -25,9 +25,10 @@ int attest_policy_check(const char *text, uint8_t ret_digest[32]);
 void binding_aad(const char *uuid, int token_id, uint8_t aad[40]);
 /* The data sealed in the TPM: the TPM share, then the HSM PIN when there is one. */
 int sealed_data(const cvmseal_secret *share, const cvmseal_secret *hsm_pin, cvmseal_secret **ret);
-/* Binds token t (id) to the HSM key of params->hsm_uri with a fresh HSM share. */
+/* Binds token t (id) to the HSM key of params->hsm_uri (of params->hsm_provider) with a fresh HSM
+ * share; ret_verified (optional): false when bound from a public key alone. */
 int enroll_hsm(const struct cvmseal_enroll_params *params, const char *uuid, int id, struct token *t,
-               cvmseal_secret **ret_share, cvmseal_secret **ret_pin);
+               cvmseal_secret **ret_share, cvmseal_secret **ret_pin, bool *ret_verified);
 /* Token id as libcryptsetup stored it parses strictly and is consistent. */
 int token_check_written(struct crypt_device *cd, int id);
 /* Writes token t at id (-ENOSPC when the metadata area is full). */

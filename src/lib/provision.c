@@ -35,6 +35,7 @@ void provision_marker_done(struct provision_marker *m) {
         cvmseal_secret_free(m->secret);
         free(m->attest_policy);
         free(m->hsm_uri);
+        free(m->hsm_provider);
         *m = (struct provision_marker) { .token_id = -1, .keyslot = -1 };
 }
 
@@ -60,7 +61,7 @@ static int passphrase_check(const char *s, size_t n) {
 }
 
 static int parse_enroll(json_object *o, struct provision_marker *m) {
-        static const char *const known[] = { "pcrs", "attest-policy", "hsm", NULL };
+        static const char *const known[] = { "pcrs", "attest-policy", "hsm", "hsm-provider", NULL };
         const struct json_doc *d = &doc_enroll;
         _cleanup_free_ uint8_t *policy = NULL;
         size_t policy_size = 0;
@@ -106,6 +107,33 @@ static int parse_enroll(json_object *o, struct provision_marker *m) {
                 m->attest_policy = strndup((const char *) policy, policy_size);
                 if (!m->attest_policy)
                         return -ENOMEM;
+        }
+
+        /* Optional: an OpenSSL provider's key (docs/hsm.md): the provider by a bare name (never a
+         * path: the disk chooses no code), "hsm" its OSSL_STORE URI.  Whether this machine allows the
+         * provider is checked by the first boot, before any TPM command. */
+        if (json_object_object_get_ex(o, "hsm-provider", &v)) {
+                const char *name;
+                json_object *u;
+
+                if (!json_object_is_type(v, json_type_string))
+                        return json_bad(d, "hsm-provider", "has the wrong type");
+                name = json_object_get_string(v);
+                if ((size_t) json_object_get_string_len(v) != strlen(name) || !hsm_provider_name_valid(name))
+                        return json_bad(d, "hsm-provider", strchr(name, '/') ? "is a path, not a bare provider name"
+                                                                             : "is not a bare provider name");
+                if (!json_object_object_get_ex(o, "hsm", &u) || !json_object_is_type(u, json_type_string))
+                        return json_bad(d, "hsm", "is missing or not a string, with hsm-provider");
+                if ((size_t) json_object_get_string_len(u) != strlen(json_object_get_string(u)) ||
+                    json_object_get_string_len(u) == 0 || strlen(json_object_get_string(u)) > PROVISION_URI_MAX)
+                        return json_bad(d, "hsm", "has the wrong length");
+                if (strstr(json_object_get_string(u), HSM_KEY_BLOB_PLACEHOLDER))
+                        return json_bad(d, "hsm", "names a key blob, which a marker does not carry");
+                m->hsm_provider = strdup(name);
+                m->hsm_uri = strdup(json_object_get_string(u));
+                if (!m->hsm_provider || !m->hsm_uri)
+                        return -ENOMEM;
+                return 0;
         }
 
         /* Optional: an HSM key URI, never with a PIN in it. */
@@ -239,7 +267,7 @@ int provision_marker_parse(const char *json, struct provision_marker *ret) {
 /* The marker as JSON text: version 2, with "keyslots" and "secret" when keyslot >= 0 and secret are
  * given; without both, the canonical form that the keyslot's passphrase is bound to. */
 static int marker_to_string(int keyslot, const cvmseal_secret *secret, uint32_t pcr_mask, const char *attest_policy,
-                            const char *hsm_uri, char **ret) {
+                            const char *hsm_uri, const char *hsm_provider, char **ret) {
         _cleanup_(json_object_putp) json_object *j = NULL, *ks = NULL, *enroll = NULL;
         json_object *p;
         char slot[16], *copy = NULL;
@@ -271,6 +299,8 @@ static int marker_to_string(int keyslot, const cvmseal_secret *secret, uint32_t 
                 r = json_add_blob(enroll, "attest-policy", false, attest_policy, strlen(attest_policy));
         if (r >= 0 && hsm_uri)
                 r = json_add(enroll, "hsm", json_object_new_string(hsm_uri));
+        if (r >= 0 && hsm_provider)
+                r = json_add(enroll, "hsm-provider", json_object_new_string(hsm_provider));
         if (r >= 0)
                 r = json_add(j, "enroll", TAKE_PTR(enroll));
         if (r >= 0) {
@@ -305,7 +335,7 @@ int provision_keyslot_passphrase(const struct provision_marker *m, const char *u
                 return *ret ? 0 : -ENOMEM;
         }
 
-        r = marker_to_string(-1, NULL, m->pcr_mask, m->attest_policy, m->hsm_uri, &canonical);
+        r = marker_to_string(-1, NULL, m->pcr_mask, m->attest_policy, m->hsm_uri, m->hsm_provider, &canonical);
         if (r < 0)
                 return r;
         info_size = sizeof(PROVISION_KDF_INFO) + 36 + strlen(canonical);
@@ -355,7 +385,17 @@ int provision_marker_add(struct crypt_device *cd, int keyslot, const struct prov
                 return log_debug_errno(-EINVAL, "The provisioning secret is not the base64 of 32 bytes");
         if (m->attest_policy && (!*m->attest_policy || strlen(m->attest_policy) > PROVISION_POLICY_MAX))
                 return log_debug_errno(-EINVAL, "The attestation policy is empty or too long");
-        if (m->hsm_uri) {
+        if (m->hsm_provider) {
+                /* An OSSL_STORE URI is stored as it is; the provider's name must be a bare name. */
+                if (!m->hsm_uri || !hsm_provider_name_valid(m->hsm_provider) || !*m->hsm_uri ||
+                    strstr(m->hsm_uri, HSM_KEY_BLOB_PLACEHOLDER))
+                        return log_debug_errno(-EINVAL, "Not a provider name and an OSSL_STORE URI without a key blob");
+                uri = strdup(m->hsm_uri);
+                if (!uri)
+                        return -ENOMEM;
+                if (strlen(uri) > PROVISION_URI_MAX)
+                        return log_debug_errno(-EINVAL, "The HSM URI is too long");
+        } else if (m->hsm_uri) {
                 r = hsm_uri_public(m->hsm_uri, &uri);
                 if (r < 0)
                         return log_debug_errno(r, "Not an HSM URI");
@@ -367,7 +407,7 @@ int provision_marker_add(struct crypt_device *cd, int keyslot, const struct prov
                         return log_debug_errno(-EINVAL, "The HSM URI carries a PIN or a module path");
         }
 
-        r = marker_to_string(keyslot, m->secret, m->pcr_mask, m->attest_policy, uri, &json);
+        r = marker_to_string(keyslot, m->secret, m->pcr_mask, m->attest_policy, uri, m->hsm_provider, &json);
         if (r < 0)
                 return r;
 

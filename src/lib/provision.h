@@ -28,6 +28,7 @@ struct provision_marker {
         uint32_t pcr_mask;            /* PCRs to enroll to at first boot; 0: the default */
         char *attest_policy;          /* exact policy bytes (NUL-terminated text) or NULL */
         char *hsm_uri;                /* or NULL */
+        char *hsm_provider;           /* hsm_uri is an OSSL_STORE URI of this OpenSSL provider, or NULL */
 };
 
 /* The passphrase of the marker's keyslot on the volume of uuid.  Version 2 (docs/token-format.md):

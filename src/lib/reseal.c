@@ -515,6 +515,12 @@ static int old_token_open(struct crypt_device *cd, tpm2_context *tpm, int id, co
                 return log_debug_errno(-ENOTSUP, "Token %d is sealed offline or to signed policies: not resealed", id);
         if (o->t.tpm2.pin && !params->pin)
                 return log_debug_errno(-ENOANO, "Token %d needs a PIN", id);
+        if (o->t.has_hsm) {
+                /* Its OpenSSL provider must be allowed here, before the TPM is asked anything. */
+                r = hsm_binding_usable(&o->t.hsm);
+                if (r < 0)
+                        return r;
+        }
 
         if (params->unlock_key) {
                 /* The operator's key: no unseal (after the lock PCR is extended none is possible). */
@@ -612,12 +618,15 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, struct old_tok
         if (o->t.has_hsm) {
                 const struct cvmseal_enroll_params ep = {
                         .hsm_uri = o->t.hsm.uri,
-                        .hsm_pin = o->hsm_pin ?: params->hsm_pin,
+                        .hsm_pin = o->t.hsm.provider ? NULL : o->hsm_pin ?: params->hsm_pin,
                         /* The key was accepted at enrollment and has just decrypted its share. */
                         .hsm_allow_extractable = true,
+                        .hsm_provider = o->t.hsm.provider,
+                        .hsm_key_blob = o->t.hsm.key_blob,
+                        .hsm_key_blob_size = o->t.hsm.key_blob_size,
                 };
 
-                r = enroll_hsm(&ep, uuid, id, &t, &hsm_share, &hsm_pin);
+                r = enroll_hsm(&ep, uuid, id, &t, &hsm_share, &hsm_pin, NULL);
                 if (r < 0)
                         return r;
                 t.hsm.pin = o->t.hsm.pin;

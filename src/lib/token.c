@@ -271,8 +271,10 @@ int token_from_json(json_object *j, struct token *ret) {
                 if (r < 0)
                         return r;
                 t.has_hsm = true;
-                /* The header never chooses code to load, nor a file to read a PIN from. */
-                r = hsm_uri_stored_check(t.hsm.uri);
+                /* The header never chooses code to load, nor a file to read a PIN from (an OpenSSL
+                 * provider's binding names its provider by a bare name, which local configuration
+                 * must allow, and a store URI: hsm.c checks both). */
+                r = t.hsm.provider ? 0 : hsm_uri_stored_check(t.hsm.uri);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)

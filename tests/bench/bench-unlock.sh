@@ -3,14 +3,18 @@
 #
 # Benchmark: `cvmseal unlock --test` against `clevis luks pass` (Debian 12: clevis 19, tpm2 pin
 # through tpm2-tools), each on its own LUKS2 image file of the same kind, both sealed to PCR 7 of the
-# same swtpm, in one run.  cvmseal is measured three times: a PCR-only token, a token bound to an
+# same swtpm, in one run.  cvmseal is measured four times: a PCR-only token, a token bound to an
 # AES-256 key in SoftHSM2 as well (the HSM key cache; skipped when softhsm2 is not installed), and a
 # token gated on attestation (`enroll --attest-policy`) with the swtpm made Azure-like by
 # tests/attest/azure-vtpm.py (an HCL report in NV 0x01400001, the AK at 0x81000003, a test AMD chain
 # trusted through $CVMSEAL_CONFDIR/roots; skipped without openssl and tpm2_nvdefine).  It counts the
 # TPM commands of one unlock of each (tpm2-tss's pcap TCTI and tpm-count.py), and for the gated one
 # also those of the attestation alone (the commands before the unseal's first, ReadPublic of the
-# SRK), and times BENCH_RUNS unlocks of each, interleaved.
+# SRK), and times BENCH_RUNS unlocks of each, interleaved; and a token bound to an EC P-256 key
+# through an OpenSSL provider (tpm2-openssl, the key in a SECOND swtpm that stands in for the HSM,
+# reached by TPM2OPENSSL_TCTI; the ECDH mechanism; skipped when tpm2-openssl is not installed).
+# Every enrollment uses a private configuration directory ($T/conf): the machine's /etc/cvmseal is
+# never written (enroll pins the SRK there).
 #
 # This is a benchmark, not a test: slowness never fails it; it prints figures.  It exits 1 only when
 # the setup is broken (a tool missing, a bind/enroll or an unlock that does not work), and says why.
@@ -71,13 +75,18 @@ elif [ ! -x "$CVMSEAL" ] || [ -d "$CVMSEAL" ]; then
 fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/cvmseal-bench.XXXXXX") || die "mktemp -d failed"
+# Local configuration of this run only (enroll pins the SRK there; the provider part adds to it).
+export CVMSEAL_CONFDIR="$T/conf" CVMSEAL_LOCK_RECORD="$T/lock.json"
+mkdir -p "$CVMSEAL_CONFDIR"
 swtpm_pid=""
+hsm_swtpm_pid=""
 # shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
-        if [ -n "$swtpm_pid" ]; then
-                kill "$swtpm_pid" 2>/dev/null
-                wait "$swtpm_pid" 2>/dev/null
-        fi
+        local p
+        for p in $swtpm_pid $hsm_swtpm_pid; do
+                kill "$p" 2>/dev/null
+                wait "$p" 2>/dev/null
+        done
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -215,6 +224,47 @@ if [ -z "$cvmseal_skip" ]; then
         else
                 echo "cvmseal gated on attestation: skipped (openssl or tpm2-tools is not installed)" >&2
         fi
+        # The same, bound to an EC key of an OpenSSL provider: tpm2-openssl with its key in a second
+        # swtpm (the HSM), persisted at 0x81000101 by tpm2-tools.
+        modules=$(openssl version -m 2>/dev/null | sed -n 's/^MODULESDIR: "\(.*\)"$/\1/p')
+        if [ -f "$modules/tpm2.so" ] && command -v tpm2_evictcontrol >/dev/null 2>&1; then
+                mkdir -p "$T/hsm" "$T/conf"
+                HS="$T/hsm.sock"
+                swtpm socket --tpm2 --tpmstate dir="$T/hsm" \
+                        --server type=unixio,path="$HS" --ctrl type=unixio,path="$HS.ctrl" \
+                        --flags not-need-init,startup-clear >"$T/hsm-swtpm.log" 2>&1 &
+                hsm_swtpm_pid=$!
+                for _ in $(seq 1 200); do
+                        [ -S "$HS" ] && [ -S "$HS.ctrl" ] && break
+                        sleep 0.05
+                done
+                [ -S "$HS" ] || die "the HSM swtpm did not start: $(cat "$T/hsm-swtpm.log")"
+                (
+                        export TPM2TOOLS_TCTI="swtpm:path=$HS"
+                        tpm2_createprimary -C o -g sha256 -G ecc -c "$T/prim.ctx" >/dev/null &&
+                        tpm2_flushcontext -t >/dev/null &&
+                        tpm2_create -C "$T/prim.ctx" -G ecc256:ecdh -u "$T/k.pub" -r "$T/k.priv" >/dev/null &&
+                        tpm2_flushcontext -t >/dev/null &&
+                        tpm2_load -C "$T/prim.ctx" -u "$T/k.pub" -r "$T/k.priv" -c "$T/k.ctx" >/dev/null &&
+                        tpm2_flushcontext -t >/dev/null &&
+                        tpm2_evictcontrol -C o -c "$T/k.ctx" 0x81000101 >/dev/null &&
+                        tpm2_flushcontext -t >/dev/null
+                ) >"$T/log" 2>&1 || die "making the HSM key with tpm2-tools failed: $(cat "$T/log")"
+                printf 'hsm-provider = tpm2\n' >"$T/conf/cvmseal.conf"
+                export TPM2OPENSSL_TCTI="swtpm:path=$HS" CVMSEAL_CONFDIR="$T/conf"
+                make_image "$T/cvmseal-provider.img" "$T/cvmseal-provider.key"
+                "$CVMSEAL" --tcti "$TCTI" enroll "$T/cvmseal-provider.img" --unlock-key-file "$T/cvmseal-provider.key" \
+                        --tpm2-pcrs 7 --hsm-provider tpm2 --hsm handle:0x81000101 </dev/null >"$T/log" 2>&1 \
+                        || die "cvmseal enroll --hsm-provider failed (exit $?): $(cat "$T/log")"
+                rm -f "$T/cvmseal-provider.pcap"
+                TCTI_PCAP_FILE="$T/cvmseal-provider.pcap" "$CVMSEAL" --tcti "$PCAP_TCTI" unlock \
+                        "$T/cvmseal-provider.img" --test </dev/null >"$T/log" 2>&1 \
+                        || die "cvmseal unlock --test (provider) failed (exit $?): $(cat "$T/log")"
+                count_commands "$T/cvmseal-provider.pcap" "$T/cvmseal-provider.count.json" \
+                        "cvmseal unlock --test (provider)"
+        else
+                echo "cvmseal with an OpenSSL provider HSM: skipped (tpm2-openssl or tpm2-tools is not installed)" >&2
+        fi
 else
         echo "cvmseal: skipped ($cvmseal_skip); measuring clevis alone" >&2
 fi
@@ -222,7 +272,7 @@ fi
 # ---------------------------------------------------------------- timed runs and the report
 versions() {
         local p
-        for p in clevis tpm2-tools swtpm cryptsetup-bin libtss2-esys-3.0.2-0; do
+        for p in clevis tpm2-tools swtpm cryptsetup-bin libtss2-esys-3.0.2-0 softhsm2 tpm2-openssl openssl; do
                 printf '%s=%s\n' "$p" "$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo '?')"
         done
 }
@@ -275,6 +325,13 @@ if not skip:
             "argv": [os.environ["BENCH_CVMSEAL"], "--tcti", tcti, "unlock",
                      os.path.join(T, "cvmseal-gated.img"), "--test"],
             "env": dict(base_env, **dict(kv.split("=", 1) for kv in os.environ["BENCH_GATED_ENV"].split(" "))),
+        }
+    if os.path.exists(os.path.join(T, "cvmseal-provider.count.json")):
+        tools["cvmseal-provider"] = {
+            "label": "cvmseal unlock --test (vTPM + HSM, OpenSSL provider tpm2-openssl, ECDH)",
+            "argv": [os.environ["BENCH_CVMSEAL"], "--tcti", tcti, "unlock",
+                     os.path.join(T, "cvmseal-provider.img"), "--test"],
+            "env": base_env,
         }
     if os.path.exists(os.path.join(T, "cvmseal-hsm.count.json")):
         tools["cvmseal-hsm"] = {
@@ -349,7 +406,7 @@ print("## unlock: cvmseal vs clevis (same swtpm, LUKS2 image files, PCR 7, %d ru
 print()
 print("| tool | TPM commands per unlock | median ms | min ms |")
 print("|---|---:|---:|---:|")
-for name in ("cvmseal", "cvmseal-hsm", "cvmseal-gated", "clevis"):
+for name in ("cvmseal", "cvmseal-hsm", "cvmseal-provider", "cvmseal-gated", "clevis"):
     r = result["tools"].get(name)
     if r is None:
         print("| %s | skipped | - | - |" % name)
@@ -362,6 +419,13 @@ if ratio_hsm is not None:
     print("speed ratio clevis/cvmseal with the HSM (medians): %.1fx" % ratio_hsm)
 else:
     print("speed ratio clevis/cvmseal: n/a (cvmseal skipped: %s)" % skip)
+if "cvmseal-provider" in result["tools"]:
+    added = result["tools"]["cvmseal-provider"]["median_ms"] - result["tools"]["cvmseal"]["median_ms"]
+    added_min = result["tools"]["cvmseal-provider"]["min_ms"] - result["tools"]["cvmseal"]["min_ms"]
+    result["provider_added_ms"] = {"median": round(added, 3), "min": round(added_min, 3)}
+    print("the OpenSSL provider HSM adds %.1f ms (medians; %.1f ms between minima) to the plain unlock "
+          "(target: 10 ms or less), and %+d TPM commands on the vTPM (target: 0)"
+          % (added, added_min, result["tools"]["cvmseal-provider"]["tpm_commands"] - result["tools"]["cvmseal"]["tpm_commands"]))
 print()
 for name, r in result["tools"].items():
     print("%s TPM commands: %s" % (name, " ".join(r["tpm_command_list"])))

@@ -104,6 +104,29 @@ write('fuzz-hsm-binding', 'rsa-with-iv.json', json.dumps(dict(HSM_RSA, iv=HSM_AE
 write('fuzz-hsm-binding', 'other-uri.json', json.dumps(dict(HSM_AES, uri='azihsm:key=1')))
 write('fuzz-hsm-binding', 'key-check-long.json', json.dumps(dict(HSM_AES, **{'key-check': '00' * 33})))
 
+# OpenSSL provider bindings (hsm-provider.c): ECDH P-256/P-384 with the ephemeral point, RSA-OAEP,
+# a key blob kept in the token, and the refusals (a provider that is a path, {key-blob} without a
+# blob, a PIN, a compressed point, a 3-byte key check).
+EPH256 = b'\x04' + pattern(64, 'eph256')
+EPH384 = b'\x04' + pattern(96, 'eph384')
+HSM_PROV_EC = {'provider': 'tpm2', 'uri': 'handle:0x81000101', 'mechanism': 'ecdh-p256-aes-256-gcm',
+               'ephemeral': b64(EPH256), 'iv': b64(bytes(range(12))), 'key-check': pattern(32, 'spki').hex(),
+               'ciphertext': b64(pattern(48, 'ecies')), 'pin': False}
+HSM_PROV_RSA = {'provider': 'azihsm_provider', 'uri': 'azihsm://{key-blob};type=rsa', 'mechanism': 'rsa-oaep-sha256',
+                'key-check': pattern(32, 'spki-rsa').hex(), 'ciphertext': b64(pattern(384, 'oaep-prov')), 'pin': False,
+                'key-blob': b64(pattern(1200, 'masked'))}
+write('fuzz-hsm-binding', 'provider-ecdh-p256.json', json.dumps(HSM_PROV_EC))
+write('fuzz-hsm-binding', 'provider-ecdh-p384.json', json.dumps(dict(HSM_PROV_EC, mechanism='ecdh-p384-aes-256-gcm',
+                                                                     ephemeral=b64(EPH384))))
+write('fuzz-hsm-binding', 'provider-rsa-blob.json', json.dumps(HSM_PROV_RSA))
+write('fuzz-hsm-binding', 'provider-path.json', json.dumps(dict(HSM_PROV_EC, provider='/usr/lib/ossl-modules/tpm2.so')))
+write('fuzz-hsm-binding', 'provider-placeholder-no-blob.json', json.dumps(dict(HSM_PROV_EC, uri='file:{key-blob}')))
+write('fuzz-hsm-binding', 'provider-pin.json', json.dumps(dict(HSM_PROV_EC, pin=True)))
+write('fuzz-hsm-binding', 'provider-compressed.json', json.dumps(dict(HSM_PROV_EC, ephemeral=b64(b'\x02' + EPH256[1:33]))))
+write('fuzz-hsm-binding', 'provider-short-check.json', json.dumps(dict(HSM_PROV_EC, **{'key-check': '0a0b0c'})))
+write('fuzz-token', 'hsm-provider.json', token(hsm=HSM_PROV_EC))
+write('fuzz-token', 'hsm-provider-blob.json', token(hsm=HSM_PROV_RSA))
+
 # ---- SNP reports ----
 
 SNP_SIZE = 1184

@@ -94,7 +94,7 @@ grep -oE -- '--[a-z0-9-]+ [A-Z][A-Z0-9-]*' "$T/help" | sort -u >"$T/valued"
 [ -s "$T/valued" ] || fail "--help lists no option that takes a value: $(cat "$T/help")"
 while read -r opt meta; do
         case $meta in
-        FILE | CONF | LIST | ID | URI | HEX | PEM | EVIDENCE | DEVICE | NAME | COMMAND) ;;
+        FILE | CONF | LIST | ID | URI | STORE-URI | HEX | PEM | EVIDENCE | DEVICE | NAME | COMMAND) ;;
         *) fail "--help: option $opt takes '$meta', which may be a secret" ;;
         esac
 done <"$T/valued"

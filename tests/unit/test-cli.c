@@ -334,6 +334,64 @@ static void test_exit_codes(void **state) {
                         fail_msg("errno %d: exit %d, want %d", cases[i].r, cli_exit_code(cases[i].r), cases[i].code);
 }
 
+/* The OpenSSL provider backend: --hsm-provider NAME --hsm STORE-URI, its key blob, its public key. */
+static void test_hsm_provider(void **state) {
+        struct cli_args a;
+
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-provider", "tpm2", "--hsm",
+                               "handle:0x81000101"), 0);
+        assert_string_equal(a.hsm_provider, "tpm2");
+        assert_string_equal(a.hsm_uri, "handle:0x81000101");
+        assert_null(a.hsm_key_blob);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-provider", "azihsm_provider",
+                               "--hsm", "azihsm://{key-blob};type=rsa", "--hsm-key-blob", "disk.masked"), 0);
+        assert_string_equal(a.hsm_key_blob, "disk.masked");
+
+        /* A provider is a bare name: never a path. */
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-provider", "/tmp/evil.so",
+                               "--hsm", "handle:0x81000101"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-provider", "./tpm2",
+                               "--hsm", "handle:0x81000101"), -EINVAL);
+        /* A store URI only with a provider; the provider only with a URI; no PIN file for it. */
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm", "handle:0x81000101"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-provider", "tpm2"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-provider", "tpm2", "--hsm",
+                               "handle:0x81000101", "--hsm-pin-file", "p"), -EINVAL);
+        /* A key blob only with a URI that names it. */
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-provider", "tpm2", "--hsm",
+                               "handle:0x81000101", "--hsm-key-blob", "b"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm", "pkcs11:token=t",
+                               "--hsm-key-blob", "b"), -EINVAL);
+
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-provider", "tpm2", "--hsm",
+                               "{key-blob}"), -EINVAL);
+
+        /* Offline: the target's HSM key from its public half, with the target's SRK. */
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--tpm2-srk-pub", "s", "--pcr-values",
+                               "p", "--hsm-provider", "tpm2", "--hsm", "handle:0x81000101", "--hsm-public-key",
+                               "hsm.pem"), 0);
+        assert_string_equal(a.hsm_public_key, "hsm.pem");
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-public-key", "hsm.pem"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--hsm-provider", "tpm2", "--hsm",
+                               "handle:0x81000101", "--hsm-public-key", "hsm.pem", "--hsm-allow-extractable"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "-", "--hsm-provider", "tpm2", "--hsm",
+                               "handle:0x81000101", "--hsm-public-key", "-"), -EINVAL);
+
+        /* hsm keygen through a provider writes a blob. */
+        assert_int_equal(PARSE(&a, "hsm", "keygen", "--hsm-provider", "tpm2", "--hsm", "{key-blob}", "--hsm-key-blob",
+                               "k.blob", "--output", "k.pem"), 0);
+        assert_int_equal(a.command, CLI_HSM_KEYGEN);
+        assert_string_equal(a.output, "k.pem");
+        assert_int_equal(PARSE(&a, "hsm", "keygen", "--hsm-provider", "tpm2", "--hsm", "{key-blob}"), -EINVAL);
+        assert_int_equal(PARSE(&a, "hsm", "keygen", "--hsm", "pkcs11:token=t;object=o", "--output", "k.pem"), -EINVAL);
+
+        /* image encrypt: the first boot's provider. */
+        assert_int_equal(PARSE(&a, "image", "encrypt", "r", "i", "--unlock-key-file", "k", "--hsm-provider", "tpm2",
+                               "--hsm", "handle:0x81000101"), 0);
+        assert_string_equal(a.hsm_provider, "tpm2");
+        assert_int_equal(PARSE(&a, "unlock", "img", "--test", "--hsm-provider", "tpm2"), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_enroll),
@@ -344,6 +402,7 @@ int main(void) {
                 cmocka_unit_test(test_offline),
                 cmocka_unit_test(test_signed_policy),
                 cmocka_unit_test(test_image_encrypt),
+                cmocka_unit_test(test_hsm_provider),
                 cmocka_unit_test(test_usage_errors),
                 cmocka_unit_test(test_exit_codes),
         };

@@ -90,6 +90,28 @@ else
         note "softhsm2 is not installed: the HSM-bound token is not run under valgrind"
 fi
 
+# The OpenSSL provider backend (on its own image): OpenSSL's default provider and key files stand in
+# for an HSM here (the real provider, tpm2-openssl, runs in test-hsm-provider): RSA-OAEP, ECDH with
+# the key blob kept in the token, and an offline bind from the public key alone.
+mkdir -p "$T/conf"
+printf 'hsm-provider = default\n' >"$T/conf/cvmseal.conf"
+export CVMSEAL_CONFDIR=$T/conf
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/rsa.pem" 2>/dev/null || fail "openssl genpkey"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/ec.pem" 2>/dev/null || fail "openssl genpkey"
+openssl pkey -in "$T/ec.pem" -pubout -out "$T/ec.pub" 2>/dev/null || fail "openssl pkey"
+make_image "$T/img3" "$key"
+vg 0 enroll "$T/img3" --unlock-key-file "$key" --hsm-provider default --hsm "$T/rsa.pem" --hsm-allow-extractable
+vg 0 enroll "$T/img3" --unlock-key-file "$key" --hsm-provider default --hsm '{key-blob}' --hsm-key-blob "$T/ec.pem" \
+        --hsm-allow-extractable
+vg 0 enroll "$T/img3" --unlock-key-file "$key" --hsm-provider default --hsm "$T/ec.pem" --hsm-public-key "$T/ec.pub"
+vg 0 --json list "$T/img3"
+for t in 0 1 2; do
+        vg 0 unlock "$T/img3" --test --token "$t"
+done
+vg 2 enroll "$T/img3" --unlock-key-file "$key" --hsm-provider tpm2 --hsm handle:0x81000101
+unset CVMSEAL_CONFDIR
+vg 10 unlock "$T/img3" --test --token 0
+
 # The image pipeline and the boot path: image encrypt, the first boot, rotate, srk export, pcr predict,
 # the lock.
 head -c 4M /dev/urandom >"$T/raw"
