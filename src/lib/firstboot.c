@@ -137,8 +137,22 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                 if (r < 0)
                         return log_debug_errno(r, "Cannot destroy the provisioning keyslot %d", m.keyslot);
                 log_debug("Destroyed the provisioning keyslot %d", m.keyslot);
-        } else
-                log_debug("The provisioning keyslot %d is gone already (an interrupted first boot)", m.keyslot);
+        } else {
+                /* "keyslots": [] is what a first boot interrupted after destroying the keyslot leaves -
+                 * or an edit that would have this boot drop a marker whose keyslot is still there.  The
+                 * marker's passphrase must open no keyslot (a check of every keyslot: this path is
+                 * rare). */
+                r = provision_keyslot_passphrase(&m, crypt_get_uuid(cd), &pass);
+                if (r < 0)
+                        return r;
+                r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) cvmseal_secret_data(pass),
+                                                 cvmseal_secret_size(pass), 0);
+                if (r >= 0)
+                        return log_debug_errno(-EBADMSG, "The provisioning marker (token %d) names no keyslot, but its "
+                                               "passphrase opens keyslot %d: it was changed; nothing was done",
+                                               m.token_id, r);
+                log_debug("The provisioning keyslot is gone already (an interrupted first boot)");
+        }
 
         r = crypt_token_json_set(cd, m.token_id, NULL);
         if (r < 0)

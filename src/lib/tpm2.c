@@ -78,6 +78,10 @@ int tpm2_rc_to_errno(TSS2_RC rc) {
                         return -ENODEV;
                 case TSS2_BASE_RC_TRY_AGAIN:
                         return -ETIMEDOUT;
+                case TSS2_BASE_RC_RSP_AUTH_FAILED:
+                        /* The answer's HMAC does not verify: not the TPM that holds the session key
+                         * (an interposer forged it).  No trustworthy TPM is reachable. */
+                        return -ENODEV;
                 case TSS2_BASE_RC_INSUFFICIENT_BUFFER:
                 case TSS2_BASE_RC_BAD_SIZE:
                 case TSS2_BASE_RC_BAD_VALUE:

@@ -12,7 +12,8 @@ several sections; all of them are read, in file order.
 Usage: tpm-count.py [--json] [--tpm-port N] FILE
 
 Prints the commands in order (name, or hex for a command code not in the table), with the response
-code of each, then the total.  With --json: {"total": N, "commands": ["ReadPublic", ...]}.
+code of each, then the total.  With --json: {"total": N, "commands": ["ReadPublic", ...],
+"rcs": [0, ...]} (each command's response code, null when no response came).
 
 Standard library only.  Also reads classic libpcap files and captures with Ethernet, raw-IP, Linux
 cooked or loopback link layers (tcpdump of an mssim-style TCP TPM is NOT the same stream: that
@@ -298,7 +299,8 @@ def main(argv=None):
 
     names = [command_name(cc) for cc, _ in pairs]
     if args.json:
-        print(json.dumps({"total": len(names), "commands": names}))
+        print(json.dumps({"total": len(names), "commands": names,
+                          "rcs": [None if rc is None else rc for _, rc in pairs]}))
         return 0
     for i, (cc, rc) in enumerate(pairs, 1):
         status = "no response" if rc is None else "rc=0x%03x" % rc

@@ -42,6 +42,18 @@ Usage:
                       (ECONNREFUSED).  The proxy keeps running (so its pidfile
                       stays valid) until it is signalled.  This check is made
                       before the --fail rules.
+  --forge-ok CC       Commands with code CC are NOT forwarded; the proxy answers
+                      each itself with a forged success, as an interposer that
+                      swallows a command and claims it ran: for PCR_Event, a
+                      response with one sha256 digest of zeros and, per session
+                      in the command, an auth area with an empty nonce and an
+                      empty HMAC (a password session's answer).  Only commands
+                      with one handle and TPML_DIGEST_VALUES out (PCR_Event)
+                      are supported.
+  --route CC:S2       Commands with code CC go to another swtpm's command socket
+                      S2 instead of S (its answer is relayed): an interposer that
+                      answers, for instance, ReadPublic of the SRK with a key of
+                      its own.
   --log FILE          Append one line per TPM command:
                         cc=0x0000017b GetRandom forwarded rc=0x00000000
                         cc=0x0000017b GetRandom injected rc=0x00000922
@@ -110,6 +122,7 @@ COMMAND_CODES = {
     "PolicyAuthValue": 0x16B,
     "GetRandom": 0x17B,
     "PCR_Read": 0x17E,
+    "PCR_Event": 0x13C,
     # a few more that are handy
     "Startup": 0x144,
     "Shutdown": 0x145,
@@ -217,6 +230,13 @@ class FailRule:
         self.spec = spec
 
 
+def parse_route(text):
+    cc, sep, path = text.partition(":")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError("--route wants CC:SOCKET, got %r" % text)
+    return parse_cc(cc), path
+
+
 def parse_fail(text):
     parts = text.split(":")
     if len(parts) != 3:
@@ -231,6 +251,30 @@ def parse_fail(text):
     if count < 0:
         raise argparse.ArgumentTypeError("negative count in --fail %r" % text)
     return FailRule(cc, rc, count, text)
+
+
+def forge_success(tag, body):
+    """A success answer to a one-handle command whose output is a TPML_DIGEST_VALUES (PCR_Event),
+    made up by the proxy: one sha256 digest of zeros; with sessions, one password-style auth response
+    (empty nonce, the command's session attributes, empty HMAC) per command session."""
+    params = struct.pack(">IH", 1, 0x000B) + bytes(32)
+    if tag != 0x8002:
+        out = params
+        return struct.pack(">HII", TPM_ST_NO_SESSIONS, HEADER_LEN + len(out), 0) + out
+    # body: handle (4), authorizationSize (4), sessions...
+    auth_size = struct.unpack(">I", body[4:8])[0]
+    auths, off, end = b"", 8, 8 + auth_size
+    while off < end:
+        off += 4                                              # sessionHandle
+        nsize = struct.unpack(">H", body[off:off + 2])[0]
+        off += 2 + nsize                                      # nonceCaller
+        attrs = body[off]
+        off += 1
+        hsize = struct.unpack(">H", body[off:off + 2])[0]
+        off += 2 + hsize                                      # hmac
+        auths += struct.pack(">HBH", 0, attrs, 0)
+    out = struct.pack(">I", len(params)) + params + auths
+    return struct.pack(">HII", 0x8002, HEADER_LEN + len(out), 0) + out
 
 
 def recv_exact(sock, n):
@@ -251,6 +295,8 @@ class Proxy:
         self.listen = args.listen
         self.upstream = args.upstream
         self.rules = args.fail or []
+        self.forge_ok = set(args.forge_ok)
+        self.routes = dict(args.route)
         self.drop_cc = args.drop_after_cc
         self.drop_set = args.drop_after_cc is not None or args.drop_any
         self.verbose = args.verbose
@@ -327,10 +373,14 @@ class Proxy:
             pass
 
     def decide(self, cc):
-        """Returns ('drop', None), ('inject', rc) or ('forward', None)."""
+        """Returns ('drop', None), ('inject', rc), ('forge', None), ('route', S2) or ('forward', None)."""
         with self.lock:
             if self.drop_set and (self.drop_cc is ANY or self.drop_cc == cc):
                 return "drop", None
+            if cc in self.forge_ok:
+                return "forge", None
+            if cc in self.routes:
+                return "route", self.routes[cc]
             for rule in self.rules:
                 if rule.left > 0 and (rule.cc is ANY or rule.cc == cc):
                     rule.left -= 1
@@ -513,6 +563,24 @@ class Proxy:
                     client.sendall(struct.pack(">HII", TPM_ST_NO_SESSIONS,
                                                HEADER_LEN, rc))
                     continue
+                if action == "forge":
+                    self.log("cc=0x%08x %s forged rc=0x00000000" % (cc, cc_name(cc)))
+                    client.sendall(forge_success(tag, body))
+                    continue
+                if action == "route":
+                    other = self.connect_upstream(rc, n)
+                    if other is None:
+                        break
+                    try:
+                        other.sendall(header + body)
+                        rhead = recv_exact(other, HEADER_LEN)
+                        _, rsize, rrc = struct.unpack(">HII", rhead)
+                        rbody = recv_exact(other, rsize - HEADER_LEN)
+                    finally:
+                        other.close()
+                    self.log("cc=0x%08x %s routed rc=0x%08x" % (cc, cc_name(cc), rrc))
+                    client.sendall(rhead + rbody)
+                    continue
                 up.sendall(header + body)
                 rhead = recv_exact(up, HEADER_LEN)
                 if len(rhead) < HEADER_LEN:
@@ -629,6 +697,10 @@ def build_parser():
                    help="when a command with code CC (or 'any') arrives, close "
                    "that connection unanswered, close all others and stop "
                    "accepting on both sockets (the TPM vanishes)")
+    p.add_argument("--forge-ok", action="append", type=parse_cc, default=[], metavar="CC",
+                   help="answer commands CC with a forged success (PCR_Event)")
+    p.add_argument("--route", action="append", type=parse_route, default=[], metavar="CC:S2",
+                   help="send commands CC to the swtpm command socket S2 instead")
     p.add_argument("--log", metavar="FILE",
                    help="append one line per TPM command: "
                    "'cc=0x... NAME forwarded rc=0x...', "
