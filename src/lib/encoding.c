@@ -62,6 +62,10 @@ char *base64_encode(const void *p, size_t n) {
         s = malloc(out);
         if (!s)
                 return NULL;
+        if (n == 0) {
+                *s = 0;
+                return s;
+        }
         if (EVP_EncodeBlock((unsigned char *) s, p, (int) n) != (int) (out - 1)) {
                 free(s);
                 return NULL;

@@ -286,6 +286,9 @@ static int enroll_verify(tpm2_context *tpm, const struct token *t, const char *u
         if (!tpm || locked)
                 return 0;
         r = unseal_token(tpm, t, uuid, id, pin, &check);
+        if (r == -EBADMSG)
+                /* The token was made here a moment ago: one that does not read back is our failure. */
+                return log_debug_errno(-EIO, "The freshly sealed token does not read back");
         if (r == -ENOMSG && t->tpm2.pubkey) {
                 log_debug("No signed policy for this boot state yet: the sealed object is not verified");
                 return 0;
@@ -713,8 +716,11 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         }
 
         /* What the lock measures (lock.h): which volume this boot unlocked, by a digest keyed with its
-         * passphrase.  Best effort: a failure to note it changes nothing about the unlock. */
-        (void) lock_note_volume(crypt_get_uuid(cd), pass);
+         * passphrase.  Best effort (a /run that cannot be written changes nothing about the unlock),
+         * but out of memory is out of memory. */
+        r = lock_note_volume(crypt_get_uuid(cd), pass);
+        if (r == -ENOMEM)
+                return r;
 
         *ret_keyslot = t.keyslot;
         if (ret_version)

@@ -671,7 +671,8 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, struct old_tok
                         return log_debug_errno(-EIO, "The TPM returned other data than was sealed");
                 unsealed = true;
         } else if (r != -EPERM || current)
-                return log_debug_errno(r, "The freshly sealed secret does not %s", current ? "unseal" : "load");
+                return log_debug_errno(r == -EBADMSG ? -EIO : r, "The freshly sealed secret does not %s",
+                                       current ? "unseal" : "load");
         else
                 log_debug("Sealed to values other than the current ones: the TPM loads the object, its policy "
                           "holds only after the update");

@@ -27,9 +27,11 @@ int srk_pin_load(TPM2B_NAME *ret_name) {
         if (r < 0)
                 return r;
         r = tpm2_srk_public_parse(buf, size, &pub, ret_name);
+        if (r == -EBADMSG || r == -EOPNOTSUPP)
+                /* Local configuration, not a token: a damaged file is an error of this machine. */
+                return log_debug_errno(-EIO, "%s/%s is not the public area of an SRK", config_dir(), CONFIG_SRK_PIN);
         if (r < 0)
-                return log_debug_errno(r == -ENOMEM ? r : -EBADMSG, "%s/%s is not the public area of an SRK",
-                                       config_dir(), CONFIG_SRK_PIN);
+                return r;
         return 0;
 }
 

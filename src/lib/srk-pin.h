@@ -19,14 +19,14 @@
  * Create's sensitive data crosses it); a pipeline puts the target's `srk export` there.
  */
 
-/* The pinned SRK's name: 0, -ENOENT when nothing is pinned, -EBADMSG when the file is no SRK. */
+/* The pinned SRK's name: 0, -ENOENT when nothing is pinned, -EIO when the file is no SRK. */
 int srk_pin_load(TPM2B_NAME *ret_name);
 
 /* Checks name against the pin: 0 when it is the pinned one or nothing is pinned (*ret_pinned tells
- * which), -EREMCHG when another SRK is pinned, -EBADMSG when the pin file is damaged. */
+ * which), -EREMCHG when another SRK is pinned, -EIO when the pin file is damaged. */
 int srk_pin_check(const uint8_t *name, size_t size, bool *ret_pinned);
 
 /* Pins the SRK whose marshalled TPM2B_PUBLIC is pub when nothing is pinned yet: 1 when written, 0 when
  * it was pinned already, -EREMCHG when another SRK is pinned.  Written atomically (a temporary file,
- * then rename), mode 0644: it is public. */
+ * then link: a pin written meanwhile is never replaced), mode 0644: it is public. */
 int srk_pin_save(const uint8_t *pub, size_t size);

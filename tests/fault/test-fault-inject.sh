@@ -80,13 +80,18 @@ expected() {
         case $f in
         # Cleanup whose failure is ignored on purpose: the operation succeeds.
         Esys_FlushContext | Esys_TR_Close) echo 0 ;;
+        # The first call gives the object its authValue (the token's binding); the second overwrites
+        # ESAPI's copy after the Unseal, and its result is ignored (the object is flushed next).
+        Esys_TR_SetAuth) if [ "$mode" = memory ]; then echo "0 1"; else echo "0 6"; fi ;;
         Tss2_TctiLdr_Initialize) echo 6 ;;
         Esys_*) if [ "$mode" = memory ]; then echo 1; else echo 6; fi ;;
         # Reading a token or evidence that does not parse is "malformed"; marshalling our own
         # structures is not (an internal failure: 1).  Enroll reads back the token it has just
         # written: there a decoder failure is its own (1), not a malformed token.
         # provision reads the marker (input: 10) and then enrolls (its read-back: 1).
-        Tss2_MU_*_Unmarshal) case $op in enroll*) echo 1 ;; provision) echo "1 10" ;; *) echo 10 ;; esac ;;
+        # The pinned SRK (local configuration) is unmarshalled too: a failure there is this
+        # machine's (1), in every operation.
+        Tss2_MU_*_Unmarshal) case $op in enroll*) echo 1 ;; *) echo "1 10" ;; esac ;;
         Tss2_MU_*_Marshal) echo 1 ;;
         crypt_*) echo 1 ;;
         malloc | calloc | realloc | strdup | strndup) echo 1 ;;
@@ -428,6 +433,8 @@ worker() {
         : >"$W/notes"
         report_only=''
         tcti=$(cat "$T/tcti$id")
+        # Each worker's swtpm is another machine: its own configuration (its pinned SRK).
+        export CVMSEAL_CONFDIR=$W/conf
         for op in "$@"; do
                 run_op
         done
