@@ -123,14 +123,17 @@ vtpm_provision() {
 }
 
 # boot NAME [qemu-boot.py options]: one boot of the guest; its console in $T/NAME.log and $console.
-# Fails, printing the console, when the boot does not reach --until.
+# Fails, printing the console, when the boot does not reach --until.  A guest that printed its END
+# line is given the time to power off by itself, so that its vTPM is shut down in order (a vTPM
+# stopped without TPM2_Shutdown counts a dictionary-attack failure at its next start).
 boot() {
         local name=$1 rc
         shift
         note "boot $name"
         python3 "$BOOT_DIR/qemu-boot.py" --ovmf-vars "$T/vars.fd" --tpm-state "$T/vtpm" \
-                --kernel "$KERNEL" --log "$T/$name.log" "$@" && rc=0 || rc=$?
+                --kernel "$KERNEL" --log "$T/$name.log" --poweroff-after 'CVMSEAL-TEST: END' "$@" && rc=0 || rc=$?
         console=$(tr -d '\r' <"$T/$name.log" | sed 's/\x1b\[[0-9;=]*[A-Za-z]//g')
+        note "boot $name: $(grep -ao '\[qemu-boot: [0-9.]* s[^]]*' <<<"$console" | tail -n1 | cut -c13-)"
         if [ "$rc" != 0 ]; then
                 boot_fail "boot $name ended with status $rc"
         fi

@@ -6,7 +6,11 @@ The vTPM is an swtpm on a control socket in --tpm-state (its state survives from
 like a real vTPM's NV; PCRs reset at each boot).  The console is the guest's ttyS0 on this
 process's pipes: every byte is written to --log; --answer REGEX=TEXT types TEXT (and a newline)
 once REGEX has appeared (for the recovery prompt); the boot ends when --until REGEX appears, the
-guest powers off, or --timeout passes.
+guest powers off, or --timeout passes.  With --poweroff-after REGEX, a boot that reached --until and
+REGEX (the guest's last words before it powers off) is given the time to power off by itself: the
+guest kernel then sends TPM2_Shutdown, as at a real power-off.  A vTPM cut off without it counts the
+next start as a dictionary-attack failure (swtpm locks out after 3): a machine booted four times
+would find its vTPM in lockout.
 
 Exit status: 0 when --until was seen (or the guest powered off, without --until), 124 on timeout,
 1 otherwise.  The test reads the log.
@@ -33,6 +37,8 @@ def main():
     ap.add_argument("--disk", action="append", default=[], help="a raw virtio disk (vda, vdb...)")
     ap.add_argument("--answer", action="append", default=[], help="REGEX=TEXT")
     ap.add_argument("--until", default=None, help="stop once this regular expression appears")
+    ap.add_argument("--poweroff-after", default=None, metavar="REGEX",
+                    help="when --until is seen and so is REGEX, give the guest up to 30 s to power off by itself")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--memory", default="1024")
     ap.add_argument("--log", required=True)
@@ -77,6 +83,8 @@ def main():
         regex, _, text = s.partition("=")
         answers.append([re.compile(regex), text, False])
     until = re.compile(a.until) if a.until else None
+    poweroff_after = re.compile(a.poweroff_after) if a.poweroff_after else None
+    stopping = None     # when --until was seen: until when the guest may still power off by itself
 
     log = open(a.log, "wb")
     start = time.monotonic()
@@ -86,7 +94,11 @@ def main():
     try:
         while True:
             left = a.timeout - (time.monotonic() - start)
-            if left <= 0:
+            if stopping is not None:
+                left = stopping - time.monotonic()
+                if left <= 0:
+                    break
+            elif left <= 0:
                 status = 124
                 break
             r, _, _ = select.select([proc.stdout], [], [], min(left, 1.0))
@@ -96,7 +108,8 @@ def main():
             if not chunk:
                 # QEMU exited: the guest powered off (or QEMU failed).
                 proc.wait()
-                status = 0 if until is None and proc.returncode == 0 else 1
+                if stopping is None:
+                    status = 0 if until is None and proc.returncode == 0 else 1
                 break
             log.write(chunk)
             log.flush()
@@ -107,9 +120,11 @@ def main():
                     time.sleep(0.5)
                     proc.stdin.write(ans[1].encode() + b"\n")
                     proc.stdin.flush()
-            if until and until.search(text):
+            if stopping is None and until and until.search(text):
                 status = 0
-                break
+                if not (poweroff_after and poweroff_after.search(text)):
+                    break
+                stopping = time.monotonic() + 30
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -123,7 +138,8 @@ def main():
             swtpm.wait(10)
         except subprocess.TimeoutExpired:
             swtpm.kill()
-        log.write(("\n[qemu-boot: %.1f s, status %d]\n" % (time.monotonic() - start, status)).encode())
+        log.write(("\n[qemu-boot: %.1f s, status %d, QEMU exit %s]\n"
+                   % (time.monotonic() - start, status, proc.returncode)).encode())
         log.close()
     return status
 
