@@ -214,6 +214,13 @@ install() {
                 return 1
         fi
         inst_simple "$f" /usr/lib/cvmseal/cvmseal-lock.sh
+        # The lock fails closed (docs/configuration.md): without a TPM the initramfs powers the machine
+        # off, unless cvmseal.conf says `tpm = none`.  Say so when this machine has no TPM (a pipeline
+        # builds for other machines: then it is only a reminder).
+        if ! [[ -e /dev/tpmrm0 || -e /sys/class/tpm/tpm0 ]] &&
+                [[ $(. "$f"; cvmseal_conf_tpm "$dracutsysrootdir$confdir/cvmseal.conf") != none ]]; then
+                dwarning "cvmseal: this machine has no TPM: the initramfs will power it off at the lock, unless $confdir/cvmseal.conf says 'tpm = none'"
+        fi
         inst_script "$moddir/cvmseal-provision.sh" /usr/lib/cvmseal/cvmseal-provision
         inst_script "$moddir/cvmseal-lock.sh" /usr/lib/cvmseal/cvmseal-lock
         chmod 0755 "$initdir/usr/lib/cvmseal/cvmseal-provision" "$initdir/usr/lib/cvmseal/cvmseal-lock"
