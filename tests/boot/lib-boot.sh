@@ -155,6 +155,18 @@ refute_console() {
         ! grep -Eq -- "$1" <<<"$console" || boot_fail "${2:-console}: a line matches '$1'"
 }
 
+# expect_lock_failed_closed WHAT: in the last boot the lock failed and the guest powered itself off
+# (the helper's lines, then the kernel's "Power down"), before anything of its root file system ran.
+expect_lock_failed_closed() {
+        expect_console "cvmseal: extending the lock PCR 15" "$1: the line before the lock"
+        expect_console "cvmseal: cannot extend the lock PCR \(exit [0-9]+\)" "$1: the lock's failure on the console"
+        expect_console "cvmseal: refusing to continue the boot with the vTPM unlocked: powering off" "$1"
+        expect_console "reboot: Power down" "$1: the guest powered off"
+        expect_console "\[qemu-boot: .*QEMU exit 0\]" "$1: QEMU ended with the guest"
+        refute_console "CVMSEAL-TEST: " "$1: the root file system's init ran"
+        refute_console "Kernel panic|reboot: Restarting" "$1: not a power-off"
+}
+
 # boot_machine: the machine every boot test starts from: a fresh OVMF variable store, the vTPM
 # provisioned like Azure's ($T/vtpm, its chain and policy in $T/fx), /etc/cvmseal for the guest in
 # $T/conf (the certificate cache); $policy is the fixture's attestation policy.

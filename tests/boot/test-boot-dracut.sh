@@ -16,6 +16,9 @@
 #   3. a changed initramfs (PCR 9): the plugin's reason is on the console, then the passphrase
 #      prompt of systemd-cryptsetup / cryptroot-ask; the key typed there boots, and the lock still
 #      happened on that path (exit 3)
+#   4. the host cuts the TPM channel at the lock's PCR_Event (qemu-boot.py --tpm-drop-at): the volume
+#      opens unattended, the lock fails, and the guest powers off before anything of its root runs
+#      (cvmseal-lock.service with systemd, the pre-pivot hook without)
 . "$(dirname "$0")/lib-boot.sh"
 
 flavour=${1:?usage: test-boot-dracut.sh systemd|plain}
@@ -68,7 +71,7 @@ GAVEUP='reboot: Power down|Entering emergency mode|Boot has failed'
 
 # show: what the last boot said about cvmseal and the prompts, in the test's log.
 show() {
-        grep -aE 'cvmseal|[Pp]assphrase for|CVMSEAL-TEST|Cryptography Setup' <<<"$console" | grep -v 'Command line' \
+        grep -aE 'cvmseal|[Pp]assphrase for|CVMSEAL-TEST|Cryptography Setup|qemu-boot: TPM|Power down' <<<"$console" | grep -v 'Command line' \
                 | sed 's/^/#   /' >&2
 }
 
@@ -110,4 +113,12 @@ expect_console "$PROMPT" "changed initramfs: the passphrase prompt"
 expect_console "CVMSEAL-TEST: root mounted" "changed initramfs: the key typed at the prompt"
 expect_console "CVMSEAL-TEST: unlock-test exit 3" "changed initramfs: the lock on the recovery path"
 expect_console 'CVMSEAL-TEST: lock-record \{"pcr":15' "changed initramfs: the lock on the recovery path: the lock record"
+
+# 4. the TPM channel cut at the lock: the volume opens, the lock fails, the guest powers off.
+boot lock-fails --initrd "$T/initrd.img" --append "$append" --disk "$T/root.img" --timeout 500 \
+        --tpm-drop-at PCR_Event
+show
+refute_console "$PROMPT" "lock fails: the volume opens unattended"
+expect_console "\[qemu-boot: TPM channel dropped at PCR_Event" "lock fails: the channel cut at the lock"
+expect_lock_failed_closed "lock fails"
 echo "PASS: dracut $flavour"

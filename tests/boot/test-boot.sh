@@ -16,7 +16,9 @@
 #   attest-refused   the vTPM's report gains the debug bit: the policy rejects it, the console names
 #                    snp-debug and the volume stays locked (no console: cvmseal.recovery=no fails closed)
 #   lock             from the booted system, `cvmseal unlock --test` is refused (exit 3): the initramfs
-#                    extended the lock PCR (the record is in /run/cvmseal)
+#                    extended the lock PCR (the record is in /run/cvmseal); then the host cuts the TPM
+#                    channel at the lock's PCR_Event (qemu-boot.py --tpm-drop-at): the volume was opened,
+#                    the lock fails, and the guest powers off without running its root file system
 #   token-only       `cryptsetup open --token-only` opens a data volume through the plugin in the guest
 . "$(dirname "$0")/lib-boot.sh"
 
@@ -120,6 +122,14 @@ lock)
         expect_console "CVMSEAL-TEST: root mounted" "second boot"
         expect_console "CVMSEAL-TEST: unlock-test exit 3: .*lock PCR has been extended" "unlock --test after the lock"
         expect_console 'CVMSEAL-TEST: lock-record \{"pcr":15' "the lock record in /run"
+        # The host drops the TPM channel when the lock's PCR_Event comes: the unsealed volume is open,
+        # the lock cannot be applied, and the guest must power off instead of going on to its root.
+        boot lock-fails --initrd "$T/initrd.img" --append "$append" "${disks[@]}" --timeout 400 \
+                --tpm-drop-at PCR_Event
+        grep -aE 'cvmseal: |qemu-boot: TPM|Power down' <<<"$console" | sed 's/^/#   /' >&2
+        expect_console "cryptsetup: root: set up successfully" "lock fails: the volume was unsealed and opened"
+        expect_console "\[qemu-boot: TPM channel dropped at PCR_Event" "lock fails: the channel cut at the lock"
+        expect_lock_failed_closed "lock fails"
         ;;
 token-only)
         first_boot
