@@ -1,22 +1,33 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Shell helpers of cvmseal's dracut module (sourced).
+# Shell helpers of cvmseal's dracut module (sourced).  The kernel command line is untrusted text: it
+# is split on blanks with globbing off, and a value is only compared, or checked against a strict
+# pattern before it is used.
+
+# Where the kernel command line is (tests point it elsewhere).
+_cvmseal_cmdline=/proc/cmdline
 
 cvmseal_log() {
         echo "cvmseal: $*" >&2
 }
 
-# cvmseal_getarg KEY: the value of KEY=VALUE on the kernel command line (the last one wins).
-cvmseal_getarg() {
-        local _o _v=""
-        [ -r /proc/cmdline ] || return 1
-        for _o in $(cat /proc/cmdline); do
-                case "$_o" in
-                        "$1="*) _v=${_o#"$1="} ;;
+# cvmseal_getarg KEY: the value of KEY=VALUE on the kernel command line (the last one wins); returns 1
+# when there is none, or it is empty.  The words are split on blanks only: with globbing off, a word
+# such as "rd.cvmseal.tcti=*" is that word, not the names of files that match it.
+cvmseal_getarg() (
+        set -f
+        IFS=' 	
+'
+        _v=
+        read -r _line 2>/dev/null <"$_cvmseal_cmdline"
+        for _o in $_line; do
+                case $_o in
+                "$1="*) _v=${_o#"$1="} ;;
                 esac
         done
-        [ -n "$_v" ] && echo "$_v"
-}
+        [ -n "$_v" ] || exit 1
+        printf '%s\n' "$_v"
+)
 
 _cvmseal_tcti=$(cvmseal_getarg rd.cvmseal.tcti) && export CVMSEAL_TCTI="$_cvmseal_tcti"
 unset _cvmseal_tcti

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The initramfs scripts read the kernel command line as untrusted text (docs/boot.md): hostile
+# values given to the parsing functions of the crypttab keyscript (initramfs/cvmseal-keyscript,
+# cmdline_option) and of the dracut module (initramfs/dracut/90cvmseal/cvmseal-lib.sh) under every
+# shell the initramfs may use (dash, bash, busybox sh):
+#   - the command line is split on blanks with globbing off: a word "cvmseal.recovery=*" is that
+#     word, even in a directory holding a file named "cvmseal.recovery=no"; the last value wins and
+#     comes back as one line.
+set -u
+set -o pipefail
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+KEYSCRIPT=$SRC/initramfs/cvmseal-keyscript
+LIB=$SRC/initramfs/dracut/90cvmseal/cvmseal-lib.sh
+[ -f "$KEYSCRIPT" ] && [ -f "$LIB" ] || fail "no $KEYSCRIPT or $LIB"
+TIMEOUT=$(command -v timeout) || skip "timeout (coreutils) is not installed"
+T=$(mktemp -d "${TMPDIR:-/tmp}/cvmseal-initramfs-cmdline.XXXXXX") || fail "mktemp"
+trap 'rm -rf "$T"' EXIT
+
+shells=()
+for sh in dash bash; do
+        p=$(command -v "$sh") && shells+=("$p")
+done
+p=$(command -v busybox) && "$p" sh -c : 2>/dev/null && shells+=("$p sh")
+[ ${#shells[@]} -gt 0 ] || skip "no POSIX shell (dash, bash, busybox)"
+note "shells: ${shells[*]}"
+
+# The keyscript is a script, not a library: its cmdline_option function (and the path it reads) is
+# taken from the file as it is.
+KS_FN=$(sed -n -e '/^cmdline=/p' -e '/^cmdline_option() (/,/^)$/p' "$KEYSCRIPT")
+grep -q '^cmdline_option() (' <<<"$KS_FN" || fail "no cmdline_option in $KEYSCRIPT"
+
+# A working directory whose file names a glob on the command line would pick up.
+mkdir -p "$T/cwd"
+: >"$T/cwd/cvmseal.recovery=no"
+: >"$T/cwd/rd.cvmseal.tcti=swtpm:port=2321"
+
+# keyscript_option SHELL CMDLINE NAME: cmdline_option NAME with CMDLINE as /proc/cmdline.
+keyscript_option() {
+        printf '%s\n' "$2" >"$T/cmdline"
+        (cd "$T/cwd" && "$TIMEOUT" 30 $1 -c 'eval "$1"; cmdline=$2; cmdline_option "$3"' sh "$KS_FN" "$T/cmdline" "$3")
+}
+# lib SHELL CMDLINE CODE: CODE after sourcing cvmseal-lib.sh, with CMDLINE as /proc/cmdline.
+lib() {
+        printf '%s\n' "$2" >"$T/cmdline"
+        (cd "$T/cwd" && "$TIMEOUT" 30 $1 -c '. "$1"; _cvmseal_cmdline=$2; eval "$3"' sh "$LIB" "$T/cmdline" "$3")
+}
+
+for sh in "${shells[@]}"; do
+        # ---- splitting: blanks only, no globbing, the last value wins ----
+        got=$(keyscript_option "$sh" "root=/dev/mapper/root cvmseal.recovery=* quiet" recovery)
+        [ "$got" = "*" ] || fail "$sh: keyscript: cvmseal.recovery=* read as '$got' (globbing)"
+        got=$(keyscript_option "$sh" "cvmseal.recovery=/* quiet" recovery)
+        [ "$got" = "/*" ] || fail "$sh: keyscript: cvmseal.recovery=/* read as '$got' (globbing)"
+        got=$(keyscript_option "$sh" "cvmseal.recovery=yes	cvmseal.recovery=no" recovery)
+        [ "$got" = no ] || fail "$sh: keyscript: two values, the last one is not the one: '$got'"
+        got=$(keyscript_option "$sh" "quiet" recovery)
+        [ -z "$got" ] || fail "$sh: keyscript: no value read as '$got'"
+        got=$(lib "$sh" "root=/dev/mapper/root rd.cvmseal.tcti=* quiet" 'cvmseal_getarg rd.cvmseal.tcti')
+        [ "$got" = "*" ] || fail "$sh: cvmseal-lib: rd.cvmseal.tcti=* read as '$got' (globbing)"
+        got=$(lib "$sh" "rd.cvmseal.tpm_timeout=1 rd.cvmseal.tpm_timeout=2" 'cvmseal_getarg rd.cvmseal.tpm_timeout')
+        [ "$got" = 2 ] || fail "$sh: cvmseal-lib: two values, the last one is not the one: '$got'"
+        lib "$sh" "quiet" 'cvmseal_getarg rd.cvmseal.tcti' >/dev/null && fail "$sh: cvmseal-lib: an absent key was found"
+        note "$sh: the command line split with globbing off, the last value wins"
+done
+echo "PASS: the initramfs scripts parse the kernel command line strictly"
