@@ -6,7 +6,11 @@
 # shell the initramfs may use (dash, bash, busybox sh):
 #   - the command line is split on blanks with globbing off: a word "cvmseal.recovery=*" is that
 #     word, even in a directory holding a file named "cvmseal.recovery=no"; the last value wins and
-#     comes back as one line.
+#     comes back as one line;
+#   - no arithmetic on an unchecked value: rd.cvmseal.tpm_timeout='x[$(>FILE)]' (bash runs the
+#     command substitution of an array subscript in $(( ))), backquotes, variable names, octal,
+#     hexadecimal, negative, huge or out-of-range numbers are refused for the default, FILE is never
+#     created, and cvmseal_wait_tpm waits exactly as long as the accepted value says.
 set -u
 set -o pipefail
 
@@ -40,6 +44,16 @@ mkdir -p "$T/cwd"
 : >"$T/cwd/cvmseal.recovery=no"
 : >"$T/cwd/rd.cvmseal.tcti=swtpm:port=2321"
 
+# A TPM that the firmware describes and whose device node never comes (for cvmseal_wait_tpm), and a
+# sleep that only counts.
+mkdir -p "$T/sys/class/tpm/tpm0" "$T/dev" "$T/bin"
+printf '#!/bin/sh\necho "sleep $*" >>"%s/sleeps"\n' "$T" >"$T/bin/sleep"
+chmod +x "$T/bin/sleep"
+
+# The payloads are live: bash runs the command substitution of an array subscript in $(( )).
+bash -c 't="x[\$(>$1)]"; : $((t * 5))' sh "$T/canary" 2>/dev/null
+[ -e "$T/canary" ] || fail "bash did not run the arithmetic payload: this test would prove nothing"
+
 # keyscript_option SHELL CMDLINE NAME: cmdline_option NAME with CMDLINE as /proc/cmdline.
 keyscript_option() {
         printf '%s\n' "$2" >"$T/cmdline"
@@ -48,7 +62,19 @@ keyscript_option() {
 # lib SHELL CMDLINE CODE: CODE after sourcing cvmseal-lib.sh, with CMDLINE as /proc/cmdline.
 lib() {
         printf '%s\n' "$2" >"$T/cmdline"
-        (cd "$T/cwd" && "$TIMEOUT" 30 $1 -c '. "$1"; _cvmseal_cmdline=$2; eval "$3"' sh "$LIB" "$T/cmdline" "$3")
+        (cd "$T/cwd" && PATH="$T/bin:$PATH" "$TIMEOUT" 30 $1 -c \
+                '. "$1"; _cvmseal_cmdline=$2; _cvmseal_dev=$3/dev; _cvmseal_sys=$3/sys; eval "$4"' \
+                sh "$LIB" "$T/cmdline" "$T" "$3")
+}
+# wait_tpm SHELL VALUE WAIT: cvmseal_wait_tpm with rd.cvmseal.tpm_timeout=VALUE waits WAIT seconds
+# (WAIT * 5 sleeps of 0.2 s), and runs nothing VALUE names.
+wait_tpm() {
+        local got
+        rm -f "$T/sleeps" "$T/pwned"
+        lib "$1" "rd.cvmseal.tpm_timeout=$2 quiet" 'cvmseal_wait_tpm' 2>"$T/err" && fail "$1: tpm_timeout=$2: a TPM appeared"
+        [ ! -e "$T/pwned" ] || fail "$1: rd.cvmseal.tpm_timeout=$2 ran a command"
+        got=$(grep -c . "$T/sleeps" 2>/dev/null)
+        [ "${got:-0}" = $(($3 * 5)) ] || fail "$1: tpm_timeout=$2: ${got:-0} sleeps, not $(($3 * 5)): $(cat "$T/err")"
 }
 
 for sh in "${shells[@]}"; do
@@ -67,5 +93,25 @@ for sh in "${shells[@]}"; do
         [ "$got" = 2 ] || fail "$sh: cvmseal-lib: two values, the last one is not the one: '$got'"
         lib "$sh" "quiet" 'cvmseal_getarg rd.cvmseal.tcti' >/dev/null && fail "$sh: cvmseal-lib: an absent key was found"
         note "$sh: the command line split with globbing off, the last value wins"
+
+        # ---- numbers: digits only, in range, never evaluated ----
+        for v in 'x[$(>'"$T"'/pwned)]' '1+x[$(>'"$T"'/pwned)]' 'x[`>'"$T"'/pwned`]' '$(>'"$T"'/pwned)' \
+                 _i _cvmseal_cmdline '-1' 0x10 1e3 1.5 601 99999999999999999999 '5;reboot'; do
+                wait_tpm "$sh" "$v" 10
+                grep -q "rd.cvmseal.tpm_timeout= refused" "$T/err" || fail "$sh: tpm_timeout=$v: refused without a word"
+        done
+        wait_tpm "$sh" 1 1
+        wait_tpm "$sh" 0 0
+        wait_tpm "$sh" 010 10
+        wait_tpm "$sh" 08 8
+        wait_tpm "$sh" 600 600
+        for v in 'x[$(>'"$T"'/pwned)]' 0 86401; do
+                rm -f "$T/pwned"
+                got=$(lib "$sh" "rd.cvmseal.provision_timeout=$v" 'cvmseal_getarg_seconds rd.cvmseal.provision_timeout 300 1 86400' 2>/dev/null)
+                [ "$got" = 300 ] && [ ! -e "$T/pwned" ] || fail "$sh: provision_timeout=$v gave '$got'"
+        done
+        got=$(lib "$sh" "rd.cvmseal.provision_timeout=0042" 'cvmseal_getarg_seconds rd.cvmseal.provision_timeout 300 1 86400')
+        [ "$got" = 42 ] || fail "$sh: provision_timeout=0042 gave '$got'"
+        note "$sh: hostile rd.cvmseal.*_timeout values refused, nothing run"
 done
 echo "PASS: the initramfs scripts parse the kernel command line strictly"

@@ -9,8 +9,9 @@
 # (and does nothing when the volume carries no provisioning marker).  Never fails the unlock: whatever
 # happens, the volume is then opened as configured (token, passphrase or recovery key).
 #
-# Kernel command line: rd.cvmseal.tpm_timeout=SECONDS (default 10), rd.cvmseal.provision_timeout=SECONDS
-# (default 300), rd.cvmseal.tcti=TCTI (sets $CVMSEAL_TCTI for cvmseal and the token plugin).
+# Kernel command line: rd.cvmseal.tpm_timeout=SECONDS (default 10, 0 to 600),
+# rd.cvmseal.provision_timeout=SECONDS (default 300, 1 to 86400; 0 would mean no timeout at all),
+# rd.cvmseal.tcti=TCTI (sets $CVMSEAL_TCTI for cvmseal and the token plugin).
 
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 . /usr/lib/cvmseal/cvmseal-lib.sh
@@ -64,11 +65,11 @@ fi
 
 cvmseal_wait_tpm
 
-timeout=$(cvmseal_getarg rd.cvmseal.provision_timeout)
+timeout=$(cvmseal_getarg_seconds rd.cvmseal.provision_timeout 300 1 86400)
 mkdir -p /run/cvmseal
 err=/run/cvmseal/provision.$$.err
 if command -v timeout > /dev/null 2>&1; then
-        timeout "${timeout:-300}" cvmseal provision "$dev" < /dev/null > /dev/null 2> "$err"
+        timeout "$timeout" cvmseal provision "$dev" < /dev/null > /dev/null 2> "$err"
 else
         cvmseal provision "$dev" < /dev/null > /dev/null 2> "$err"
 fi
