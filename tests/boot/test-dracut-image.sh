@@ -334,6 +334,18 @@ grep -q "/dev/disk/by-uuid/$UUID: no such device" <<< "$out" \
         || fail "$n image: cvmseal-provision --unit did not find the unit's device: $out"
 rm -rf "$T/$n/run/systemd/generator"
 
+# rd.cvmseal.tcti reaches systemd-cryptsetup, where the token plugin runs: the image's cvmseal-generator,
+# run in the image with that command line, writes its drop-in next to the generated unit.
+has "$n" "${UNITDIR%/system}/system-generators/cvmseal-generator"
+printf 'root=/dev/mapper/root rd.cvmseal.tcti=device:/dev/tpmrm1 quiet\n' > "$T/cmdline-tcti"
+mkdir -p "$T/$n/gen-out"
+unshare -m sh -c 'root=$1; mount -t proc proc "$root/proc" && mount --bind "$2" "$root/proc/cmdline" &&
+        exec chroot "$root" /'"${UNITDIR%/system}"'/system-generators/cvmseal-generator /gen-out /gen-out /gen-out' \
+        sh "$T/$n" "$T/cmdline-tcti" || fail "$n image: cvmseal-generator"
+cp -r "$T/$n/gen-out/." "$T/gen/" && rm -rf "$T/$n/gen-out"
+grep -qx 'Environment=CVMSEAL_TCTI=device:/dev/tpmrm1' "$T/gen/systemd-cryptsetup@.service.d/cvmseal-tcti.conf" \
+        || fail "$n image: cvmseal-generator wrote no drop-in for rd.cvmseal.tcti"
+
 # transaction TARGET: systemd --test's dump of the initial transaction for TARGET, with the image's
 # units and the generated ones ("Don't run test mode as root": as nobody).
 transaction() {
@@ -362,6 +374,8 @@ if [ -x /lib/systemd/systemd ] && command -v setpriv > /dev/null; then
                 || fail "$n image: the cvmseal drop-in does not apply to $cs_unit"
         grep -qF 'Before: cryptsetup.target' "$T/cs-unit" || fail "$n image: $cs_unit is not before cryptsetup.target"
         grep -qF 'Environment: SYSTEMD_LOG_TARGET=console' "$T/cs-unit" || fail "$n image: $cs_unit logs to the journal only"
+        grep -qF 'CVMSEAL_TCTI=device:/dev/tpmrm1' "$T/cs-unit" \
+                || fail "$n image: rd.cvmseal.tcti does not reach $cs_unit's environment: $(grep Environment "$T/cs-unit")"
         unit "$d" cvmseal-lock.service > "$T/lock-unit"
         for dep in "After: cryptsetup.target" "Before: initrd.target" "Before: initrd-switch-root.target" \
                    "Before: initrd-cleanup.service" "Before: emergency.service" "WantedBy: initrd.target" \
@@ -371,7 +385,8 @@ if [ -x /lib/systemd/systemd ] && command -v setpriv > /dev/null; then
         # The refusal path: emergency.target starts the lock too.
         transaction emergency.target
         job "$T/dump-emergency.target" cvmseal-lock.service
-        note "$n image: systemd's transactions for initrd.target and emergency.target start cvmseal-lock.service"
+        note "$n image: systemd's transactions for initrd.target and emergency.target start cvmseal-lock.service;"\
+                "rd.cvmseal.tcti is in $cs_unit's environment"
 else
         note "$n image: no /lib/systemd/systemd or setpriv on the host: the transaction checks are skipped"
 fi
@@ -395,6 +410,8 @@ has "$n" sbin/cryptroot-ask.dracut
 has "$n" lib/dracut/hooks/pre-pivot/10-cvmseal-lock-hook.sh
 grep -q '/usr/lib/cvmseal/cvmseal-provision "$1"' "$T/$n/sbin/cryptroot-ask" \
         || fail "$n image: /sbin/cryptroot-ask is not cvmseal's wrapper"
+grep -qx 'cvmseal_export_tcti' "$T/$n/sbin/cryptroot-ask" \
+        || fail "$n image: cryptroot-ask does not hand rd.cvmseal.tcti to cryptsetup (the plugin)"
 grep -q 'luksOpen' "$T/$n/sbin/cryptroot-ask.dracut" || fail "$n image: dracut's cryptroot-ask is missing"
 grep -qE 'cryptroot-ask' "$T/$n/lib/dracut/hooks/cmdline/30-parse-crypt.sh" \
         || fail "$n image: dracut's crypt module does not run cryptroot-ask"

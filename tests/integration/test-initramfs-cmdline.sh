@@ -10,7 +10,12 @@
 #   - no arithmetic on an unchecked value: rd.cvmseal.tpm_timeout='x[$(>FILE)]' (bash runs the
 #     command substitution of an array subscript in $(( ))), backquotes, variable names, octal,
 #     hexadecimal, negative, huge or out-of-range numbers are refused for the default, FILE is never
-#     created, and cvmseal_wait_tpm waits exactly as long as the accepted value says.
+#     created, and cvmseal_wait_tpm waits exactly as long as the accepted value says;
+#   - rd.cvmseal.tcti takes device:/dev/tpmrmN and device:/dev/tpmN only: the drop-in for
+#     systemd-cryptsetup@.service (cvmseal_tcti_dropin, what cvmseal-generator writes) and
+#     $CVMSEAL_TCTI (cvmseal_export_tcti) carry exactly that value; anything else (another TCTI,
+#     another path, shell syntax, a glob) is refused on the console, writes no drop-in and unsets
+#     $CVMSEAL_TCTI.
 set -u
 set -o pipefail
 
@@ -104,7 +109,8 @@ for sh in "${shells[@]}"; do
         wait_tpm "$sh" 0 0
         wait_tpm "$sh" 010 10
         wait_tpm "$sh" 08 8
-        wait_tpm "$sh" 600 600
+        got=$(lib "$sh" "rd.cvmseal.tpm_timeout=600" 'cvmseal_getarg_seconds rd.cvmseal.tpm_timeout 10 0 600')
+        [ "$got" = 600 ] || fail "$sh: tpm_timeout=600 (the maximum) gave '$got'"
         for v in 'x[$(>'"$T"'/pwned)]' 0 86401; do
                 rm -f "$T/pwned"
                 got=$(lib "$sh" "rd.cvmseal.provision_timeout=$v" 'cvmseal_getarg_seconds rd.cvmseal.provision_timeout 300 1 86400' 2>/dev/null)
@@ -113,5 +119,34 @@ for sh in "${shells[@]}"; do
         got=$(lib "$sh" "rd.cvmseal.provision_timeout=0042" 'cvmseal_getarg_seconds rd.cvmseal.provision_timeout 300 1 86400')
         [ "$got" = 42 ] || fail "$sh: provision_timeout=0042 gave '$got'"
         note "$sh: hostile rd.cvmseal.*_timeout values refused, nothing run"
+
+        # ---- rd.cvmseal.tcti: the device TCTI on a TPM device, nothing else ----
+        for v in device:/dev/tpmrm0 device:/dev/tpm0 device:/dev/tpmrm12 device:/dev/tpm999; do
+                rm -rf "$T/gen"
+                lib "$sh" "quiet rd.cvmseal.tcti=$v" 'cvmseal_tcti_dropin "$3/gen"' 2>"$T/err" || fail "$sh: drop-in for $v"
+                [ "$(cat "$T/gen/systemd-cryptsetup@.service.d/cvmseal-tcti.conf" 2>/dev/null)" = \
+                  "$(printf '# cvmseal-generator: rd.cvmseal.tcti\n[Service]\nEnvironment=CVMSEAL_TCTI=%s' "$v")" ] \
+                        || fail "$sh: rd.cvmseal.tcti=$v: the drop-in: $(cat "$T/gen/"*/* 2>&1) $(cat "$T/err")"
+                got=$(CVMSEAL_TCTI=swtpm:path=/env lib "$sh" "rd.cvmseal.tcti=$v" 'cvmseal_export_tcti; printf "%s" "${CVMSEAL_TCTI-unset}"')
+                [ "$got" = "$v" ] || fail "$sh: rd.cvmseal.tcti=$v exported as '$got'"
+        done
+        for v in 'device:/dev/tpmrm0;reboot' 'device:/dev/tpmrm0$(>'"$T"'/pwned)' device:/dev/tpm-missing device:/dev/vda \
+                 device:/dev/../tmp/x device:/dev/tpmrm0/../../vda device:/dev/tpmrm0x device:/dev/tpm1234 device:tpmrm0 \
+                 device: swtpm:path=/run/x.sock mssim:host=10.0.0.1,port=2321 'pcap:device:/dev/tpmrm0' libtss2-tcti-evil.so \
+                 '*' 'device:/dev/tpmrm*' "$(printf 'device:/dev/tpmrm0\033[2J')"; do
+                rm -rf "$T/gen" "$T/pwned"
+                lib "$sh" "rd.cvmseal.tcti=$v quiet" 'cvmseal_tcti_dropin "$3/gen"' 2>"$T/err" || fail "$sh: drop-in for $v failed"
+                [ ! -e "$T/gen" ] || fail "$sh: rd.cvmseal.tcti=$v: a drop-in was written: $(cat "$T/gen/"*/*)"
+                grep -q "rd.cvmseal.tcti= refused" "$T/err" || fail "$sh: rd.cvmseal.tcti=$v refused without a word"
+                got=$(CVMSEAL_TCTI=device:/dev/tpmrm0 lib "$sh" "rd.cvmseal.tcti=$v" 'cvmseal_export_tcti; printf "%s" "${CVMSEAL_TCTI-unset}"' 2>/dev/null)
+                [ "$got" = unset ] || fail "$sh: rd.cvmseal.tcti=$v: CVMSEAL_TCTI is '$got'"
+                [ ! -e "$T/pwned" ] || fail "$sh: rd.cvmseal.tcti=$v ran a command"
+        done
+        # No rd.cvmseal.tcti: no drop-in; the environment's value (tests) stays.
+        rm -rf "$T/gen"
+        lib "$sh" "quiet" 'cvmseal_tcti_dropin "$3/gen"' && [ ! -e "$T/gen" ] || fail "$sh: a drop-in without rd.cvmseal.tcti"
+        got=$(CVMSEAL_TCTI=swtpm:path=/env lib "$sh" "quiet" 'cvmseal_export_tcti; printf "%s" "${CVMSEAL_TCTI-unset}"')
+        [ "$got" = swtpm:path=/env ] || fail "$sh: without rd.cvmseal.tcti the environment's CVMSEAL_TCTI became '$got'"
+        note "$sh: rd.cvmseal.tcti: device:/dev/tpmrmN and device:/dev/tpmN only"
 done
 echo "PASS: the initramfs scripts parse the kernel command line strictly"

@@ -5,9 +5,9 @@
 # pipeline-built image on its first boot, and extends the lock PCR before the switch to the real root.
 #
 # systemd initrd: systemd-cryptsetup@.service opens the volume through libcryptsetup's token plugin
-# (libcryptsetup-token-cvmseal.so); a drop-in runs cvmseal-provision before it, and cvmseal-lock.service
-# runs `cvmseal lock` after cryptsetup.target, before initrd.target and the switch root, and from
-# emergency.target/rescue.target.
+# (libcryptsetup-token-cvmseal.so); a drop-in runs cvmseal-provision before it, cvmseal-generator hands
+# it rd.cvmseal.tcti, and cvmseal-lock.service runs `cvmseal lock` after cryptsetup.target, before
+# initrd.target and the switch root, and from emergency.target/rescue.target.
 # Without systemd: dracut's cryptroot-ask runs `cryptsetup luksOpen`, which tries the token plugin
 # before it asks for a passphrase; a wrapper around cryptroot-ask runs cvmseal-provision first, and
 # the pre-pivot and emergency hooks run `cvmseal lock`.
@@ -230,6 +230,9 @@ install() {
                 inst_simple "$moddir/cvmseal-lock.service" "$systemdsystemunitdir/cvmseal-lock.service"
                 inst_simple "$moddir/cvmseal-cryptsetup.conf" \
                         "$systemdsystemunitdir/systemd-cryptsetup@.service.d/cvmseal.conf"
+                # rd.cvmseal.tcti= for the token plugin inside systemd-cryptsetup.
+                inst_script "$moddir/cvmseal-generator.sh" "$systemdutildir/system-generators/cvmseal-generator"
+                chmod 0755 "$initdir$systemdutildir/system-generators/cvmseal-generator"
                 for f in initrd.target initrd-switch-root.target emergency.target rescue.target; do
                         mkdir -p "$initdir$systemdsystemunitdir/$f.wants"
                         ln_r "$systemdsystemunitdir/cvmseal-lock.service" \
