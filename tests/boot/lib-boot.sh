@@ -83,11 +83,13 @@ make_initramfs() {
         command -v mkinitramfs >/dev/null || skip "mkinitramfs is not installed (package initramfs-tools)"
         [ -f /usr/share/initramfs-tools/hooks/cryptroot ] || skip "cryptsetup-initramfs is not installed"
         rm -rf "$d"
-        mkdir -p "$d/hooks" "$d/scripts/init-premount" "$d/scripts/local-top" "$d/scripts/local-bottom" "$d/conf.d"
+        mkdir -p "$d/hooks" "$d/scripts/init-premount" "$d/scripts/local-top" "$d/scripts/local-bottom" \
+                "$d/scripts/panic" "$d/conf.d"
         cp "$CVMSEAL_HOOK" "$d/hooks/cvmseal"
         cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/init-premount/cvmseal" "$d/scripts/init-premount/"
         cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/local-top/cvmseal" "$d/scripts/local-top/"
         cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/local-bottom/cvmseal" "$d/scripts/local-bottom/"
+        cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/panic/cvmseal" "$d/scripts/panic/"
         chmod +x "$d/hooks/cvmseal" "$d/scripts/"*/cvmseal
         cat >"$d/initramfs.conf" <<EOF
 MODULES=list

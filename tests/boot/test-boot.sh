@@ -12,7 +12,9 @@
 #   unattended       the next boot unlocks with no prompt and mounts root
 #   changed-initrd   a changed initramfs changes PCR 9: the volume stays locked, the console says the
 #                    boot state changed and asks for the recovery key; the key typed there boots
-#   changed-cmdline  the same for a changed kernel command line (the EFI stub measures it into PCR 9)
+#   changed-cmdline  the same for a changed kernel command line (the EFI stub measures it into PCR 9):
+#                    break=premount, whose shell (before cryptroot) must come after the lock
+#                    (scripts/panic); leaving it, the boot goes on to the refusal and the recovery key
 #   attest-refused   the vTPM's report gains the debug bit: the policy rejects it, the console names
 #                    snp-debug and the volume stays locked (no console: cvmseal.recovery=no fails closed)
 #   lock             from the booted system, `cvmseal unlock --test` is refused (exit 3): the initramfs
@@ -85,9 +87,18 @@ unattended)
         ;;
 changed-cmdline)
         first_boot
-        # The Linux EFI stub measures its command line (LoadOptions) into PCR 9 too.
-        boot changed --initrd "$T/initrd.img" --append "$append cvmseal.test=changed" "${disks[@]}" \
-                --until "$END" --timeout 400 --answer "Recovery key or passphrase for root=$(cat "$key")"
+        # The Linux EFI stub measures its command line (LoadOptions) into PCR 9 too.  The change is
+        # break=premount: initramfs-tools' shell before cryptroot, which must come after the lock
+        # (its panic() runs scripts/panic first; without panic=, which reboots instead of a shell).
+        # "exit" leaves it, and the boot goes on to the refusal and the recovery prompt.
+        boot changed --initrd "$T/initrd.img" --append "${append/panic=-1 /} break=premount" "${disks[@]}" \
+                --until "$END" --timeout 400 --answer '\(initramfs\) =exit' \
+                --answer "Recovery key or passphrase for root=$(cat "$key")"
+        expect_console "Spawning shell within the initramfs" "break=premount: the shell"
+        lock_line=$(grep -n -m1 "cvmseal: extending the lock PCR 15" <<<"$console" | cut -d: -f1)
+        shell_line=$(grep -n -m1 "^(initramfs) " <<<"$console" | cut -d: -f1)
+        [ -n "$lock_line" ] && [ -n "$shell_line" ] && [ "$lock_line" -lt "$shell_line" ] \
+                || boot_fail "break=premount: the shell (line ${shell_line:-none}) came before the lock (line ${lock_line:-none})"
         expect_console "cvmseal: root: automatic unlock refused: the boot state changed" "changed command line"
         expect_console "CVMSEAL-TEST: root mounted" "changed command line: the recovery key"
         ;;
