@@ -90,8 +90,11 @@ changed-cmdline)
         # The Linux EFI stub measures its command line (LoadOptions) into PCR 9 too.  The change is
         # break=premount: initramfs-tools' shell before cryptroot, which must come after the lock
         # (its panic() runs scripts/panic first; without panic=, which reboots instead of a shell).
-        # "exit" leaves it, and the boot goes on to the refusal and the recovery prompt.
-        boot changed --initrd "$T/initrd.img" --append "${append/panic=-1 /} break=premount" "${disks[@]}" \
+        # "exit" leaves it, and the boot goes on to the refusal and the recovery prompt.  The kernel
+        # passes CVMSEAL_TCTI=... to init's environment: the keyscript and the lock must not use it
+        # (the refusal would say "no vTPM", and the lock would power off).
+        boot changed --initrd "$T/initrd.img" "${disks[@]}" \
+                --append "${append/panic=-1 /} break=premount CVMSEAL_TCTI=device:/dev/tpmrm7 CVMSEAL_CONFDIR=/nowhere" \
                 --until "$END" --timeout 400 --answer '\(initramfs\) =exit' \
                 --answer "Recovery key or passphrase for root=$(cat "$key")"
         expect_console "Spawning shell within the initramfs" "break=premount: the shell"
@@ -100,6 +103,8 @@ changed-cmdline)
         [ -n "$lock_line" ] && [ -n "$shell_line" ] && [ "$lock_line" -lt "$shell_line" ] \
                 || boot_fail "break=premount: the shell (line ${shell_line:-none}) came before the lock (line ${lock_line:-none})"
         expect_console "cvmseal: root: automatic unlock refused: the boot state changed" "changed command line"
+        refute_console "automatic unlock refused: no vTPM|cannot extend the lock PCR" \
+                "CVMSEAL_TCTI= and CVMSEAL_CONFDIR= on the command line reached cvmseal"
         expect_console "CVMSEAL-TEST: root mounted" "changed command line: the recovery key"
         ;;
 changed-initrd)

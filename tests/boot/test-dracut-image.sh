@@ -410,7 +410,7 @@ has "$n" sbin/cryptroot-ask.dracut
 has "$n" lib/dracut/hooks/pre-pivot/10-cvmseal-lock-hook.sh
 grep -q '/usr/lib/cvmseal/cvmseal-provision "$1"' "$T/$n/sbin/cryptroot-ask" \
         || fail "$n image: /sbin/cryptroot-ask is not cvmseal's wrapper"
-grep -qx 'cvmseal_export_tcti' "$T/$n/sbin/cryptroot-ask" \
+grep -qx 'cvmseal_env' "$T/$n/sbin/cryptroot-ask" \
         || fail "$n image: cryptroot-ask does not hand rd.cvmseal.tcti to cryptsetup (the plugin)"
 grep -q 'luksOpen' "$T/$n/sbin/cryptroot-ask.dracut" || fail "$n image: dracut's cryptroot-ask is missing"
 grep -qE 'cryptroot-ask' "$T/$n/lib/dracut/hooks/cmdline/30-parse-crypt.sh" \

@@ -7,6 +7,6 @@
 # `cryptsetup luksOpen` tries the token plugin before it asks for a passphrase.  The plugin runs in
 # cryptsetup's process: rd.cvmseal.tcti reaches it through $CVMSEAL_TCTI, exported here.
 . /usr/lib/cvmseal/cvmseal-lib.sh
-cvmseal_export_tcti
+cvmseal_env
 /usr/lib/cvmseal/cvmseal-provision "$1"
 exec /sbin/cryptroot-ask.dracut "$@"

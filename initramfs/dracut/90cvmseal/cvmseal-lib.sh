@@ -101,6 +101,14 @@ cvmseal_export_tcti() {
         fi
 }
 
+# cvmseal_env: the environment of cvmseal and the token plugin, for the module's entry points.  Without
+# systemd, the kernel command line's KEY=VALUE words are init's environment: no configuration directory
+# or lock record of cvmseal's comes from there; the TCTI is cvmseal_export_tcti's.
+cvmseal_env() {
+        unset CVMSEAL_CONFDIR CVMSEAL_LOCK_RECORD
+        cvmseal_export_tcti
+}
+
 # cvmseal_tcti_dropin DIR: with systemd, the token plugin runs inside systemd-cryptsetup, whose
 # environment is its unit's: writes DIR/systemd-cryptsetup@.service.d/cvmseal-tcti.conf with
 # Environment=CVMSEAL_TCTI=... when rd.cvmseal.tcti is accepted (DIR: a generator's output directory;

@@ -10,7 +10,7 @@
 
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 . /usr/lib/cvmseal/cvmseal-lib.sh
-cvmseal_export_tcti
+cvmseal_env
 . /usr/lib/cvmseal/cvmseal-lock.sh
 
 cvmseal_wait_tpm

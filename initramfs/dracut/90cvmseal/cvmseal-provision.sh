@@ -15,7 +15,7 @@
 
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 . /usr/lib/cvmseal/cvmseal-lib.sh
-cvmseal_export_tcti
+cvmseal_env
 
 # unit_device UNIT: the device UNIT binds to (BindsTo=X.device: X is the escaped device path), from
 # the generator's unit file, else from systemd (which prints the value C-escaped and quoted).
