@@ -31,9 +31,10 @@ unit_device() {
                 break
         done
         if [ -z "$deps" ]; then
-                deps=$(systemctl show --property=BindsTo --value "$1" 2> /run/cvmseal/systemctl.err \
+                deps=$(systemctl show --property=BindsTo --value "$1" 2> /dev/null \
                         | sed -e 's/"//g' -e 's/\\\\/\\/g') || deps=""
-                [ -n "$deps" ] || cvmseal_log "systemctl show $1: $(cat /run/cvmseal/systemctl.err 2> /dev/null)"
+                # systemctl's complaint, asked again, into a variable (no file).
+                [ -n "$deps" ] || cvmseal_log "systemctl show $1: $(systemctl show --property=BindsTo --value "$1" 2>&1 > /dev/null)"
         fi
         for u in $deps; do
                 case "$u" in
@@ -45,7 +46,6 @@ unit_device() {
         done
 }
 
-mkdir -p /run/cvmseal
 if [ "$1" = "--unit" ]; then
         # systemd-cryptsetup-generator binds each systemd-cryptsetup@ unit to its backing device's unit
         # (BindsTo=dev-disk-by\x2duuid-....device).
@@ -67,23 +67,23 @@ fi
 cvmseal_wait_tpm
 
 timeout=$(cvmseal_getarg_seconds rd.cvmseal.provision_timeout 300 1 86400)
-mkdir -p /run/cvmseal
-err=/run/cvmseal/provision.$$.err
+# What cvmseal says, into a variable (no file).
 if command -v timeout > /dev/null 2>&1; then
-        timeout "$timeout" cvmseal provision "$dev" < /dev/null > /dev/null 2> "$err"
+        err=$(timeout "$timeout" cvmseal provision "$dev" 2>&1 < /dev/null > /dev/null)
 else
-        cvmseal provision "$dev" < /dev/null > /dev/null 2> "$err"
+        err=$(cvmseal provision "$dev" 2>&1 < /dev/null > /dev/null)
 fi
 rc=$?
 # What cvmseal says (enrolled, attestation failed and why...), but not the every-boot "nothing to do".
 while IFS= read -r line; do
         case "$line" in
-                *"has no pending enrollment"*) ;;
+                "" | *"has no pending enrollment"*) ;;
                 "cvmseal: "*) echo "$line" >&2 ;;
                 *) cvmseal_log "$line" ;;
         esac
-done < "$err"
-rm -f "$err"
+done << EOT
+$err
+EOT
 case $rc in
         0) ;;
         124) cvmseal_log "$dev: provisioning timed out; opening the volume as configured" ;;
