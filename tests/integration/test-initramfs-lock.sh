@@ -6,6 +6,7 @@
 #   - any failure, "TPM unavailable" (exit 6) included: `poweroff -f`, never back to the boot; when
 #     poweroff comes back, sysrq "o", then it waits forever;
 #   - exit 6 with `tpm = none` in cvmseal.conf: the boot goes on; any other failure still powers off;
+#   - cvmseal's message is on the console without control characters (no terminal escapes);
 #   - cvmseal.conf is parsed, never evaluated: hostile values (`tpm = none; reboot`, `$(touch FILE)`,
 #     backquotes, globs, a malformed line, an overlong line, a directory) mean `tpm = required`,
 #     and nothing they name is run.
@@ -39,7 +40,7 @@ mkdir -p "$T/bin"
 cat >"$T/bin/cvmseal" <<'EOF'
 #!/bin/sh
 echo "cvmseal $* record=${CVMSEAL_LOCK_RECORD-unset} confdir=${CVMSEAL_CONFDIR-unset}" >>"$STUB_LOG"
-echo "the TPM went away (stub)" >&2
+printf 'the TPM went away (stub)\033[2J\033]0;forged\007\n' >&2
 exit "$(cat "$STUB_RC")"
 EOF
 cat >"$T/bin/poweroff" <<'EOF'
@@ -130,6 +131,7 @@ for sh in "${shells[@]}"; do
         expect_poweroff "$sh" 3 "$T/absent.conf"
         # cvmseal's message is on the console, without control characters.
         grep -q "the TPM went away (stub)" <<<"$err" || fail "$sh: cvmseal's message is not shown: $err"
+        ! grep -q $'[\e\a]' <<<"$err" || fail "$sh: cvmseal's message reaches the console with its escapes"
 
         # ---- tpm = none: only "no TPM" lets the boot go on ----
         expect_boot_goes_on "$sh" 6 "$none"

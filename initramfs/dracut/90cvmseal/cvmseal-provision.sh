@@ -74,7 +74,9 @@ else
         err=$(cvmseal provision "$dev" 2>&1 < /dev/null > /dev/null)
 fi
 rc=$?
-# What cvmseal says (enrolled, attestation failed and why...), but not the every-boot "nothing to do".
+# What cvmseal says (enrolled, attestation failed and why...), but not the every-boot "nothing to do";
+# without control characters (it can quote what it read from the LUKS2 header or the TPM channel).
+err=$(printf '%s\n' "$err" | tr -d '\000-\010\013-\037\177')
 while IFS= read -r line; do
         case "$line" in
                 "" | *"has no pending enrollment"*) ;;

@@ -206,7 +206,7 @@ install() {
                 done < <(find "$dracutsysrootdir$confdir" -mindepth 1 \( -type f -o -type d \) | sort)
         fi
 
-        inst_multiple cat ls sleep
+        inst_multiple cat ls sleep tr sed
         inst_multiple -o timeout
         inst_simple "$moddir/cvmseal-lib.sh" /usr/lib/cvmseal/cvmseal-lib.sh
         if ! f=$(cvmseal_find_lockscript); then
