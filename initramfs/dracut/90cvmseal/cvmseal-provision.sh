@@ -18,7 +18,8 @@ PATH=/usr/sbin:/usr/bin:/sbin:/bin
 cvmseal_env
 
 # unit_device UNIT: the device UNIT binds to (BindsTo=X.device: X is the escaped device path), from
-# the generator's unit file, else from systemd (which prints the value C-escaped and quoted).
+# the generator's unit file, else from systemd (which prints the value C-escaped and quoted).  Call it
+# in a command substitution.
 unit_device() {
         local deps="" u f
         for f in /run/systemd/generator/"$1" /etc/systemd/system/"$1" /run/systemd/system/"$1"; do
@@ -36,6 +37,9 @@ unit_device() {
                 # systemctl's complaint, asked again, into a variable (no file).
                 [ -n "$deps" ] || cvmseal_log "systemctl show $1: $(systemctl show --property=BindsTo --value "$1" 2>&1 > /dev/null)"
         fi
+        # Split on blanks only (it runs in a command substitution: set -f stays there): unit names
+        # come from crypttab and the kernel command line (rd.luks.*) through the generator.
+        set -f
         for u in $deps; do
                 case "$u" in
                         *.device)
