@@ -83,11 +83,13 @@ make_initramfs() {
         command -v mkinitramfs >/dev/null || skip "mkinitramfs is not installed (package initramfs-tools)"
         [ -f /usr/share/initramfs-tools/hooks/cryptroot ] || skip "cryptsetup-initramfs is not installed"
         rm -rf "$d"
-        mkdir -p "$d/hooks" "$d/scripts/init-premount" "$d/scripts/local-top" "$d/scripts/local-bottom" "$d/conf.d"
+        mkdir -p "$d/hooks" "$d/scripts/init-premount" "$d/scripts/local-top" "$d/scripts/local-bottom" \
+                "$d/scripts/panic" "$d/conf.d"
         cp "$CVMSEAL_HOOK" "$d/hooks/cvmseal"
         cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/init-premount/cvmseal" "$d/scripts/init-premount/"
         cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/local-top/cvmseal" "$d/scripts/local-top/"
         cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/local-bottom/cvmseal" "$d/scripts/local-bottom/"
+        cp "$CVMSEAL_SRCDIR/initramfs/initramfs-tools/scripts/panic/cvmseal" "$d/scripts/panic/"
         chmod +x "$d/hooks/cvmseal" "$d/scripts/"*/cvmseal
         cat >"$d/initramfs.conf" <<EOF
 MODULES=list
@@ -123,14 +125,17 @@ vtpm_provision() {
 }
 
 # boot NAME [qemu-boot.py options]: one boot of the guest; its console in $T/NAME.log and $console.
-# Fails, printing the console, when the boot does not reach --until.
+# Fails, printing the console, when the boot does not reach --until.  A guest that printed its END
+# line is given the time to power off by itself, so that its vTPM is shut down in order (a vTPM
+# stopped without TPM2_Shutdown counts a dictionary-attack failure at its next start).
 boot() {
         local name=$1 rc
         shift
         note "boot $name"
         python3 "$BOOT_DIR/qemu-boot.py" --ovmf-vars "$T/vars.fd" --tpm-state "$T/vtpm" \
-                --kernel "$KERNEL" --log "$T/$name.log" "$@" && rc=0 || rc=$?
+                --kernel "$KERNEL" --log "$T/$name.log" --poweroff-after 'CVMSEAL-TEST: END' "$@" && rc=0 || rc=$?
         console=$(tr -d '\r' <"$T/$name.log" | sed 's/\x1b\[[0-9;=]*[A-Za-z]//g')
+        note "boot $name: $(grep -ao '\[qemu-boot: [0-9.]* s[^]]*' <<<"$console" | tail -n1 | cut -c13-)"
         if [ "$rc" != 0 ]; then
                 boot_fail "boot $name ended with status $rc"
         fi
@@ -150,6 +155,18 @@ expect_console() {
 }
 refute_console() {
         ! grep -Eq -- "$1" <<<"$console" || boot_fail "${2:-console}: a line matches '$1'"
+}
+
+# expect_lock_failed_closed WHAT: in the last boot the lock failed and the guest powered itself off
+# (the helper's lines, then the kernel's "Power down"), before anything of its root file system ran.
+expect_lock_failed_closed() {
+        expect_console "cvmseal: extending the lock PCR 15" "$1: the line before the lock"
+        expect_console "cvmseal: cannot extend the lock PCR \(exit [0-9]+\)" "$1: the lock's failure on the console"
+        expect_console "cvmseal: refusing to continue the boot with the vTPM unlocked: powering off" "$1"
+        expect_console "reboot: Power down" "$1: the guest powered off"
+        expect_console "\[qemu-boot: .*QEMU exit 0\]" "$1: QEMU ended with the guest"
+        refute_console "CVMSEAL-TEST: " "$1: the root file system's init ran"
+        refute_console "Kernel panic|reboot: Restarting" "$1: not a power-off"
 }
 
 # boot_machine: the machine every boot test starts from: a fresh OVMF variable store, the vTPM

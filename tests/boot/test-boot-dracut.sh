@@ -16,6 +16,13 @@
 #   3. a changed initramfs (PCR 9): the plugin's reason is on the console, then the passphrase
 #      prompt of systemd-cryptsetup / cryptroot-ask; the key typed there boots, and the lock still
 #      happened on that path (exit 3)
+#   4. the lock fails, and the guest powers off before anything of its root runs:
+#      plain: the host cuts the TPM channel at the lock's PCR_Event (qemu-boot.py --tpm-drop-at): the
+#        volume opens unattended, the pre-pivot hook's lock gets exit 6;
+#      systemd: rd.cvmseal.tcti=device:/dev/tpmrm7 (a TPM device that does not exist) reaches the
+#        token plugin inside systemd-cryptsetup (its reason is "no TPM", not the changed command
+#        line's "policy not satisfied"), the key typed at the prompt opens the volume, and
+#        cvmseal-lock.service's lock gets exit 6 through the same TCTI
 . "$(dirname "$0")/lib-boot.sh"
 
 flavour=${1:?usage: test-boot-dracut.sh systemd|plain}
@@ -68,7 +75,7 @@ GAVEUP='reboot: Power down|Entering emergency mode|Boot has failed'
 
 # show: what the last boot said about cvmseal and the prompts, in the test's log.
 show() {
-        grep -aE 'cvmseal|[Pp]assphrase for|CVMSEAL-TEST|Cryptography Setup' <<<"$console" | grep -v 'Command line' \
+        grep -aE 'cvmseal|[Pp]assphrase for|CVMSEAL-TEST|Cryptography Setup|qemu-boot: TPM|Power down' <<<"$console" | grep -v 'Command line' \
                 | sed 's/^/#   /' >&2
 }
 
@@ -110,4 +117,26 @@ expect_console "$PROMPT" "changed initramfs: the passphrase prompt"
 expect_console "CVMSEAL-TEST: root mounted" "changed initramfs: the key typed at the prompt"
 expect_console "CVMSEAL-TEST: unlock-test exit 3" "changed initramfs: the lock on the recovery path"
 expect_console 'CVMSEAL-TEST: lock-record \{"pcr":15' "changed initramfs: the lock on the recovery path: the lock record"
+
+# 4. the lock fails: the guest powers off.
+if [ "$flavour" = plain ]; then
+        # The TPM channel cut at the lock: the volume opens, the lock fails.
+        boot lock-fails --initrd "$T/initrd.img" --append "$append" --disk "$T/root.img" --timeout 500 \
+                --tpm-drop-at PCR_Event
+        show
+        refute_console "$PROMPT" "lock fails: the volume opens unattended"
+        expect_console "\[qemu-boot: TPM channel dropped at PCR_Event" "lock fails: the channel cut at the lock"
+else
+        # rd.cvmseal.tcti names a TPM device that is not there: the plugin inside systemd-cryptsetup
+        # uses it (its reason is "no TPM"), the typed key opens the volume, the lock cannot reach a TPM.
+        boot lock-fails --initrd "$T/initrd.img" --disk "$T/root.img" --timeout 500 \
+                --append "$append rd.cvmseal.tcti=device:/dev/tpmrm7 rd.cvmseal.tpm_timeout=1" \
+                --answer "$PROMPT=$(cat "$key")"
+        show
+        expect_console "cvmseal token [0-9]+: no TPM is available" "rd.cvmseal.tcti: the plugin inside systemd-cryptsetup uses it"
+        refute_console "the TPM policy is not satisfied" "rd.cvmseal.tcti: the plugin used the default TPM"
+        expect_console "$PROMPT" "rd.cvmseal.tcti: the passphrase prompt"
+        expect_console "cannot extend the lock PCR \(exit 6\)" "rd.cvmseal.tcti: the lock through the same TCTI"
+fi
+expect_lock_failed_closed "lock fails"
 echo "PASS: dracut $flavour"

@@ -12,11 +12,15 @@
 #   unattended       the next boot unlocks with no prompt and mounts root
 #   changed-initrd   a changed initramfs changes PCR 9: the volume stays locked, the console says the
 #                    boot state changed and asks for the recovery key; the key typed there boots
-#   changed-cmdline  the same for a changed kernel command line (the EFI stub measures it into PCR 9)
+#   changed-cmdline  the same for a changed kernel command line (the EFI stub measures it into PCR 9):
+#                    break=premount, whose shell (before cryptroot) must come after the lock
+#                    (scripts/panic); leaving it, the boot goes on to the refusal and the recovery key
 #   attest-refused   the vTPM's report gains the debug bit: the policy rejects it, the console names
 #                    snp-debug and the volume stays locked (no console: cvmseal.recovery=no fails closed)
 #   lock             from the booted system, `cvmseal unlock --test` is refused (exit 3): the initramfs
-#                    extended the lock PCR (the record is in /run/cvmseal)
+#                    extended the lock PCR (the record is in /run/cvmseal); then the host cuts the TPM
+#                    channel at the lock's PCR_Event (qemu-boot.py --tpm-drop-at): the volume was opened,
+#                    the lock fails, and the guest powers off without running its root file system
 #   token-only       `cryptsetup open --token-only` opens a data volume through the plugin in the guest
 . "$(dirname "$0")/lib-boot.sh"
 
@@ -83,10 +87,24 @@ unattended)
         ;;
 changed-cmdline)
         first_boot
-        # The Linux EFI stub measures its command line (LoadOptions) into PCR 9 too.
-        boot changed --initrd "$T/initrd.img" --append "$append cvmseal.test=changed" "${disks[@]}" \
-                --until "$END" --timeout 400 --answer "Recovery key or passphrase for root=$(cat "$key")"
+        # The Linux EFI stub measures its command line (LoadOptions) into PCR 9 too.  The change is
+        # break=premount: initramfs-tools' shell before cryptroot, which must come after the lock
+        # (its panic() runs scripts/panic first; without panic=, which reboots instead of a shell).
+        # "exit" leaves it, and the boot goes on to the refusal and the recovery prompt.  The kernel
+        # passes CVMSEAL_TCTI=... to init's environment: the keyscript and the lock must not use it
+        # (the refusal would say "no vTPM", and the lock would power off).
+        boot changed --initrd "$T/initrd.img" "${disks[@]}" \
+                --append "${append/panic=-1 /} break=premount CVMSEAL_TCTI=device:/dev/tpmrm7 CVMSEAL_CONFDIR=/nowhere" \
+                --until "$END" --timeout 400 --answer '\(initramfs\) =exit' \
+                --answer "Recovery key or passphrase for root=$(cat "$key")"
+        expect_console "Spawning shell within the initramfs" "break=premount: the shell"
+        lock_line=$(grep -n -m1 "cvmseal: extending the lock PCR 15" <<<"$console" | cut -d: -f1)
+        shell_line=$(grep -n -m1 "^(initramfs) " <<<"$console" | cut -d: -f1)
+        [ -n "$lock_line" ] && [ -n "$shell_line" ] && [ "$lock_line" -lt "$shell_line" ] \
+                || boot_fail "break=premount: the shell (line ${shell_line:-none}) came before the lock (line ${lock_line:-none})"
         expect_console "cvmseal: root: automatic unlock refused: the boot state changed" "changed command line"
+        refute_console "automatic unlock refused: no vTPM|cannot extend the lock PCR" \
+                "CVMSEAL_TCTI= and CVMSEAL_CONFDIR= on the command line reached cvmseal"
         expect_console "CVMSEAL-TEST: root mounted" "changed command line: the recovery key"
         ;;
 changed-initrd)
@@ -120,6 +138,14 @@ lock)
         expect_console "CVMSEAL-TEST: root mounted" "second boot"
         expect_console "CVMSEAL-TEST: unlock-test exit 3: .*lock PCR has been extended" "unlock --test after the lock"
         expect_console 'CVMSEAL-TEST: lock-record \{"pcr":15' "the lock record in /run"
+        # The host drops the TPM channel when the lock's PCR_Event comes: the unsealed volume is open,
+        # the lock cannot be applied, and the guest must power off instead of going on to its root.
+        boot lock-fails --initrd "$T/initrd.img" --append "$append" "${disks[@]}" --timeout 400 \
+                --tpm-drop-at PCR_Event
+        grep -aE 'cvmseal: |qemu-boot: TPM|Power down' <<<"$console" | sed 's/^/#   /' >&2
+        expect_console "cryptsetup: root: set up successfully" "lock fails: the volume was unsealed and opened"
+        expect_console "\[qemu-boot: TPM channel dropped at PCR_Event" "lock fails: the channel cut at the lock"
+        expect_lock_failed_closed "lock fails"
         ;;
 token-only)
         first_boot

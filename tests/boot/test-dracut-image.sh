@@ -200,12 +200,25 @@ CVMSEAL_TCTI=$HOST_TCTI "$CVMSEAL" enroll "$T/disk.img" --unlock-key-file "$T/ke
         > "$T/enroll.log" 2>&1 || { cat "$T/enroll.log" >&2; fail "enroll"; }
 
 # in_image NAME COMMAND...: COMMAND in the unpacked image, with /proc, /dev and the swtpm's socket
-# directory at /tpm (a private mount namespace).
+# directory at /tpm (a private mount namespace).  The image's lock powers the machine off when it
+# fails: in there, the image's poweroff (when it has one) is a stub that logs to /tpm/poweroff.log
+# and ends its caller, and sysrq "o" goes to /tpm/sysrq, never to this machine's kernel.
+printf '#!/bin/sh\necho "poweroff $*" >> /tpm/poweroff.log\nkill -KILL "$PPID"\n' > "$T/poweroff-stub"
+chmod 755 "$T/poweroff-stub"
 in_image() {
         mkdir -p "$T/$1/tpm"
-        unshare -m sh -c 'root=$1 tpm=$2; shift 2
-                mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev" && mount --bind "$tpm" "$root/tpm" &&
-                exec chroot "$root" "$@"' sh "$T/$1" "$T/tpm" "${@:2}"
+        unshare -m sh -c 'root=$1 tpm=$2 stub=$3; shift 3
+                mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev" && mount --bind "$tpm" "$root/tpm" || exit 1
+                touch "$tpm/sysrq"
+                if [ -e "$root/proc/sysrq-trigger" ]; then
+                        mount --bind "$tpm/sysrq" "$root/proc/sysrq-trigger" || exit 1
+                fi
+                for d in usr/sbin usr/bin sbin bin; do
+                        if [ -e "$root/$d/poweroff" ]; then
+                                mount --bind "$stub" "$root/$d/poweroff" || exit 1
+                        fi
+                done
+                exec chroot "$root" "$@"' sh "$T/$1" "$T/tpm" "$T/poweroff-stub" "${@:2}"
 }
 
 # live_checks NAME: the image's programs against a live vTPM.  A VM's initramfs reaches its TPM through
@@ -234,12 +247,12 @@ live_checks() {
         fi
 
         # The lock: PCR 15 extended, the token refused for the rest of this boot (exit 3), idempotent.
-        out=$(in_image "$n" /usr/lib/cvmseal/cvmseal-lock 2>&1 < /dev/null) || fail "$n image: cvmseal-lock: $out"
+        out=$(in_image "$n" timeout 120 /usr/lib/cvmseal/cvmseal-lock 2>&1 < /dev/null) || fail "$n image: cvmseal-lock: $out"
         in_image "$n" cvmseal unlock /disk.img --test > "$T/out" 2>&1
         rc=$?
         [ $rc -eq 3 ] || fail "$n image: unlock --test after the lock exited $rc, not 3: $(cat "$T/out")"
         pcr15=$(tpm2_pcrread -T "$HOST_TCTI" sha256:15 2> /dev/null | sed -n 's/.*15 *: *0x//p')
-        out=$(in_image "$n" /usr/lib/cvmseal/cvmseal-lock 2>&1 < /dev/null) || fail "$n image: a second cvmseal-lock: $out"
+        out=$(in_image "$n" timeout 120 /usr/lib/cvmseal/cvmseal-lock 2>&1 < /dev/null) || fail "$n image: a second cvmseal-lock: $out"
         [ "$(tpm2_pcrread -T "$HOST_TCTI" sha256:15 2> /dev/null | sed -n 's/.*15 *: *0x//p')" = "$pcr15" ] \
                 || fail "$n image: a second cvmseal-lock extended PCR 15 again"
         case "$pcr15" in
@@ -254,9 +267,23 @@ live_checks() {
                         || fail "$n image: cryptsetup did not say why the token was refused: $out"
                 note "$n image: a refused token: $(grep 'cvmseal token' <<< "$out")"
         fi
+        # The lock fails closed: the vTPM gone ("TPM unavailable", exit 6, and no `tpm = none` in the
+        # image's cvmseal.conf), the helper powers off (the stub, or sysrq "o" where the image has no
+        # poweroff) and never returns.
+        stop_swtpm
+        rm -f "$T/tpm/poweroff.log"
+        out=$(in_image "$n" timeout 30 /usr/lib/cvmseal/cvmseal-lock 2>&1 < /dev/null) && rc=0 || rc=$?
+        grep -q "cannot extend the lock PCR (exit 6)" <<< "$out" && grep -q "powering off" <<< "$out" \
+                || fail "$n image: the lock without a TPM: $out"
+        # Powered off through the stub (killed), through sysrq (where this machine has one to redirect),
+        # or still waiting for the end when timeout stopped it (124): never back with a status.
+        grep -qx "poweroff -f" "$T/tpm/poweroff.log" 2> /dev/null || [ "$(cat "$T/tpm/sysrq")" = o ] || [ $rc = 124 ] \
+                || fail "$n image: the lock without a TPM came back (exit $rc): $out"
+        [ $rc != 0 ] || fail "$n image: the lock without a TPM returned 0: $out"
+        start_swtpm
         unset CVMSEAL_TCTI
         rm -f "$T/$n/disk.img" "$T/$n/$lib"
-        note "$n image: provision, unlock, lock (PCR 15 = ${pcr15:0:16}...), refusal after the lock: ok"
+        note "$n image: provision, unlock, lock (PCR 15 = ${pcr15:0:16}...), refusal after the lock, power-off without a TPM: ok"
 }
 
 # --- systemd initrd ------------------------------------------------------------------------------
@@ -307,6 +334,18 @@ grep -q "/dev/disk/by-uuid/$UUID: no such device" <<< "$out" \
         || fail "$n image: cvmseal-provision --unit did not find the unit's device: $out"
 rm -rf "$T/$n/run/systemd/generator"
 
+# rd.cvmseal.tcti reaches systemd-cryptsetup, where the token plugin runs: the image's cvmseal-generator,
+# run in the image with that command line, writes its drop-in next to the generated unit.
+has "$n" "${UNITDIR%/system}/system-generators/cvmseal-generator"
+printf 'root=/dev/mapper/root rd.cvmseal.tcti=device:/dev/tpmrm1 quiet\n' > "$T/cmdline-tcti"
+mkdir -p "$T/$n/gen-out"
+unshare -m sh -c 'root=$1; mount -t proc proc "$root/proc" && mount --bind "$2" "$root/proc/cmdline" &&
+        exec chroot "$root" /'"${UNITDIR%/system}"'/system-generators/cvmseal-generator /gen-out /gen-out /gen-out' \
+        sh "$T/$n" "$T/cmdline-tcti" || fail "$n image: cvmseal-generator"
+cp -r "$T/$n/gen-out/." "$T/gen/" && rm -rf "$T/$n/gen-out"
+grep -qx 'Environment=CVMSEAL_TCTI=device:/dev/tpmrm1' "$T/gen/systemd-cryptsetup@.service.d/cvmseal-tcti.conf" \
+        || fail "$n image: cvmseal-generator wrote no drop-in for rd.cvmseal.tcti"
+
 # transaction TARGET: systemd --test's dump of the initial transaction for TARGET, with the image's
 # units and the generated ones ("Don't run test mode as root": as nobody).
 transaction() {
@@ -335,6 +374,8 @@ if [ -x /lib/systemd/systemd ] && command -v setpriv > /dev/null; then
                 || fail "$n image: the cvmseal drop-in does not apply to $cs_unit"
         grep -qF 'Before: cryptsetup.target' "$T/cs-unit" || fail "$n image: $cs_unit is not before cryptsetup.target"
         grep -qF 'Environment: SYSTEMD_LOG_TARGET=console' "$T/cs-unit" || fail "$n image: $cs_unit logs to the journal only"
+        grep -qF 'CVMSEAL_TCTI=device:/dev/tpmrm1' "$T/cs-unit" \
+                || fail "$n image: rd.cvmseal.tcti does not reach $cs_unit's environment: $(grep Environment "$T/cs-unit")"
         unit "$d" cvmseal-lock.service > "$T/lock-unit"
         for dep in "After: cryptsetup.target" "Before: initrd.target" "Before: initrd-switch-root.target" \
                    "Before: initrd-cleanup.service" "Before: emergency.service" "WantedBy: initrd.target" \
@@ -344,7 +385,8 @@ if [ -x /lib/systemd/systemd ] && command -v setpriv > /dev/null; then
         # The refusal path: emergency.target starts the lock too.
         transaction emergency.target
         job "$T/dump-emergency.target" cvmseal-lock.service
-        note "$n image: systemd's transactions for initrd.target and emergency.target start cvmseal-lock.service"
+        note "$n image: systemd's transactions for initrd.target and emergency.target start cvmseal-lock.service;"\
+                "rd.cvmseal.tcti is in $cs_unit's environment"
 else
         note "$n image: no /lib/systemd/systemd or setpriv on the host: the transaction checks are skipped"
 fi
@@ -368,6 +410,8 @@ has "$n" sbin/cryptroot-ask.dracut
 has "$n" lib/dracut/hooks/pre-pivot/10-cvmseal-lock-hook.sh
 grep -q '/usr/lib/cvmseal/cvmseal-provision "$1"' "$T/$n/sbin/cryptroot-ask" \
         || fail "$n image: /sbin/cryptroot-ask is not cvmseal's wrapper"
+grep -qx 'cvmseal_env' "$T/$n/sbin/cryptroot-ask" \
+        || fail "$n image: cryptroot-ask does not hand rd.cvmseal.tcti to cryptsetup (the plugin)"
 grep -q 'luksOpen' "$T/$n/sbin/cryptroot-ask.dracut" || fail "$n image: dracut's cryptroot-ask is missing"
 grep -qE 'cryptroot-ask' "$T/$n/lib/dracut/hooks/cmdline/30-parse-crypt.sh" \
         || fail "$n image: dracut's crypt module does not run cryptroot-ask"

@@ -4,6 +4,9 @@
 # /sbin/cryptroot-ask (without systemd): dracut's crypt module runs this for every LUKS volume it opens
 # (udev rule -> initqueue, arguments: DEVICE LUKSNAME [IS_KEYSOURCE [TRIES]]).  cvmseal provisions the
 # volume first (a pipeline-built image's first boot), then dracut's own cryptroot-ask opens it:
-# `cryptsetup luksOpen` tries the token plugin before it asks for a passphrase.
+# `cryptsetup luksOpen` tries the token plugin before it asks for a passphrase.  The plugin runs in
+# cryptsetup's process: rd.cvmseal.tcti reaches it through $CVMSEAL_TCTI, exported here.
+. /usr/lib/cvmseal/cvmseal-lib.sh
+cvmseal_env
 /usr/lib/cvmseal/cvmseal-provision "$1"
 exec /sbin/cryptroot-ask.dracut "$@"

@@ -9,14 +9,17 @@
 # (and does nothing when the volume carries no provisioning marker).  Never fails the unlock: whatever
 # happens, the volume is then opened as configured (token, passphrase or recovery key).
 #
-# Kernel command line: rd.cvmseal.tpm_timeout=SECONDS (default 10), rd.cvmseal.provision_timeout=SECONDS
-# (default 300), rd.cvmseal.tcti=TCTI (sets $CVMSEAL_TCTI for cvmseal and the token plugin).
+# Kernel command line: rd.cvmseal.tpm_timeout=SECONDS (default 10, 0 to 600),
+# rd.cvmseal.provision_timeout=SECONDS (default 300, 1 to 86400; 0 would mean no timeout at all),
+# rd.cvmseal.tcti=TCTI (sets $CVMSEAL_TCTI for cvmseal and the token plugin).
 
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 . /usr/lib/cvmseal/cvmseal-lib.sh
+cvmseal_env
 
 # unit_device UNIT: the device UNIT binds to (BindsTo=X.device: X is the escaped device path), from
-# the generator's unit file, else from systemd (which prints the value C-escaped and quoted).
+# the generator's unit file, else from systemd (which prints the value C-escaped and quoted).  Call it
+# in a command substitution.
 unit_device() {
         local deps="" u f
         for f in /run/systemd/generator/"$1" /etc/systemd/system/"$1" /run/systemd/system/"$1"; do
@@ -29,10 +32,14 @@ unit_device() {
                 break
         done
         if [ -z "$deps" ]; then
-                deps=$(systemctl show --property=BindsTo --value "$1" 2> /run/cvmseal/systemctl.err \
+                deps=$(systemctl show --property=BindsTo --value "$1" 2> /dev/null \
                         | sed -e 's/"//g' -e 's/\\\\/\\/g') || deps=""
-                [ -n "$deps" ] || cvmseal_log "systemctl show $1: $(cat /run/cvmseal/systemctl.err 2> /dev/null)"
+                # systemctl's complaint, asked again, into a variable (no file).
+                [ -n "$deps" ] || cvmseal_log "systemctl show $1: $(systemctl show --property=BindsTo --value "$1" 2>&1 > /dev/null)"
         fi
+        # Split on blanks only (it runs in a command substitution: set -f stays there): unit names
+        # come from crypttab and the kernel command line (rd.luks.*) through the generator.
+        set -f
         for u in $deps; do
                 case "$u" in
                         *.device)
@@ -43,7 +50,6 @@ unit_device() {
         done
 }
 
-mkdir -p /run/cvmseal
 if [ "$1" = "--unit" ]; then
         # systemd-cryptsetup-generator binds each systemd-cryptsetup@ unit to its backing device's unit
         # (BindsTo=dev-disk-by\x2duuid-....device).
@@ -64,24 +70,26 @@ fi
 
 cvmseal_wait_tpm
 
-timeout=$(cvmseal_getarg rd.cvmseal.provision_timeout)
-mkdir -p /run/cvmseal
-err=/run/cvmseal/provision.$$.err
+timeout=$(cvmseal_getarg_seconds rd.cvmseal.provision_timeout 300 1 86400)
+# What cvmseal says, into a variable (no file).
 if command -v timeout > /dev/null 2>&1; then
-        timeout "${timeout:-300}" cvmseal provision "$dev" < /dev/null > /dev/null 2> "$err"
+        err=$(timeout "$timeout" cvmseal provision "$dev" 2>&1 < /dev/null > /dev/null)
 else
-        cvmseal provision "$dev" < /dev/null > /dev/null 2> "$err"
+        err=$(cvmseal provision "$dev" 2>&1 < /dev/null > /dev/null)
 fi
 rc=$?
-# What cvmseal says (enrolled, attestation failed and why...), but not the every-boot "nothing to do".
+# What cvmseal says (enrolled, attestation failed and why...), but not the every-boot "nothing to do";
+# without control characters (it can quote what it read from the LUKS2 header or the TPM channel).
+err=$(printf '%s\n' "$err" | tr -d '\000-\010\013-\037\177')
 while IFS= read -r line; do
         case "$line" in
-                *"has no pending enrollment"*) ;;
+                "" | *"has no pending enrollment"*) ;;
                 "cvmseal: "*) echo "$line" >&2 ;;
                 *) cvmseal_log "$line" ;;
         esac
-done < "$err"
-rm -f "$err"
+done << EOT
+$err
+EOT
 case $rc in
         0) ;;
         124) cvmseal_log "$dev: provisioning timed out; opening the volume as configured" ;;

@@ -5,9 +5,9 @@
 # pipeline-built image on its first boot, and extends the lock PCR before the switch to the real root.
 #
 # systemd initrd: systemd-cryptsetup@.service opens the volume through libcryptsetup's token plugin
-# (libcryptsetup-token-cvmseal.so); a drop-in runs cvmseal-provision before it, and cvmseal-lock.service
-# runs `cvmseal lock` after cryptsetup.target, before initrd.target and the switch root, and from
-# emergency.target/rescue.target.
+# (libcryptsetup-token-cvmseal.so); a drop-in runs cvmseal-provision before it, cvmseal-generator hands
+# it rd.cvmseal.tcti, and cvmseal-lock.service runs `cvmseal lock` after cryptsetup.target, before
+# initrd.target and the switch root, and from emergency.target/rescue.target.
 # Without systemd: dracut's cryptroot-ask runs `cryptsetup luksOpen`, which tries the token plugin
 # before it asks for a passphrase; a wrapper around cryptroot-ask runs cvmseal-provision first, and
 # the pre-pivot and emergency hooks run `cvmseal lock`.
@@ -206,7 +206,7 @@ install() {
                 done < <(find "$dracutsysrootdir$confdir" -mindepth 1 \( -type f -o -type d \) | sort)
         fi
 
-        inst_multiple cat ls sleep
+        inst_multiple cat ls sleep tr sed
         inst_multiple -o timeout
         inst_simple "$moddir/cvmseal-lib.sh" /usr/lib/cvmseal/cvmseal-lib.sh
         if ! f=$(cvmseal_find_lockscript); then
@@ -214,6 +214,13 @@ install() {
                 return 1
         fi
         inst_simple "$f" /usr/lib/cvmseal/cvmseal-lock.sh
+        # The lock fails closed (docs/configuration.md): without a TPM the initramfs powers the machine
+        # off, unless cvmseal.conf says `tpm = none`.  Say so when this machine has no TPM (a pipeline
+        # builds for other machines: then it is only a reminder).
+        if ! [[ -e /dev/tpmrm0 || -e /sys/class/tpm/tpm0 ]] &&
+                [[ $(. "$f"; cvmseal_conf_tpm "$dracutsysrootdir$confdir/cvmseal.conf") != none ]]; then
+                dwarning "cvmseal: this machine has no TPM: the initramfs will power it off at the lock, unless $confdir/cvmseal.conf says 'tpm = none'"
+        fi
         inst_script "$moddir/cvmseal-provision.sh" /usr/lib/cvmseal/cvmseal-provision
         inst_script "$moddir/cvmseal-lock.sh" /usr/lib/cvmseal/cvmseal-lock
         chmod 0755 "$initdir/usr/lib/cvmseal/cvmseal-provision" "$initdir/usr/lib/cvmseal/cvmseal-lock"
@@ -223,6 +230,9 @@ install() {
                 inst_simple "$moddir/cvmseal-lock.service" "$systemdsystemunitdir/cvmseal-lock.service"
                 inst_simple "$moddir/cvmseal-cryptsetup.conf" \
                         "$systemdsystemunitdir/systemd-cryptsetup@.service.d/cvmseal.conf"
+                # rd.cvmseal.tcti= for the token plugin inside systemd-cryptsetup.
+                inst_script "$moddir/cvmseal-generator.sh" "$systemdutildir/system-generators/cvmseal-generator"
+                chmod 0755 "$initdir$systemdutildir/system-generators/cvmseal-generator"
                 for f in initrd.target initrd-switch-root.target emergency.target rescue.target; do
                         mkdir -p "$initdir$systemdsystemunitdir/$f.wants"
                         ln_r "$systemdsystemunitdir/cvmseal-lock.service" \
