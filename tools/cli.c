@@ -161,6 +161,9 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 case OPT_TCTI:
                         if (!*optarg)
                                 return usage_error(ret_error, "--tcti needs a TCTI configuration");
+                        if (strchr(optarg, '/') && strcspn(optarg, "/") < strcspn(optarg, ":"))
+                                return usage_error(ret_error, "--tcti names its module by a name (device, swtpm, "
+                                                   "pcap:...), never by a path");
                         a.tcti = optarg;
                         break;
                 case OPT_JSON:

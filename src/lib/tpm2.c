@@ -190,10 +190,28 @@ static bool tcti_absent(const char *conf) {
         return access(buf, F_OK) < 0 && errno == ENOENT;
 }
 
+/* A TCTI configuration names its module by a bare name ("device", "swtpm", "pcap:swtpm"...): tpm2-tss's
+ * loader would dlopen() a path given instead, and the configuration may come from an environment
+ * that the kernel command line fills (init's).  No path, ever. */
+static bool tcti_name_valid(const char *conf) {
+        for (;;) {
+                size_t n = strcspn(conf, ":");
+
+                if (n == 0 || n > 32 || strspn(conf, "abcdefghijklmnopqrstuvwxyz0123456789-_") != n)
+                        return false;
+                if (strncmp(conf, "pcap:", 5) != 0)
+                        return true;
+                conf += 5;
+        }
+}
+
 int tpm2_context_new(const char *tcti, tpm2_context **ret) {
         const char *conf = cvmseal_tcti_resolve(tcti);
         tpm2_context *c;
         TSS2_RC rc;
+
+        if (!tcti_name_valid(conf))
+                return log_debug_errno(-EINVAL, "The TCTI '%s' does not name its module by a bare name", conf);
 
         if (tcti_absent(conf))
                 return log_debug_errno(-ENODEV, "No TPM at '%s'", conf);

@@ -12,7 +12,8 @@
 #   member).  For each: `unlock --test` through the pcap TCTI exits with a refusal code (3, 4, 8, 10:
 #   never 0), the capture shows that the TPM either never got an Unseal or refused every one (the
 #   share never leaves the TPM), nothing was loaded, the header is unchanged and the original key
-#   still opens.  The intact token passes the same harness (the checks can fail).
+#   still opens.  The intact token passes the same harness (the checks can fail).  A TCTI named by a
+#   path (--tcti, $CVMSEAL_TCTI) is never loaded either.
 # - Marker (`image encrypt`, version 2): every leaf edited and every member removed; `provision`
 #   exits 10 (or 8 when it is no marker any more) without sending the TPM anything, the header is
 #   unchanged; a marker planted on an enrolled volume that names the recovery keyslot is refused
@@ -198,6 +199,13 @@ done <"$T/mutations"
 [ "$n" -ge 40 ] || fail "only $n token mutations reached cvmseal"
 note "token: $n changes refused (exit codes: $(for c in "${!codes[@]}"; do printf '%s x%s ' "$c" "${codes[$c]}"; done)), $refused_by_cs refused by libcryptsetup itself"
 rm -f "$T/try.img"
+
+# A TCTI that names a path (the kernel command line fills init's environment) loads nothing either.
+rm -f "$T/LOADED"
+expect_exit 2 "$CVMSEAL" --tcti "$T/trap.so" unlock --test "$img"
+CVMSEAL_TCTI="$T/trap.so:x" "$CVMSEAL" unlock --test "$img" >/dev/null 2>&1 && fail "an unlock through a TCTI path passed"
+CVMSEAL_TCTI="pcap:$T/trap.so" "$CVMSEAL" unlock --test "$img" >/dev/null 2>&1 && fail "an unlock through a pcap TCTI path passed"
+[ ! -e "$T/LOADED" ] || fail "a TCTI named by a path was loaded"
 
 # ---- every member of the first-boot marker ----
 head -c 4M /dev/urandom >"$T/raw"
