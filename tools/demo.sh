@@ -12,6 +12,8 @@ ninja -C build >/dev/null
 cvmseal=$PWD/build/tools/cvmseal
 
 dir=$(mktemp -d /tmp/cvmseal-demo.XXXXXX)
+# The demo's own configuration (enroll pins its swtpm's SRK there), never the machine's /etc/cvmseal.
+export CVMSEAL_CONFDIR=$dir/conf CVMSEAL_LOCK_RECORD=$dir/lock.json
 swtpm_pid=
 cleanup() {
         [ -n "$swtpm_pid" ] && kill "$swtpm_pid" 2>/dev/null && wait "$swtpm_pid" 2>/dev/null

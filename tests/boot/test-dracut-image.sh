@@ -194,6 +194,8 @@ stop_swtpm() {
 }
 trap 'stop_swtpm; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 export TSS2_LOG=all+none
+# This test's own local configuration (the SRK that enroll pins), never the machine's /etc/cvmseal.
+export CVMSEAL_CONFDIR=$T/conf
 HOST_TCTI="swtpm:path=$T/tpm/sock"
 start_swtpm
 CVMSEAL_TCTI=$HOST_TCTI "$CVMSEAL" enroll "$T/disk.img" --unlock-key-file "$T/key" \

@@ -109,7 +109,10 @@ for t in 0 1 2; do
         vg 0 unlock "$T/img3" --test --token "$t"
 done
 vg 2 enroll "$T/img3" --unlock-key-file "$key" --hsm-provider tpm2 --hsm handle:0x81000101
-unset CVMSEAL_CONFDIR
+# The same machine (its pinned SRK) whose configuration no longer allows the provider: 10.
+mkdir -p "$T/conf-noprov"
+cp "$CVMSEAL_CONFDIR/tpm2-srk.pub" "$T/conf-noprov/" || fail "no pinned SRK in $CVMSEAL_CONFDIR"
+export CVMSEAL_CONFDIR=$T/conf-noprov
 vg 10 unlock "$T/img3" --test --token 0
 
 # The image pipeline and the boot path: image encrypt, the first boot, rotate, srk export, pcr predict,
