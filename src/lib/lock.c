@@ -244,14 +244,35 @@ static int volumes_digest(uint8_t ret[32]) {
         return r;
 }
 
-int lock_seal_values(tpm2_context *c, uint32_t mask, uint8_t values[][32], bool *ret_locked) {
+int lock_pcr_read(tpm2_context *c, uint32_t mask, uint8_t values[][32]) {
+        ESYS_TR session = ESYS_TR_NONE;
+        TPM2B_NAME pinned;
+        int r;
+
+        /* What is sealed to must be what the TPM says, not what an interposer says: the values come
+         * through an audit session salted with the pinned SRK (with none pinned yet, the SRK the TPM
+         * shows: the enrollment that pins it trusts the channel anyway). */
+        r = srk_pin_load(&pinned);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = tpm2_hmac_session(c, r == -ENOENT ? NULL : &pinned, true, &session);
+        if (r < 0)
+                return r;
+        r = tpm2_pcr_read_authenticated_mask(c, session, mask, values);
+        tpm2_session_close(c, &session);
+        return r;
+}
+
+int lock_seal_values(tpm2_context *c, uint32_t mask, uint8_t values[][32], uint8_t now[][32], bool *ret_locked) {
         uint8_t before[32], after[32];
         unsigned at;
         int r;
 
-        r = tpm2_pcr_read(c, mask, values);
+        r = lock_pcr_read(c, mask, values);
         if (r < 0)
                 return r;
+        if (now)
+                memcpy(now, values, 32 * (size_t) __builtin_popcount(mask));
         if (!(mask & CVMSEAL_LOCK_MASK)) {
                 *ret_locked = false;
                 return 0;
@@ -276,7 +297,7 @@ int lock_pcr_value(tpm2_context *c, uint8_t ret[32], bool *ret_locked) {
         uint8_t values[1][32];
         int r;
 
-        r = lock_seal_values(c, CVMSEAL_LOCK_MASK, values, ret_locked);
+        r = lock_seal_values(c, CVMSEAL_LOCK_MASK, values, NULL, ret_locked);
         if (r < 0)
                 return r;
         memcpy(ret, values[0], 32);
@@ -317,7 +338,7 @@ _public_ int cvmseal_lock(const char *tcti, json_object **ret_info) {
                 return r;
         if (r == -ENOENT)
                 log_debug("No SRK is pinned: the lock's session is salted with the SRK the TPM shows");
-        r = tpm2_hmac_session(tpm, r == -ENOENT ? NULL : &pinned, &session);
+        r = tpm2_hmac_session(tpm, r == -ENOENT ? NULL : &pinned, false, &session);
         if (r < 0)
                 return r;
 

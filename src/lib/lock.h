@@ -36,7 +36,11 @@ const char *lock_record_path(void);
  * (or is about to be), i.e. whether the current value differs from the returned one. */
 int lock_pcr_value(tpm2_context *c, uint8_t ret[32], bool *ret_locked);
 
-/* The PCR values to seal to for mask: the current ones, and for the lock PCR its value before the
- * lock.  values: 32 bytes each, ascending PCR order.  ret_locked as above (false when mask has no lock
- * PCR). */
-int lock_seal_values(tpm2_context *c, uint32_t mask, uint8_t values[][32], bool *ret_locked);
+/* The current values of the PCRs of mask (ascending order), read through an audit session salted
+ * with the pinned SRK (the SRK the TPM shows when none is pinned): an interposer cannot choose them. */
+int lock_pcr_read(tpm2_context *c, uint32_t mask, uint8_t values[][32]);
+
+/* The PCR values to seal to for mask: the current ones (lock_pcr_read()), and for the lock PCR its
+ * value before the lock.  values: 32 bytes each, ascending PCR order; now (optional): the current
+ * values as read, the lock PCR's included.  ret_locked as above (false when mask has no lock PCR). */
+int lock_seal_values(tpm2_context *c, uint32_t mask, uint8_t values[][32], uint8_t now[][32], bool *ret_locked);

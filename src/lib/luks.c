@@ -84,6 +84,11 @@ int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, c
 }
 
 int luks_keyslot_add(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase) {
+        return luks_keyslot_add_except(cd, volume_key, passphrase, -1);
+}
+
+int luks_keyslot_add_except(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase,
+                            int except) {
         /* The passphrase has 256 bits of entropy: a slow KDF would only slow the boot. */
         const struct crypt_pbkdf_type pbkdf = {
                 .type = CRYPT_KDF_PBKDF2,
@@ -93,11 +98,21 @@ int luks_keyslot_add(struct crypt_device *cd, const cvmseal_secret *volume_key, 
         };
         int r;
 
+        int slot = CRYPT_ANY_SLOT;
+
         r = crypt_set_pbkdf_type(cd, &pbkdf);
         if (r < 0)
                 return log_debug_errno(r, "Cannot select PBKDF2");
 
-        r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, (const char *) cvmseal_secret_data(volume_key),
+        if (except >= 0) {
+                /* The lowest free keyslot but except (which a plan keeps for another keyslot). */
+                for (slot = 0; slot < crypt_keyslot_max(CRYPT_LUKS2); slot++)
+                        if (slot != except && crypt_keyslot_status(cd, slot) == CRYPT_SLOT_INACTIVE)
+                                break;
+                if (slot >= crypt_keyslot_max(CRYPT_LUKS2))
+                        return log_debug_errno(-ENOSPC, "No free keyslot left");
+        }
+        r = crypt_keyslot_add_by_volume_key(cd, slot, (const char *) cvmseal_secret_data(volume_key),
                                             cvmseal_secret_size(volume_key),
                                             (const char *) cvmseal_secret_data(passphrase),
                                             cvmseal_secret_size(passphrase));

@@ -24,6 +24,9 @@ int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, c
 /* Adds a keyslot for passphrase with PBKDF2-SHA256 at the minimal iteration count (for secrets with
  * 256 bits of entropy); returns the keyslot. */
 int luks_keyslot_add(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase);
+/* The same in the lowest free keyslot other than except (-1: any). */
+int luks_keyslot_add_except(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase,
+                            int except);
 
 /* Opens keyslot (or any with CRYPT_ANY_SLOT) with passphrase; activates name when not NULL.  Returns
  * the keyslot; -EKEYREJECTED when the passphrase does not open it. */

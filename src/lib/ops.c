@@ -267,7 +267,7 @@ static int enroll_values(tpm2_context *tpm, const struct cvmseal_enroll_params *
                         return 0;
                 return lock_pcr_value(tpm, values[CVMSEAL_LOCK_PCR], ret_locked);
         }
-        r = lock_seal_values(tpm, mask, ranked, ret_locked);
+        r = lock_seal_values(tpm, mask, ranked, NULL, ret_locked);
         if (r < 0)
                 return r;
         values_by_pcr(mask, (const uint8_t (*)[32]) ranked, values);
@@ -347,11 +347,11 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         id = luks_token_free_id(cd);
         if (id < 0)
                 return id;
-        /* The keyslots are chosen now: the token names its keyslot, and the binding covers it. */
-        r = pending_plan(cd, vk, id, params->recovery_key ? 2 : 1, -1, -1, &pending);
+        /* The keyslot is chosen now: the token names its keyslot, and the binding covers it. */
+        r = pending_plan(cd, vk, id, 1, -1, -1, &pending);
         if (r < 0)
                 return r;
-        t.keyslot = pending.slots[params->recovery_key ? 1 : 0];
+        t.keyslot = pending.slots[0];
 
         if (params->attest_policy) {
                 uint8_t policy_digest[32];
@@ -434,13 +434,16 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (r < 0)
                 return r;
         if (params->recovery_key) {
-                r = pending_keyslot_add(cd, &pending, 0, vk, recovery);
+                /* Not in the record: a record can be written back by whoever saw it, and a recovery
+                 * keyslot is never destroyed on a record's word.  A kill before the enrollment is done
+                 * leaves it unused (its key was never printed); a failure here removes it. */
+                r = luks_keyslot_add_except(cd, vk, recovery, t.keyslot);
                 if (r < 0)
                         goto undo;
                 recovery_slot = r;
         }
 
-        r = pending_keyslot_add(cd, &pending, params->recovery_key ? 1 : 0, vk, pass);
+        r = pending_keyslot_add(cd, &pending, 0, vk, pass);
         if (r < 0)
                 goto undo;
         slot = r;
@@ -474,8 +477,10 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
 
 undo:
         /* The token (never left without its keyslot), then the keyslots; what cannot be undone now
-         * stays recorded for the next run. */
+         * stays recorded for the next run.  The recovery keyslot this run made, itself. */
         (void) pending_rollback(cd, &pending);
+        if (recovery_slot >= 0)
+                (void) crypt_keyslot_destroy(cd, recovery_slot);
         return r;
 }
 

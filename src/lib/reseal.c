@@ -159,6 +159,8 @@ static int pending_json(const struct pending *p, bool with_mac, char **ret) {
                         r = json_add(o, "keyslot", json_object_new_int(p->old_keyslot));
                 if (r >= 0)
                         r = json_add(o, "iterations", json_object_new_int64(p->old_iterations));
+                if (r >= 0)
+                        r = json_add_blob(o, "digest", true, p->old_digest, sizeof(p->old_digest));
         }
         if (r >= 0 && with_mac) {
                 uint8_t mac[32];
@@ -245,16 +247,23 @@ static int pending_from_string(const char *s, int id, const uint8_t key[32], str
         if (json_object_object_get_ex(j, "replaces", &o)) {
                 if (!json_object_is_type(o, json_type_object))
                         return json_bad(&pending_doc, "replaces", "is not an object");
-                r = json_only_members(&pending_doc, o, (const char *const[]) { "token", "keyslot", "iterations", NULL });
+                _cleanup_free_ uint8_t *digest = NULL;
+                size_t digest_size = 0;
+
+                r = json_only_members(&pending_doc, o,
+                                      (const char *const[]) { "token", "keyslot", "iterations", "digest", NULL });
                 if (r >= 0)
                         r = get_int(o, "token", crypt_token_max(CRYPT_LUKS2) - 1, &p.old_token);
                 if (r >= 0)
                         r = get_int(o, "keyslot", crypt_keyslot_max(CRYPT_LUKS2) - 1, &p.old_keyslot);
                 if (r >= 0)
                         r = get_int(o, "iterations", INT32_MAX, &n);
+                if (r >= 0)
+                        r = json_get_blob(&pending_doc, o, "digest", JSON_BLOB_HEX, 32, 32, &digest, &digest_size);
                 if (r < 0)
                         return r;
                 p.old_iterations = (unsigned) n;
+                memcpy(p.old_digest, digest, 32);
         } else if (p.replacing)
                 return json_bad(&pending_doc, "replaces", "is missing, with state \"replacing\"");
 
@@ -412,11 +421,25 @@ int pending_rollback(struct crypt_device *cd, struct pending *p) {
         return pending_remove(cd, p);
 }
 
-/* Removes the old token and its keyslot; the new one is there and verified. */
+/* Is token id the token whose digest is digest? */
+static bool token_has_digest(struct crypt_device *cd, int id, const uint8_t digest[32]) {
+        _cleanup_(token_done) struct token t = {};
+        const char *json = NULL;
+        uint8_t d[32];
+
+        if (id < 0 || crypt_token_json_get(cd, id, &json) < 0 || token_from_string(json, &t) < 0 ||
+            token_digest(&t, d) < 0)
+                return false;
+        return secret_equal(d, digest, 32);
+}
+
+/* Removes the old token and its keyslot; the new one is there and verified.  The old token only when
+ * it is the one recorded (its digest): a record written back later must not remove a token that
+ * took the same id since. */
 static int pending_forward(struct crypt_device *cd, struct pending *p) {
         int r;
 
-        if (token_is_cvmseal_for(cd, p->old_token, p->old_keyslot)) {
+        if (token_is_cvmseal_for(cd, p->old_token, p->old_keyslot) && token_has_digest(cd, p->old_token, p->old_digest)) {
                 r = crypt_token_json_set(cd, p->old_token, NULL);
                 if (r < 0)
                         return log_debug_errno(r, "Cannot remove the old token %d", p->old_token);
@@ -466,6 +489,14 @@ int pending_gc(struct crypt_device *cd, const cvmseal_secret *volume_key) {
                         log_debug("Token %d: finishing an interrupted replacement of token %d by token %d", id,
                                   p.old_token, p.token);
                         r = pending_forward(cd, &p);
+                } else if (!p.replacing && p.n_slots > 0 && token_is_cvmseal_for(cd, p.token, p.slots[0])) {
+                        /* The addition got as far as its token, which is whole (libcryptsetup commits a
+                         * token at once) and was sealed and verified before it was written.  Keep it: a
+                         * record written back after its operation finished (the host saw it go by)
+                         * would otherwise remove a live token and its keyslot. */
+                        log_debug("Token %d: the addition of token %d got as far as its token: kept", id, p.token);
+                        /* A replacement finishes as one (the old token goes, when it is the recorded one). */
+                        r = p.old_token >= 0 ? pending_forward(cd, &p) : pending_remove(cd, &p);
                 } else {
                         log_debug("Token %d: undoing an interrupted addition of token %d", id, p.token);
                         r = pending_rollback(cd, &p);
@@ -561,13 +592,12 @@ static int new_values(tpm2_context *tpm, uint32_t mask, const struct pcr_values 
         bool locked, current = true;
         int r;
 
-        r = lock_seal_values(tpm, mask, ranked, &locked);
+        /* One authenticated read: the values sealed to and the "current" ones they are compared with
+         * are both the TPM's (a forged read would otherwise make a wrong value look predicted). */
+        r = lock_seal_values(tpm, mask, ranked, now, &locked);
         if (r < 0)
                 return r;
         values_by_pcr(mask, (const uint8_t (*)[32]) ranked, values);
-        r = tpm2_pcr_read(tpm, mask, now);
-        if (r < 0)
-                return r;
         values_by_pcr(mask, (const uint8_t (*)[32]) now, now_by_pcr);
         for (unsigned i = 0; i < CVMSEAL_PCR_MAX; i++) {
                 if (!(mask & (UINT32_C(1) << i)))
@@ -610,6 +640,9 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, struct old_tok
         if (id < 0)
                 return id;
         r = pending_plan(cd, o->vk, id, 1, id0, o->t.keyslot, &p);
+        if (r < 0)
+                return r;
+        r = token_digest(&o->t, p.old_digest);
         if (r < 0)
                 return r;
         t.keyslot = p.slots[0];

@@ -12,7 +12,8 @@
  *   {"type": "cvmseal-pending", "keyslots": [], "version": 2, "state": "adding" | "replacing",
  *    "token": 3,                                        (the cvmseal token being added)
  *    "added": [{"keyslot": 2, "iterations": 1234}],      (the keyslots being added, chosen beforehand)
- *    "replaces": {"token": 0, "keyslot": 1, "iterations": 1000},   (reseal and rotate only)
+ *    "replaces": {"token": 0, "keyslot": 1, "iterations": 1000,    (reseal and rotate only)
+ *                 "digest": "<hex: token_digest() of the token replaced>"},
  *    "mac": "<hex: HMAC-SHA256 of the record without this member, keyed from the volume key>"}
  *
  * and removes it after the last.  Every cvmseal operation that writes (enroll, reseal, rotate) first
@@ -47,6 +48,7 @@ struct pending {
         int old_keyslot;
         unsigned old_iterations;
         bool replacing;                           /* the new token is verified: remove the old one */
+        uint8_t old_digest[32];                   /* token_digest() of the token replaced (old_token >= 0) */
         uint8_t key[32];                          /* the MAC key (pending_key()) */
 };
 
@@ -55,7 +57,11 @@ struct pending {
  * pending_gc() acts on. */
 int pending_key(const cvmseal_secret *volume_key, const char *uuid, uint8_t ret[32]);
 
-/* Finishes every pending record of the device (see above) that volume_key authenticates.  Errors only
+/* Finishes every pending record of the device (see above) that volume_key authenticates.  A record
+ * is only ever a plan, and a genuine record can be written back later by whoever copied it: so an
+ * "adding" record whose token is in place is finished forward (the token kept, the record dropped),
+ * never rolled back, and a "replacing" record removes the old token only when its digest is the
+ * recorded one.  Errors only
  * when the header cannot be written; a record it cannot parse or authenticate is left alone. */
 int pending_gc(struct crypt_device *cd, const cvmseal_secret *volume_key);
 

@@ -484,3 +484,20 @@ int token_auth_value(const uint8_t binding[32], const cvmseal_secret *pin, uint8
         secure_wipe(pin_digest, sizeof(pin_digest));
         return r;
 }
+
+int token_digest(const struct token *t, uint8_t ret[32]) {
+        _cleanup_(json_object_putp) json_object *j = NULL;
+        const char *text;
+        unsigned n = 0;
+        int r;
+
+        r = token_to_json(t, &j);
+        if (r < 0)
+                return r;
+        text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!text)
+                return -ENOMEM;
+        if (EVP_Digest(text, strlen(text), ret, &n, EVP_sha256(), NULL) != 1 || n != 32)
+                return -EIO;
+        return 0;
+}

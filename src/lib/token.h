@@ -74,6 +74,10 @@ int token_binding(const struct token *t, const char *uuid, int token_id, uint8_t
 /* The sealed object's authValue for a version 2 token: SHA-256(binding [|| SHA-256(PIN)]). */
 int token_auth_value(const uint8_t binding[32], const cvmseal_secret *pin, uint8_t ret[32]);
 
+/* SHA-256 of the whole token as cvmseal writes it (every member, the object included): what a pending
+ * record names a token by, so that a record never removes another token that took the same id. */
+int token_digest(const struct token *t, uint8_t ret[32]);
+
 /* Is this a cvmseal token (by its type), whatever the state of the rest? */
 bool token_json_is_cvmseal(const char *s);
 

@@ -1038,12 +1038,12 @@ int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size
 
 /* ---- authenticated PCR access (the lock) ---- */
 
-int tpm2_hmac_session(tpm2_context *c, const TPM2B_NAME *srk_name, ESYS_TR *ret) {
+int tpm2_hmac_session(tpm2_context *c, const TPM2B_NAME *srk_name, bool create, ESYS_TR *ret) {
         ESYS_TR srk = ESYS_TR_NONE;
         TPM2B_NAME name;
         int r;
 
-        r = tpm2_srk(c, false, &srk, &name);
+        r = tpm2_srk(c, create, &srk, &name);
         if (r < 0)
                 return r;
         if (srk_name && (srk_name->size != name.size || memcmp(srk_name->name, name.name, name.size) != 0)) {
@@ -1061,32 +1061,64 @@ void tpm2_session_close(tpm2_context *c, ESYS_TR *session) {
         *session = ESYS_TR_NONE;
 }
 
-int tpm2_pcr_read_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, uint8_t ret[32]) {
-        TPML_PCR_SELECTION sel, *out_sel = NULL;
-        TPML_DIGEST *digests = NULL;
-        uint32_t counter;
+int tpm2_pcr_read_authenticated_mask(tpm2_context *c, ESYS_TR session, uint32_t mask, uint8_t values[][32]) {
+        uint32_t left = mask;
         TSS2_RC rc;
-        int r = 0;
 
-        if (pcr >= CVMSEAL_PCR_MAX)
+        if (mask == 0 || mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
                 return -EINVAL;
         /* An audit session on a command without authorizations: the TPM HMACs the response with the
          * session key, and ESAPI refuses a response whose HMAC does not verify.  An interposer that
-         * answers with another value cannot make that HMAC: the salt went to the SRK. */
+         * answers with other values cannot make that HMAC: the salt went to the SRK. */
         rc = Esys_TRSess_SetAttributes(c->esys, session, TPMA_SESSION_AUDIT | TPMA_SESSION_CONTINUESESSION, 0xFF);
         if (rc != TSS2_RC_SUCCESS)
                 return tpm2_tss_error(rc, "Esys_TRSess_SetAttributes");
-        pcr_selection(UINT32_C(1) << pcr, &sel);
-        TPM2_CALL(rc, Esys_PCR_Read(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, &out_sel, &digests));
-        if (rc != TSS2_RC_SUCCESS)
-                return tpm2_tss_error(rc, "PCR_Read (audited)");
-        if (selection_mask(out_sel) != (UINT32_C(1) << pcr) || digests->count != 1 || digests->digests[0].size != 32)
-                r = log_debug_errno(-EBADMSG, "PCR_Read answered another selection");
-        else
-                memcpy(ret, digests->digests[0].buffer, 32);
-        Esys_Free(out_sel);
-        Esys_Free(digests);
-        return r;
+
+        /* PCR_Read answers at most eight digests at a time. */
+        while (left != 0) {
+                TPML_PCR_SELECTION sel, *out_sel = NULL;
+                TPML_DIGEST *digests = NULL;
+                uint32_t got, counter;
+                int r = 0;
+
+                pcr_selection(left, &sel);
+                TPM2_CALL(rc, Esys_PCR_Read(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, &out_sel,
+                                            &digests));
+                if (rc != TSS2_RC_SUCCESS)
+                        return tpm2_tss_error(rc, "PCR_Read (audited)");
+                got = selection_mask(out_sel) & left;
+                if (got == 0 || (unsigned) __builtin_popcount(got) != digests->count)
+                        r = log_debug_errno(-EOPNOTSUPP, "The TPM has no active sha256 PCR bank for these PCRs");
+                for (unsigned i = 0, k = 0; r >= 0 && i < CVMSEAL_PCR_MAX; i++) {
+                        if (!(got & (UINT32_C(1) << i)))
+                                continue;
+                        if (digests->digests[k].size != 32) {
+                                r = -EBADMSG;
+                                break;
+                        }
+                        memcpy(values[__builtin_popcount(mask & ((UINT32_C(1) << i) - 1))], digests->digests[k].buffer, 32);
+                        k++;
+                }
+                Esys_Free(out_sel);
+                Esys_Free(digests);
+                if (r < 0)
+                        return r;
+                left &= ~got;
+        }
+        return 0;
+}
+
+int tpm2_pcr_read_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, uint8_t ret[32]) {
+        uint8_t v[1][32];
+        int r;
+
+        if (pcr >= CVMSEAL_PCR_MAX)
+                return -EINVAL;
+        r = tpm2_pcr_read_authenticated_mask(c, session, UINT32_C(1) << pcr, v);
+        if (r < 0)
+                return r;
+        memcpy(ret, v[0], 32);
+        return 0;
 }
 
 int tpm2_pcr_event_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, const void *event, size_t size) {

@@ -57,10 +57,13 @@ int tpm2_srk_public(tpm2_context *c, bool create, uint8_t **ret, size_t *ret_siz
 int tpm2_pcr_event(tpm2_context *c, unsigned pcr, const void *event, size_t size);
 
 /* An HMAC session salted with the SRK (srk_name: it must have this name, -EREMCHG otherwise; NULL:
- * any), continued across commands: what the lock reads and extends PCRs through, so that a forged
+ * any; create: make the SRK when there is none, as enroll does), continued across commands: what the lock reads and extends PCRs through, so that a forged
  * answer is refused.  Close it with tpm2_session_close(). */
-int tpm2_hmac_session(tpm2_context *c, const TPM2B_NAME *srk_name, ESYS_TR *ret);
+int tpm2_hmac_session(tpm2_context *c, const TPM2B_NAME *srk_name, bool create, ESYS_TR *ret);
 void tpm2_session_close(tpm2_context *c, ESYS_TR *session);
+/* PCR_Read of the sha256 PCRs of mask (ascending order) with session as an audit session: the
+ * responses are authenticated. */
+int tpm2_pcr_read_authenticated_mask(tpm2_context *c, ESYS_TR session, uint32_t mask, uint8_t values[][32]);
 /* PCR_Read of one sha256 PCR with session as an audit session: the response is authenticated. */
 int tpm2_pcr_read_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, uint8_t ret[32]);
 /* PCR_Event authorized through session: a success is authenticated by the response HMAC. */

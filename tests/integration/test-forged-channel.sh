@@ -8,12 +8,14 @@
 #   extended, so the initramfs powers off (docs/boot.md); on the old code the lock said it extended
 #   PCR 15.  A ReadPublic of the SRK answered by another TPM ("b"): 3.  The channel dropped at
 #   PCR_Event: 6.  Through an honest proxy the lock works (the harness can succeed).
+# - Reseal, rotate and enroll: a PCR_Read answered by b (the attacker's boot state) is refused (the
+#   values sealed to are read through an audit session salted with the pinned SRK), nothing changes.
 # - Unlock: the SRK's ReadPublic answered by b while the token names a's SRK: 3, and no
 #   StartAuthSession leaves the client (its capture); with the token's srk-name rewritten to b's
 #   as well, refused by the pinned SRK before any TPM command: 3, an empty capture.
 . "$(dirname "$0")/lib.sh"
 
-command -v tpm2_pcrread >/dev/null || skip "tpm2-tools is not installed"
+command -v tpm2_pcrread >/dev/null && command -v tpm2_pcrextend >/dev/null || skip "tpm2-tools is not installed"
 HERE=$(cd "$(dirname "$0")" && pwd)
 PROXY=$HERE/tpm-fault-proxy.py
 COUNT=$HERE/../bench/tpm-count.py
@@ -78,6 +80,30 @@ TCTI_PCAP_FILE=$T/u.pcap expect_exit 3 "$CVMSEAL" --tcti "pcap:$PTCTI" unlock --
         || fail "a token naming another SRK reached the TPM: $(python3 "$COUNT" "$T/u.pcap")"
 expect_in "$err" "not the TPM the token was sealed to" "unlock of a token naming b's SRK"
 stop_proxy
+
+# ---- reseal, rotate and enroll: the PCR values sealed to come from the TPM, not the channel ----
+# The first PCR_Read answered by b (whose PCR 7 the attacker moved to a boot state of his choice):
+# the reads go through an audit session salted with the pinned SRK, so b's answer is refused.
+TPM2TOOLS_TCTI=$tb tpm2_pcrextend "7:sha256=$(printf '%064x' 7)" >/dev/null || fail "tpm2_pcrextend on b"
+sum=$(header_sum "$img")
+for verb in reseal rotate; do
+        start_proxy "pcrread-$verb" --route "PCR_Read:$B"
+        "$CVMSEAL" --tcti "$PTCTI" "$verb" "$img" >"$T/out" 2>"$T/err" && fail "$verb sealed to values another TPM gave"
+        grep -q "PCR_Read routed" "$T/pcrread-$verb/log" || fail "the proxy routed no PCR_Read ($verb)"
+        stop_proxy
+        [ "$(header_sum "$img")" = "$sum" ] || fail "a refused $verb changed the header"
+done
+make_image "$T/img2" "$key"
+start_proxy pcrread-enroll --route "PCR_Read:$B"
+"$CVMSEAL" --tcti "$PTCTI" enroll "$T/img2" --unlock-key-file "$key" --tpm2-pcrs 7 >"$T/out" 2>"$T/err" \
+        && fail "enroll sealed to values another TPM gave"
+stop_proxy
+expect_exit 0 "$CVMSEAL" --tcti "$ta" unlock --test "$img"
+# Through an honest proxy, reseal works (the harness can succeed).
+start_proxy honest-reseal
+expect_exit 0 "$CVMSEAL" --tcti "$PTCTI" reseal "$img"
+stop_proxy
+expect_exit 0 "$CVMSEAL" --tcti "$ta" unlock --test "$img"
 
 # ---- the lock ----
 # The lock's ReadPublic answered by b: 3, PCR 15 untouched.

@@ -20,7 +20,9 @@
 #   and the recovery key still opens.  The intact marker provisions (the checks can fail).
 # - Pending record: a genuine record (its MAC computed from the documentation and the dumped volume
 #   key) names a keyslot that carries its fingerprint; with any member edited, the next writing run
-#   (enroll) leaves that keyslot alone; the genuine record makes it go (the checks can fail).
+#   (enroll) leaves that keyslot alone; the genuine record makes it go (the checks can fail).  A genuine
+#   record written back after its enrollment finished (a replay) removes neither the token it added
+#   nor its keyslot.
 . "$(dirname "$0")/lib.sh"
 
 for tool in python3 openssl tpm2_createprimary tpm2_evictcontrol tpm2_nvdefine tpm2_getcap cc softhsm2-util; do
@@ -376,4 +378,28 @@ expect_exit 0 "$CVMSEAL" --tcti "$tcti" enroll "$T/try.img" --unlock-key-file "$
 cryptsetup open --test-passphrase --key-slot 5 --key-file "$key" "$T/try.img" 2>/dev/null \
         && fail "the genuine record's keyslot was not finished: the harness proves nothing"
 note "pending record: $n changed records left alone with their keyslot; the genuine one finished"
+
+# A genuine record written back after its operation finished (the host saw it go by): the token it
+# added is kept, and so is its keyslot.
+make_image "$T/replay.img" "$key"
+expect_exit 0 "$CVMSEAL" --tcti "$tcti" enroll "$T/replay.img" --unlock-key-file "$key" --tpm2-pcrs 7 --no-lock-pcr --json
+rslot=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keyslot"])' "$out")
+iters=$(cryptsetup luksDump --dump-json-metadata "$T/replay.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["keyslots"][sys.argv[1]]["kdf"]["iterations"])' "$rslot")
+cryptsetup luksDump --batch-mode --dump-volume-key --volume-key-file "$T/vk2" --key-file "$key" "$T/replay.img" >/dev/null \
+        || fail "luksDump --dump-volume-key"
+python3 - "$T/vk2" "$(cryptsetup luksUUID "$T/replay.img")" "$rslot" "$iters" >"$T/replayed.json" <<'EOF' || fail "record"
+import hashlib, hmac, json, sys
+vk, uuid, slot, it = open(sys.argv[1], "rb").read(), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+prk = hmac.new(b"\0" * 32, vk, hashlib.sha256).digest()
+key = hmac.new(prk, b"cvmseal pending v2\0" + uuid.encode() + b"\x01", hashlib.sha256).digest()
+r = {"type": "cvmseal-pending", "keyslots": [], "version": 2, "state": "adding", "token": 0,
+     "added": [{"keyslot": slot, "iterations": it}]}
+r["mac"] = hmac.new(key, json.dumps(r, separators=(",", ":")).encode(), hashlib.sha256).hexdigest()
+print(json.dumps(r))
+EOF
+cryptsetup token import --token-id 7 --json-file "$T/replayed.json" "$T/replay.img" || fail "import the replayed record"
+expect_exit 0 "$CVMSEAL" --tcti "$tcti" enroll "$T/replay.img" --unlock-key-file "$key" --tpm2-pcrs 7 --no-lock-pcr
+expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test --token 0 "$T/replay.img"
+cryptsetup luksDump "$T/replay.img" | grep -q "^  $rslot: luks2" || fail "the replayed record destroyed keyslot $rslot"
+cryptsetup luksDump --dump-json-metadata "$T/replay.img" | grep -q cvmseal-pending && fail "the replayed record is still there"
 echo PASS
