@@ -33,18 +33,34 @@
 #include "macro.h"
 #include "ops.h"
 #include "provision.h"
+#include "seal.h"
 #include "secret.h"
+#include "srk-pin.h"
 #include "token.h"
 
 #define FIRSTBOOT_DEFAULT_PCRS (UINT32_C(1) << 7)
 
-static bool has_cvmseal_token(struct crypt_device *cd) {
+/* Is there a cvmseal token that a first boot interrupted after its enrollment would have left: one
+ * that parses strictly, is consistent (token_sealed()), is version 2, names an active keyslot other
+ * than the provisioning one and is sealed to the SRK the enrollment pinned (when one is pinned)?  A
+ * token planted before the first boot (the host holds the image then) that is none of these does
+ * not make the first boot skip its enrollment. */
+static bool has_cvmseal_token(struct crypt_device *cd, int provision_keyslot) {
         for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
-                const char *type = NULL;
-                crypt_token_info ti = crypt_token_status(cd, id, &type);
+                _cleanup_(token_done) struct token t = {};
+                struct tpm2_sealed sealed;
+                crypt_keyslot_info ki;
+                bool pinned = false;
 
-                if (ti != CRYPT_TOKEN_INACTIVE && ti != CRYPT_TOKEN_INVALID && streq_ptr(type, CVMSEAL_TOKEN_TYPE))
-                        return true;
+                if (token_load(cd, id, &t) < 0 || token_sealed(&t, &sealed) < 0 || t.version < 2 ||
+                    t.keyslot == provision_keyslot)
+                        continue;
+                ki = crypt_keyslot_status(cd, t.keyslot);
+                if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+                        continue;
+                if (srk_pin_check(t.tpm2.srk_name, t.tpm2.srk_name_size, &pinned) < 0)
+                        continue;
+                return true;
         }
         return false;
 }
@@ -77,7 +93,7 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
         if (ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST) {
                 /* A marker naming an OpenSSL provider that this machine does not allow is refused as
                  * malformed, before any TPM command. */
-                if (m.hsm_provider && !has_cvmseal_token(cd)) {
+                if (m.hsm_provider && !has_cvmseal_token(cd, m.keyslot)) {
                         r = hsm_binding_usable(&(const struct hsm_binding) { .provider = m.hsm_provider });
                         if (r < 0)
                                 return r;
@@ -97,7 +113,7 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                 if (r < 0)
                         return r;
 
-                if (has_cvmseal_token(cd))
+                if (has_cvmseal_token(cd, m.keyslot))
                         log_debug("%s is enrolled already (an interrupted first boot): finishing", device);
                 else {
                         policy = params->attest_policy ?: m.attest_policy;

@@ -468,6 +468,32 @@ verify 4 quote-only az1-nohcl # the genuine quote, but no hardware report names 
 exactly tpm-quote-ak
 expect_in "$out" '"tpm-quote-ak: .*there is no HCL report' "a quote without an HCL report"
 
+# An HCL report of the TDX kind made up entirely by the attacker: runtime claims naming its own key as
+# HCLAkPub and the verifier's nonce as user-data, their SHA-256 in a TDREPORT that nothing signs, and a
+# quote by that key.  Nothing hardware vouches for any of it (no TD quote): "hcl-tdx".
+python3 - "$T/foreign.key" "$fresh" "$T/forged-hcl-base.json" <<'EOF' || fail "forging the HCL report"
+import base64, hashlib, json, struct, subprocess, sys
+key, nonce, out = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3]
+mod = subprocess.run(["openssl", "rsa", "-in", key, "-noout", "-modulus"], capture_output=True, text=True,
+                     check=True).stdout.strip().split("=")[1]
+b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+claims = json.dumps({"keys": [{"kid": "HCLAkPub", "kty": "RSA", "n": b64u(bytes.fromhex(mod)), "e": b64u(b"\x01\x00\x01")}],
+                     "user-data": (nonce + bytes(64 - len(nonce))).hex().upper()}, separators=(",", ":")).encode()
+hw = bytearray(1184)
+hw[128:160] = hashlib.sha256(claims).digest()                  # the TDREPORT's REPORT_DATA
+body = bytearray(b"HCLA" + struct.pack("<III", 2, 0, 0) + bytes(16)) + hw + \
+       struct.pack("<IIIII", 20 + len(claims), 1, 4, 1, len(claims)) + claims
+body[8:12] = struct.pack("<I", len(body))
+json.dump({"version": 1, "nonce": nonce.hex(), "azure-hcl-report": base64.b64encode(bytes(body)).decode(),
+           "pcrs": {"sha256": {"7": "ab" * 32}}}, open(out, "w"))
+EOF
+job forged-hcl edit "$T/forged-hcl-base.json" --quote "$T/foreign.key"
+run_jobs
+policy forged-hcl "{\"version\":1,\"require\":[\"azure-hcl\",\"tpm-quote\"],\"pcrs\":{\"sha256\":{\"7\":\"$(printf 'ab%.0s' $(seq 32))\"}}}"
+verify 4 forged-hcl forged-hcl
+has hcl-tdx
+expect_in "$out" '"hcl-tdx: the HCL report.s TDREPORT is vouched for by no TD quote' "a made-up TDX HCL report"
+
 # ---- HCL reports alone ----
 job kinvolk build --hcl-report "$D/azure/az-snp-hcl-report-kinvolk.bin" --cert-pem "$MILAN"
 job tdx-hcl build --hcl-report "$D/azure/az-tdx-hcl-report.bin"
@@ -493,20 +519,20 @@ verify 10 hcl-snp kinvolk-short
 
 policy hcl '{"version":1,"require":["azure-hcl"]}'
 verify 4 hcl tdx-hcl
-exactly evidence freshness # the binding holds; without a TD quote nothing signed is there to verify
+exactly evidence freshness hcl-tdx # the binding holds; without a TD quote nothing signed is there to verify
 claim azure-hcl-report-type tdx
 claim azure-vm-configuration
 claim azure-user-data "$(zeros 128)" # the user-data index as Azure copies it: 64 bytes, in hex
 verify 4 hcl tdx-hcl-claims
-exactly hcl-binding evidence freshness
+exactly hcl-binding evidence freshness hcl-tdx
 # Its user-data is 64 zero bytes: not the nonce of a verifier; an all-zero nonce proves nothing.
 policy hcl-nonce '{"version":1,"require":["azure-hcl"],"nonce":"0102"}'
 verify 4 hcl-nonce tdx-hcl
-exactly evidence freshness
+exactly evidence freshness hcl-tdx
 expect_in "$out" '"freshness: the HCL report is not fresh: its runtime claims. user-data is not the nonce' "the TDX HCL"
 policy hcl-zero "{\"version\":1,\"require\":[\"azure-hcl\"],\"nonce\":\"$(zeros 128)\"}"
 verify 4 hcl-zero tdx-hcl
-exactly evidence freshness
+exactly evidence freshness hcl-tdx
 expect_in "$out" '"freshness: the nonce is all zeros' "an all-zero nonce"
 verify 10 hcl tdx-hcl-short
 # A TD quote of another VM next to it: its REPORT_DATA is not the TDREPORT's.

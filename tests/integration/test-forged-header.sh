@@ -305,6 +305,14 @@ try_marker intact || fail "the intact marker does not import"
 [ "$rc" = 0 ] || fail "the intact marker does not provision ($rc): $(cat "$T/try.err")"
 [ "$(commands_in "$T/try.pcap")" -gt 0 ] || fail "the intact marker's provisioning sent nothing to the TPM"
 
+# A junk cvmseal token planted next to the marker does not pass for an interrupted first boot's
+# enrollment: the first boot still enrolls (and only then destroys the provisioning keyslot).
+cp --sparse=always "$T/fresh.img" "$T/junk.img" || fail "cp"
+printf '{"type":"cvmseal","keyslots":[],"version":2}' >"$T/junk.json"
+cryptsetup token import --json-file "$T/junk.json" "$T/junk.img" || fail "import the junk token"
+expect_exit 0 "$CVMSEAL" --tcti "$tcti" --json provision "$T/junk.img" --hsm-pin-file "$T/hsm-pin"
+pycheck "$out" "d['provisioned'] is True and 'token' in d" "provision beside a junk cvmseal token"
+
 # A marker planted on an enrolled volume, naming its recovery keyslot (with a valid secret of the
 # attacker's): refused, the recovery key still opens.
 make_image "$T/planted.img" "$key"

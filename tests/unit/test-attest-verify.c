@@ -108,26 +108,26 @@ static void expect(const char *user_data, const char *nonce, const char *failure
 
 static void test_user_data_nonce(void **state) {
         /* The nonce (32 bytes), zero-padded to 64 as collect writes it to NV 0x01400002. */
-        expect(NONCE PAD, NONCE, "evidence");
+        expect(NONCE PAD, NONCE, "hcl-tdx evidence");
         /* Hex digits in either case. */
-        expect("C0FFEE0123456789C0FFEE0123456789C0FFEE0123456789C0FFEE0123456789" PAD, NONCE, "evidence");
+        expect("C0FFEE0123456789C0FFEE0123456789C0FFEE0123456789C0FFEE0123456789" PAD, NONCE, "hcl-tdx evidence");
         /* A 64-byte nonce fills it. */
-        expect(NONCE NONCE, NONCE NONCE, "evidence");
+        expect(NONCE NONCE, NONCE NONCE, "hcl-tdx evidence");
         /* Trailing zeros are padding: the short nonce "c0ffee" is the same as "c0ffee00". */
-        expect("c0ffee" PAD "0000000000000000000000000000000000000000000000000000000000", "c0ffee00", "evidence");
+        expect("c0ffee" PAD "0000000000000000000000000000000000000000000000000000000000", "c0ffee00", "hcl-tdx evidence");
 }
 
 static void test_user_data_not_nonce(void **state) {
         /* Another verifier's nonce; a nonce that is a prefix of the user data. */
-        expect(NONCE PAD, "c0ffee0123456789c0ffee0123456789c0ffee0123456789c0ffee012345678a", "freshness evidence");
-        expect(NONCE PAD, "c0ffee", "freshness evidence");
+        expect(NONCE PAD, "c0ffee0123456789c0ffee0123456789c0ffee0123456789c0ffee012345678a", "hcl-tdx freshness evidence");
+        expect(NONCE PAD, "c0ffee", "hcl-tdx freshness evidence");
         /* Not hex: carries no nonce (and is not malformed: the verdict names the check). */
-        expect("zz" "ffee0123456789c0ffee0123456789c0ffee0123456789c0ffee0123456789" PAD, NONCE, "freshness evidence");
+        expect("zz" "ffee0123456789c0ffee0123456789c0ffee0123456789c0ffee0123456789" PAD, NONCE, "hcl-tdx freshness evidence");
         /* The real report's user data (zeros), against a nonce of zeros: proves nothing. */
-        expect(PAD PAD, PAD, "freshness evidence");
-        expect(PAD PAD, "00", "freshness evidence");
+        expect(PAD PAD, PAD, "hcl-tdx freshness evidence");
+        expect(PAD PAD, "00", "hcl-tdx freshness evidence");
         /* No nonce at all: nothing to tell a fresh report from a replayed one. */
-        expect(NONCE PAD, NULL, "freshness evidence");
+        expect(NONCE PAD, NULL, "hcl-tdx freshness evidence");
 }
 
 int main(void) {

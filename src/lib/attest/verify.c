@@ -326,6 +326,14 @@ int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_
                 if (r < 0)
                         return r;
         }
+        /* An HCL report whose hardware report is a TDREPORT: nothing signs a TDREPORT but the TD quote
+         * that carries its REPORT_DATA.  Without one, the runtime claims (and the HCLAkPub they name)
+         * are whatever whoever made the report wrote: nothing hardware vouches for. */
+        if (hcl_tdx && !e->tdx_quote.data) {
+                r = attest_fail(&v, "hcl-tdx", "the HCL report's TDREPORT is vouched for by no TD quote");
+                if (r < 0)
+                        return r;
+        }
 
         if (e->has_quote) {
                 r = check_quote(e, claims.ak, nonce, &v, &quote_fresh, &pcrs_vouched);
