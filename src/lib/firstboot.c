@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include <libcryptsetup.h>
+#include <openssl/evp.h>
 
 #include "cvmseal.h"
 #include "kdf.h"
@@ -33,6 +34,7 @@
 #include "macro.h"
 #include "ops.h"
 #include "provision.h"
+#include "attest.h"
 #include "seal.h"
 #include "secret.h"
 #include "srk-pin.h"
@@ -63,6 +65,53 @@ static bool has_cvmseal_token(struct crypt_device *cd, int provision_keyslot) {
                 return true;
         }
         return false;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
+
+/* A first boot has no pinned SRK yet, and every secret it seals goes to the SRK the TPM channel
+ * shows: an interposer that shows its own gets them all, for good (the SRK it answers is then the
+ * one pinned).  When the attestation that just passed vouches for an AK (an Azure HCL report's
+ * HCLAkPub, bound to the hardware report), that AK certifies the SRK (TPM2_Certify over a fresh
+ * nonce): only the TPM whose AK the hardware names can, so the SRK pinned is that TPM's.  Without
+ * such an AK (no HCL report) the SRK is trusted on first use, as for any enrollment. */
+static int pin_certified_srk(tpm2_context *tpm, EVP_PKEY *ak, char **ret_failures) {
+        _cleanup_free_ uint8_t *pub = NULL, *msg = NULL, *sig = NULL;
+        size_t pub_size = 0, msg_size = 0, sig_size = 0;
+        TPM2B_NAME pinned, name;
+        uint8_t nonce[32];
+        int r;
+
+        r = srk_pin_load(&pinned);
+        if (r != -ENOENT)
+                return r < 0 ? r : 0;   /* pinned already: every session checks it */
+        if (!ak) {
+                log_debug("No AK that hardware vouches for: the SRK is trusted on first use");
+                return 0;
+        }
+        r = tpm2_srk_public(tpm, true, &pub, &pub_size, &name);
+        if (r < 0)
+                return r;
+        r = kdf_random(nonce, sizeof(nonce));
+        if (r < 0)
+                return r;
+        r = tpm2_certify_srk(tpm, TPM2_AZURE_AK_HANDLE, nonce, sizeof(nonce), &msg, &msg_size, &sig, &sig_size);
+        if (r >= 0)
+                r = tpm_certify_check(msg, msg_size, sig, sig_size, ak, nonce, sizeof(nonce), name.name, name.size);
+        if (r == -EBADE || r == -EBADMSG || r == -ENOENT || r == -EACCES) {
+                if (ret_failures) {
+                        free(*ret_failures);
+                        *ret_failures = strdup("srk-certify: the attested AK does not certify the SRK the TPM shows");
+                }
+                return log_debug_errno(-EBADE, "The SRK is not certified by the attested AK: not pinned, nothing enrolled");
+        }
+        if (r < 0)
+                return r;
+        r = srk_pin_save(pub, pub_size);
+        if (r < 0)
+                return r;
+        log_debug("Pinned the SRK that the attested AK certified");
+        return 0;
 }
 
 _public_ int cvmseal_provision(const char *device, const struct cvmseal_provision_params *params,
@@ -119,13 +168,17 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                         policy = params->attest_policy ?: m.attest_policy;
                         if (policy) {
                                 _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
+                                _cleanup_(EVP_PKEY_freep) EVP_PKEY *ak = NULL;
                                 uint8_t digest[32];
 
                                 r = tpm2_context_new(params->tcti, &tpm);
                                 if (r < 0)
                                         return r;
                                 r = attest_gate(tpm, (const uint8_t *) policy, strlen(policy),
-                                                params->ret_attest_failures, digest);
+                                                params->ret_attest_failures, digest, &ak);
+                                if (r < 0)
+                                        return r;
+                                r = pin_certified_srk(tpm, ak, params->ret_attest_failures);
                                 if (r < 0)
                                         return r;
                         }

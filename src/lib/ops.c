@@ -518,7 +518,7 @@ static char *failures_to_string(json_object *failures) {
 
 /* The attestation gate: fresh evidence with a new nonce, verified against the token's policy. */
 int attest_gate(tpm2_context *tpm, const uint8_t *policy_text, size_t policy_size, char **ret_failures,
-                uint8_t ret_digest[32]) {
+                uint8_t ret_digest[32], EVP_PKEY **ret_ak) {
         _cleanup_(json_object_putp) json_object *j = NULL;
         _cleanup_(attest_policy_done) struct attest_policy policy = {};
         _cleanup_(evidence_done) struct evidence evidence = {};
@@ -591,6 +591,15 @@ int attest_gate(tpm2_context *tpm, const uint8_t *policy_text, size_t policy_siz
                                      json_object_to_json_string_ext(verdict.failures, JSON_C_TO_STRING_PLAIN));
         }
         log_debug("Attestation passed");
+        /* The AK that the passed verdict's hardware report vouches for (its HCL report's HCLAkPub): the
+         * verdict failed had the report's binding or its hardware signature not held. */
+        if (ret_ak) {
+                struct hcl_report hcl = {};
+
+                *ret_ak = NULL;
+                if (evidence.hcl_report.data && hcl_report_parse(evidence.hcl_report.data, evidence.hcl_report.size, &hcl) >= 0)
+                        (void) hcl_report_ak(&hcl, ret_ak);
+        }
         return 0;
 }
 
@@ -629,7 +638,7 @@ int token_derive(struct crypt_device *cd, tpm2_context *tpm, int id, const struc
 
         /* Attest first: nothing is unsealed on a platform that does not prove itself. */
         if (t->attest_policy) {
-                r = attest_gate(tpm, t->attest_policy, t->attest_policy_size, ret_attest_failures, policy_digest);
+                r = attest_gate(tpm, t->attest_policy, t->attest_policy_size, ret_attest_failures, policy_digest, NULL);
                 if (r < 0)
                         return r;
         }

@@ -4,14 +4,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "tpm2.h"
 
 /* The attestation gate (ops.c): evidence collected with a fresh nonce, verified against the policy
  * (its exact bytes).  0 on pass; -EBADE with the failed checks in *ret_failures (optional) on fail;
  * -EPROTO when the platform's evidence is malformed; -EBADMSG when the policy is.  ret_digest gets
- * SHA-256 of the policy bytes. */
+ * SHA-256 of the policy bytes; ret_ak (optional) the AK that the evidence's hardware report vouches for
+ * (an Azure HCL report's HCLAkPub), or NULL when none does. */
 int attest_gate(tpm2_context *tpm, const uint8_t *policy_text, size_t policy_size, char **ret_failures,
-                uint8_t ret_digest[32]);
+                uint8_t ret_digest[32], EVP_PKEY **ret_ak);
 
 /* ---- shared with reseal.c (the steps of enroll and unlock that reseal and rotate repeat) ---- */
 

@@ -1142,6 +1142,49 @@ int tpm2_pcr_event_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr,
         return 0;
 }
 
+int tpm2_certify_srk(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint8_t **ret_message,
+                     size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size) {
+        TSS2_SYS_CONTEXT *sys = sys_context(c);
+        const TSS2L_SYS_AUTH_COMMAND two_passwords = {
+                .count = 2,
+                .auths = { { .sessionHandle = TPM2_RS_PW }, { .sessionHandle = TPM2_RS_PW } },
+        };
+        TSS2L_SYS_AUTH_RESPONSE rsp = {};
+        TPM2B_DATA qualifying = {};
+        TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
+        TPM2B_ATTEST certified = {};
+        TPMT_SIGNATURE sig = {};
+        _cleanup_free_ uint8_t *msg = NULL, *sig_buf = NULL;
+        size_t sig_size = 0;
+        TSS2_RC rc;
+
+        if (!sys)
+                return -EIO;
+        if (nonce_size > sizeof(qualifying.buffer))
+                return -EINVAL;
+        qualifying.size = (UINT16) nonce_size;
+        memcpy(qualifying.buffer, nonce, nonce_size);
+        /* The SRK and the AK by their raw handles, with empty passwords: what comes back is checked
+         * against the hardware-vouched AK's public key, not trusted. */
+        TPM2_CALL(rc, Tss2_Sys_Certify(sys, CVMSEAL_SRK_HANDLE, ak_handle, &two_passwords, &qualifying, &scheme,
+                                      &certified, &sig, &rsp));
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "Certify (SRK)");
+        msg = malloc(certified.size ? certified.size : 1);
+        sig_buf = malloc(sizeof(TPMT_SIGNATURE));
+        if (!msg || !sig_buf)
+                return -ENOMEM;
+        memcpy(msg, certified.attestationData, certified.size);
+        rc = Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, sig_buf, sizeof(TPMT_SIGNATURE), &sig_size);
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "Marshalling the certification's signature") == -ENOMEM ? -ENOMEM : -EBADMSG;
+        *ret_message_size = certified.size;
+        *ret_message = TAKE_PTR(msg);
+        *ret_signature_size = sig_size;
+        *ret_signature = TAKE_PTR(sig_buf);
+        return 0;
+}
+
 int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint32_t mask,
                uint8_t **ret_message, size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size,
                uint8_t **ret_ak_public, size_t *ret_ak_public_size, uint8_t values[][32]) {

@@ -156,6 +156,13 @@ int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t
                uint8_t **ret_message, size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size,
                uint8_t **ret_ak_public, size_t *ret_ak_public_size, uint8_t values[][32]);
 
+/* TPM2_Certify of the SRK (CVMSEAL_SRK_HANDLE) by the AK at ak_handle with qualifyingData = nonce: the
+ * TPMS_ATTEST bytes and the marshalled TPMT_SIGNATURE, to check with the AK's public key (which a
+ * hardware report vouches for), so that the SRK a first boot pins is this TPM's, not an
+ * interposer's. */
+int tpm2_certify_srk(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint8_t **ret_message,
+                     size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size);
+
 /* ---- for TPM sequences built in other modules (signed-policy.c) ---- */
 
 /* The ESAPI context of c. */

@@ -216,6 +216,12 @@ int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t 
 /* An AK from a marshalled TPM2B_PUBLIC (RSA or ECC; a restricted signing key). */
 int tpm_public_to_pkey(const uint8_t *buf, size_t size, EVP_PKEY **ret);
 
+/* A TPM2_Certify of an object (the SRK) by ak: the TPMS_ATTEST is of type CERTIFY, signed by ak,
+ * answers nonce and certifies the object of name.  0; -EBADE when a check fails; -EBADMSG when the
+ * message or signature is malformed. */
+int tpm_certify_check(const uint8_t *message, size_t message_size, const uint8_t *signature, size_t signature_size,
+                      EVP_PKEY *ak, const uint8_t *nonce, size_t nonce_size, const uint8_t *name, size_t name_size);
+
 /* ---- TCG event log ---- */
 
 #define EVENTLOG_PCRS 24U

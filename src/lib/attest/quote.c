@@ -427,3 +427,34 @@ int tpm_quote_verify(const uint8_t *message, size_t message_size, const uint8_t 
                 return -EINVAL;
         return tpm_quote_check(message, message_size, signature, signature_size, ak, nonce, nonce_size, pcrs, v, NULL);
 }
+
+int tpm_certify_check(const uint8_t *message, size_t message_size, const uint8_t *signature, size_t signature_size,
+                      EVP_PKEY *ak, const uint8_t *nonce, size_t nonce_size, const uint8_t *name, size_t name_size) {
+        _cleanup_(attest_verdict_done) struct attest_verdict v = {};
+        TPMS_ATTEST a;
+        TPMT_SIGNATURE sig;
+        const char *md;
+        size_t md_size, off = 0;
+        TSS2_RC rc;
+        int r;
+
+        rc = Tss2_MU_TPMS_ATTEST_Unmarshal(message, message_size, &off, &a);
+        if (rc != TSS2_RC_SUCCESS || off != message_size || a.magic != TPM2_GENERATED_VALUE || a.type != TPM2_ST_ATTEST_CERTIFY)
+                return log_debug_errno(-EBADMSG, "The SRK's certification is not a TPMS_ATTEST of type CERTIFY");
+        r = parse_signature(signature, signature_size, &sig, &md, &md_size);
+        if (r < 0)
+                return r;
+        r = attest_verdict_init(&v);
+        if (r < 0)
+                return r;
+        r = verify_signature(message, message_size, &sig, md, ak, &v);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return log_debug_errno(-EBADE, "The SRK's certification is not signed by the attested AK");
+        if (a.extraData.size != nonce_size || memcmp(a.extraData.buffer, nonce, nonce_size) != 0)
+                return log_debug_errno(-EBADE, "The SRK's certification does not answer this nonce");
+        if (a.attested.certify.name.size != name_size || memcmp(a.attested.certify.name.name, name, name_size) != 0)
+                return log_debug_errno(-EBADE, "The attested AK certifies another SRK than the one the TPM shows");
+        return 0;
+}
