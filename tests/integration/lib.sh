@@ -163,3 +163,34 @@ d = json.load(open(sys.argv[1]))
 exec(sys.argv[3])
 json.dump(d, open(sys.argv[2], "w"), indent=1)' "$1" "$2" "$3" 2>"$T/py.err" || fail "pyedit [$3]: $(cat "$T/py.err")"
 }
+
+# start_proxy NAME ARGS...: tests/integration/tpm-fault-proxy.py (ARGS: --fail, --drop-after-cc,
+# --forge-ok, --route) in front of the swtpm whose command socket is $PROXY_UPSTREAM, listening on
+# $T/NAME/p.  Sets PTCTI (its TCTI), PLOG (its log of every command) and PPID_ (its pid).
+start_proxy() {
+        local name=$1 pid
+        shift
+        : "${PROXY_UPSTREAM:?set PROXY_UPSTREAM to the swtpm command socket the proxy forwards to}"
+        mkdir -p "$T/$name"
+        PLOG=$T/$name/log
+        : >"$PLOG"
+        python3 "$(dirname "${BASH_SOURCE[0]}")/tpm-fault-proxy.py" --listen "$T/$name/p" --upstream "$PROXY_UPSTREAM" \
+                "$@" --log "$PLOG" --pidfile "$T/$name/pid" 2>"$T/$name/err" &
+        pid=$!
+        _pids+=("$pid")
+        for _ in $(seq 1 200); do
+                [ -s "$T/$name/pid" ] && break
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.05
+        done
+        [ -s "$T/$name/pid" ] || fail "proxy $name did not start: $(cat "$T/$name/err")"
+        [ "$(cat "$T/$name/pid")" = "$pid" ] || fail "proxy $name: its pidfile does not hold its pid"
+        PTCTI="swtpm:path=$T/$name/p"
+        PPID_=$pid
+}
+
+# stop_proxy: stops the proxy start_proxy started last.
+stop_proxy() {
+        kill "$PPID_" 2>/dev/null
+        wait "$PPID_" 2>/dev/null
+}

@@ -15,7 +15,6 @@ for tool in python3 openssl tpm2_createprimary tpm2_evictcontrol tpm2_nvdefine; 
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
 FIXTURE=$HERE/../attest/azure-vtpm.py
-PROXY=$HERE/tpm-fault-proxy.py
 
 ta=$(start_swtpm a) || exit 1
 tb=$(start_swtpm b) || exit 1
@@ -37,15 +36,11 @@ cp --sparse=always "$T/img" "$T/img2"
 export CVMSEAL_CONFDIR=$T/conf-mitm
 mkdir -p "$CVMSEAL_CONFDIR/roots"
 cp "$fx/ark.pem" "$CVMSEAL_CONFDIR/roots/test-ark.pem"
-python3 "$PROXY" --listen "$T/p" --upstream "$A" --route "ReadPublic:$B" --log "$T/proxy.log" \
-        --pidfile "$T/proxy.pid" 2>"$T/proxy.err" &
-_pids+=($!)
-for _ in $(seq 1 200); do [ -s "$T/proxy.pid" ] && break; sleep 0.05; done
-[ -s "$T/proxy.pid" ] || fail "the proxy did not start: $(cat "$T/proxy.err")"
+PROXY_UPSTREAM=$A start_proxy mitm --route "ReadPublic:$B"
 sum=$(header_sum "$T/img2")
-expect_exit 4 "$CVMSEAL" --tcti "swtpm:path=$T/p" provision "$T/img2"
+expect_exit 4 "$CVMSEAL" --tcti "$PTCTI" provision "$T/img2"
 expect_in "$err" "srk-certify" "provision through an interposer"
-grep -q "ReadPublic routed" "$T/proxy.log" || fail "the proxy routed no ReadPublic"
+grep -q "ReadPublic routed" "$PLOG" || fail "the proxy routed no ReadPublic"
 [ ! -e "$CVMSEAL_CONFDIR/tpm2-srk.pub" ] || fail "an SRK was pinned through the interposer"
 [ "$(header_sum "$T/img2")" = "$sum" ] || fail "a refused first boot changed the header"
 

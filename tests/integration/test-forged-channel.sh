@@ -33,28 +33,7 @@ make_image "$img" "$key"
 expect_exit 0 "$CVMSEAL" --tcti "$ta" enroll "$img" --unlock-key-file "$key" --tpm2-pcrs 7
 [ -s "$CVMSEAL_CONFDIR/tpm2-srk.pub" ] || fail "enroll pinned no SRK"
 
-# start_proxy NAME ARGS...: a proxy in front of a; $PTCTI reaches it.
-start_proxy() {
-        local name=$1 pid
-        shift
-        mkdir -p "$T/$name"
-        python3 "$PROXY" --listen "$T/$name/p" --upstream "$A" "$@" --log "$T/$name/log" \
-                --pidfile "$T/$name/pid" 2>"$T/$name/err" &
-        pid=$!
-        _pids+=("$pid")
-        for _ in $(seq 1 200); do
-                [ -s "$T/$name/pid" ] && break
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.05
-        done
-        [ -s "$T/$name/pid" ] || fail "proxy $name did not start: $(cat "$T/$name/err")"
-        PTCTI="swtpm:path=$T/$name/p"
-        PPID_=$pid
-}
-stop_proxy() {
-        kill "$PPID_" 2>/dev/null
-        wait "$PPID_" 2>/dev/null
-}
+PROXY_UPSTREAM=$A
 pcr15() { TPM2TOOLS_TCTI=$ta tpm2_pcrread -Q -o "$T/pcr15.bin" sha256:15 && od -An -tx1 -v "$T/pcr15.bin" | tr -d ' \n'; }
 zero=$(printf '%064d' 0)
 
@@ -65,7 +44,7 @@ TCTI_PCAP_FILE=$T/u.pcap expect_exit 3 "$CVMSEAL" --tcti "pcap:$PTCTI" unlock --
 cmds=$(python3 "$COUNT" --json "$T/u.pcap") || fail "tpm-count.py"
 pycheck "$cmds" "'StartAuthSession' not in d['commands'] and 'Unseal' not in d['commands']" \
         "the commands sent after a forged ReadPublic"
-grep -q "ReadPublic routed" "$T/readpublic/log" || fail "the proxy did not route ReadPublic: $(cat "$T/readpublic/log")"
+grep -q "ReadPublic routed" "$PLOG" || fail "the proxy did not route ReadPublic: $(cat "$PLOG")"
 # ... and the token rewritten to name b's SRK: the pinned SRK refuses it before any TPM command.
 cryptsetup token export --token-id 0 "$img" >"$T/token.json" || fail "token export"
 bname=$(CVMSEAL_CONFDIR=$T/conf-b "$CVMSEAL" --tcti "$tb" --json srk export --output "$T/b2.srk" \
@@ -89,7 +68,7 @@ sum=$(header_sum "$img")
 for verb in reseal rotate; do
         start_proxy "pcrread-$verb" --route "PCR_Read:$B"
         "$CVMSEAL" --tcti "$PTCTI" "$verb" "$img" >"$T/out" 2>"$T/err" && fail "$verb sealed to values another TPM gave"
-        grep -q "PCR_Read routed" "$T/pcrread-$verb/log" || fail "the proxy routed no PCR_Read ($verb)"
+        grep -q "PCR_Read routed" "$PLOG" || fail "the proxy routed no PCR_Read ($verb)"
         stop_proxy
         [ "$(header_sum "$img")" = "$sum" ] || fail "a refused $verb changed the header"
 done
@@ -117,7 +96,7 @@ stop_proxy
 # initramfs, which powers off on any failure of the lock, is right to).
 start_proxy forge --forge-ok PCR_Event
 expect_exit 6 "$CVMSEAL" -v --tcti "$PTCTI" lock
-grep -q "PCR_Event forged" "$T/forge/log" || fail "the proxy forged nothing: $(cat "$T/forge/log")"
+grep -q "PCR_Event forged" "$PLOG" || fail "the proxy forged nothing: $(cat "$PLOG")"
 ! grep -q "^Extended" <<<"$err" || fail "the lock claims to have extended PCR 15: $err"
 stop_proxy
 [ "$(pcr15)" = "$zero" ] || fail "PCR 15 changed although the PCR_Event was swallowed"

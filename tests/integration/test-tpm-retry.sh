@@ -17,40 +17,12 @@ PROXY=$(cd "$(dirname "$0")" && pwd)/tpm-fault-proxy.py
 [ -f "$PROXY" ] || fail "$PROXY is missing"
 
 TCTI=$(start_swtpm tpm)
-UPSTREAM=$T/tpm/sock
+PROXY_UPSTREAM=$T/tpm/sock
 KEY=$T/key
 IMG=$T/img
 make_image "$IMG" "$KEY"
 expect_exit 0 "$CVMSEAL" --tcti "$TCTI" enroll "$IMG" --unlock-key-file "$KEY"
 SUM=$(header_sum "$IMG")
-
-# start_proxy NAME --fail ...: a fresh proxy in front of the swtpm; sets PTCTI and PLOG.  Its pid
-# joins lib.sh's _pids, so the EXIT trap stops it with the swtpm.
-start_proxy() {
-        local name=$1 pid
-        shift
-        mkdir -p "$T/$name"
-        PLOG=$T/$name/log
-        : >"$PLOG"
-        python3 "$PROXY" --listen "$T/$name/p" --upstream "$UPSTREAM" "$@" \
-                --log "$PLOG" --pidfile "$T/$name/pid" 2>"$T/$name/err" &
-        pid=$!
-        _pids+=("$pid")
-        for _ in $(seq 1 200); do
-                [ -s "$T/$name/pid" ] && break
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.05
-        done
-        [ -s "$T/$name/pid" ] || fail "proxy $name did not start: $(cat "$T/$name/err")"
-        [ "$(cat "$T/$name/pid")" = "$pid" ] || fail "proxy $name: pidfile does not hold its pid"
-        PTCTI="swtpm:path=$T/$name/p"
-        PPID_=$pid
-}
-
-stop_proxy() {
-        kill "$PPID_" 2>/dev/null
-        wait "$PPID_" 2>/dev/null
-}
 
 # count LOG LINE: how many lines of the proxy log are exactly LINE.
 count() {
