@@ -326,9 +326,13 @@ def serve_cmd(c):
             rh = recv_exact(up, 10)
             if len(rh) < 10:
                 break
-            c.sendall(rh + recv_exact(up, struct.unpack(">HII", rh)[1] - 10))
+            rest = recv_exact(up, struct.unpack(">HII", rh)[1] - 10)
+            # Armed before the answer goes out: tpm2-tss's swtpm TCTI opens a new connection for
+            # every command, so the next command may reach another thread the moment the client
+            # has this answer (CI once saw the FlushContext pass unheld).
             with lock:
                 state["armed"] |= cc == after_cc
+            c.sendall(rh + rest)
     except OSError:
         pass
     finally:
