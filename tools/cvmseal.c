@@ -1425,6 +1425,7 @@ static int verb_image_encrypt(void) {
                 .pcr_mask = arg.pcr_mask,
                 .progress = image_progress,
                 .userdata = &progress,
+                .no_rekey = arg.no_rekey,
         };
         struct cvmseal_image_result res = {};
         int r;
@@ -1550,6 +1551,193 @@ static int write_file_atomic(const char *path, const char *text) {
         return r;
 }
 
+/* ---- rekey ---- */
+
+static bool streq(const char *a, const char *b) {
+        return a && b && strcmp(a, b) == 0;
+}
+
+static volatile sig_atomic_t rekey_interrupted;
+
+static void rekey_on_signal(int sig) {
+        (void) sig;
+        rekey_interrupted = 1;
+}
+
+struct rekey_progress {
+        struct timespec start, last;
+        uint64_t first;
+        bool begun, announced, shown;
+};
+
+static double seconds_since(const struct timespec *t) {
+        struct timespec now;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* Once, after two seconds of work, a line with what is left and how long it should take (on the
+ * console at boot); a progress bar only on a terminal.  A signal stops cleanly: the volume stays in
+ * reencryption, and the next run resumes it. */
+static int rekey_progress(uint64_t done, uint64_t total, void *userdata) {
+        struct rekey_progress *p = userdata;
+        double t, rate;
+        int percent;
+
+        if (rekey_interrupted)
+                return 1;
+        if (!p->begun) {
+                clock_gettime(CLOCK_MONOTONIC, &p->start);
+                p->last = p->start;
+                p->first = done;
+                p->begun = true;
+                return 0;
+        }
+        t = seconds_since(&p->start);
+        rate = t > 0 ? (double) (done - p->first) / t : 0;
+        if (!p->announced && (t >= 2.0 || done >= total)) {
+                p->announced = true;
+                if (p->shown)
+                        fputc('\n', stderr);
+                log_info("Re-encrypting %s to a new volume key: %" PRIu64 " of %" PRIu64 " MiB left, about %.0f s at "
+                         "%.0f MiB/s (cvmseal rekey --status %s).", arg.device, (total - done) >> 20, total >> 20,
+                         rate > 0 ? (double) (total - done) / rate : 0.0, rate / 1048576.0, arg.device);
+        }
+        if (!isatty(STDERR_FILENO) || (seconds_since(&p->last) < 0.2 && done < total))
+                return 0;
+        clock_gettime(CLOCK_MONOTONIC, &p->last);
+        percent = total ? (int) (done * 100 / total) : 100;
+        fprintf(stderr, "\r[%-40.*s] %3d%% %" PRIu64 "/%" PRIu64 " MiB %.0f MiB/s\033[K", percent * 40 / 100,
+                "########################################", percent, done >> 20, total >> 20, rate / 1048576.0);
+        if (done >= total)
+                fputc('\n', stderr);
+        p->shown = true;
+        return 0;
+}
+
+static int verb_rekey_status(void) {
+        _cleanup_(json_putp) json_object *st = NULL;
+        json_object *v;
+        const char *state;
+        int r;
+
+        r = cvmseal_rekey_status(arg.device, &st);
+        if (r < 0)
+                return fail_errno(r, arg.device);
+        if (arg.json) {
+                print_json(st);
+                return EXIT_OK;
+        }
+        json_object_object_get_ex(st, "state", &v);
+        state = json_object_get_string(v);
+        if (streq(state, "running")) {
+                int64_t done = 0, total = 0, rate = 0;
+                bool active = false;
+
+                if (json_object_object_get_ex(st, "bytes-done", &v))
+                        done = json_object_get_int64(v);
+                if (json_object_object_get_ex(st, "bytes-total", &v))
+                        total = json_object_get_int64(v);
+                if (json_object_object_get_ex(st, "rate", &v))
+                        rate = json_object_get_int64(v);
+                if (json_object_object_get_ex(st, "active", &v))
+                        active = json_object_get_boolean(v);
+                printf("%s: re-encrypting to a new volume key: %" PRId64 " of %" PRId64 " MiB done (%d%%)", arg.device,
+                       done >> 20, total >> 20, total > 0 ? (int) (done * 100 / total) : 0);
+                if (active)
+                        printf(", %" PRId64 " MiB/s, about %" PRId64 " s left\n", rate >> 20,
+                               rate > 0 ? (total - done) / rate : 0);
+                else
+                        printf("; stopped (cvmseal rekey %s resumes it)\n", arg.device);
+        } else if (streq(state, "finished"))
+                printf("%s: rekeyed: the volume key was made here; no keyslot of the old key is left\n", arg.device);
+        else if (streq(state, "starting"))
+                printf("%s: a rekey is about to start (the next boot or cvmseal rekey %s starts it)\n", arg.device,
+                       arg.device);
+        else if (streq(state, "pending"))
+                printf("%s: its first boot will rekey it (the provisioning marker asks for it)\n", arg.device);
+        else
+                printf("%s: no rekey needed or under way\n", arg.device);
+        return EXIT_OK;
+}
+
+static int verb_rekey(void) {
+        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL;
+        _cleanup_(json_putp) json_object *res = NULL;
+        struct rekey_progress progress = {};
+        struct sigaction sa = { .sa_handler = rekey_on_signal }, old_int, old_term, old_hup;
+        char *attest_failures = NULL;
+        json_object *v;
+        int r;
+
+        if (arg.status)
+                return verb_rekey_status();
+        if (arg.unlock_key_file) {
+                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
+                                    strerror(r == -ENODATA ? EINVAL : -r));
+        }
+        if (arg.pin_file) {
+                r = cvmseal_secret_read_file(arg.pin_file, PIN_MAX, true, &pin);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the PIN from %s: %s", arg.pin_file,
+                                    strerror(r == -ENODATA ? EINVAL : -r));
+        }
+
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        sigaction(SIGHUP, &sa, &old_hup);
+        r = cvmseal_rekey(arg.device,
+                          &(const struct cvmseal_rekey_params) {
+                                  .tcti = arg.tcti,
+                                  .unlock_key = key,
+                                  .pin = pin,
+                                  .drop_mask = arg.drop_mask,
+                                  .progress = rekey_progress,
+                                  .userdata = &progress,
+                                  .ret_attest_failures = &attest_failures,
+                          },
+                          &res);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
+        if (progress.shown && (r < 0 || rekey_interrupted))
+                fputc('\n', stderr);
+        if (r == -EBADE) {
+                r = fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device, attest_failures ?: "(no detail)");
+                free(attest_failures);
+                return r;
+        }
+        free(attest_failures);
+        if (r == -EBUSY)
+                return fail(EXIT_OTHER, "%s: not rekeyed: a provisioning marker (its first boot rekeys it), or "
+                            "keyslots of the old key that cannot be carried over (-v names them): give their key "
+                            "with --unlock-key-file, or give them up with --drop-keyslot N", arg.device);
+        if (r == -EKEYREJECTED)
+                return fail(EXIT_OTHER, "%s: the key does not open the volume's keys (during a rekey, only the keys "
+                            "carried over to the new volume key do)", arg.device);
+        if (r == -ENOKEY || r == -EPERM)
+                return fail(cli_exit_code(r), "%s: no key to re-encrypt with: the tokens do not unseal (after the "
+                            "lock, only the key the initramfs handed over or --unlock-key-file can)", arg.device);
+        if (r < 0)
+                return fail_errno(r, arg.device);
+
+        if (arg.json) {
+                print_json(res);
+                return EXIT_OK;
+        }
+        json_object_object_get_ex(res, "state", &v);
+        if (streq(json_object_get_string(v), "finished"))
+                log_info("Rekeyed %s: the data is encrypted with a new volume key, and no keyslot of the old one is "
+                         "left.", arg.device);
+        else
+                log_info("Stopped the rekey of %s; 'cvmseal rekey %s' resumes it.", arg.device, arg.device);
+        return EXIT_OK;
+}
+
 static int verb_policy_sign(void) {
         _cleanup_secret_ cvmseal_secret *key = NULL;
         _cleanup_(json_putp) json_object *doc = NULL;
@@ -1648,6 +1836,12 @@ static void help(void) {
                "                        ones atomically (before rebooting into an update)\n"
                "  rotate DEVICE [--token ID] [--pin-file FILE] [--unlock-key-file FILE [--hsm-pin-file FILE]]\n"
                "                        the same with a new secret and the same PCRs and values\n"
+               "  rekey DEVICE [--unlock-key-file FILE] [--pin-file FILE] [--drop-keyslot N]...\n"
+               "                        re-encrypt the volume to a new volume key made here, or\n"
+               "                        resume it (first boot starts it; the old key's keyslots\n"
+               "                        are destroyed at the end)\n"
+               "  rekey DEVICE --status [--json]\n"
+               "                        not needed, pending, running (bytes, rate) or finished\n"
                "  provision DEVICE [--tpm2-pcrs LIST] [--hsm-pin-file FILE]\n"
                "                        first boot: enroll a pipeline-built image to this TPM and\n"
                "                        destroy its provisioning keyslot (nothing to do: exit 0)\n"
@@ -1671,6 +1865,7 @@ static void help(void) {
                "                        initrd (pcr-values JSON on stdout)\n"
                "  image encrypt RAW IMG --unlock-key-file FILE [--tpm2-pcrs LIST] [--attest-policy FILE]\n"
                "                [--hsm URI [--hsm-provider NAME]] [--sector-size 512|4096] [--fast-kdf]\n"
+               "                [--no-rekey]\n"
                "                        write RAW's content into a new LUKS2 image IMG, with a\n"
                "                        provisioning marker for its first boot\n"
                "  policy sign --key PEM --pcr-values FILE [--pcrs LIST] [--output FILE]\n"
@@ -1744,6 +1939,8 @@ int main(int argc, char *argv[]) {
         case CLI_RESEAL:
         case CLI_ROTATE:
                 return verb_reseal();
+        case CLI_REKEY:
+                return verb_rekey();
         case CLI_HSM_KEYGEN:
                 return verb_hsm_keygen();
         case CLI_ATTEST_COLLECT:

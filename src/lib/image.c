@@ -320,6 +320,7 @@ static int write_header(const char *path, uint32_t sector_size, const cvmseal_se
         if (r < 0)
                 return r;
         marker.pcr_mask = params->pcr_mask;
+        marker.no_rekey = params->no_rekey;
         marker.attest_policy = params->attest_policy ? strdup(params->attest_policy) : NULL;
         if (params->hsm_provider) {
                 /* An OpenSSL provider's OSSL_STORE URI is stored as it is (provision_marker_add()

@@ -16,6 +16,7 @@
 #include "kdf.h"
 #include "lock.h"
 #include "ops.h"
+#include "rekey.h"
 #include "reseal.h"
 #include "log.h"
 #include "luks.h"
@@ -304,6 +305,11 @@ static int enroll_verify(tpm2_context *tpm, const struct token *t, const char *u
 
 _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key,
                             const struct cvmseal_enroll_params *params, struct cvmseal_enroll_result *ret) {
+        return enroll_internal(device, unlock_key, params, NULL, ret, NULL);
+}
+
+int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const struct cvmseal_enroll_params *params,
+                    const cvmseal_secret *vk_new, struct cvmseal_enroll_result *ret, cvmseal_secret **ret_passphrase) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
         _cleanup_secret_ cvmseal_secret *vk = NULL, *share = NULL, *pass = NULL, *recovery = NULL,
@@ -325,6 +331,9 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (params->tpm2_public_key && (params->srk_public || (params->pcr_mask & CVMSEAL_LOCK_MASK)))
                 return log_debug_errno(-EINVAL, "A signed policy cannot be sealed offline or cover the lock PCR");
         if (params->srk_public && !params->pcr_values)
+                return -EINVAL;
+        /* For a rekey (rekey.h): the token's keyslot holds the new volume key, a twin the old one. */
+        if (vk_new && (params->recovery_key || params->srk_public))
                 return -EINVAL;
 
         r = luks_open(device, &cd);
@@ -348,10 +357,12 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (id < 0)
                 return id;
         /* The keyslots are chosen now: the token names its keyslot, and the binding covers it. */
-        r = pending_plan(cd, vk, id, params->recovery_key ? 2 : 1, -1, -1, &pending);
+        r = pending_plan(cd, vk, id, params->recovery_key || vk_new ? 2 : 1, -1, -1, &pending);
         if (r < 0)
                 return r;
         t.keyslot = pending.slots[params->recovery_key ? 1 : 0];
+        if (vk_new && cvmseal_secret_size(vk_new) != cvmseal_secret_size(vk))
+                return log_debug_errno(-EINVAL, "The new volume key is not of the old one's size");
 
         if (params->attest_policy) {
                 uint8_t policy_digest[32];
@@ -434,19 +445,26 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (r < 0)
                 return r;
         if (params->recovery_key) {
-                r = pending_keyslot_add(cd, &pending, 0, vk, recovery);
+                r = pending_keyslot_add(cd, &pending, 0, vk, recovery, false);
                 if (r < 0)
                         goto undo;
                 recovery_slot = r;
         }
 
-        r = pending_keyslot_add(cd, &pending, params->recovery_key ? 1 : 0, vk, pass);
+        r = pending_keyslot_add(cd, &pending, params->recovery_key ? 1 : 0, vk_new ?: vk, pass, vk_new != NULL);
         if (r < 0)
                 goto undo;
         slot = r;
         if (slot != t.keyslot) {
                 r = log_debug_errno(-EIO, "libcryptsetup added keyslot %d, not the planned %d", slot, t.keyslot);
                 goto undo;
+        }
+        if (vk_new) {
+                /* The twin: the same passphrase for the old volume key, so that the token's passphrase
+                 * opens both halves of the volume while it is re-encrypted (rekey.h). */
+                r = pending_keyslot_add(cd, &pending, 1, vk, pass, false);
+                if (r < 0)
+                        goto undo;
         }
 
         r = token_add(cd, id, &t);
@@ -455,7 +473,12 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
 
         /* Read back what was written: the token must parse and open its keyslot. */
         r = token_check_written(cd, id);
-        if (r >= 0)
+        if (r >= 0 && vk_new) {
+                r = crypt_activate_by_passphrase(cd, NULL, slot, (const char *) cvmseal_secret_data(pass),
+                                                 cvmseal_secret_size(pass), CRYPT_ACTIVATE_ALLOW_UNBOUND_KEY);
+                if (r >= 0)
+                        r = luks_activate(cd, NULL, pending.slots[1], pass);
+        } else if (r >= 0)
                 r = luks_activate(cd, NULL, slot, pass);
         if (r >= 0)
                 r = pending_commit(cd, &pending);
@@ -470,6 +493,8 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
                 .recovery_keyslot = recovery_slot,
                 .recovery_key = TAKE_PTR(recovery),
         };
+        if (ret_passphrase)
+                *ret_passphrase = TAKE_PTR(pass);
         return 0;
 
 undo:
@@ -670,6 +695,7 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         _cleanup_(token_done) struct token t = {};
         struct tpm2_sealed sealed;
         crypt_keyslot_info ki;
+        bool rekey;
         int r;
 
         r = token_load(cd, id, &t);
@@ -677,8 +703,13 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
                 return r;
 
         ki = crypt_keyslot_status(cd, t.keyslot);
-        if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+        /* Unbound: the keyslot holds the new key of a rekey about to start (rekey.h). */
+        if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST && ki != CRYPT_SLOT_UNBOUND)
                 return log_debug_errno(-EBADMSG, "Token %d names keyslot %d, which is not in use", id, t.keyslot);
+        /* During a rekey the volume opens only with both keys: the token's keyslot (the new key) and
+         * its twin (the old key), which libcryptsetup finds by the passphrase alone.  Before it starts,
+         * the twin alone opens the volume. */
+        rekey = ki == CRYPT_SLOT_UNBOUND || rekey_in_progress(cd);
         r = token_precheck(&t, params->pin, &sealed);
         if (r < 0)
                 return log_debug_errno(r, "Token %d cannot be unsealed here", id);
@@ -705,8 +736,8 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
                 return r;
 
         if (check_keyslot) {
-                log_debug("Token %d: opening keyslot %d", id, t.keyslot);
-                r = luks_activate(cd, params->name, t.keyslot, pass);
+                log_debug("Token %d: opening keyslot %d%s", id, t.keyslot, rekey ? " and its twin (a rekey)" : "");
+                r = luks_activate(cd, params->name, rekey ? CRYPT_ANY_SLOT : t.keyslot, pass);
                 if (r == -EKEYREJECTED)
                         /* The TPM gave the share back, so the salt, the UUID or the token id has changed. */
                         return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase does not open keyslot %d",
@@ -721,6 +752,11 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         r = lock_note_volume(crypt_get_uuid(cd), pass);
         if (r == -ENOMEM)
                 return r;
+        /* The rekey goes on after switch-root, when the lock forbids another unseal: the initramfs
+         * leaves the passphrase in root's user keyring for it (rekey.h).  Not from the token plugin,
+         * which runs in someone else's process, nor for a --test. */
+        if (rekey && check_keyslot && (params->name || ret_passphrase))
+                (void) rekey_handover(crypt_get_uuid(cd), pass);
 
         *ret_keyslot = t.keyslot;
         if (ret_version)

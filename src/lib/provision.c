@@ -61,7 +61,7 @@ static int passphrase_check(const char *s, size_t n) {
 }
 
 static int parse_enroll(json_object *o, struct provision_marker *m) {
-        static const char *const known[] = { "pcrs", "attest-policy", "hsm", "hsm-provider", NULL };
+        static const char *const known[] = { "pcrs", "attest-policy", "hsm", "hsm-provider", "rekey", NULL };
         const struct json_doc *d = &doc_enroll;
         _cleanup_free_ uint8_t *policy = NULL;
         size_t policy_size = 0;
@@ -107,6 +107,16 @@ static int parse_enroll(json_object *o, struct provision_marker *m) {
                 m->attest_policy = strndup((const char *) policy, policy_size);
                 if (!m->attest_policy)
                         return -ENOMEM;
+        }
+
+        /* Optional: "rekey": false, the first boot keeps the image's volume key.  Written only as false:
+         * true is the default, and a marker says it by leaving the member out. */
+        if (json_object_object_get_ex(o, "rekey", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return json_bad(d, "rekey", "has the wrong type");
+                if (json_object_get_boolean(v))
+                        return json_bad(d, "rekey", "is true, which is written by leaving it out");
+                m->no_rekey = true;
         }
 
         /* Optional: an OpenSSL provider's key (docs/hsm.md): the provider by a bare name (never a
@@ -267,7 +277,7 @@ int provision_marker_parse(const char *json, struct provision_marker *ret) {
 /* The marker as JSON text: version 2, with "keyslots" and "secret" when keyslot >= 0 and secret are
  * given; without both, the canonical form that the keyslot's passphrase is bound to. */
 static int marker_to_string(int keyslot, const cvmseal_secret *secret, uint32_t pcr_mask, const char *attest_policy,
-                            const char *hsm_uri, const char *hsm_provider, char **ret) {
+                            const char *hsm_uri, const char *hsm_provider, bool no_rekey, char **ret) {
         _cleanup_(json_object_putp) json_object *j = NULL, *ks = NULL, *enroll = NULL;
         json_object *p;
         char slot[16], *copy = NULL;
@@ -301,6 +311,8 @@ static int marker_to_string(int keyslot, const cvmseal_secret *secret, uint32_t 
                 r = json_add(enroll, "hsm", json_object_new_string(hsm_uri));
         if (r >= 0 && hsm_provider)
                 r = json_add(enroll, "hsm-provider", json_object_new_string(hsm_provider));
+        if (r >= 0 && no_rekey)
+                r = json_add(enroll, "rekey", json_object_new_boolean(false));
         if (r >= 0)
                 r = json_add(j, "enroll", TAKE_PTR(enroll));
         if (r >= 0) {
@@ -335,7 +347,8 @@ int provision_keyslot_passphrase(const struct provision_marker *m, const char *u
                 return *ret ? 0 : -ENOMEM;
         }
 
-        r = marker_to_string(-1, NULL, m->pcr_mask, m->attest_policy, m->hsm_uri, m->hsm_provider, &canonical);
+        r = marker_to_string(-1, NULL, m->pcr_mask, m->attest_policy, m->hsm_uri, m->hsm_provider, m->no_rekey,
+                             &canonical);
         if (r < 0)
                 return r;
         info_size = sizeof(PROVISION_KDF_INFO) + 36 + strlen(canonical);
@@ -407,7 +420,8 @@ int provision_marker_add(struct crypt_device *cd, int keyslot, const struct prov
                         return log_debug_errno(-EINVAL, "The HSM URI carries a PIN or a module path");
         }
 
-        r = marker_to_string(keyslot, m->secret, m->pcr_mask, m->attest_policy, uri, m->hsm_provider, &json);
+        r = marker_to_string(keyslot, m->secret, m->pcr_mask, m->attest_policy, uri, m->hsm_provider, m->no_rekey,
+                             &json);
         if (r < 0)
                 return r;
 
@@ -424,6 +438,7 @@ int provision_marker_add(struct crypt_device *cd, int keyslot, const struct prov
         if (r >= 0)
                 r = provision_marker_parse(back, &check);
         if (r >= 0 && (check.keyslot != keyslot || check.pcr_mask != m->pcr_mask || check.version != PROVISION_TOKEN_VERSION ||
+                       check.no_rekey != m->no_rekey ||
                        !secret_equal(cvmseal_secret_data(check.secret), cvmseal_secret_data(m->secret),
                                      PROVISION_PASSPHRASE_SIZE)))
                 r = -EIO;

@@ -69,7 +69,7 @@ int pending_start(struct crypt_device *cd, struct pending *p);
 
 /* Adds keyslot p->slots[i] for passphrase (PBKDF2-SHA256 at p->iterations[i]); returns the keyslot. */
 int pending_keyslot_add(struct crypt_device *cd, const struct pending *p, unsigned i, const cvmseal_secret *volume_key,
-                        const cvmseal_secret *passphrase);
+                        const cvmseal_secret *passphrase, bool unbound);
 
 /* Undoes what the record describes (the new token if written, the new keyslots) and removes it. */
 int pending_rollback(struct crypt_device *cd, struct pending *p);
