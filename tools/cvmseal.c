@@ -1115,6 +1115,16 @@ static int verb_list(void) {
                                json_object_get_int(json_object_object_get(pm, "token")),
                                json_object_get_int(json_object_object_get(pm, "keyslot")));
         }
+        {
+                json_object *rk, *st;
+
+                if (json_object_object_get_ex(j, "rekey", &rk) && json_object_object_get_ex(rk, "state", &st) &&
+                    strcmp(json_object_get_string(st), "not-needed") != 0)
+                        printf("Rekey: %s%s\n", json_object_get_string(st),
+                               strcmp(json_object_get_string(st), "finished") == 0
+                                       ? " (the volume key was made in this VM; no keyslot of the old one is left)"
+                                       : " (cvmseal rekey --status)");
+        }
         printf("Keyslots:");
         for (size_t i = 0; i < json_object_array_length(slots); i++) {
                 json_object *s = json_object_array_get_idx(slots, i);

@@ -1113,7 +1113,15 @@ _public_ int cvmseal_list(const char *device, json_object **ret) {
                  * is left out here; the token list shows it). */
                 _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
 
-                if (provision_marker_find(cd, &m) >= 0) {
+                _cleanup_(json_object_putp) json_object *rk = NULL;
+
+                /* Where the rekey stands (rekey.h): "finished" says that no keyslot of the image's
+                 * volume key is left. */
+                if (cvmseal_rekey_status(device, &rk) >= 0) {
+                        json_object_object_del(rk, "device");
+                        r = json_add(o, "rekey", TAKE_PTR(rk));
+                }
+                if (r >= 0 && provision_marker_find(cd, &m) >= 0) {
                         json_object *pm = json_object_new_object();
 
                         r = json_add(o, "provision", pm);

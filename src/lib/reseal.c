@@ -386,7 +386,7 @@ int pending_keyslot_add(struct crypt_device *cd, const struct pending *p, unsign
                 /* A new volume key (a rekey): bound to no segment until the re-encryption starts. */
                 r = crypt_keyslot_add_by_key(cd, p->slots[i], (const char *) cvmseal_secret_data(volume_key),
                                              cvmseal_secret_size(volume_key), (const char *) cvmseal_secret_data(passphrase),
-                                             cvmseal_secret_size(passphrase), CRYPT_VOLUME_KEY_NO_SEGMENT);
+                                             cvmseal_secret_size(passphrase), CRYPT_VOLUME_KEY_NO_SEGMENT | CRYPT_VOLUME_KEY_DIGEST_REUSE);
         else
                 r = crypt_keyslot_add_by_volume_key(cd, p->slots[i], (const char *) cvmseal_secret_data(volume_key),
                                                     cvmseal_secret_size(volume_key),
