@@ -92,11 +92,12 @@ static int record_write(struct crypt_device *cd, const char *state) {
                         break;
                 }
         }
-        if (id < 0) {
-                id = luks_token_free_id(cd);
-                if (id < 0)
-                        return id;
-        }
+        /* The highest free id: out of the way of the tokens that matter. */
+        for (int t = crypt_token_max(CRYPT_LUKS2) - 1; id < 0 && t >= 0; t--)
+                if (crypt_token_status(cd, t, NULL) == CRYPT_TOKEN_INACTIVE)
+                        id = t;
+        if (id < 0)
+                return log_debug_errno(-ENOSPC, "No free LUKS2 token");
         snprintf(when, sizeof(when), "%" PRIu64, (uint64_t) time(NULL));
         r = json_add(j, "type", json_object_new_string(REKEY_RECORD_TYPE));
         if (r >= 0)

@@ -122,6 +122,10 @@ pycheck "$out" "len(d['keyslots']) == 2 and d['rekey']['state'] == 'finished'" "
 expect_exit 0 "$CVMSEAL" image encrypt "$T/raw" "$T/img3" --unlock-key-file "$key" --fast-kdf --no-rekey
 cryptsetup token export --token-id 0 "$T/img3" >"$T/marker.json" || fail "token export"
 pycheck "$(cat "$T/marker.json")" "d['enroll'] == {'rekey': False}" "the marker of --no-rekey"
+# The documented derivation binds the member (token-binding.py reads docs/token-format.md alone).
+python3 "$(dirname "$0")/token-binding.py" --marker "$T/marker.json" "$(cryptsetup luksUUID "$T/img3")" >"$T/ppass" \
+        || fail "token-binding.py --marker"
+key_opens "$T/ppass" "$T/img3" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["keyslots"][0])' "$T/marker.json")"
 expect_exit 0 "$CVMSEAL" --json rekey --status "$T/img3"
 pycheck "$out" "d['state'] == 'not-needed'" "status of a --no-rekey image"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" provision "$T/img3"
