@@ -46,6 +46,8 @@ enum {
         OPT_STATUS,
         OPT_DROP_KEYSLOT,
         OPT_NO_REKEY,
+        OPT_RECOVERY_PUBLIC_KEY,
+        OPT_RESUME,
 };
 
 /* Bits of the options seen, to check them against what each command takes. */
@@ -72,7 +74,8 @@ static const struct {
         { "lock", CLI_LOCK, 0, 0, 0 },
         { "provision", CLI_PROVISION, SEEN(OPT_TPM2_PCRS) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
         { "image", CLI_IMAGE_ENCRYPT, SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_ATTEST_POLICY) |
-          SEEN(OPT_HSM) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_SECTOR_SIZE) | SEEN(OPT_FAST_KDF) | SEEN(OPT_NO_REKEY),
+          SEEN(OPT_HSM) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_SECTOR_SIZE) | SEEN(OPT_FAST_KDF) | SEEN(OPT_NO_REKEY) |
+          SEEN(OPT_RECOVERY_PUBLIC_KEY),
           1, 3 },  /* image encrypt RAW IMG */
         { "srk", CLI_SRK_EXPORT, SEEN(OPT_OUTPUT) | SEEN(OPT_CREATE), 1, 1 },  /* srk export */
         { "policy", CLI_POLICY_SIGN, SEEN(OPT_KEY) | SEEN(OPT_PCR_VALUES) | SEEN(OPT_PCRS) | SEEN(OPT_OUTPUT), 1, 1 },  /* policy sign */
@@ -80,8 +83,8 @@ static const struct {
           SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
         { "rotate", CLI_ROTATE, SEEN(OPT_TOKEN) | SEEN(OPT_PIN_FILE) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE),
           1, 1 },
-        { "rekey", CLI_REKEY, SEEN(OPT_STATUS) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_PIN_FILE) | SEEN(OPT_DROP_KEYSLOT),
-          1, 1 },
+        { "rekey", CLI_REKEY, SEEN(OPT_STATUS) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_PIN_FILE) | SEEN(OPT_DROP_KEYSLOT) |
+          SEEN(OPT_RESUME), 0, 1 },
         { "help", CLI_HELP, 0, 0, 0 },
 };
 
@@ -130,8 +133,10 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 { "tpm2-public-key", required_argument, NULL, OPT_TPM2_PUBLIC_KEY },
                 { "key", required_argument, NULL, OPT_KEY },
                 { "status", no_argument, NULL, OPT_STATUS },
+                { "resume", no_argument, NULL, OPT_RESUME },
                 { "drop-keyslot", required_argument, NULL, OPT_DROP_KEYSLOT },
                 { "no-rekey", no_argument, NULL, OPT_NO_REKEY },
+                { "recovery-public-key", required_argument, NULL, OPT_RECOVERY_PUBLIC_KEY },
                 {}
         };
         struct cli_args a = {
@@ -296,8 +301,16 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 case OPT_STATUS:
                         a.status = true;
                         break;
+                case OPT_RESUME:
+                        a.resume = true;
+                        break;
                 case OPT_NO_REKEY:
                         a.no_rekey = true;
+                        break;
+                case OPT_RECOVERY_PUBLIC_KEY:
+                        if (!*optarg)
+                                return usage_error(ret_error, "--recovery-public-key needs a PEM file");
+                        a.recovery_public_key = optarg;
                         break;
                 case OPT_DROP_KEYSLOT: {
                         char *end;
@@ -444,6 +457,10 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                         return usage_error(ret_error, "only one of the key, PIN and pcr-values files can be standard input");
                 break;
         case CLI_REKEY:
+                if (!a.device && !a.resume)
+                        return usage_error(ret_error, "DEVICE is missing (only rekey --resume goes without it)");
+                if (a.resume && (a.status || a.drop_mask))
+                        return usage_error(ret_error, "rekey --resume takes neither --status nor --drop-keyslot");
                 if (a.status && (a.unlock_key_file || a.pin_file || a.drop_mask))
                         return usage_error(ret_error, "rekey --status only reads: it takes no key, PIN or keyslot");
                 if (a.unlock_key_file && a.pin_file && strcmp(a.unlock_key_file, "-") == 0 && strcmp(a.pin_file, "-") == 0)

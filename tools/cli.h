@@ -77,8 +77,11 @@ struct cli_args {
         uint32_t predict_pcr_mask;    /* pcr predict --pcrs; 0: every PCR the log extends */
 
         bool status;                  /* rekey --status */
+        bool resume;                  /* rekey --resume: only a rekey under way (without DEVICE: every one
+                                         the initramfs handed over) */
         uint32_t drop_mask;           /* rekey --drop-keyslot N (repeated) */
         bool no_rekey;                /* image encrypt --no-rekey */
+        const char *recovery_public_key; /* image encrypt --recovery-public-key PEM */
 
         const char *tpm2_public_key;  /* enroll --tpm2-public-key: PEM public key (PolicyAuthorize) */
         const char *key_file;         /* policy sign --key: PEM private key (a secret);

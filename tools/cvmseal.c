@@ -1034,6 +1034,16 @@ static int verb_provision(void) {
                          arg.device, res.token_id, res.keyslot);
         else
                 log_info("Finished the interrupted first-boot enrollment of %s.", arg.device);
+        if (!arg.json && r > 0) {
+                _cleanup_(json_putp) json_object *st = NULL;
+                json_object *v;
+
+                /* The first boot's rekey (docs/boot.md): started here, finished after switch-root. */
+                if (cvmseal_rekey_status(arg.device, &st) >= 0 && json_object_object_get_ex(st, "state", &v) &&
+                    strcmp(json_object_get_string(v), "running") == 0)
+                        log_info("%s: the rekey to a volume key made here has started; the booted system "
+                                 "finishes it (cvmseal rekey --status %s).", arg.device, arg.device);
+        }
         return EXIT_OK;
 }
 
@@ -1425,7 +1435,7 @@ static int image_progress(uint64_t done, uint64_t total, void *userdata) {
 }
 
 static int verb_image_encrypt(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL;
+        _cleanup_secret_ cvmseal_secret *key = NULL, *recovery_pem = NULL;
         struct image_progress progress = {};
         struct sigaction sa = { .sa_handler = image_on_signal }, old_int, old_term, old_hup;
         char *policy_text = NULL;
@@ -1466,6 +1476,18 @@ static int verb_image_encrypt(void) {
                         return r;
                 p.attest_policy = policy_text;
         }
+        if (arg.recovery_public_key) {
+                _cleanup_secret_ cvmseal_secret *file = NULL;
+
+                r = read_small_file(arg.recovery_public_key, 64 * 1024, "recovery public key", &file);
+                if (r != 0)
+                        return r;
+                recovery_pem = cvmseal_secret_new(cvmseal_secret_size(file) + 1);
+                if (!recovery_pem)
+                        return fail(EXIT_OTHER, "out of memory");
+                memcpy((void *) cvmseal_secret_data(recovery_pem), cvmseal_secret_data(file), cvmseal_secret_size(file));
+                p.recovery_public_key = (const char *) cvmseal_secret_data(recovery_pem);
+        }
 
         /* Interrupted, the library removes what it wrote. */
         sigemptyset(&sa.sa_mask);
@@ -1498,6 +1520,9 @@ static int verb_image_encrypt(void) {
         case -ENOSPC:
                 return fail(EXIT_OTHER, "%s: no space left on the file system (nothing was left behind)", arg.image);
         case -EINVAL:
+                if (arg.recovery_public_key && !access(arg.raw, R_OK))
+                        return fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter such as "
+                                    "a recovery public key that is no RSA key of 2048 to 4096 bits (-v says which)", arg.raw);
                 return fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter (-v says which)",
                             arg.raw);
         default:
@@ -1606,7 +1631,8 @@ static int rekey_progress(uint64_t done, uint64_t total, void *userdata) {
         }
         t = seconds_since(&p->start);
         rate = t > 0 ? (double) (done - p->first) / t : 0;
-        if (!p->announced && (t >= 2.0 || done >= total)) {
+        /* Announced once the rate is measured: after two seconds and at least one step. */
+        if (!p->announced && ((t >= 2.0 && done > p->first) || done >= total)) {
                 p->announced = true;
                 if (p->shown)
                         fputc('\n', stderr);
@@ -1672,13 +1698,36 @@ static int verb_rekey_status(void) {
         return EXIT_OK;
 }
 
+static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin);
+
+/* rekey --resume without DEVICE: every volume whose rekey the initramfs handed over (the booted
+ * system's cvmseal-rekey.service). */
+static int rekey_handed_over(const cvmseal_secret *key, const cvmseal_secret *pin) {
+        char **devices = NULL;
+        int r, rc = EXIT_OK;
+
+        r = cvmseal_rekey_handed_over(&devices);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the kernel keyring: %s", strerror(-r));
+        if (r == 0 && !arg.json)
+                log_info("No rekey was handed over by the initramfs.");
+        for (char **d = devices; *d; d++) {
+                int k;
+
+                arg.device = *d;
+                k = rekey_one(key, pin);
+                if (k != EXIT_OK)
+                        rc = k;
+        }
+        for (char **d = devices; *d; d++)
+                free(*d);
+        free(devices);
+        arg.device = NULL;
+        return rc;
+}
+
 static int verb_rekey(void) {
         _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL;
-        _cleanup_(json_putp) json_object *res = NULL;
-        struct rekey_progress progress = {};
-        struct sigaction sa = { .sa_handler = rekey_on_signal }, old_int, old_term, old_hup;
-        char *attest_failures = NULL;
-        json_object *v;
         int r;
 
         if (arg.status)
@@ -1695,6 +1744,18 @@ static int verb_rekey(void) {
                         return fail(EXIT_OTHER, "cannot read the PIN from %s: %s", arg.pin_file,
                                     strerror(r == -ENODATA ? EINVAL : -r));
         }
+        if (!arg.device)
+                return rekey_handed_over(key, pin);
+        return rekey_one(key, pin);
+}
+
+static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin) {
+        _cleanup_(json_putp) json_object *res = NULL;
+        struct rekey_progress progress = {};
+        struct sigaction sa = { .sa_handler = rekey_on_signal }, old_int, old_term, old_hup;
+        char *attest_failures = NULL;
+        json_object *v;
+        int r;
 
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, &old_int);
@@ -1706,6 +1767,7 @@ static int verb_rekey(void) {
                                   .unlock_key = key,
                                   .pin = pin,
                                   .drop_mask = arg.drop_mask,
+                                  .resume_only = arg.resume,
                                   .progress = rekey_progress,
                                   .userdata = &progress,
                                   .ret_attest_failures = &attest_failures,
@@ -1740,7 +1802,9 @@ static int verb_rekey(void) {
                 return EXIT_OK;
         }
         json_object_object_get_ex(res, "state", &v);
-        if (streq(json_object_get_string(v), "finished"))
+        if (streq(json_object_get_string(v), "not-needed"))
+                log_info("%s: no rekey under way.", arg.device);
+        else if (streq(json_object_get_string(v), "finished"))
                 log_info("Rekeyed %s: the data is encrypted with a new volume key, and no keyslot of the old one is "
                          "left.", arg.device);
         else
@@ -1850,6 +1914,9 @@ static void help(void) {
                "                        re-encrypt the volume to a new volume key made here, or\n"
                "                        resume it (first boot starts it; the old key's keyslots\n"
                "                        are destroyed at the end)\n"
+               "  rekey --resume [DEVICE]\n"
+               "                        go on with a rekey under way (without DEVICE: those the\n"
+               "                        initramfs handed over; cvmseal-rekey.service)\n"
                "  rekey DEVICE --status [--json]\n"
                "                        not needed, pending, running (bytes, rate) or finished\n"
                "  provision DEVICE [--tpm2-pcrs LIST] [--hsm-pin-file FILE]\n"
@@ -1875,7 +1942,7 @@ static void help(void) {
                "                        initrd (pcr-values JSON on stdout)\n"
                "  image encrypt RAW IMG --unlock-key-file FILE [--tpm2-pcrs LIST] [--attest-policy FILE]\n"
                "                [--hsm URI [--hsm-provider NAME]] [--sector-size 512|4096] [--fast-kdf]\n"
-               "                [--no-rekey]\n"
+               "                [--no-rekey] [--recovery-public-key PEM]\n"
                "                        write RAW's content into a new LUKS2 image IMG, with a\n"
                "                        provisioning marker for its first boot\n"
                "  policy sign --key PEM --pcr-values FILE [--pcrs LIST] [--output FILE]\n"

@@ -254,6 +254,7 @@ struct cvmseal_rekey_params {
         uint32_t drop_mask;           /* keyslots of the old key the caller gives up (they are destroyed at
                                          the end); any other that cannot be carried over refuses (-EBUSY) */
         bool start_only;              /* put the volume into reencryption, do not re-encrypt yet */
+        bool resume_only;             /* only go on with a rekey under way; nothing to do otherwise (0) */
         cvmseal_progress_fn progress; /* called as the data is re-encrypted; non-zero stops cleanly (the
                                          volume stays in reencryption, resumable) */
         void *userdata;
@@ -269,6 +270,11 @@ struct cvmseal_rekey_params {
  * the old key.  ret (optional): {"device", "state": "running"|"finished", "started", "name", "replaced",
  * "dropped"}.  -EBUSY also for a volume whose first boot has not run (a provisioning marker). */
 int cvmseal_rekey(const char *device, const struct cvmseal_rekey_params *params, json_object **ret);
+
+/* The volumes whose rekey the initramfs handed over to the booted system (their passphrase is in
+ * root's user keyring): a NULL-terminated array of device paths (/dev/disk/by-uuid/UUID, else the
+ * device under the active mapping).  An empty array when there are none. */
+int cvmseal_rekey_handed_over(char ***ret_devices);
 
 /* Where the rekey of a volume stands, from its header (and the running process's progress file):
  * {"device", "state": "not-needed"|"pending"|"starting"|"running"|"finished"|"invalid", "bytes-done",
@@ -341,6 +347,9 @@ struct cvmseal_image_params {
         const char *hsm_provider;     /* hsm_uri is an OSSL_STORE URI of this OpenSSL provider, or NULL */
         bool no_rekey;                /* the marker says "rekey": false: the first boot keeps the volume key
                                          (a data disk whose owner accepts sharing it with the pipeline) */
+        const char *recovery_public_key; /* PEM of the owner's RSA public key (2048-4096 bits): the first
+                                         boot makes a recovery key and escrows it to this key, in a
+                                         "cvmseal-recovery" token (docs/token-format.md); NULL: none */
 };
 
 struct cvmseal_image_result {

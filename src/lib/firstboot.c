@@ -25,6 +25,7 @@
 #include <libcryptsetup.h>
 
 #include "cvmseal.h"
+#include "escrow.h"
 #include "kdf.h"
 #include "hsm.h"
 #include "lock.h"
@@ -142,12 +143,23 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                                                    .hsm_pin = m.hsm_provider ? NULL : params->hsm_pin,
                                                    .hsm_provider = m.hsm_provider,
                                                    .attest_policy = policy,
+                                                   .recovery_key = m.recovery_key != NULL,
                                            },
                                            vk_new, &result, &token_pass);
                         if (r < 0)
                                 return log_debug_errno(r, "Cannot enroll %s at first boot", device);
-                        cvmseal_secret_free(TAKE_PTR(result.recovery_key));
                         r = luks_open(device, &cd);
+                        if (r >= 0 && m.recovery_key) {
+                                /* The recovery key was made here: only its owner's private key reads it
+                                 * back (escrow.h).  Before the rekey starts: libcryptsetup refuses token
+                                 * changes during it. */
+                                r = escrow_token_add(cd, result.recovery_keyslot, m.recovery_key, m.recovery_key_size,
+                                                     result.recovery_key);
+                                if (r < 0)
+                                        log_debug_errno(r, "Cannot escrow the recovery key of keyslot %d",
+                                                        result.recovery_keyslot);
+                        }
+                        cvmseal_secret_free(TAKE_PTR(result.recovery_key));
                         if (r < 0)
                                 return r;
                 }

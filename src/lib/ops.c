@@ -319,6 +319,7 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         uint8_t values[CVMSEAL_PCR_MAX][32] = {}, binding[32];
         struct pending pending = { .id = -1 };
         int r, id, slot = -1, recovery_slot = -1;
+        unsigned tidx;
         uint32_t mask;
         bool locked = false, verified = false, hsm_verified = true;
         const char *uuid;
@@ -333,7 +334,7 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         if (params->srk_public && !params->pcr_values)
                 return -EINVAL;
         /* For a rekey (rekey.h): the token's keyslot holds the new volume key, a twin the old one. */
-        if (vk_new && (params->recovery_key || params->srk_public))
+        if (vk_new && params->srk_public)
                 return -EINVAL;
 
         r = luks_open(device, &cd);
@@ -357,10 +358,13 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         if (id < 0)
                 return id;
         /* The keyslots are chosen now: the token names its keyslot, and the binding covers it. */
-        r = pending_plan(cd, vk, id, params->recovery_key || vk_new ? 2 : 1, -1, -1, &pending);
+        /* The keyslots: [recovery [, its twin]], token [, its twin]: a twin (the old key under the same
+         * passphrase) for each keyslot of a new key. */
+        tidx = (params->recovery_key ? 1U : 0U) * (vk_new ? 2U : 1U);
+        r = pending_plan(cd, vk, id, ((params->recovery_key ? 1U : 0U) + 1U) * (vk_new ? 2U : 1U), -1, -1, &pending);
         if (r < 0)
                 return r;
-        t.keyslot = pending.slots[params->recovery_key ? 1 : 0];
+        t.keyslot = pending.slots[tidx];
         if (vk_new && cvmseal_secret_size(vk_new) != cvmseal_secret_size(vk))
                 return log_debug_errno(-EINVAL, "The new volume key is not of the old one's size");
 
@@ -445,13 +449,18 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         if (r < 0)
                 return r;
         if (params->recovery_key) {
-                r = pending_keyslot_add(cd, &pending, 0, vk, recovery, false);
+                r = pending_keyslot_add(cd, &pending, 0, vk_new ?: vk, recovery, vk_new != NULL);
                 if (r < 0)
                         goto undo;
                 recovery_slot = r;
+                if (vk_new) {
+                        r = pending_keyslot_add(cd, &pending, 1, vk, recovery, false);
+                        if (r < 0)
+                                goto undo;
+                }
         }
 
-        r = pending_keyslot_add(cd, &pending, params->recovery_key ? 1 : 0, vk_new ?: vk, pass, vk_new != NULL);
+        r = pending_keyslot_add(cd, &pending, tidx, vk_new ?: vk, pass, vk_new != NULL);
         if (r < 0)
                 goto undo;
         slot = r;
@@ -462,7 +471,7 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         if (vk_new) {
                 /* The twin: the same passphrase for the old volume key, so that the token's passphrase
                  * opens both halves of the volume while it is re-encrypted (rekey.h). */
-                r = pending_keyslot_add(cd, &pending, 1, vk, pass, false);
+                r = pending_keyslot_add(cd, &pending, tidx + 1, vk, pass, false);
                 if (r < 0)
                         goto undo;
         }
@@ -477,7 +486,7 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
                 r = crypt_activate_by_passphrase(cd, NULL, slot, (const char *) cvmseal_secret_data(pass),
                                                  cvmseal_secret_size(pass), CRYPT_ACTIVATE_ALLOW_UNBOUND_KEY);
                 if (r >= 0)
-                        r = luks_activate(cd, NULL, pending.slots[1], pass);
+                        r = luks_activate(cd, NULL, pending.slots[tidx + 1], pass);
         } else if (r >= 0)
                 r = luks_activate(cd, NULL, slot, pass);
         if (r >= 0)

@@ -680,6 +680,18 @@ _public_ int cvmseal_rekey(const char *device, const struct cvmseal_rekey_params
         ri = crypt_reencrypt_status(cd, NULL);
         if (ri == CRYPT_REENCRYPT_INVALID)
                 return log_debug_errno(-EBADMSG, "The reencryption metadata of %s is invalid", device);
+        if (params->resume_only && ri == CRYPT_REENCRYPT_NONE && rekey_unbound_token_keyslot(cd, NULL) < 0) {
+                log_debug("%s: no rekey under way", device);
+                handover_drop(uuid);
+                r = json_add(info, "state", json_object_new_string("not-needed"));
+                if (r >= 0)
+                        r = json_add(info, "device", json_object_new_string(device));
+                if (r < 0)
+                        return r;
+                if (ret)
+                        *ret = TAKE_PTR(info);
+                return 0;
+        }
         if (ri == CRYPT_REENCRYPT_NONE) {
                 keyslot = rekey_unbound_token_keyslot(cd, &token);
                 if (keyslot >= 0) {
@@ -915,4 +927,107 @@ _public_ int cvmseal_rekey_status(const char *device, json_object **ret) {
                 return r;
         *ret = TAKE_PTR(o);
         return 0;
+}
+
+/* ---- the volumes handed over ---- */
+
+/* The device under the active mapping of uuid (its only slave), or NULL. */
+static char *device_under(const char *uuid) {
+        _cleanup_free_ char *name = active_name(uuid);
+        _cleanup_(closedirp) DIR *d = NULL;
+        char path[300], *ret = NULL;
+        struct dirent *de;
+
+        if (!name)
+                return NULL;
+        /* /sys/block/dm-N for the name: the mapping's dm/name. */
+        d = opendir("/sys/block");
+        while (d && !ret && (de = readdir(d))) {
+                _cleanup_(closedirp) DIR *s = NULL;
+                char buf[256];
+                ssize_t k;
+                int fd;
+
+                if (strncmp(de->d_name, "dm-", 3) != 0)
+                        continue;
+                snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                k = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (k <= 0)
+                        continue;
+                buf[k] = 0;
+                buf[strcspn(buf, "\n")] = 0;
+                if (!streq_ptr(buf, name))
+                        continue;
+                snprintf(path, sizeof(path), "/sys/block/%s/slaves", de->d_name);
+                s = opendir(path);
+                for (struct dirent *e; s && (e = readdir(s));)
+                        if (e->d_name[0] != '.' && asprintf(&ret, "/dev/%s", e->d_name) < 0)
+                                ret = NULL;
+        }
+        return ret;
+}
+
+_public_ int cvmseal_rekey_handed_over(char ***ret_devices) {
+        _cleanup_free_ int32_t *ids = NULL;
+        char **list = NULL;
+        size_t n = 0;
+        long size;
+
+        if (!ret_devices)
+                return -EINVAL;
+        size = syscall(SYS_keyctl, KEYCTL_READ, KEY_SPEC_USER_KEYRING, NULL, 0);
+        if (size > 0) {
+                ids = malloc((size_t) size);
+                if (!ids)
+                        return -ENOMEM;
+                size = syscall(SYS_keyctl, KEYCTL_READ, KEY_SPEC_USER_KEYRING, ids, size);
+        }
+        list = calloc(1, sizeof(char *));
+        if (!list)
+                return -ENOMEM;
+        for (long i = 0; size > 0 && i < size / (long) sizeof(int32_t); i++) {
+                char desc[256], *p, *dev = NULL, **grown;
+                const char *uuid;
+                struct stat st;
+                long k;
+
+                k = syscall(SYS_keyctl, KEYCTL_DESCRIBE, ids[i], desc, sizeof(desc));
+                if (k <= 0 || k > (long) sizeof(desc))
+                        continue;
+                desc[sizeof(desc) - 1] = 0;
+                /* "type;uid;gid;perm;description" */
+                p = strrchr(desc, ';');
+                if (!p || strncmp(desc, "user;", 5) != 0 || strncmp(p + 1, REKEY_KEYRING_PREFIX, strlen(REKEY_KEYRING_PREFIX)) != 0)
+                        continue;
+                uuid = p + 1 + strlen(REKEY_KEYRING_PREFIX);
+                if (strlen(uuid) != 36 || strspn(uuid, "0123456789abcdefABCDEF-") != 36)
+                        continue;
+                if (asprintf(&dev, "/dev/disk/by-uuid/%s", uuid) < 0)
+                        goto oom;
+                if (stat(dev, &st) < 0) {
+                        free(dev);
+                        dev = device_under(uuid);
+                        if (!dev)
+                                continue;
+                }
+                grown = realloc(list, (n + 2) * sizeof(char *));
+                if (!grown) {
+                        free(dev);
+                        goto oom;
+                }
+                list = grown;
+                list[n++] = dev;
+                list[n] = NULL;
+        }
+        *ret_devices = list;
+        return (int) n;
+oom:
+        for (size_t i = 0; i < n; i++)
+                free(list[i]);
+        free(list);
+        return -ENOMEM;
 }

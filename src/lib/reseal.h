@@ -35,7 +35,7 @@
 #define PENDING_TOKEN_TYPE "cvmseal-pending"
 #define PENDING_VERSION 2
 #define PENDING_KEY_INFO "cvmseal pending v2"
-#define PENDING_SLOTS_MAX 2U
+#define PENDING_SLOTS_MAX 4U   /* a rekey's enroll: the recovery key and the token, each with its twin */
 
 struct pending {
         int id;                                   /* the record's token id; -1 while not written */

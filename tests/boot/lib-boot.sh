@@ -210,6 +210,32 @@ if [ -b /dev/vdb ]; then
         [ -b /dev/mapper/data ] && say "data content $(head -c 15 /dev/mapper/data)"
         cryptsetup close data 2>/dev/null
 fi
+if [ -e /etc/test/rekey ]; then
+        # The rekey after switch-root (docs/boot.md, "First boot: the rekey"): this init stands in for
+        # cvmseal-rekey.service (the same command: every volume whose key the initramfs handed over).  Its one-line announcement goes to the console.  The files written
+        # before (in the image) and during the rekey are read back by checksum at every boot.
+        mount -o remount,rw / || say "cannot remount the root file system read-write"
+        say "rekey-before $(sha256sum /before.bin | cut -c1-64) at $(cut -d' ' -f1 /proc/uptime) s"
+        [ -f /during.bin ] && say "rekey-during $(sha256sum /during.bin | cut -c1-64)"
+        say "rekey-status $(cvmseal --json rekey --status /dev/vda | tr -d '\n ')"
+        cvmseal rekey --resume >/tmp/rekey.out 2>/dev/console &
+        rekey=$!
+        if [ ! -f /during.bin ]; then
+                n=0
+                until cvmseal --json rekey --status /dev/vda | grep -q '"bytes-done": *[1-9]' || [ $n -ge 600 ]; do
+                        sleep 0.5
+                        n=$((n + 1))
+                done
+                head -c 4194304 /dev/urandom >/during.bin
+                sync
+                say "rekey-during-written $(sha256sum /during.bin | cut -c1-64) $(cvmseal --json rekey --status /dev/vda | tr -d '\n ') at $(cut -d' ' -f1 /proc/uptime) s"
+        fi
+        wait $rekey
+        say "rekey-exit $?: $(cat /tmp/rekey.out) at $(cut -d' ' -f1 /proc/uptime) s"
+        say "rekey-status $(cvmseal --json rekey --status /dev/vda | tr -d '\n ')"
+        say "rekey-list $(cvmseal list --json /dev/vda | tr -d '\n ')"
+        sha256sum /before.bin /during.bin | sed 's/^/CVMSEAL-TEST: rekey-final /'
+fi
 say "END"
 poweroff -f
 EOS

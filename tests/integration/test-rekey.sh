@@ -6,8 +6,11 @@
 #   `unlock --test` opens it, `rekey --status` says running;
 # - a rekey killed (SIGKILL) in the middle: `unlock --test` still opens the volume, --status shows
 #   the bytes done; a rekey stopped by SIGTERM stops cleanly; a second run finishes;
-# - finished: `list` says so, one keyslot (the token's) and one token are left, no keyslot of the
-#   old key; the data decrypts with the new volume key (xts-decrypt, independent of libcryptsetup)
+# - the first boot escrows a recovery key it made to the owner's public key (image encrypt
+#   --recovery-public-key): openssl decrypts it, and it opens the volume after the first boot, in the
+#   middle of the rekey and after it;
+# - finished: `list` says so, two keyslots (the token's, the recovery key's) and one token are left,
+#   no keyslot of the old key; the data decrypts with the new volume key (xts-decrypt, independent of libcryptsetup)
 #   to the raw image byte for byte, not with the pipeline's; the old volume key does not open it;
 # - by hand on an enrolled volume: refused while a keyslot could not be carried over, naming it;
 #   with the recovery key as --unlock-key-file and --drop-keyslot for the operator's keyslot 0: the
@@ -26,7 +29,23 @@ head -c 32 /dev/urandom | base64 | tr -d '\n' >"$key"
 # Big enough for a kill to land in the middle (about 1 s of work here), small enough to stay quick.
 head -c 256M /dev/urandom >"$T/raw"
 size=$(stat -c %s "$T/raw")
-expect_exit 0 "$CVMSEAL" image encrypt "$T/raw" "$T/img" --unlock-key-file "$key" --fast-kdf --tpm2-pcrs 7
+# The owner's key pair: the first boot escrows the recovery key it makes to the public half.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/owner.pem" 2>/dev/null || fail "openssl genpkey"
+openssl pkey -in "$T/owner.pem" -pubout -out "$T/owner.pub" || fail "openssl pkey -pubout"
+expect_exit 0 "$CVMSEAL" image encrypt "$T/raw" "$T/img" --unlock-key-file "$key" --fast-kdf --tpm2-pcrs 7 \
+        --recovery-public-key "$T/owner.pub"
+# recovery_key IMG: the escrowed recovery key, as its owner reads it with openssl (docs/image-pipeline.md).
+recovery_key() {
+        local id
+        id=$(cryptsetup luksDump --dump-json-metadata "$1" | python3 -c 'import json,sys
+d = json.load(sys.stdin)
+print([i for i, t in d["tokens"].items() if t["type"] == "cvmseal-recovery"][0])') || fail "no recovery escrow in $1"
+        cryptsetup token export --token-id "$id" "$1" | python3 -c 'import base64,json,sys
+sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["ciphertext"]))' >"$T/escrow.bin" || fail "token export"
+        openssl pkeyutl -decrypt -inkey "$T/owner.pem" -in "$T/escrow.bin" -out "$T/recovery-escrowed" \
+                -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 \
+                || fail "openssl cannot decrypt the escrowed recovery key"
+}
 cryptsetup luksDump --dump-volume-key --volume-key-file "$T/vk-old" --batch-mode --key-file "$key" "$T/img" \
         >/dev/null 2>&1 || fail "dump the pipeline's volume key"
 
@@ -43,6 +62,8 @@ pycheck "$out" "d['state'] == 'running' and d['bytes-done'] == 0 and d['bytes-to
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$T/img"
 cryptsetup open --test-passphrase --key-file "$key" "$T/img" 2>/dev/null \
         && fail "the pipeline's key file opens the volume in reencryption"
+recovery_key "$T/img"
+key_opens "$T/recovery-escrowed" "$T/img"
 
 # ---- killed in the middle ----
 "$CVMSEAL" --tcti "$tcti" rekey "$T/img" 2>"$T/kill.err" &
@@ -59,6 +80,7 @@ note "after SIGKILL: $out"
 pycheck "$out" "d['state'] == 'running' and 0 < d['bytes-done'] < $size and not d['active']" "status after a kill"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$T/img"
 expect_in "$err" "opens keyslot" "unlock --test in the middle of a rekey"
+key_opens "$T/recovery-escrowed" "$T/img"
 
 # ---- stopped by a signal: cleanly ----
 "$CVMSEAL" --tcti "$tcti" rekey "$T/img" 2>"$T/term.err" &
@@ -78,8 +100,8 @@ expect_exit 0 "$CVMSEAL" --json rekey --status "$T/img"
 pycheck "$out" "d['state'] == 'finished'" "status when finished"
 expect_exit 0 "$CVMSEAL" --json list "$T/img"
 pycheck "$out" "d['rekey']['state'] == 'finished' and len([t for t in d['tokens'] if t['type'] == 'cvmseal']) == 1 \
-        and [k['id'] for k in d['keyslots']] == [t['keyslot'] for t in d['tokens'] if t['type'] == 'cvmseal'] \
-        and not d.get('provision')" "list after the rekey: one token, its keyslot, nothing else"
+        and len(d['keyslots']) == 2 and not d.get('provision')" "list after the rekey: the token's keyslot and the recovery key's"
+key_opens "$T/recovery-escrowed" "$T/img"
 expect_exit 0 "$CVMSEAL" list "$T/img"
 expect_in "$out" "Rekey: finished" "list"
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$T/img"
