@@ -1489,6 +1489,10 @@ static int verb_image_encrypt(void) {
                 p.recovery_public_key = (const char *) cvmseal_secret_data(recovery_pem);
         }
 
+        if (!arg.no_rekey && !arg.recovery_public_key && !arg.json)
+                log_error("warning: the first boot re-encrypts the volume to a key made in the VM and destroys this "
+                          "image's keyslots: without --recovery-public-key the volume will have no recovery key");
+
         /* Interrupted, the library removes what it wrote. */
         sigemptyset(&sa.sa_mask);
         (void) sigaction(SIGINT, &sa, &old_int);

@@ -218,7 +218,8 @@ if [ -e /etc/test/rekey ]; then
         say "rekey-before $(sha256sum /before.bin | cut -c1-64) at $(cut -d' ' -f1 /proc/uptime) s"
         [ -f /during.bin ] && say "rekey-during $(sha256sum /during.bin | cut -c1-64)"
         say "rekey-status $(cvmseal --json rekey --status /dev/vda | tr -d '\n ')"
-        cvmseal rekey --resume >/tmp/rekey.out 2>/dev/console &
+        # Its messages through a pipe, as the service's go to the journal: no progress bar.
+        { cvmseal rekey --resume >/tmp/rekey.out; echo $? >/tmp/rekey.rc; } 2>&1 | cat >/dev/console &
         rekey=$!
         if [ ! -f /during.bin ]; then
                 n=0
@@ -231,7 +232,7 @@ if [ -e /etc/test/rekey ]; then
                 say "rekey-during-written $(sha256sum /during.bin | cut -c1-64) $(cvmseal --json rekey --status /dev/vda | tr -d '\n ') at $(cut -d' ' -f1 /proc/uptime) s"
         fi
         wait $rekey
-        say "rekey-exit $?: $(cat /tmp/rekey.out) at $(cut -d' ' -f1 /proc/uptime) s"
+        say "rekey-exit $(cat /tmp/rekey.rc): $(cat /tmp/rekey.out) at $(cut -d' ' -f1 /proc/uptime) s"
         say "rekey-status $(cvmseal --json rekey --status /dev/vda | tr -d '\n ')"
         say "rekey-list $(cvmseal list --json /dev/vda | tr -d '\n ')"
         sha256sum /before.bin /during.bin | sed 's/^/CVMSEAL-TEST: rekey-final /'
