@@ -904,8 +904,8 @@ _public_ int cvmseal_rekey_status(const char *device, json_object **ret) {
                 r = json_add(o, "bytes-done", json_object_new_int64((int64_t) done));
                 if (r >= 0)
                         r = json_add(o, "bytes-total", json_object_new_int64((int64_t) total));
-                if (r >= 0)
-                        r = json_add(o, "crashed", json_object_new_boolean(ri == CRYPT_REENCRYPT_CRASH));
+                /* "crashed": a step was cut (repaired at the next activation or run); while a process
+                 * works, its step in progress looks the same. */
         }
         if (r >= 0 && ri != CRYPT_REENCRYPT_NONE && crypt_get_uuid(cd) &&
             asprintf(&path, "%s/rekey-%s.json", rundir(), crypt_get_uuid(cd)) >= 0) {
@@ -920,8 +920,11 @@ _public_ int cvmseal_rekey_status(const char *device, json_object **ret) {
                                 r = json_add(o, "rate", json_object_new_int64(json_object_get_int64(v)));
                         if (r >= 0 && json_object_object_get_ex(run, "done", &v) && json_object_get_int64(v) > (int64_t) done)
                                 r = json_add(o, "bytes-done", json_object_new_int64(json_object_get_int64(v)));
-                } else
+                } else {
                         r = json_add(o, "active", json_object_new_boolean(false));
+                        if (r >= 0)
+                                r = json_add(o, "crashed", json_object_new_boolean(ri == CRYPT_REENCRYPT_CRASH));
+                }
         }
         if (r < 0)
                 return r;

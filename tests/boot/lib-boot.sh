@@ -197,12 +197,12 @@ mount -t sysfs sysfs /sys 2>/dev/null
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 say() { echo "CVMSEAL-TEST: $*"; }
-say "root mounted"
+say "root mounted at $(cut -d' ' -f1 /proc/uptime) s"
 cvmseal unlock --test /dev/vda >/tmp/out 2>&1
 say "unlock-test exit $?: $(cat /tmp/out)"
 say "list $(cvmseal list --json /dev/vda | tr -d '\n ')"
 say "lock-record $(cat /run/cvmseal/lock.json 2>/dev/null)"
-if [ -b /dev/vdb ]; then
+if [ -b /dev/vdb ] && ! [ -e /etc/test/bench ]; then
         cvmseal enroll /dev/vdb --unlock-key-file /etc/test/data.key --no-lock-pcr --tpm2-pcrs 7 >/tmp/out 2>&1
         say "data-enroll exit $?: $(cat /tmp/out)"
         cryptsetup -v open --token-only /dev/vdb data >/tmp/out 2>&1
@@ -218,18 +218,28 @@ if [ -e /etc/test/rekey ]; then
         say "rekey-before $(sha256sum /before.bin | cut -c1-64) at $(cut -d' ' -f1 /proc/uptime) s"
         [ -f /during.bin ] && say "rekey-during $(sha256sum /during.bin | cut -c1-64)"
         say "rekey-status $(cvmseal --json rekey --status /dev/vda | tr -d '\n ')"
-        # Its messages through a pipe, as the service's go to the journal: no progress bar.
-        { cvmseal rekey --resume >/tmp/rekey.out; echo $? >/tmp/rekey.rc; } 2>&1 | cat >/dev/console &
-        rekey=$!
+        # A file written while the volume is in reencryption (the first boot started it), before the
+        # data pass: it has to be re-encrypted too.  (Writes into the step being re-encrypted wait
+        # for that step.)
         if [ ! -f /during.bin ]; then
-                n=0
-                until cvmseal --json rekey --status /dev/vda | grep -q '"bytes-done": *[1-9]' || [ $n -ge 600 ]; do
-                        sleep 0.5
-                        n=$((n + 1))
-                done
                 head -c 4194304 /dev/urandom >/during.bin
                 sync
                 say "rekey-during-written $(sha256sum /during.bin | cut -c1-64) $(cvmseal --json rekey --status /dev/vda | tr -d '\n ') at $(cut -d' ' -f1 /proc/uptime) s"
+                first=1
+        fi
+        # Its messages through a pipe, as the service's go to the journal: no progress bar.
+        { cvmseal rekey --resume >/tmp/rekey.out; echo $? >/tmp/rekey.rc; } 2>&1 | tee /tmp/rekey.err >/dev/console &
+        rekey=$!
+        if [ -n "${first:-}" ]; then
+                # The harness quits QEMU at this line: in the middle of the data, once the rekey has said
+                # how long it will take (after its first step).
+                n=0
+                until grep -q "Re-encrypting" /tmp/rekey.err 2>/dev/null || [ $n -ge 300 ]; do
+                        say "rekey-poll $(cvmseal --json rekey --status /dev/vda 2>&1 | tr -d '\n ')"
+                        sleep 2
+                        n=$((n + 1))
+                done
+                say "rekey-progress $(cvmseal --json rekey --status /dev/vda 2>&1 | tr -d '\n ') at $(cut -d' ' -f1 /proc/uptime) s"
         fi
         wait $rekey
         say "rekey-exit $(cat /tmp/rekey.rc): $(cat /tmp/rekey.out) at $(cut -d' ' -f1 /proc/uptime) s"
