@@ -225,22 +225,12 @@ if [ -e /etc/test/rekey ]; then
                 head -c 4194304 /dev/urandom >/during.bin
                 sync
                 say "rekey-during-written $(sha256sum /during.bin | cut -c1-64) $(cvmseal --json rekey --status /dev/vda | tr -d '\n ') at $(cut -d' ' -f1 /proc/uptime) s"
-                first=1
         fi
-        # Its messages through a pipe, as the service's go to the journal: no progress bar.
+        # Its messages through a pipe, as the service's go to the journal: no progress bar.  Its one
+        # line about how long it will take comes at the start of its second step: the first boot's
+        # harness quits QEMU there.
         { cvmseal rekey --resume >/tmp/rekey.out; echo $? >/tmp/rekey.rc; } 2>&1 | tee /tmp/rekey.err >/dev/console &
         rekey=$!
-        if [ -n "${first:-}" ]; then
-                # The harness quits QEMU at this line: in the middle of the data, once the rekey has said
-                # how long it will take (after its first step).
-                n=0
-                until grep -q "Re-encrypting" /tmp/rekey.err 2>/dev/null || [ $n -ge 300 ]; do
-                        say "rekey-poll $(cvmseal --json rekey --status /dev/vda 2>&1 | tr -d '\n ')"
-                        sleep 2
-                        n=$((n + 1))
-                done
-                say "rekey-progress $(cvmseal --json rekey --status /dev/vda 2>&1 | tr -d '\n ') at $(cut -d' ' -f1 /proc/uptime) s"
-        fi
         wait $rekey
         say "rekey-exit $(cat /tmp/rekey.rc): $(cat /tmp/rekey.out) at $(cut -d' ' -f1 /proc/uptime) s"
         say "rekey-status $(cvmseal --json rekey --status /dev/vda | tr -d '\n ')"
