@@ -188,7 +188,7 @@ def main():
         ChannelCutter(chardev, ctrl, drop_cc, note)
 
     # TCG by default (the suite's boots run anywhere); the benchmarks may ask for KVM.
-    accel = ["-accel", "kvm", "-cpu", "host"] if a.accel == "kvm" else ["-cpu", "max"]
+    accel = ["-accel", "kvm", "-cpu", "host,-arch-capabilities"] if a.accel == "kvm" else ["-cpu", "max"]
     cmd = [qemu, "-machine", "q35"] + accel + ["-m", a.memory, "-smp", a.smp,
            "-nographic", "-no-reboot", "-serial", "stdio", "-monitor", "none",
            "-nodefaults",
