@@ -169,6 +169,17 @@ int rekey_start(struct crypt_device *cd, const cvmseal_secret *pass, int keyslot
         mode = strdup(crypt_get_cipher_mode(cd) ?: "xts-plain64");
         if (!cipher || !mode)
                 return -ENOMEM;
+        /* The reencryption metadata gets a digest (PBKDF2) that libcryptsetup otherwise benchmarks, a
+         * second of CPU here and several under TCG, then pays again at every activation and resume:
+         * its input is the volume keys (512 random bits each), so the minimal count protects as much. */
+        r = crypt_set_pbkdf_type(cd, &(const struct crypt_pbkdf_type) {
+                                         .type = CRYPT_KDF_PBKDF2,
+                                         .hash = "sha256",
+                                         .iterations = 1000,
+                                         .flags = CRYPT_PBKDF_NO_BENCHMARK,
+                                 });
+        if (r < 0)
+                return log_debug_errno(r, "Cannot select PBKDF2");
         /* Before the start: libcryptsetup refuses token changes while the volume is in reencryption. */
         r = record_write(cd, "running");
         if (r < 0)
