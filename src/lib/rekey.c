@@ -51,10 +51,32 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 #define REKEY_RESILIENCE "checksum"
 #define REKEY_HASH "sha256"
-/* Bytes re-encrypted per step (one header commit each).  libcryptsetup's default for "checksum" is as
- * much as the checksums fit (up to 1 GiB, and a buffer that size): 64 MiB keeps the buffer small in a
- * guest, the progress fine, and costs nothing measurable (docs/performance.md). */
-#define REKEY_HOTZONE (UINT64_C(64) << 20)
+/* Bytes re-encrypted per step (a buffer that size, and header commits around each step).
+ * libcryptsetup's default for "checksum" is as much as the checksums fit (up to 1 GiB, or a quarter
+ * of the memory): a sixteenth of the volume between 64 and 256 MiB keeps the buffer small in a guest
+ * and the progress fine, and large volumes near cryptsetup's speed (docs/performance.md). */
+#define REKEY_HOTZONE_MIN (UINT64_C(64) << 20)
+#define REKEY_HOTZONE_MAX (UINT64_C(256) << 20)
+
+/* The step for the volume of cd, in 512-byte sectors as libcryptsetup takes it. */
+static uint64_t rekey_hotzone(struct crypt_device *cd) {
+        uint64_t size = 0, hz;
+        struct stat st;
+        int fd;
+
+        /* The data device's size (an image file or a block device); unknown: the minimum. */
+        fd = open(crypt_get_device_name(cd), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+                        size = (uint64_t) st.st_size;
+                else if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &size) < 0)
+                        size = 0;
+                close(fd);
+        }
+        hz = size / 16;
+        hz = hz < REKEY_HOTZONE_MIN ? REKEY_HOTZONE_MIN : hz > REKEY_HOTZONE_MAX ? REKEY_HOTZONE_MAX : hz;
+        return (hz & ~((UINT64_C(1) << 20) - 1)) / 512U;
+}
 
 /* Key permissions (keyutils.h's names): the possessor everything, root (the owner) view, read and
  * search, nobody else anything. */
@@ -157,7 +179,7 @@ int rekey_start(struct crypt_device *cd, const cvmseal_secret *pass, int keyslot
                 .direction = CRYPT_REENCRYPT_FORWARD,
                 .resilience = REKEY_RESILIENCE,
                 .hash = REKEY_HASH,
-                .max_hotzone_size = REKEY_HOTZONE / 512U,
+                .max_hotzone_size = rekey_hotzone(cd),
                 .luks2 = &luks2,
                 .flags = CRYPT_REENCRYPT_INITIALIZE_ONLY,
         };
@@ -315,7 +337,7 @@ static int run_progress(uint64_t size, uint64_t offset, void *usrptr) {
                 c->start_offset = offset;
                 run_file_write(c, offset, size, 0);
         } else {
-                /* Once a step (REKEY_HOTZONE): cheap next to the step itself. */
+                /* Once a step (rekey_hotzone()): cheap next to the step itself. */
                 dt = elapsed(&c->start, &now);
                 c->last = now;
                 run_file_write(c, offset, size, dt > 0 ? (double) (offset - c->start_offset) / dt : 0);
@@ -741,7 +763,7 @@ _public_ int cvmseal_rekey(const char *device, const struct cvmseal_rekey_params
                         &(const struct crypt_params_reencrypt) {
                                 .resilience = REKEY_RESILIENCE,
                                 .hash = REKEY_HASH,
-                                .max_hotzone_size = REKEY_HOTZONE / 512U,
+                                .max_hotzone_size = rekey_hotzone(cd),
                                 .flags = CRYPT_REENCRYPT_RESUME_ONLY,
                         });
                 if (r == -EPERM || r == -ENOENT)

@@ -100,9 +100,13 @@ else
 fi
 
 # ---- stopped by a signal: cleanly ----
+rm -f "$T"/run/rekey-*.json
 "$CVMSEAL" --tcti "$tcti" rekey "$T/img" 2>"$T/term.err" &
 pid=$!
-sleep 0.2
+for i in $(seq 1 1000); do
+        [ -e "$T"/run/rekey-*.json ] 2>/dev/null && break
+        sleep 0.005
+done
 kill -TERM "$pid" 2>/dev/null
 wait "$pid" && rc=0 || rc=$?
 if [ "$rc" = 0 ]; then
