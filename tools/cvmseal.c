@@ -1791,7 +1791,7 @@ static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin) {
         if (r == -EBUSY)
                 return fail(EXIT_OTHER, "%s: not rekeyed: a provisioning marker (its first boot rekeys it), or "
                             "keyslots of the old key that cannot be carried over (-v names them): give their key "
-                            "with --unlock-key-file, or give them up with --drop-keyslot N", arg.device);
+                            "with --unlock-key-file, or give them up with --drop-keyslot ID", arg.device);
         if (r == -EKEYREJECTED)
                 return fail(EXIT_OTHER, "%s: the key does not open the volume's keys (during a rekey, only the keys "
                             "carried over to the new volume key do)", arg.device);
@@ -1914,7 +1914,7 @@ static void help(void) {
                "                        ones atomically (before rebooting into an update)\n"
                "  rotate DEVICE [--token ID] [--pin-file FILE] [--unlock-key-file FILE [--hsm-pin-file FILE]]\n"
                "                        the same with a new secret and the same PCRs and values\n"
-               "  rekey DEVICE [--unlock-key-file FILE] [--pin-file FILE] [--drop-keyslot N]...\n"
+               "  rekey DEVICE [--unlock-key-file FILE] [--pin-file FILE] [--drop-keyslot ID]...\n"
                "                        re-encrypt the volume to a new volume key made here, or\n"
                "                        resume it (first boot starts it; the old key's keyslots\n"
                "                        are destroyed at the end)\n"
