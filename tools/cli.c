@@ -43,6 +43,11 @@ enum {
         OPT_HSM_PROVIDER,
         OPT_HSM_PUBLIC_KEY,
         OPT_HSM_KEY_BLOB,
+        OPT_STATUS,
+        OPT_DROP_KEYSLOT,
+        OPT_NO_REKEY,
+        OPT_RECOVERY_PUBLIC_KEY,
+        OPT_RESUME,
 };
 
 /* Bits of the options seen, to check them against what each command takes. */
@@ -69,13 +74,17 @@ static const struct {
         { "lock", CLI_LOCK, 0, 0, 0 },
         { "provision", CLI_PROVISION, SEEN(OPT_TPM2_PCRS) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
         { "image", CLI_IMAGE_ENCRYPT, SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_ATTEST_POLICY) |
-          SEEN(OPT_HSM) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_SECTOR_SIZE) | SEEN(OPT_FAST_KDF), 1, 3 },  /* image encrypt RAW IMG */
+          SEEN(OPT_HSM) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_SECTOR_SIZE) | SEEN(OPT_FAST_KDF) | SEEN(OPT_NO_REKEY) |
+          SEEN(OPT_RECOVERY_PUBLIC_KEY),
+          1, 3 },  /* image encrypt RAW IMG */
         { "srk", CLI_SRK_EXPORT, SEEN(OPT_OUTPUT) | SEEN(OPT_CREATE), 1, 1 },  /* srk export */
         { "policy", CLI_POLICY_SIGN, SEEN(OPT_KEY) | SEEN(OPT_PCR_VALUES) | SEEN(OPT_PCRS) | SEEN(OPT_OUTPUT), 1, 1 },  /* policy sign */
         { "reseal", CLI_RESEAL, SEEN(OPT_TOKEN) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_PCR_VALUES) | SEEN(OPT_PIN_FILE) |
           SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
         { "rotate", CLI_ROTATE, SEEN(OPT_TOKEN) | SEEN(OPT_PIN_FILE) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE),
           1, 1 },
+        { "rekey", CLI_REKEY, SEEN(OPT_STATUS) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_PIN_FILE) | SEEN(OPT_DROP_KEYSLOT) |
+          SEEN(OPT_RESUME), 0, 1 },
         { "help", CLI_HELP, 0, 0, 0 },
 };
 
@@ -123,6 +132,11 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 { "create", no_argument, NULL, OPT_CREATE },
                 { "tpm2-public-key", required_argument, NULL, OPT_TPM2_PUBLIC_KEY },
                 { "key", required_argument, NULL, OPT_KEY },
+                { "status", no_argument, NULL, OPT_STATUS },
+                { "resume", no_argument, NULL, OPT_RESUME },
+                { "drop-keyslot", required_argument, NULL, OPT_DROP_KEYSLOT },
+                { "no-rekey", no_argument, NULL, OPT_NO_REKEY },
+                { "recovery-public-key", required_argument, NULL, OPT_RECOVERY_PUBLIC_KEY },
                 {}
         };
         struct cli_args a = {
@@ -284,6 +298,31 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                                 return usage_error(ret_error, "--key needs a PEM file");
                         a.key_file = optarg;
                         break;
+                case OPT_STATUS:
+                        a.status = true;
+                        break;
+                case OPT_RESUME:
+                        a.resume = true;
+                        break;
+                case OPT_NO_REKEY:
+                        a.no_rekey = true;
+                        break;
+                case OPT_RECOVERY_PUBLIC_KEY:
+                        if (!*optarg)
+                                return usage_error(ret_error, "--recovery-public-key needs a PEM file");
+                        a.recovery_public_key = optarg;
+                        break;
+                case OPT_DROP_KEYSLOT: {
+                        char *end;
+                        long v;
+
+                        errno = 0;
+                        v = strtol(optarg, &end, 10);
+                        if (errno != 0 || end == optarg || *end || v < 0 || v > 31)
+                                return usage_error(ret_error, "--drop-keyslot takes a keyslot number from 0 to 31");
+                        a.drop_mask |= UINT32_C(1) << v;
+                        break;
+                }
                 case OPT_TOKEN: {
                         char *end;
                         long v;
@@ -416,6 +455,16 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                             (a.hsm_pin_file && strcmp(a.hsm_pin_file, "-") == 0) +
                             (a.pcr_values_file && strcmp(a.pcr_values_file, "-") == 0) > 1)
                         return usage_error(ret_error, "only one of the key, PIN and pcr-values files can be standard input");
+                break;
+        case CLI_REKEY:
+                if (!a.device && !a.resume)
+                        return usage_error(ret_error, "DEVICE is missing (only rekey --resume goes without it)");
+                if (a.resume && (a.status || a.drop_mask))
+                        return usage_error(ret_error, "rekey --resume takes neither --status nor --drop-keyslot");
+                if (a.status && (a.unlock_key_file || a.pin_file || a.drop_mask))
+                        return usage_error(ret_error, "rekey --status only reads: it takes no key, PIN or keyslot");
+                if (a.unlock_key_file && a.pin_file && strcmp(a.unlock_key_file, "-") == 0 && strcmp(a.pin_file, "-") == 0)
+                        return usage_error(ret_error, "only one of the key and PIN files can be standard input");
                 break;
         case CLI_ATTEST_COLLECT:
                 if (strcmp(a.device, "collect") == 0) {

@@ -21,6 +21,7 @@ enum cli_command {
         CLI_POLICY_SIGN,
         CLI_RESEAL,
         CLI_ROTATE,
+        CLI_REKEY,
         CLI_HELP,
         CLI_VERSION,
 };
@@ -74,6 +75,13 @@ struct cli_args {
         const char *kernel;           /* pcr predict: the new kernel (PE image), or NULL */
         const char *initrd;           /* pcr predict: the new initrd, or NULL */
         uint32_t predict_pcr_mask;    /* pcr predict --pcrs; 0: every PCR the log extends */
+
+        bool status;                  /* rekey --status */
+        bool resume;                  /* rekey --resume: only a rekey under way (without DEVICE: every one
+                                         the initramfs handed over) */
+        uint32_t drop_mask;           /* rekey --drop-keyslot N (repeated) */
+        bool no_rekey;                /* image encrypt --no-rekey */
+        const char *recovery_public_key; /* image encrypt --recovery-public-key PEM */
 
         const char *tpm2_public_key;  /* enroll --tpm2-public-key: PEM public key (PolicyAuthorize) */
         const char *key_file;         /* policy sign --key: PEM private key (a secret);

@@ -1034,6 +1034,16 @@ static int verb_provision(void) {
                          arg.device, res.token_id, res.keyslot);
         else
                 log_info("Finished the interrupted first-boot enrollment of %s.", arg.device);
+        if (!arg.json && r > 0) {
+                _cleanup_(json_putp) json_object *st = NULL;
+                json_object *v;
+
+                /* The first boot's rekey (docs/boot.md): started here, finished after switch-root. */
+                if (cvmseal_rekey_status(arg.device, &st) >= 0 && json_object_object_get_ex(st, "state", &v) &&
+                    strcmp(json_object_get_string(v), "running") == 0)
+                        log_info("%s: the rekey to a volume key made here has started; the booted system "
+                                 "finishes it (cvmseal rekey --status %s).", arg.device, arg.device);
+        }
         return EXIT_OK;
 }
 
@@ -1114,6 +1124,16 @@ static int verb_list(void) {
                                "is only as confidential as its storage)\n",
                                json_object_get_int(json_object_object_get(pm, "token")),
                                json_object_get_int(json_object_object_get(pm, "keyslot")));
+        }
+        {
+                json_object *rk, *st;
+
+                if (json_object_object_get_ex(j, "rekey", &rk) && json_object_object_get_ex(rk, "state", &st) &&
+                    strcmp(json_object_get_string(st), "not-needed") != 0)
+                        printf("Rekey: %s%s\n", json_object_get_string(st),
+                               strcmp(json_object_get_string(st), "finished") == 0
+                                       ? " (the volume key was made in this VM; no keyslot of the old one is left)"
+                                       : " (cvmseal rekey --status)");
         }
         printf("Keyslots:");
         for (size_t i = 0; i < json_object_array_length(slots); i++) {
@@ -1415,7 +1435,7 @@ static int image_progress(uint64_t done, uint64_t total, void *userdata) {
 }
 
 static int verb_image_encrypt(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL;
+        _cleanup_secret_ cvmseal_secret *key = NULL, *recovery_pem = NULL;
         struct image_progress progress = {};
         struct sigaction sa = { .sa_handler = image_on_signal }, old_int, old_term, old_hup;
         char *policy_text = NULL;
@@ -1425,6 +1445,7 @@ static int verb_image_encrypt(void) {
                 .pcr_mask = arg.pcr_mask,
                 .progress = image_progress,
                 .userdata = &progress,
+                .no_rekey = arg.no_rekey,
         };
         struct cvmseal_image_result res = {};
         int r;
@@ -1455,6 +1476,22 @@ static int verb_image_encrypt(void) {
                         return r;
                 p.attest_policy = policy_text;
         }
+        if (arg.recovery_public_key) {
+                _cleanup_secret_ cvmseal_secret *file = NULL;
+
+                r = read_small_file(arg.recovery_public_key, 64 * 1024, "recovery public key", &file);
+                if (r != 0)
+                        return r;
+                recovery_pem = cvmseal_secret_new(cvmseal_secret_size(file) + 1);
+                if (!recovery_pem)
+                        return fail(EXIT_OTHER, "out of memory");
+                memcpy((void *) cvmseal_secret_data(recovery_pem), cvmseal_secret_data(file), cvmseal_secret_size(file));
+                p.recovery_public_key = (const char *) cvmseal_secret_data(recovery_pem);
+        }
+
+        if (!arg.no_rekey && !arg.recovery_public_key && !arg.json)
+                log_error("warning: the first boot re-encrypts the volume to a key made in the VM and destroys this "
+                          "image's keyslots: without --recovery-public-key the volume will have no recovery key");
 
         /* Interrupted, the library removes what it wrote. */
         sigemptyset(&sa.sa_mask);
@@ -1487,6 +1524,9 @@ static int verb_image_encrypt(void) {
         case -ENOSPC:
                 return fail(EXIT_OTHER, "%s: no space left on the file system (nothing was left behind)", arg.image);
         case -EINVAL:
+                if (arg.recovery_public_key && !access(arg.raw, R_OK))
+                        return fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter such as "
+                                    "a recovery public key that is no RSA key of 2048 to 4096 bits (-v says which)", arg.raw);
                 return fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter (-v says which)",
                             arg.raw);
         default:
@@ -1548,6 +1588,232 @@ static int write_file_atomic(const char *path, const char *text) {
                 (void) unlink(tmp);
         free(tmp);
         return r;
+}
+
+/* ---- rekey ---- */
+
+static bool streq(const char *a, const char *b) {
+        return a && b && strcmp(a, b) == 0;
+}
+
+static volatile sig_atomic_t rekey_interrupted;
+
+static void rekey_on_signal(int sig) {
+        (void) sig;
+        rekey_interrupted = 1;
+}
+
+struct rekey_progress {
+        struct timespec start, last;
+        uint64_t first;
+        bool begun, announced, shown;
+};
+
+static double seconds_since(const struct timespec *t) {
+        struct timespec now;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* Once, after two seconds of work, a line with what is left and how long it should take (on the
+ * console at boot); a progress bar only on a terminal.  A signal stops cleanly: the volume stays in
+ * reencryption, and the next run resumes it. */
+static int rekey_progress(uint64_t done, uint64_t total, void *userdata) {
+        struct rekey_progress *p = userdata;
+        double t, rate;
+        int percent;
+
+        if (rekey_interrupted)
+                return 1;
+        if (!p->begun) {
+                clock_gettime(CLOCK_MONOTONIC, &p->start);
+                p->last = p->start;
+                p->first = done;
+                p->begun = true;
+                return 0;
+        }
+        t = seconds_since(&p->start);
+        rate = t > 0 ? (double) (done - p->first) / t : 0;
+        /* Announced once the rate is measured: after two seconds and at least one step. */
+        if (!p->announced && ((t >= 2.0 && done > p->first) || done >= total)) {
+                p->announced = true;
+                if (p->shown)
+                        fputc('\n', stderr);
+                log_info("Re-encrypting %s to a new volume key: %" PRIu64 " of %" PRIu64 " MiB left, about %.0f s at "
+                         "%.0f MiB/s (cvmseal rekey --status %s).", arg.device, (total - done) >> 20, total >> 20,
+                         rate > 0 ? (double) (total - done) / rate : 0.0, rate / 1048576.0, arg.device);
+        }
+        if (!isatty(STDERR_FILENO) || (seconds_since(&p->last) < 0.2 && done < total))
+                return 0;
+        clock_gettime(CLOCK_MONOTONIC, &p->last);
+        percent = total ? (int) (done * 100 / total) : 100;
+        fprintf(stderr, "\r[%-40.*s] %3d%% %" PRIu64 "/%" PRIu64 " MiB %.0f MiB/s\033[K", percent * 40 / 100,
+                "########################################", percent, done >> 20, total >> 20, rate / 1048576.0);
+        if (done >= total)
+                fputc('\n', stderr);
+        p->shown = true;
+        return 0;
+}
+
+static int verb_rekey_status(void) {
+        _cleanup_(json_putp) json_object *st = NULL;
+        json_object *v;
+        const char *state;
+        int r;
+
+        r = cvmseal_rekey_status(arg.device, &st);
+        if (r < 0)
+                return fail_errno(r, arg.device);
+        if (arg.json) {
+                print_json(st);
+                return EXIT_OK;
+        }
+        json_object_object_get_ex(st, "state", &v);
+        state = json_object_get_string(v);
+        if (streq(state, "running")) {
+                int64_t done = 0, total = 0, rate = 0;
+                bool active = false;
+
+                if (json_object_object_get_ex(st, "bytes-done", &v))
+                        done = json_object_get_int64(v);
+                if (json_object_object_get_ex(st, "bytes-total", &v))
+                        total = json_object_get_int64(v);
+                if (json_object_object_get_ex(st, "rate", &v))
+                        rate = json_object_get_int64(v);
+                if (json_object_object_get_ex(st, "active", &v))
+                        active = json_object_get_boolean(v);
+                printf("%s: re-encrypting to a new volume key: %" PRId64 " of %" PRId64 " MiB done (%d%%)", arg.device,
+                       done >> 20, total >> 20, total > 0 ? (int) (done * 100 / total) : 0);
+                if (active)
+                        printf(", %" PRId64 " MiB/s, about %" PRId64 " s left\n", rate >> 20,
+                               rate > 0 ? (total - done) / rate : 0);
+                else
+                        printf("; stopped (cvmseal rekey %s resumes it)\n", arg.device);
+        } else if (streq(state, "finished"))
+                printf("%s: rekeyed: the volume key was made here; no keyslot of the old key is left\n", arg.device);
+        else if (streq(state, "starting"))
+                printf("%s: a rekey is about to start (the next boot or cvmseal rekey %s starts it)\n", arg.device,
+                       arg.device);
+        else if (streq(state, "pending"))
+                printf("%s: its first boot will rekey it (the provisioning marker asks for it)\n", arg.device);
+        else
+                printf("%s: no rekey needed or under way\n", arg.device);
+        return EXIT_OK;
+}
+
+static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin);
+
+/* rekey --resume without DEVICE: every volume whose rekey the initramfs handed over (the booted
+ * system's cvmseal-rekey.service). */
+static int rekey_handed_over(const cvmseal_secret *key, const cvmseal_secret *pin) {
+        char **devices = NULL;
+        int r, rc = EXIT_OK;
+
+        r = cvmseal_rekey_handed_over(&devices);
+        if (r < 0)
+                return fail(EXIT_OTHER, "cannot read the kernel keyring: %s", strerror(-r));
+        if (r == 0 && !arg.json)
+                log_info("No rekey was handed over by the initramfs.");
+        for (char **d = devices; *d; d++) {
+                int k;
+
+                arg.device = *d;
+                k = rekey_one(key, pin);
+                if (k != EXIT_OK)
+                        rc = k;
+        }
+        for (char **d = devices; *d; d++)
+                free(*d);
+        free(devices);
+        arg.device = NULL;
+        return rc;
+}
+
+static int verb_rekey(void) {
+        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL;
+        int r;
+
+        if (arg.status)
+                return verb_rekey_status();
+        if (arg.unlock_key_file) {
+                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
+                                    strerror(r == -ENODATA ? EINVAL : -r));
+        }
+        if (arg.pin_file) {
+                r = cvmseal_secret_read_file(arg.pin_file, PIN_MAX, true, &pin);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the PIN from %s: %s", arg.pin_file,
+                                    strerror(r == -ENODATA ? EINVAL : -r));
+        }
+        if (!arg.device)
+                return rekey_handed_over(key, pin);
+        return rekey_one(key, pin);
+}
+
+static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin) {
+        _cleanup_(json_putp) json_object *res = NULL;
+        struct rekey_progress progress = {};
+        struct sigaction sa = { .sa_handler = rekey_on_signal }, old_int, old_term, old_hup;
+        char *attest_failures = NULL;
+        json_object *v;
+        int r;
+
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        sigaction(SIGHUP, &sa, &old_hup);
+        r = cvmseal_rekey(arg.device,
+                          &(const struct cvmseal_rekey_params) {
+                                  .tcti = arg.tcti,
+                                  .unlock_key = key,
+                                  .pin = pin,
+                                  .drop_mask = arg.drop_mask,
+                                  .resume_only = arg.resume,
+                                  .progress = rekey_progress,
+                                  .userdata = &progress,
+                                  .ret_attest_failures = &attest_failures,
+                          },
+                          &res);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
+        if (progress.shown && (r < 0 || rekey_interrupted))
+                fputc('\n', stderr);
+        if (r == -EBADE) {
+                r = fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device, attest_failures ?: "(no detail)");
+                free(attest_failures);
+                return r;
+        }
+        free(attest_failures);
+        if (r == -EBUSY)
+                return fail(EXIT_OTHER, "%s: not rekeyed: a provisioning marker (its first boot rekeys it), or "
+                            "keyslots of the old key that cannot be carried over (-v names them): give their key "
+                            "with --unlock-key-file, or give them up with --drop-keyslot ID", arg.device);
+        if (r == -EKEYREJECTED)
+                return fail(EXIT_OTHER, "%s: the key does not open the volume's keys (during a rekey, only the keys "
+                            "carried over to the new volume key do)", arg.device);
+        if (r == -ENOKEY || r == -EPERM)
+                return fail(cli_exit_code(r), "%s: no key to re-encrypt with: the tokens do not unseal (after the "
+                            "lock, only the key the initramfs handed over or --unlock-key-file can)", arg.device);
+        if (r < 0)
+                return fail_errno(r, arg.device);
+
+        if (arg.json) {
+                print_json(res);
+                return EXIT_OK;
+        }
+        json_object_object_get_ex(res, "state", &v);
+        if (streq(json_object_get_string(v), "not-needed"))
+                log_info("%s: no rekey under way.", arg.device);
+        else if (streq(json_object_get_string(v), "finished"))
+                log_info("Rekeyed %s: the data is encrypted with a new volume key, and no keyslot of the old one is "
+                         "left.", arg.device);
+        else
+                log_info("Stopped the rekey of %s; 'cvmseal rekey %s' resumes it.", arg.device, arg.device);
+        return EXIT_OK;
 }
 
 static int verb_policy_sign(void) {
@@ -1648,6 +1914,15 @@ static void help(void) {
                "                        ones atomically (before rebooting into an update)\n"
                "  rotate DEVICE [--token ID] [--pin-file FILE] [--unlock-key-file FILE [--hsm-pin-file FILE]]\n"
                "                        the same with a new secret and the same PCRs and values\n"
+               "  rekey DEVICE [--unlock-key-file FILE] [--pin-file FILE] [--drop-keyslot ID]...\n"
+               "                        re-encrypt the volume to a new volume key made here, or\n"
+               "                        resume it (first boot starts it; the old key's keyslots\n"
+               "                        are destroyed at the end)\n"
+               "  rekey --resume [DEVICE]\n"
+               "                        go on with a rekey under way (without DEVICE: those the\n"
+               "                        initramfs handed over; cvmseal-rekey.service)\n"
+               "  rekey DEVICE --status [--json]\n"
+               "                        not needed, pending, running (bytes, rate) or finished\n"
                "  provision DEVICE [--tpm2-pcrs LIST] [--hsm-pin-file FILE]\n"
                "                        first boot: enroll a pipeline-built image to this TPM and\n"
                "                        destroy its provisioning keyslot (nothing to do: exit 0)\n"
@@ -1671,6 +1946,7 @@ static void help(void) {
                "                        initrd (pcr-values JSON on stdout)\n"
                "  image encrypt RAW IMG --unlock-key-file FILE [--tpm2-pcrs LIST] [--attest-policy FILE]\n"
                "                [--hsm URI [--hsm-provider NAME]] [--sector-size 512|4096] [--fast-kdf]\n"
+               "                [--no-rekey] [--recovery-public-key PEM]\n"
                "                        write RAW's content into a new LUKS2 image IMG, with a\n"
                "                        provisioning marker for its first boot\n"
                "  policy sign --key PEM --pcr-values FILE [--pcrs LIST] [--output FILE]\n"
@@ -1744,6 +2020,8 @@ int main(int argc, char *argv[]) {
         case CLI_RESEAL:
         case CLI_ROTATE:
                 return verb_reseal();
+        case CLI_REKEY:
+                return verb_rekey();
         case CLI_HSM_KEYGEN:
                 return verb_hsm_keygen();
         case CLI_ATTEST_COLLECT:

@@ -13,6 +13,8 @@ packages=(
         libtss2-tcti-device0 libtss2-tcti-swtpm0 libtss2-tcti-pcap0 libtss2-tctildr0
         # tests and demo: swtpm as the vTPM, cryptsetup and tpm2-tools as independent witnesses
         swtpm swtpm-tools tpm2-tools cryptsetup-bin python3 binutils procps
+        # the recovery escrow: the tests decrypt it as its owner does (openssl pkeyutl)
+        openssl
         # an independent Authenticode implementation for test-pcr-predict
         osslsigncode
         softhsm2 p11-kit opensc

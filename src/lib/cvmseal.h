@@ -239,6 +239,48 @@ struct cvmseal_provision_params {
 int cvmseal_provision(const char *device, const struct cvmseal_provision_params *params,
                       struct cvmseal_enroll_result *ret);
 
+/* ---- rekey: re-encryption to a new volume key (docs/design.md, "Rekey") ---- */
+
+/* Progress of a long operation: done of total bytes.  A non-zero return cancels it (-ECANCELED). */
+typedef int (*cvmseal_progress_fn)(uint64_t done, uint64_t total, void *userdata);
+
+struct cvmseal_rekey_params {
+        const char *tcti;
+        /* A passphrase or recovery key of the volume: it gets the old volume key (after the lock, the
+         * tokens cannot), and its keyslot is carried over to the new key.  NULL: the key the initramfs
+         * handed over in the kernel keyring, else a token's unseal. */
+        const cvmseal_secret *unlock_key;
+        const cvmseal_secret *pin;    /* the TPM PIN of tokens that have one */
+        uint32_t drop_mask;           /* keyslots of the old key the caller gives up (they are destroyed at
+                                         the end); any other that cannot be carried over refuses (-EBUSY) */
+        bool start_only;              /* put the volume into reencryption, do not re-encrypt yet */
+        bool resume_only;             /* only go on with a rekey under way; nothing to do otherwise (0) */
+        cvmseal_progress_fn progress; /* called as the data is re-encrypted; non-zero stops cleanly (the
+                                         volume stays in reencryption, resumable) */
+        void *userdata;
+        char **ret_attest_failures;
+};
+
+/* Re-encrypts the volume to a new volume key generated here, or resumes a reencryption where it
+ * stopped (after a crash too).  A volume that is not in reencryption yet: every cvmseal token is
+ * replaced by one whose keyslot holds the new key (and a twin of the old key, for the time of the
+ * reencryption); the unlock key's keyslot is carried over; every other keyslot of the old key must be
+ * in drop_mask (-EBUSY otherwise).  Online (through the active /dev/mapper device) when the volume is
+ * open, else offline (an image file).  When the data is done, libcryptsetup destroys every keyslot of
+ * the old key.  ret (optional): {"device", "state": "running"|"finished", "started", "name", "replaced",
+ * "dropped"}.  -EBUSY also for a volume whose first boot has not run (a provisioning marker). */
+int cvmseal_rekey(const char *device, const struct cvmseal_rekey_params *params, json_object **ret);
+
+/* The volumes whose rekey the initramfs handed over to the booted system (their passphrase is in
+ * root's user keyring): a NULL-terminated array of device paths (/dev/disk/by-uuid/UUID, else the
+ * device under the active mapping).  An empty array when there are none. */
+int cvmseal_rekey_handed_over(char ***ret_devices);
+
+/* Where the rekey of a volume stands, from its header (and the running process's progress file):
+ * {"device", "state": "not-needed"|"pending"|"starting"|"running"|"finished"|"invalid", "bytes-done",
+ * "bytes-total", "rate" (bytes/s), "active", "crashed"}.  Reads only. */
+int cvmseal_rekey_status(const char *device, json_object **ret);
+
 /* ---- offline sealing (docs/image-pipeline.md) ---- */
 
 /* This TPM's SRK (CVMSEAL_SRK_HANDLE) as a marshalled TPM2B_PUBLIC, for enrolling offline to it.
@@ -293,9 +335,6 @@ const char *cvmseal_version(void);
 
 /* ---- image pipeline ---- */
 
-/* Progress of a long operation: done of total bytes.  A non-zero return cancels it (-ECANCELED). */
-typedef int (*cvmseal_progress_fn)(uint64_t done, uint64_t total, void *userdata);
-
 struct cvmseal_image_params {
         uint32_t sector_size;         /* 512 or 4096; 0: 4096 when RAW's size is a multiple of it, else 512 */
         bool fast_kdf;                /* keyslot 0 with PBKDF2 at minimal iterations, for a random unlock key
@@ -306,6 +345,11 @@ struct cvmseal_image_params {
         cvmseal_progress_fn progress; /* called as the data is written, or NULL */
         void *userdata;
         const char *hsm_provider;     /* hsm_uri is an OSSL_STORE URI of this OpenSSL provider, or NULL */
+        bool no_rekey;                /* the marker says "rekey": false: the first boot keeps the volume key
+                                         (a data disk whose owner accepts sharing it with the pipeline) */
+        const char *recovery_public_key; /* PEM of the owner's RSA public key (2048-4096 bits): the first
+                                         boot makes a recovery key and escrows it to this key, in a
+                                         "cvmseal-recovery" token (docs/token-format.md); NULL: none */
 };
 
 struct cvmseal_image_result {

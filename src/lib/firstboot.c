@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "cvmseal.h"
+#include "escrow.h"
 #include "kdf.h"
 #include "hsm.h"
 #include "lock.h"
@@ -35,6 +36,7 @@
 #include "ops.h"
 #include "provision.h"
 #include "attest.h"
+#include "rekey.h"
 #include "seal.h"
 #include "secret.h"
 #include "srk-pin.h"
@@ -119,7 +121,7 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
         struct cvmseal_enroll_result result = { .token_id = -1, .keyslot = -1, .recovery_keyslot = -1 };
-        _cleanup_secret_ cvmseal_secret *pass = NULL;
+        _cleanup_secret_ cvmseal_secret *pass = NULL, *token_pass = NULL;
         crypt_keyslot_info ki;
         const char *policy;
         int r;
@@ -132,6 +134,10 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                 return r;
         r = provision_marker_find(cd, &m);
         if (r == -ENOENT) {
+                /* A first boot interrupted between removing the marker and starting the rekey. */
+                r = rekey_start_pending(cd, params->tcti, NULL);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot start the rekey of %s", device);
                 log_debug("%s has no provisioning marker: nothing to do", device);
                 return 0;
         }
@@ -162,9 +168,11 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                 if (r < 0)
                         return r;
 
-                if (has_cvmseal_token(cd, m.keyslot))
+                if (has_cvmseal_token(cd, m.keyslot)) {
                         log_debug("%s is enrolled already (an interrupted first boot): finishing", device);
-                else {
+                } else {
+                        _cleanup_secret_ cvmseal_secret *vk_new = NULL;
+
                         policy = params->attest_policy ?: m.attest_policy;
                         if (policy) {
                                 _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
@@ -183,9 +191,20 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                                         return r;
                         }
 
+                        /* The rekey (docs/design.md, "Rekey"): the token is made for a keyslot of a new
+                         * volume key, born here, with a twin of the image's key; the marker's "rekey"
+                         * (bound into its passphrase) says whether.  The image's other keyslots (the
+                         * pipeline's keyslot 0) are destroyed when the data is done: the marker's
+                         * consent. */
+                        if (!m.no_rekey) {
+                                r = rekey_new_volume_key(cd, &vk_new);
+                                if (r < 0)
+                                        return r;
+                        }
+
                         /* libcryptsetup keeps the device open; enroll opens its own context. */
                         crypt_free(TAKE_PTR(cd));
-                        r = cvmseal_enroll(device, pass,
+                        r = enroll_internal(device, pass,
                                            &(struct cvmseal_enroll_params) {
                                                    .tcti = params->tcti,
                                                    .pcr_mask = params->pcr_mask ?: m.pcr_mask ?: FIRSTBOOT_DEFAULT_PCRS,
@@ -193,12 +212,23 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                                                    .hsm_pin = m.hsm_provider ? NULL : params->hsm_pin,
                                                    .hsm_provider = m.hsm_provider,
                                                    .attest_policy = policy,
+                                                   .recovery_key = m.recovery_key != NULL,
                                            },
-                                           &result);
+                                           vk_new, &result, &token_pass);
                         if (r < 0)
                                 return log_debug_errno(r, "Cannot enroll %s at first boot", device);
-                        cvmseal_secret_free(TAKE_PTR(result.recovery_key));
                         r = luks_open(device, &cd);
+                        if (r >= 0 && m.recovery_key) {
+                                /* The recovery key was made here: only its owner's private key reads it
+                                 * back (escrow.h).  Before the rekey starts: libcryptsetup refuses token
+                                 * changes during it. */
+                                r = escrow_token_add(cd, result.recovery_keyslot, m.recovery_key, m.recovery_key_size,
+                                                     result.recovery_key);
+                                if (r < 0)
+                                        log_debug_errno(r, "Cannot escrow the recovery key of keyslot %d",
+                                                        result.recovery_keyslot);
+                        }
+                        cvmseal_secret_free(TAKE_PTR(result.recovery_key));
                         if (r < 0)
                                 return r;
                 }
@@ -227,6 +257,15 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
         if (r < 0)
                 return log_debug_errno(r, "Cannot remove the provisioning marker (token %d)", m.token_id);
         log_debug("Removed the provisioning marker (token %d)", m.token_id);
+
+        /* Last, because libcryptsetup refuses token changes in reencryption: the rekey starts
+         * (metadata only; the booted system re-encrypts the data, rekey.h).  A boot interrupted before
+         * this point starts it next time (below). */
+        if (!m.no_rekey) {
+                r = rekey_start_pending(cd, params->tcti, token_pass);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot start the rekey of %s", device);
+        }
 
         if (ret)
                 *ret = result;

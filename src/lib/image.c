@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 
 #include "encoding.h"
+#include "escrow.h"
 #include "evidence.h"
 #include "hsm.h"
 #include "kdf.h"
@@ -320,6 +321,12 @@ static int write_header(const char *path, uint32_t sector_size, const cvmseal_se
         if (r < 0)
                 return r;
         marker.pcr_mask = params->pcr_mask;
+        marker.no_rekey = params->no_rekey;
+        if (params->recovery_public_key) {
+                r = escrow_key_from_pem(params->recovery_public_key, &marker.recovery_key, &marker.recovery_key_size);
+                if (r < 0)
+                        return r;
+        }
         marker.attest_policy = params->attest_policy ? strdup(params->attest_policy) : NULL;
         if (params->hsm_provider) {
                 /* An OpenSSL provider's OSSL_STORE URI is stored as it is (provision_marker_add()
@@ -450,6 +457,15 @@ _public_ int cvmseal_image_encrypt(const char *raw, const char *img, const cvmse
                 r = hsm_uri_public(params->hsm_uri, &pub);
                 if (r < 0)
                         return log_debug_errno(r, "Not an HSM URI");
+        }
+
+        if (params->recovery_public_key) {
+                _cleanup_free_ uint8_t *der = NULL;
+                size_t der_size;
+
+                r = escrow_key_from_pem(params->recovery_public_key, &der, &der_size);
+                if (r < 0)
+                        return r;
         }
 
         r = raw_open(raw, &raw_fd, &raw_size);

@@ -84,11 +84,11 @@ int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, c
 }
 
 int luks_keyslot_add(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase) {
-        return luks_keyslot_add_except(cd, volume_key, passphrase, -1);
+        return luks_keyslot_add_except(cd, volume_key, passphrase, 0, false);
 }
 
 int luks_keyslot_add_except(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase,
-                            int except) {
+                            uint32_t except, bool unbound) {
         /* The passphrase has 256 bits of entropy: a slow KDF would only slow the boot. */
         const struct crypt_pbkdf_type pbkdf = {
                 .type = CRYPT_KDF_PBKDF2,
@@ -104,18 +104,26 @@ int luks_keyslot_add_except(struct crypt_device *cd, const cvmseal_secret *volum
         if (r < 0)
                 return log_debug_errno(r, "Cannot select PBKDF2");
 
-        if (except >= 0) {
-                /* The lowest free keyslot but except (which a plan keeps for another keyslot). */
+        if (except != 0) {
+                /* The lowest free keyslot not in except (which a plan keeps for other keyslots). */
                 for (slot = 0; slot < crypt_keyslot_max(CRYPT_LUKS2); slot++)
-                        if (slot != except && crypt_keyslot_status(cd, slot) == CRYPT_SLOT_INACTIVE)
+                        if ((slot >= 32 || !(except & (UINT32_C(1) << slot))) &&
+                            crypt_keyslot_status(cd, slot) == CRYPT_SLOT_INACTIVE)
                                 break;
                 if (slot >= crypt_keyslot_max(CRYPT_LUKS2))
                         return log_debug_errno(-ENOSPC, "No free keyslot left");
         }
-        r = crypt_keyslot_add_by_volume_key(cd, slot, (const char *) cvmseal_secret_data(volume_key),
-                                            cvmseal_secret_size(volume_key),
-                                            (const char *) cvmseal_secret_data(passphrase),
-                                            cvmseal_secret_size(passphrase));
+        if (unbound)
+                /* A new volume key (a rekey): bound to no segment until the re-encryption starts. */
+                r = crypt_keyslot_add_by_key(cd, slot, (const char *) cvmseal_secret_data(volume_key),
+                                             cvmseal_secret_size(volume_key), (const char *) cvmseal_secret_data(passphrase),
+                                             cvmseal_secret_size(passphrase),
+                                             CRYPT_VOLUME_KEY_NO_SEGMENT | CRYPT_VOLUME_KEY_DIGEST_REUSE);
+        else
+                r = crypt_keyslot_add_by_volume_key(cd, slot, (const char *) cvmseal_secret_data(volume_key),
+                                                    cvmseal_secret_size(volume_key),
+                                                    (const char *) cvmseal_secret_data(passphrase),
+                                                    cvmseal_secret_size(passphrase));
         if (r == -ENOMEM || r == -EINVAL || r == -ENOSPC)
                 /* libcryptsetup says -EINVAL or -ENOMEM when no slot or no keyslot area is left. */
                 return log_debug_errno(-ENOSPC, "Cannot add a keyslot (%s)", strerror(-r));

@@ -24,9 +24,10 @@ int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, c
 /* Adds a keyslot for passphrase with PBKDF2-SHA256 at the minimal iteration count (for secrets with
  * 256 bits of entropy); returns the keyslot. */
 int luks_keyslot_add(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase);
-/* The same in the lowest free keyslot other than except (-1: any). */
+/* The same in the lowest free keyslot whose bit is not set in except (0: any); unbound: for a new
+ * volume key that no segment uses yet (a rekey's). */
 int luks_keyslot_add_except(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase,
-                            int except);
+                            uint32_t except, bool unbound);
 
 /* Opens keyslot (or any with CRYPT_ANY_SLOT) with passphrase; activates name when not NULL.  Returns
  * the keyslot; -EKEYREJECTED when the passphrase does not open it. */

@@ -16,6 +16,7 @@
 #include "kdf.h"
 #include "lock.h"
 #include "ops.h"
+#include "rekey.h"
 #include "reseal.h"
 #include "log.h"
 #include "luks.h"
@@ -304,6 +305,11 @@ static int enroll_verify(tpm2_context *tpm, const struct token *t, const char *u
 
 _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key,
                             const struct cvmseal_enroll_params *params, struct cvmseal_enroll_result *ret) {
+        return enroll_internal(device, unlock_key, params, NULL, ret, NULL);
+}
+
+int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const struct cvmseal_enroll_params *params,
+                    const cvmseal_secret *vk_new, struct cvmseal_enroll_result *ret, cvmseal_secret **ret_passphrase) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
         _cleanup_secret_ cvmseal_secret *vk = NULL, *share = NULL, *pass = NULL, *recovery = NULL,
@@ -312,7 +318,8 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         TPM2B_PUBLIC signing_key;
         uint8_t values[CVMSEAL_PCR_MAX][32] = {}, binding[32];
         struct pending pending = { .id = -1 };
-        int r, id, slot = -1, recovery_slot = -1;
+        int r, id, slot = -1, recovery_slot = -1, recovery_twin = -1;
+        unsigned tidx;
         uint32_t mask;
         bool locked = false, verified = false, hsm_verified = true;
         const char *uuid;
@@ -325,6 +332,9 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (params->tpm2_public_key && (params->srk_public || (params->pcr_mask & CVMSEAL_LOCK_MASK)))
                 return log_debug_errno(-EINVAL, "A signed policy cannot be sealed offline or cover the lock PCR");
         if (params->srk_public && !params->pcr_values)
+                return -EINVAL;
+        /* For a rekey (rekey.h): the token's keyslot holds the new volume key, a twin the old one. */
+        if (vk_new && params->srk_public)
                 return -EINVAL;
 
         r = luks_open(device, &cd);
@@ -347,11 +357,16 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         id = luks_token_free_id(cd);
         if (id < 0)
                 return id;
-        /* The keyslot is chosen now: the token names its keyslot, and the binding covers it. */
-        r = pending_plan(cd, vk, id, 1, -1, -1, &pending);
+        /* The keyslots are chosen now: the token names its keyslot, and the binding covers it.  For a
+         * rekey, the token's keyslot holds the new volume key and a twin (the old key under the same
+         * passphrase) follows it.  A recovery keyslot is never in the plan (below). */
+        tidx = 0;
+        r = pending_plan(cd, vk, id, vk_new ? 2U : 1U, -1, -1, &pending);
         if (r < 0)
                 return r;
-        t.keyslot = pending.slots[0];
+        t.keyslot = pending.slots[tidx];
+        if (vk_new && cvmseal_secret_size(vk_new) != cvmseal_secret_size(vk))
+                return log_debug_errno(-EINVAL, "The new volume key is not of the old one's size");
 
         if (params->attest_policy) {
                 uint8_t policy_digest[32];
@@ -436,20 +451,34 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
         if (params->recovery_key) {
                 /* Not in the record: a record can be written back by whoever saw it, and a recovery
                  * keyslot is never destroyed on a record's word.  A kill before the enrollment is done
-                 * leaves it unused (its key was never printed); a failure here removes it. */
-                r = luks_keyslot_add_except(cd, vk, recovery, t.keyslot);
+                 * leaves it unused (its key was never printed); a failure here removes it.  For a
+                 * rekey: the new volume key's keyslot, and its twin with the old key. */
+                r = luks_keyslot_add_except(cd, vk_new ?: vk, recovery, pending_slot_mask(&pending), vk_new != NULL);
                 if (r < 0)
                         goto undo;
                 recovery_slot = r;
+                if (vk_new) {
+                        r = luks_keyslot_add_except(cd, vk, recovery, pending_slot_mask(&pending), false);
+                        if (r < 0)
+                                goto undo;
+                        recovery_twin = r;
+                }
         }
 
-        r = pending_keyslot_add(cd, &pending, 0, vk, pass);
+        r = pending_keyslot_add(cd, &pending, tidx, vk_new ?: vk, pass, vk_new != NULL);
         if (r < 0)
                 goto undo;
         slot = r;
         if (slot != t.keyslot) {
                 r = log_debug_errno(-EIO, "libcryptsetup added keyslot %d, not the planned %d", slot, t.keyslot);
                 goto undo;
+        }
+        if (vk_new) {
+                /* The twin: the same passphrase for the old volume key, so that the token's passphrase
+                 * opens both halves of the volume while it is re-encrypted (rekey.h). */
+                r = pending_keyslot_add(cd, &pending, tidx + 1, vk, pass, false);
+                if (r < 0)
+                        goto undo;
         }
 
         r = token_add(cd, id, &t);
@@ -458,7 +487,12 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
 
         /* Read back what was written: the token must parse and open its keyslot. */
         r = token_check_written(cd, id);
-        if (r >= 0)
+        if (r >= 0 && vk_new) {
+                r = crypt_activate_by_passphrase(cd, NULL, slot, (const char *) cvmseal_secret_data(pass),
+                                                 cvmseal_secret_size(pass), CRYPT_ACTIVATE_ALLOW_UNBOUND_KEY);
+                if (r >= 0)
+                        r = luks_activate(cd, NULL, pending.slots[tidx + 1], pass);
+        } else if (r >= 0)
                 r = luks_activate(cd, NULL, slot, pass);
         if (r >= 0)
                 r = pending_commit(cd, &pending);
@@ -473,6 +507,8 @@ _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key
                 .recovery_keyslot = recovery_slot,
                 .recovery_key = TAKE_PTR(recovery),
         };
+        if (ret_passphrase)
+                *ret_passphrase = TAKE_PTR(pass);
         return 0;
 
 undo:
@@ -481,6 +517,8 @@ undo:
         (void) pending_rollback(cd, &pending);
         if (recovery_slot >= 0)
                 (void) crypt_keyslot_destroy(cd, recovery_slot);
+        if (recovery_twin >= 0)
+                (void) crypt_keyslot_destroy(cd, recovery_twin);
         return r;
 }
 
@@ -684,6 +722,7 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         _cleanup_(token_done) struct token t = {};
         struct tpm2_sealed sealed;
         crypt_keyslot_info ki;
+        bool rekey;
         int r;
 
         r = token_load(cd, id, &t);
@@ -691,8 +730,13 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
                 return r;
 
         ki = crypt_keyslot_status(cd, t.keyslot);
-        if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+        /* Unbound: the keyslot holds the new key of a rekey about to start (rekey.h). */
+        if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST && ki != CRYPT_SLOT_UNBOUND)
                 return log_debug_errno(-EBADMSG, "Token %d names keyslot %d, which is not in use", id, t.keyslot);
+        /* During a rekey the volume opens only with both keys: the token's keyslot (the new key) and
+         * its twin (the old key), which libcryptsetup finds by the passphrase alone.  Before it starts,
+         * the twin alone opens the volume. */
+        rekey = ki == CRYPT_SLOT_UNBOUND || rekey_in_progress(cd);
         r = token_precheck(&t, params->pin, &sealed);
         if (r < 0)
                 return log_debug_errno(r, "Token %d cannot be unsealed here", id);
@@ -719,8 +763,8 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
                 return r;
 
         if (check_keyslot) {
-                log_debug("Token %d: opening keyslot %d", id, t.keyslot);
-                r = luks_activate(cd, params->name, t.keyslot, pass);
+                log_debug("Token %d: opening keyslot %d%s", id, t.keyslot, rekey ? " and its twin (a rekey)" : "");
+                r = luks_activate(cd, params->name, rekey ? CRYPT_ANY_SLOT : t.keyslot, pass);
                 if (r == -EKEYREJECTED)
                         /* The TPM gave the share back, so the salt, the UUID or the token id has changed. */
                         return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase does not open keyslot %d",
@@ -735,6 +779,11 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
         r = lock_note_volume(crypt_get_uuid(cd), pass);
         if (r == -ENOMEM)
                 return r;
+        /* The rekey goes on after switch-root, when the lock forbids another unseal: the initramfs
+         * leaves the passphrase in root's user keyring for it (rekey.h).  Not from the token plugin,
+         * which runs in someone else's process, nor for a --test. */
+        if (rekey && check_keyslot && (params->name || ret_passphrase))
+                (void) rekey_handover(crypt_get_uuid(cd), pass);
 
         *ret_keyslot = t.keyslot;
         if (ret_version)
@@ -1091,7 +1140,15 @@ _public_ int cvmseal_list(const char *device, json_object **ret) {
                  * is left out here; the token list shows it). */
                 _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
 
-                if (provision_marker_find(cd, &m) >= 0) {
+                _cleanup_(json_object_putp) json_object *rk = NULL;
+
+                /* Where the rekey stands (rekey.h): "finished" says that no keyslot of the image's
+                 * volume key is left. */
+                if (cvmseal_rekey_status(device, &rk) >= 0) {
+                        json_object_object_del(rk, "device");
+                        r = json_add(o, "rekey", TAKE_PTR(rk));
+                }
+                if (r >= 0 && provision_marker_find(cd, &m) >= 0) {
                         json_object *pm = json_object_new_object();
 
                         r = json_add(o, "provision", pm);

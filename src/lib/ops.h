@@ -47,3 +47,12 @@ int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **r
 int token_derive(struct crypt_device *cd, tpm2_context *tpm, int id, const struct token *t, const cvmseal_secret *pin,
                  const cvmseal_secret *hsm_pin, char **ret_attest_failures, cvmseal_secret **ret_passphrase,
                  cvmseal_secret **ret_hsm_pin);
+
+struct cvmseal_enroll_result;
+
+/* cvmseal_enroll(), and for a rekey (rekey.h): with vk_new, the token's keyslot holds vk_new (bound to
+ * no segment yet) and a second keyslot, its twin, holds the volume's current key under the same
+ * passphrase; no recovery key, no offline sealing.  ret_passphrase (optional): the token's keyslot
+ * passphrase. */
+int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const struct cvmseal_enroll_params *params,
+                    const cvmseal_secret *vk_new, struct cvmseal_enroll_result *ret, cvmseal_secret **ret_passphrase);

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "encoding.h"
+#include "escrow.h"
 #include "hsm.h"
 #include "json-util.h"
 #include "kdf.h"
@@ -36,6 +37,7 @@ void provision_marker_done(struct provision_marker *m) {
         free(m->attest_policy);
         free(m->hsm_uri);
         free(m->hsm_provider);
+        free(m->recovery_key);
         *m = (struct provision_marker) { .token_id = -1, .keyslot = -1 };
 }
 
@@ -61,7 +63,8 @@ static int passphrase_check(const char *s, size_t n) {
 }
 
 static int parse_enroll(json_object *o, struct provision_marker *m) {
-        static const char *const known[] = { "pcrs", "attest-policy", "hsm", "hsm-provider", NULL };
+        static const char *const known[] = { "pcrs", "attest-policy", "hsm", "hsm-provider", "recovery-key", "rekey",
+                                             NULL };
         const struct json_doc *d = &doc_enroll;
         _cleanup_free_ uint8_t *policy = NULL;
         size_t policy_size = 0;
@@ -107,6 +110,25 @@ static int parse_enroll(json_object *o, struct provision_marker *m) {
                 m->attest_policy = strndup((const char *) policy, policy_size);
                 if (!m->attest_policy)
                         return -ENOMEM;
+        }
+
+        /* Optional: the owner's RSA public key, to which the first boot escrows the recovery key it
+         * makes (escrow.h). */
+        r = json_get_blob(d, o, "recovery-key", JSON_BLOB_OPTIONAL, 1, ESCROW_KEY_MAX, &m->recovery_key,
+                          &m->recovery_key_size);
+        if (r < 0)
+                return r;
+        if (m->recovery_key && escrow_key_check(m->recovery_key, m->recovery_key_size) < 0)
+                return json_bad(d, "recovery-key", "is not an RSA public key of 2048 to 4096 bits");
+
+        /* Optional: "rekey": false, the first boot keeps the image's volume key.  Written only as false:
+         * true is the default, and a marker says it by leaving the member out. */
+        if (json_object_object_get_ex(o, "rekey", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        return json_bad(d, "rekey", "has the wrong type");
+                if (json_object_get_boolean(v))
+                        return json_bad(d, "rekey", "is true, which is written by leaving it out");
+                m->no_rekey = true;
         }
 
         /* Optional: an OpenSSL provider's key (docs/hsm.md): the provider by a bare name (never a
@@ -267,7 +289,8 @@ int provision_marker_parse(const char *json, struct provision_marker *ret) {
 /* The marker as JSON text: version 2, with "keyslots" and "secret" when keyslot >= 0 and secret are
  * given; without both, the canonical form that the keyslot's passphrase is bound to. */
 static int marker_to_string(int keyslot, const cvmseal_secret *secret, uint32_t pcr_mask, const char *attest_policy,
-                            const char *hsm_uri, const char *hsm_provider, char **ret) {
+                            const char *hsm_uri, const char *hsm_provider, const uint8_t *recovery_key,
+                            size_t recovery_key_size, bool no_rekey, char **ret) {
         _cleanup_(json_object_putp) json_object *j = NULL, *ks = NULL, *enroll = NULL;
         json_object *p;
         char slot[16], *copy = NULL;
@@ -301,6 +324,10 @@ static int marker_to_string(int keyslot, const cvmseal_secret *secret, uint32_t 
                 r = json_add(enroll, "hsm", json_object_new_string(hsm_uri));
         if (r >= 0 && hsm_provider)
                 r = json_add(enroll, "hsm-provider", json_object_new_string(hsm_provider));
+        if (r >= 0 && recovery_key)
+                r = json_add_blob(enroll, "recovery-key", false, recovery_key, recovery_key_size);
+        if (r >= 0 && no_rekey)
+                r = json_add(enroll, "rekey", json_object_new_boolean(false));
         if (r >= 0)
                 r = json_add(j, "enroll", TAKE_PTR(enroll));
         if (r >= 0) {
@@ -335,7 +362,8 @@ int provision_keyslot_passphrase(const struct provision_marker *m, const char *u
                 return *ret ? 0 : -ENOMEM;
         }
 
-        r = marker_to_string(-1, NULL, m->pcr_mask, m->attest_policy, m->hsm_uri, m->hsm_provider, &canonical);
+        r = marker_to_string(-1, NULL, m->pcr_mask, m->attest_policy, m->hsm_uri, m->hsm_provider, m->recovery_key,
+                             m->recovery_key_size, m->no_rekey, &canonical);
         if (r < 0)
                 return r;
         info_size = sizeof(PROVISION_KDF_INFO) + 36 + strlen(canonical);
@@ -407,7 +435,8 @@ int provision_marker_add(struct crypt_device *cd, int keyslot, const struct prov
                         return log_debug_errno(-EINVAL, "The HSM URI carries a PIN or a module path");
         }
 
-        r = marker_to_string(keyslot, m->secret, m->pcr_mask, m->attest_policy, uri, m->hsm_provider, &json);
+        r = marker_to_string(keyslot, m->secret, m->pcr_mask, m->attest_policy, uri, m->hsm_provider, m->recovery_key,
+                             m->recovery_key_size, m->no_rekey, &json);
         if (r < 0)
                 return r;
 
@@ -424,6 +453,7 @@ int provision_marker_add(struct crypt_device *cd, int keyslot, const struct prov
         if (r >= 0)
                 r = provision_marker_parse(back, &check);
         if (r >= 0 && (check.keyslot != keyslot || check.pcr_mask != m->pcr_mask || check.version != PROVISION_TOKEN_VERSION ||
+                       check.no_rekey != m->no_rekey ||
                        !secret_equal(cvmseal_secret_data(check.secret), cvmseal_secret_data(m->secret),
                                      PROVISION_PASSPHRASE_SIZE)))
                 r = -EIO;

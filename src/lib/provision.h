@@ -29,6 +29,12 @@ struct provision_marker {
         char *attest_policy;          /* exact policy bytes (NUL-terminated text) or NULL */
         char *hsm_uri;                /* or NULL */
         char *hsm_provider;           /* hsm_uri is an OSSL_STORE URI of this OpenSSL provider, or NULL */
+        uint8_t *recovery_key;        /* "enroll": {"recovery-key"}: the owner's RSA public key (DER
+                                         SubjectPublicKeyInfo) the first boot escrows a new recovery key
+                                         to (escrow.h), or NULL */
+        size_t recovery_key_size;
+        bool no_rekey;                /* "enroll": {"rekey": false}: the first boot keeps the volume key;
+                                         absent (the default): it re-encrypts the volume to a new one */
 };
 
 /* The passphrase of the marker's keyslot on the volume of uuid.  Version 2 (docs/token-format.md):

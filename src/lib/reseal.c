@@ -376,8 +376,17 @@ int pending_start(struct crypt_device *cd, struct pending *p) {
         return 0;
 }
 
+uint32_t pending_slot_mask(const struct pending *p) {
+        uint32_t m = 0;
+
+        for (unsigned i = 0; i < p->n_slots; i++)
+                if (p->slots[i] >= 0 && p->slots[i] < 32)
+                        m |= UINT32_C(1) << p->slots[i];
+        return m;
+}
+
 int pending_keyslot_add(struct crypt_device *cd, const struct pending *p, unsigned i, const cvmseal_secret *volume_key,
-                        const cvmseal_secret *passphrase) {
+                        const cvmseal_secret *passphrase, bool unbound) {
         const struct crypt_pbkdf_type pbkdf = {
                 .type = CRYPT_KDF_PBKDF2,
                 .hash = "sha256",
@@ -391,9 +400,16 @@ int pending_keyslot_add(struct crypt_device *cd, const struct pending *p, unsign
         r = crypt_set_pbkdf_type(cd, &pbkdf);
         if (r < 0)
                 return log_debug_errno(r, "Cannot select PBKDF2");
-        r = crypt_keyslot_add_by_volume_key(cd, p->slots[i], (const char *) cvmseal_secret_data(volume_key),
-                                            cvmseal_secret_size(volume_key), (const char *) cvmseal_secret_data(passphrase),
-                                            cvmseal_secret_size(passphrase));
+        if (unbound)
+                /* A new volume key (a rekey): bound to no segment until the re-encryption starts. */
+                r = crypt_keyslot_add_by_key(cd, p->slots[i], (const char *) cvmseal_secret_data(volume_key),
+                                             cvmseal_secret_size(volume_key), (const char *) cvmseal_secret_data(passphrase),
+                                             cvmseal_secret_size(passphrase), CRYPT_VOLUME_KEY_NO_SEGMENT | CRYPT_VOLUME_KEY_DIGEST_REUSE);
+        else
+                r = crypt_keyslot_add_by_volume_key(cd, p->slots[i], (const char *) cvmseal_secret_data(volume_key),
+                                                    cvmseal_secret_size(volume_key),
+                                                    (const char *) cvmseal_secret_data(passphrase),
+                                                    cvmseal_secret_size(passphrase));
         if (r == -ENOMEM || r == -EINVAL || r == -ENOSPC)
                 return log_debug_errno(-ENOSPC, "Cannot add keyslot %d (%s)", p->slots[i], strerror(-r));
         if (r < 0)
@@ -718,7 +734,7 @@ static int reseal_one(struct crypt_device *cd, tpm2_context *tpm, struct old_tok
         r = pending_start(cd, &p);
         if (r < 0)
                 return r;
-        r = pending_keyslot_add(cd, &p, 0, o->vk, pass);
+        r = pending_keyslot_add(cd, &p, 0, o->vk, pass, false);
         if (r < 0)
                 goto undo;
         if (r != t.keyslot) {

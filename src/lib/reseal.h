@@ -36,7 +36,7 @@
 #define PENDING_TOKEN_TYPE "cvmseal-pending"
 #define PENDING_VERSION 2
 #define PENDING_KEY_INFO "cvmseal pending v2"
-#define PENDING_SLOTS_MAX 2U
+#define PENDING_SLOTS_MAX 4U   /* a rekey's enroll: the recovery key and the token, each with its twin */
 
 struct pending {
         int id;                                   /* the record's token id; -1 while not written */
@@ -73,9 +73,12 @@ int pending_plan(struct crypt_device *cd, const cvmseal_secret *volume_key, int 
 /* Writes the record (authenticated), before any keyslot is added. */
 int pending_start(struct crypt_device *cd, struct pending *p);
 
+/* The planned keyslots as a bit mask (keyslots 0-31), for keyslots added outside the plan. */
+uint32_t pending_slot_mask(const struct pending *p);
+
 /* Adds keyslot p->slots[i] for passphrase (PBKDF2-SHA256 at p->iterations[i]); returns the keyslot. */
 int pending_keyslot_add(struct crypt_device *cd, const struct pending *p, unsigned i, const cvmseal_secret *volume_key,
-                        const cvmseal_secret *passphrase);
+                        const cvmseal_secret *passphrase, bool unbound);
 
 /* Undoes what the record describes (the new token if written, the new keyslots) and removes it. */
 int pending_rollback(struct crypt_device *cd, struct pending *p);

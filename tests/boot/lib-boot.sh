@@ -197,18 +197,45 @@ mount -t sysfs sysfs /sys 2>/dev/null
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 say() { echo "CVMSEAL-TEST: $*"; }
-say "root mounted"
+say "root mounted at $(cut -d' ' -f1 /proc/uptime) s"
 cvmseal unlock --test /dev/vda >/tmp/out 2>&1
 say "unlock-test exit $?: $(cat /tmp/out)"
 say "list $(cvmseal list --json /dev/vda | tr -d '\n ')"
 say "lock-record $(cat /run/cvmseal/lock.json 2>/dev/null)"
-if [ -b /dev/vdb ]; then
+if [ -b /dev/vdb ] && ! [ -e /etc/test/bench ]; then
         cvmseal enroll /dev/vdb --unlock-key-file /etc/test/data.key --no-lock-pcr --tpm2-pcrs 7 >/tmp/out 2>&1
         say "data-enroll exit $?: $(cat /tmp/out)"
         cryptsetup -v open --token-only /dev/vdb data >/tmp/out 2>&1
         say "token-only exit $?: $(cat /tmp/out)"
         [ -b /dev/mapper/data ] && say "data content $(head -c 15 /dev/mapper/data)"
         cryptsetup close data 2>/dev/null
+fi
+if [ -e /etc/test/rekey ]; then
+        # The rekey after switch-root (docs/boot.md, "First boot: the rekey"): this init stands in for
+        # cvmseal-rekey.service (the same command: every volume whose key the initramfs handed over).  Its one-line announcement goes to the console.  The files written
+        # before (in the image) and during the rekey are read back by checksum at every boot.
+        mount -o remount,rw / || say "cannot remount the root file system read-write"
+        say "rekey-before $(sha256sum /before.bin | cut -c1-64) at $(cut -d' ' -f1 /proc/uptime) s"
+        [ -f /during.bin ] && say "rekey-during $(sha256sum /during.bin | cut -c1-64)"
+        say "rekey-status $(cvmseal --json rekey --status /dev/vda | tr -d '\n ')"
+        # A file written while the volume is in reencryption (the first boot started it), before the
+        # data pass: it has to be re-encrypted too.  (Writes into the step being re-encrypted wait
+        # for that step.)
+        if [ ! -f /during.bin ]; then
+                head -c 4194304 /dev/urandom >/during.bin
+                sync
+                say "rekey-during-written $(sha256sum /during.bin | cut -c1-64) $(cvmseal --json rekey --status /dev/vda | tr -d '\n ') at $(cut -d' ' -f1 /proc/uptime) s"
+        fi
+        # Its messages through a pipe, as the service's go to the journal: no progress bar.  Its one
+        # line about how long it will take comes at the start of its second step: the first boot's
+        # harness quits QEMU there.
+        { cvmseal rekey --resume >/tmp/rekey.out; echo $? >/tmp/rekey.rc; } 2>&1 | tee /tmp/rekey.err >/dev/console &
+        rekey=$!
+        wait $rekey
+        say "rekey-exit $(cat /tmp/rekey.rc): $(cat /tmp/rekey.out) at $(cut -d' ' -f1 /proc/uptime) s"
+        say "rekey-status $(cvmseal --json rekey --status /dev/vda | tr -d '\n ')"
+        say "rekey-list $(cvmseal list --json /dev/vda | tr -d '\n ')"
+        sha256sum /before.bin /during.bin | sed 's/^/CVMSEAL-TEST: rekey-final /'
 fi
 say "END"
 poweroff -f

@@ -138,6 +138,9 @@ def main():
                     help="when --until is seen and so is REGEX, give the guest up to 30 s to power off by itself")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--memory", default="1024")
+    ap.add_argument("--smp", default="1")
+    ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
+                    help="kvm for the benchmarks (tests/bench), where /dev/kvm is there")
     ap.add_argument("--log", required=True)
     ap.add_argument("--tpm-drop-at", metavar="CC", default=None,
                     help="cut the TPM channel at the first command with this code (%s, or hex)" % ", ".join(TPM_CC))
@@ -184,7 +187,9 @@ def main():
         chardev = os.path.join(state, "cut.sock")
         ChannelCutter(chardev, ctrl, drop_cc, note)
 
-    cmd = [qemu, "-machine", "q35", "-cpu", "max", "-m", a.memory, "-smp", "1",
+    # TCG by default (the suite's boots run anywhere); the benchmarks may ask for KVM.
+    accel = ["-accel", "kvm", "-cpu", "host,-arch-capabilities"] if a.accel == "kvm" else ["-cpu", "max"]
+    cmd = [qemu, "-machine", "q35"] + accel + ["-m", a.memory, "-smp", a.smp,
            "-nographic", "-no-reboot", "-serial", "stdio", "-monitor", "none",
            "-nodefaults",
            "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + a.ovmf_code,

@@ -40,7 +40,7 @@ make_ext4 "$T/rootfs" "$T/root.ext4" 96M
 # verifier checks that it replays to the quoted PCRs it extends (not IMA's PCR 10, nor 17-22).
 attest=(--attest-policy "$policy")
 [ "${BOOT_ATTEST:-1}" = 0 ] && attest=()
-expect_exit 0 "$CVMSEAL" --json image encrypt "$T/root.ext4" "$T/root.img" --unlock-key-file "$key" --fast-kdf \
+expect_exit 0 "$CVMSEAL" --json image encrypt "$T/root.ext4" "$T/root.img" --unlock-key-file "$key" --fast-kdf --no-rekey \
         --tpm2-pcrs 4,7,9 "${attest[@]}"
 pycheck "$out" "d['provision-keyslot'] >= 0" "image encrypt --json"
 uuid=$(cryptsetup luksUUID "$T/root.img") || fail "luksUUID"

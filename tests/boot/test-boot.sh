@@ -22,6 +22,13 @@
 #                    channel at the lock's PCR_Event (qemu-boot.py --tpm-drop-at): the volume was opened,
 #                    the lock fails, and the guest powers off without running its root file system
 #   token-only       `cryptsetup open --token-only` opens a data volume through the plugin in the guest
+#   rekey            the first boot starts the rekey and the guest's init (standing in for
+#                    cvmseal-rekey.service) runs it on the mounted root; once it is under way the guest
+#                    writes a file, and QEMU is quit in the middle; the next boot unlocks unattended,
+#                    resumes and finishes; both files (and one from the image) read back by checksum;
+#                    the pipeline's volume key no longer opens the disk (on the host), its key file
+#                    neither; the recovery key (escrowed to the owner's public key) opens during and
+#                    after, and at the recovery prompt of a changed initramfs
 . "$(dirname "$0")/lib-boot.sh"
 
 scenario=${1:?usage: test-boot.sh SCENARIO}
@@ -32,9 +39,23 @@ boot_machine
 guest_rootfs "$T/rootfs"
 key=$T/key
 head -c 32 /dev/urandom | base64 | tr -d '\n' >"$key"
-make_ext4 "$T/rootfs" "$T/root.ext4" 96M
+root_size=96M rekey_opts=(--no-rekey)
+if [ "$scenario" = rekey ]; then
+        # A root of three steps of the rekey (64 MiB each, half a minute each: TCG re-encrypts about
+        # 2 MiB/s): QEMU is quit when the rekey says how long it will take, after its first step.
+        root_size=192M
+        # The owner's key pair: the first boot escrows the recovery key it makes to the public half.
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/owner.pem" 2>/dev/null || fail "genpkey"
+        openssl pkey -in "$T/owner.pem" -pubout -out "$T/owner.pub" || fail "pkey -pubout"
+        rekey_opts=(--recovery-public-key "$T/owner.pub")
+        touch "$T/rootfs/etc/test/rekey"
+        head -c 8388608 /dev/urandom >"$T/rootfs/before.bin"
+        before_sum=$(sha256sum "$T/rootfs/before.bin" | cut -c1-64)
+fi
+make_ext4 "$T/rootfs" "$T/root.ext4" "$root_size"
+# The other scenarios keep the image's volume key (--no-rekey): they test other things, faster.
 expect_exit 0 "$CVMSEAL" --json image encrypt "$T/root.ext4" "$T/root.img" --unlock-key-file "$key" --fast-kdf \
-        --tpm2-pcrs 4,7,9 --attest-policy "$policy"
+        --tpm2-pcrs 4,7,9 --attest-policy "$policy" "${rekey_opts[@]}"
 pycheck "$out" "d['provision-keyslot'] >= 0" "image encrypt --json"
 uuid=$(cryptsetup luksUUID "$T/root.img") || fail "luksUUID"
 disks=(--disk "$T/root.img")
@@ -146,6 +167,65 @@ lock)
         expect_console "cryptsetup: root: set up successfully" "lock fails: the volume was unsealed and opened"
         expect_console "\[qemu-boot: TPM channel dropped at PCR_Event" "lock fails: the channel cut at the lock"
         expect_lock_failed_closed "lock fails"
+        ;;
+rekey)
+        cryptsetup luksDump --dump-volume-key --volume-key-file "$T/vk-old" --batch-mode --key-file "$key" \
+                "$T/root.img" >/dev/null 2>&1 || fail "dump the pipeline's volume key"
+        # The first boot: provisioning starts the rekey; the guest writes a file, starts the data pass,
+        # and QEMU is quit when the rekey says how long it will take (at the start of its second step).
+        boot first --initrd "$T/initrd.img" --append "$append" "${disks[@]}" --timeout 600 \
+                --until "Re-encrypting /dev/[^ ]+ to a new volume key: .* MiB/s \(cvmseal rekey --status [^ ]+\)|CVMSEAL-TEST: END|$PROMPT"
+        expect_console "cvmseal: Enrolled [^ ]+ to this TPM: token [0-9]+ opens keyslot [0-9]+" "first boot"
+        expect_console "the rekey to a volume key made here has started" "first boot: the rekey started"
+        expect_console "CVMSEAL-TEST: rekey-before $before_sum" "the file from the image"
+        expect_console "Re-encrypting /dev/[^ ]+ to a new volume key: [0-9]+ of [0-9]+ MiB left, about [0-9]+ s" \
+                "the rekey's announcement on the console"
+        expect_console "CVMSEAL-TEST: rekey-during-written [0-9a-f]{64} .*\"state\":\"running\"" "a file written during the rekey"
+        refute_console "CVMSEAL-TEST: rekey-exit" "the rekey finished before QEMU was quit: make the disk bigger"
+        during_sum=$(grep -ao 'rekey-during-written [0-9a-f]*' <<<"$console" | cut -d' ' -f2)
+        expect_exit 0 "$CVMSEAL" --json rekey --status "$T/root.img"
+        note "after QEMU quit: $out"
+        pycheck "$out" "d['state'] == 'running' and 0 < d['bytes-done'] < d['bytes-total']" "the rekey stopped in the middle"
+        cryptsetup open --test-passphrase --key-file "$key" "$T/root.img" 2>/dev/null \
+                && fail "the pipeline's key file opens the volume during the rekey"
+        # The recovery key, as its owner reads it from the header with openssl, opens the volume in the
+        # middle of the rekey.
+        cryptsetup luksDump --dump-json-metadata "$T/root.img" | python3 -c 'import base64,json,sys
+d = json.load(sys.stdin)
+t = [t for t in d["tokens"].values() if t["type"] == "cvmseal-recovery"][0]
+sys.stdout.buffer.write(base64.b64decode(t["ciphertext"]))' >"$T/escrow.bin" || fail "no recovery escrow in the header"
+        openssl pkeyutl -decrypt -inkey "$T/owner.pem" -in "$T/escrow.bin" -out "$T/recovery" -pkeyopt rsa_padding_mode:oaep \
+                -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 || fail "decrypt the escrowed recovery key"
+        key_opens "$T/recovery" "$T/root.img"
+        # The next boot unlocks unattended, resumes and finishes; nothing is lost.
+        boot second --initrd "$T/initrd.img" --append "$append" "${disks[@]}" --until "$END|$PROMPT" --timeout 900
+        expect_console "cryptsetup: root: set up successfully" "second boot: unattended"
+        refute_console "Recovery key or passphrase|automatic unlock refused" "second boot"
+        expect_console "CVMSEAL-TEST: rekey-before $before_sum" "the file from the image, after the kill"
+        expect_console "CVMSEAL-TEST: rekey-during $during_sum" "the file written during the rekey, after the kill"
+        expect_console "CVMSEAL-TEST: rekey-exit 0" "the rekey resumed and finished"
+        expect_console 'CVMSEAL-TEST: rekey-status \{"device":"/dev/vda","state":"finished"\}' "status: finished"
+        expect_console "CVMSEAL-TEST: rekey-final $before_sum +/before.bin" "the image's file at the end"
+        expect_console "CVMSEAL-TEST: rekey-final $during_sum +/during.bin" "the file written during the rekey at the end"
+        # On the host: the pipeline's volume key and key file open nothing; one token, its keyslot.
+        cryptsetup open --test-passphrase --volume-key-file "$T/vk-old" "$T/root.img" 2>/dev/null \
+                && fail "the volume key the pipeline knew still opens the disk"
+        cryptsetup open --test-passphrase --key-file "$key" "$T/root.img" 2>/dev/null \
+                && fail "the pipeline's key file still opens the disk"
+        expect_exit 0 "$CVMSEAL" list --json "$T/root.img"
+        pycheck "$out" "d['rekey']['state'] == 'finished' and len([t for t in d['tokens'] if t['type'] == 'cvmseal']) == 1 \
+                and len(d['keyslots']) == 2 and not d.get('provision')" "list after the rekey: the token's and the recovery keyslot"
+        key_opens "$T/recovery" "$T/root.img"
+        # And at the recovery prompt: a changed initramfs (PCR 9) refuses the token; the escrowed
+        # recovery key typed there boots.
+        cp "$T/initrd.img" "$T/initrd2.img"
+        mkdir -p "$T/extra/etc" && echo changed >"$T/extra/etc/changed"
+        (cd "$T/extra" && find . | cpio -o -H newc 2>/dev/null) >>"$T/initrd2.img"
+        boot recovery --initrd "$T/initrd2.img" --append "$append" "${disks[@]}" --until "$END" --timeout 400 \
+                --answer "Recovery key or passphrase for root=$(cat "$T/recovery")"
+        expect_console "cvmseal: root: automatic unlock refused: the boot state changed" "changed initramfs"
+        expect_console "CVMSEAL-TEST: root mounted" "the escrowed recovery key at the prompt"
+        expect_console "CVMSEAL-TEST: rekey-final $during_sum +/during.bin" "the file written during the rekey, by the recovery key"
         ;;
 token-only)
         first_boot

@@ -313,6 +313,29 @@ cryptsetup token import --json-file "$T/junk.json" "$T/junk.img" || fail "import
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" --json provision "$T/junk.img" --hsm-pin-file "$T/hsm-pin"
 pycheck "$out" "d['provisioned'] is True and 'token' in d" "provision beside a junk cvmseal token"
 
+# The marker's "rekey" the other way: an image made with --no-rekey whose marker is edited to rekey
+# after all (the member removed, or true): refused like any other edit, before any TPM command.
+expect_exit 0 "$CVMSEAL" image encrypt "$T/raw" "$T/norekey.img" --unlock-key-file "$key" --fast-kdf \
+        --tpm2-pcrs 7 --no-rekey --json
+ptoken2=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["provision-token"])' "$out")
+cryptsetup token export --token-id "$ptoken2" "$T/norekey.img" >"$T/marker2.json" || fail "marker export"
+pycheck "$(cat "$T/marker2.json")" "d['enroll']['rekey'] is False" "the --no-rekey marker"
+for edit in "del d['enroll']['rekey']" "d['enroll']['rekey'] = True" "d['enroll']['rekey'] = 'false'"; do
+        pyedit "$T/marker2.json" "$T/mm/rekey-edit.json" "$edit"
+        cp --sparse=always "$T/norekey.img" "$T/try.img" || fail "cp"
+        cryptsetup token remove --token-id "$ptoken2" "$T/try.img" || fail "token remove"
+        cryptsetup token import --token-id "$ptoken2" --json-file "$T/mm/rekey-edit.json" "$T/try.img" \
+                || fail "import the edited --no-rekey marker"
+        sum=$(header_sum "$T/try.img")
+        rm -f "$T/try.pcap"
+        TCTI_PCAP_FILE=$T/try.pcap "$CVMSEAL" --tcti "pcap:swtpm:path=$sock" provision "$T/try.img" \
+                >"$T/try.out" 2>"$T/try.err" </dev/null && rc=0 || rc=$?
+        [ "$rc" = 10 ] || fail "[$edit] on a --no-rekey marker: provision exited $rc, not 10: $(cat "$T/try.err")"
+        [ "$(commands_in "$T/try.pcap")" = 0 ] || fail "[$edit]: provision sent TPM commands"
+        [ "$(header_sum "$T/try.img")" = "$sum" ] || fail "[$edit]: the header changed"
+done
+rm -f "$T/try.img"
+
 # A marker planted on an enrolled volume, naming its recovery keyslot (with a valid secret of the
 # attacker's): refused, the recovery key still opens.
 make_image "$T/planted.img" "$key"

@@ -153,6 +153,38 @@ static void test_enroll_members(void **state) {
         expect_bad(true, "hsm", json_object_new_string(URI ";pin-value=1234"));
         expect_bad(true, "hsm", json_object_new_string(URI "?pin-source=file:/etc/pin"));
         expect_bad(true, "hsm", json_object_new_string_len(URI "\0x", (int) sizeof(URI) + 1));
+
+        /* "rekey": false only (true is said by leaving it out). */
+        expect_bad(true, "rekey", json_object_new_boolean(true));
+        expect_bad(true, "rekey", json_object_new_string("false"));
+        expect_bad(true, "rekey", json_object_new_int(0));
+
+        /* "recovery-key": the DER of an RSA public key of 2048 to 4096 bits, in base64. */
+        expect_bad(true, "recovery-key", json_object_new_int(1));
+        expect_bad(true, "recovery-key", json_object_new_string(""));
+        expect_bad(true, "recovery-key", json_object_new_string("not base64!"));
+        expect_bad(true, "recovery-key", json_object_new_string(POLICY_B64));   /* not a key */
+        /* An EC P-256 public key: not RSA. */
+        expect_bad(true, "recovery-key", json_object_new_string(
+                "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEVe//GQX0uNs/K2KS+RbUXm1X6JsjqhygER15frMxfLrGODvwhL4vrXUygcHN+jFF"
+                "BgyFCxD219V0RzJow4jY/A=="));
+        /* RSA of 1024 bits: too short. */
+        expect_bad(true, "recovery-key", json_object_new_string(
+                "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDgeudjYIo7Xe99yuk/1DCn3j6EYKdUSHXjX1WLJpI962r0SkKmonwstfkDbxJn"
+                "COb8okHl8qleUOreflbyMr7uqscwRo+Lds9UVqK6xCAMBjJzFsiIY8gX6WqiKgJ3EMEcVhjUSjRnRCbJBsXpoAhGcrB2wo66QKVT"
+                "VU473BmtIwIDAQAB"));
+}
+
+static void test_rekey_member(void **state) {
+        _cleanup_(provision_marker_done) struct provision_marker m = {}, d = {};
+
+        (void) state;
+        assert_int_equal(provision_marker_parse("{\"type\":\"cvmseal-provision\",\"keyslots\":[\"1\"],\"version\":1,"
+                                                "\"passphrase\":\"" PASS "\",\"enroll\":{\"rekey\":false}}", &m), 0);
+        assert_true(m.no_rekey);
+        assert_null(m.recovery_key);
+        assert_int_equal(provision_marker_parse(valid, &d), 0);
+        assert_false(d.no_rekey);
 }
 
 static void test_not_a_marker(void **state) {
@@ -346,6 +378,7 @@ int main(void) {
                 cmocka_unit_test(test_minimal),
                 cmocka_unit_test(test_top_members),
                 cmocka_unit_test(test_enroll_members),
+                cmocka_unit_test(test_rekey_member),
                 cmocka_unit_test(test_not_a_marker),
                 cmocka_unit_test(test_add_find),
                 cmocka_unit_test(test_passphrase_binding),

@@ -8,5 +8,5 @@
 # cryptsetup's process: rd.cvmseal.tcti reaches it through $CVMSEAL_TCTI, exported here.
 . /usr/lib/cvmseal/cvmseal-lib.sh
 cvmseal_env
-/usr/lib/cvmseal/cvmseal-provision "$1"
+/usr/lib/cvmseal/cvmseal-provision "$1" "$2"
 exec /sbin/cryptroot-ask.dracut "$@"

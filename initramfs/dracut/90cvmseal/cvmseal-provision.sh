@@ -1,13 +1,18 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# cvmseal-provision DEVICE
+# cvmseal-provision DEVICE [NAME]
 # cvmseal-provision --unit INSTANCE   (from systemd-cryptsetup@INSTANCE.service: the device it binds to)
 #
 # Runs before a volume is opened: waits for the TPM when the firmware describes one, then
 # `cvmseal provision DEVICE`, which enrolls a pipeline-built image to this VM's vTPM on its first boot
 # (and does nothing when the volume carries no provisioning marker).  Never fails the unlock: whatever
 # happens, the volume is then opened as configured (token, passphrase or recovery key).
+#
+# A volume in the middle of its rekey (docs/boot.md, "First boot: the rekey") is opened here, as NAME,
+# by `cvmseal unlock` (which also hands the rekey over to the booted system): libcryptsetup 2.6
+# refuses to activate a volume in reencryption through a token plugin, so neither systemd-cryptsetup
+# nor cryptsetup could; they find it open and are done.
 #
 # Kernel command line: rd.cvmseal.tpm_timeout=SECONDS (default 10, 0 to 600),
 # rd.cvmseal.provision_timeout=SECONDS (default 300, 1 to 86400; 0 would mean no timeout at all),
@@ -54,6 +59,7 @@ if [ "$1" = "--unit" ]; then
         # systemd-cryptsetup-generator binds each systemd-cryptsetup@ unit to its backing device's unit
         # (BindsTo=dev-disk-by\x2duuid-....device).
         unit="systemd-cryptsetup@$2.service"
+        name=$(systemd-escape --unescape "$2" 2> /dev/null) || name=""
         dev=$(unit_device "$unit")
         if [ -z "$dev" ]; then
                 cvmseal_log "$unit: no backing device found; not provisioning"
@@ -61,6 +67,7 @@ if [ "$1" = "--unit" ]; then
         fi
 else
         dev=$1
+        name=${2:-}
 fi
 
 [ -b "$dev" ] || [ -f "$dev" ] || {
@@ -94,5 +101,21 @@ case $rc in
         0) ;;
         124) cvmseal_log "$dev: provisioning timed out; opening the volume as configured" ;;
         *) cvmseal_log "$dev: the first-boot enrollment failed (exit $rc); opening the volume as configured" ;;
+esac
+
+# In the middle of a rekey: open it here (see above).  NAME is a device-mapper name: no '/'.
+case "$name" in
+        "" | */* | .*) exit 0 ;;
+esac
+[ -b "/dev/mapper/$name" ] && exit 0
+case "$(cvmseal --json rekey --status "$dev" 2> /dev/null < /dev/null | tr -d ' \n')" in
+        *'"state":"running"'* | *'"state":"starting"'*)
+                if err=$(cvmseal unlock "$dev" "$name" 2>&1 < /dev/null > /dev/null); then
+                        echo "cvmseal: $name: opened during its rekey (the booted system goes on with it)" >&2
+                else
+                        err=$(printf '%s\n' "$err" | tr -d '\000-\010\013-\037\177')
+                        cvmseal_log "$name: cannot open it during its rekey: $err"
+                fi
+                ;;
 esac
 exit 0
