@@ -254,6 +254,33 @@ int cvmseal_srk_public_info(const uint8_t *pub, size_t size, json_object **ret_i
  * every PCR the document has.  -EBADMSG: malformed; -EDOM: a PCR of mask (or any, for 0) is missing. */
 int cvmseal_pcr_values_select(const char *text, size_t size, uint32_t mask, uint32_t *ret_mask);
 
+/* ---- diagnosis (docs/diagnose.md) ---- */
+
+struct cvmseal_diagnose_params {
+        const char *tcti;             /* NULL: $CVMSEAL_TCTI, then device:/dev/tpmrm0 */
+        int token_id;                 /* -1: every token */
+        const char *event_log;        /* this boot's TCG event log: NULL $CVMSEAL_EVENT_LOG, else securityfs's
+                                         binary_bios_measurements; "" none; "-" standard input */
+        const char *kernel;           /* a kernel (PE image) that may be the enrolled boot's, or NULL */
+        const char *initrd;           /* an initrd that may be the enrolled boot's, or NULL */
+        const char *boot_dir;         /* more such candidates (vmlinuz-*, initrd.img-*): NULL $CVMSEAL_BOOT_DIR,
+                                         else /boot; "" none */
+        const cvmseal_secret *hsm_pin;/* checks an HSM key whose PIN is sealed in the TPM; NULL: the module and
+                                         token only */
+        bool pcrs_only;               /* the token and the PCRs only: no attestation, HSM or lockout check */
+};
+
+/* Says for each token of the device whether an unlock would succeed now, and when not why, with every
+ * check of unlock in unlock's order - the token, the TPM, attestation (collect and verify with a fresh
+ * nonce), the SRK, the PCRs (each one that differs explained from the event log), the dictionary-attack
+ * lockout, the HSM key (its share decrypted: the HSM's half only) - and without unsealing: no Load, no
+ * Unseal, nothing written to the device, the configuration or /run.  *ret: {"device", "uuid",
+ * "unlocks", "errno" (when no token would unlock: what unlock would return, positive), "tpm",
+ * "event-log", "tokens": [{"id", "type", "version", "keyslot", "unlocks", "errno", "checks": [{"check",
+ * "status": "ok"|"failed"|"info"|"skipped", "message", ...}]}]}.  Every message is printable ASCII.
+ * Fails only when the device cannot be read (-ENOENT, -EMEDIUMTYPE) or on -ENOMEM. */
+int cvmseal_diagnose(const char *device, const struct cvmseal_diagnose_params *params, json_object **ret);
+
 /* ---- the LUKS2 token plugin (libcryptsetup-token-cvmseal.so) ---- */
 
 struct crypt_device;
@@ -267,6 +294,8 @@ int cvmseal_token_validate(const char *json);
 /* The version of a cvmseal token's JSON (1 or 2), or -EBADMSG.  Version 1 tokens still unlock, but the
  * TPM does not bind them to their members: `cvmseal reseal` turns them into version 2. */
 int cvmseal_token_version(const char *json);
+/* cvmseal_diagnose() on an open device (the token plugin, after a refusal: with pcrs_only). */
+int cvmseal_token_diagnose(struct crypt_device *cd, const struct cvmseal_diagnose_params *params, json_object **ret);
 /* A human description of a token (for cryptsetup luksDump). */
 int cvmseal_token_describe(const char *json, char **ret);
 
