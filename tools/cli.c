@@ -76,6 +76,8 @@ static const struct {
           SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
         { "rotate", CLI_ROTATE, SEEN(OPT_TOKEN) | SEEN(OPT_PIN_FILE) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE),
           1, 1 },
+        { "diagnose", CLI_DIAGNOSE, SEEN(OPT_TOKEN) | SEEN(OPT_EVENT_LOG) | SEEN(OPT_KERNEL) | SEEN(OPT_INITRD) |
+          SEEN(OPT_HSM_PIN_FILE), 1, 1 },
         { "help", CLI_HELP, 0, 0, 0 },
 };
 

@@ -21,6 +21,7 @@ enum cli_command {
         CLI_POLICY_SIGN,
         CLI_RESEAL,
         CLI_ROTATE,
+        CLI_DIAGNOSE,
         CLI_HELP,
         CLI_VERSION,
 };

@@ -1273,6 +1273,130 @@ static int verb_remove(void) {
         return EXIT_OK;
 }
 
+/* ---- diagnose ---- */
+
+/* The exit code of a library JSON object's "errno" (positive), 0 without one. */
+static int errno_exit_code(json_object *o) {
+        json_object *e;
+
+        if (!json_object_object_get_ex(o, "errno", &e))
+                return EXIT_OK;
+        return cli_exit_code(-json_object_get_int(e));
+}
+
+static void print_diagnose_check(json_object *check) {
+        const char *status = json_object_get_string(json_object_object_get(check, "status")), *label;
+        json_object *pcrs;
+
+        label = strcmp(status, "failed") == 0 ? "FAILED" : status;
+        printf("  %-7s %-14s %s\n", label, json_object_get_string(json_object_object_get(check, "check")),
+               json_object_get_string(json_object_object_get(check, "message")));
+        if (!json_object_object_get_ex(check, "pcrs", &pcrs))
+                return;
+        for (size_t i = 0; i < json_object_array_length(pcrs); i++) {
+                json_object *p = json_object_array_get_idx(pcrs, i), *events;
+                const char *change = json_object_get_string(json_object_object_get(p, "change"));
+                size_t n;
+
+                printf("  %-7s %-14s %s\n", "", "", json_object_get_string(json_object_object_get(p, "message")));
+                printf("  %-7s %-14s   enrolled %s\n  %-7s %-14s   now      %s\n", "", "",
+                       json_object_get_string(json_object_object_get(p, "enrolled")), "", "",
+                       json_object_get_string(json_object_object_get(p, "current")));
+                /* Where the difference could not be pinned down, the PCR's events, for the operator. */
+                if (!json_object_object_get_ex(p, "events", &events) ||
+                    (strcmp(change, "unknown") != 0 && strcmp(change, "unexplained") != 0))
+                        continue;
+                n = json_object_array_length(events);
+                for (size_t k = 0; k < n && k < 16; k++) {
+                        json_object *e = json_object_array_get_idx(events, k);
+
+                        printf("  %-7s %-14s   event %3d %s %s\n", "", "",
+                               json_object_get_int(json_object_object_get(e, "index")),
+                               json_object_get_string(json_object_object_get(e, "type")),
+                               json_object_get_string(json_object_object_get(e, "description")));
+                }
+                if (n > 16)
+                        printf("  %-7s %-14s   (%zu more events)\n", "", "", n - 16);
+        }
+}
+
+static int verb_diagnose(void) {
+        _cleanup_secret_ cvmseal_secret *hsm_pin = NULL;
+        _cleanup_(json_putp) json_object *j = NULL;
+        json_object *tokens, *log;
+        int r, code;
+
+        if (arg.hsm_pin_file) {
+                r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, &hsm_pin);
+                if (r == -ENODATA)
+                        return fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
+        }
+        r = cvmseal_diagnose(arg.device,
+                             &(struct cvmseal_diagnose_params) {
+                                     .tcti = arg.tcti,
+                                     .token_id = arg.token_id,
+                                     .event_log = arg.event_log,
+                                     .kernel = arg.kernel,
+                                     .initrd = arg.initrd,
+                                     .hsm_pin = hsm_pin,
+                             },
+                             &j);
+        if (r < 0)
+                return fail_errno(r, arg.device);
+
+        /* The exit code: 0 when a token would unlock, else the one unlock would give. */
+        code = errno_exit_code(j);
+        json_object_object_get_ex(j, "tokens", &tokens);
+        if (arg.json) {
+                for (size_t i = 0; i < json_object_array_length(tokens); i++) {
+                        json_object *t = json_object_array_get_idx(tokens, i);
+
+                        if (json_object_object_get_ex(t, "unlocks", NULL))
+                                json_object_object_add(t, "exit-code", json_object_new_int(errno_exit_code(t)));
+                }
+                json_object_object_add(j, "exit-code", json_object_new_int(code));
+                print_json(j);
+                return code;
+        }
+
+        printf("%s (LUKS2 %s): %s", arg.device, json_object_get_string(json_object_object_get(j, "uuid")),
+               code == EXIT_OK ? "an unlock would succeed now\n" : "an unlock would be refused");
+        if (code != EXIT_OK)
+                printf(" (exit %d)\n", code);
+        for (size_t i = 0; i < json_object_array_length(tokens); i++) {
+                json_object *t = json_object_array_get_idx(tokens, i), *checks;
+                int id = json_object_get_int(json_object_object_get(t, "id"));
+
+                if (!json_object_object_get_ex(t, "checks", &checks)) {
+                        printf("Token %d (%s): not a cvmseal token (cvmseal enroll --unlock-token %d moves the volume "
+                               "from it)\n", id, json_object_get_string(json_object_object_get(t, "type")), id);
+                        continue;
+                }
+                if (json_object_get_boolean(json_object_object_get(t, "unlocks")))
+                        printf("Token %d: would unlock\n", id);
+                else
+                        printf("Token %d: would be refused (exit %d)\n", id, errno_exit_code(t));
+                for (size_t k = 0; k < json_object_array_length(checks); k++)
+                        print_diagnose_check(json_object_array_get_idx(checks, k));
+        }
+        if (json_object_array_length(tokens) == 0)
+                printf("No token%s.\n", arg.token_id >= 0 ? " of that id" : "");
+        if (json_object_object_get_ex(j, "event-log", &log)) {
+                json_object *e;
+
+                if (json_object_object_get_ex(log, "events", &e))
+                        printf("Event log: %s (%d events)\n", json_object_get_string(json_object_object_get(log, "source")),
+                               json_object_get_int(e));
+                else
+                        printf("Event log: %s: %s\n", json_object_get_string(json_object_object_get(log, "source")),
+                               json_object_get_string(json_object_object_get(log, "error")));
+        }
+        fflush(stdout);
+        return code;
+}
+
 /* A whole file ("-": standard input) into memory, at most max bytes (-EFBIG beyond).  Reads until
  * the end rather than trusting st_size: securityfs's binary_bios_measurements has size 0. */
 static int read_whole_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size) {
@@ -1677,6 +1801,13 @@ static void help(void) {
                "                        sign PCR values for tokens enrolled with --tpm2-public-key\n"
                "                        (a signed-policy JSON document; install it in\n"
                "                        /etc/cvmseal/signed-policies/)\n"
+               "  diagnose DEVICE [--token ID] [--event-log FILE] [--kernel FILE] [--initrd FILE]\n"
+               "           [--hsm-pin-file FILE]\n"
+               "                        why an unlock would be refused: the token, attestation, the\n"
+               "                        SRK, the PCRs that differ and the events of this boot's log\n"
+               "                        that made them differ, the lockout, the HSM key; sends no\n"
+               "                        Unseal and writes nothing (exit: 0 when an unlock would\n"
+               "                        succeed, else the code unlock would give)\n"
                "\n"
                "Options:\n"
                "  --tcti CONF           tpm2-tss TCTI (default: $CVMSEAL_TCTI, then device:/dev/tpmrm0)\n"
@@ -1762,6 +1893,8 @@ int main(int argc, char *argv[]) {
                 return verb_provision();
         case CLI_POLICY_SIGN:
                 return verb_policy_sign();
+        case CLI_DIAGNOSE:
+                return verb_diagnose();
         default:
                 return EXIT_USAGE;
         }
