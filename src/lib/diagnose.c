@@ -540,7 +540,7 @@ static int check_lockout(struct diag_ctx *c, struct token_diag *d, const struct 
                 return add_check(d, "lockout", CHECK_INFO, 0, TAKE_PTR(extra), "dictionary-attack counter %u of %u (one "
                                  "failure forgiven every %u s); the token has no PIN, so its object is noDA and the "
                                  "lockout does not apply to it", counter, max, interval);
-        if (max > 0 && counter >= max)
+        if (counter >= max)     /* maxTries 0: the TPM is in lockout for every DA-protected object */
                 return add_check(d, "lockout", CHECK_FAILED, -ENOLCK, TAKE_PTR(extra), "the TPM is in dictionary-attack "
                                  "lockout (counter %u of %u): the PIN token is refused until one failure is forgiven "
                                  "(every %u s) or the lockout is reset", counter, max, interval);
