@@ -122,6 +122,14 @@ struct cvmseal_enroll_params {
         const uint8_t *hsm_key_blob;
         size_t hsm_key_blob_size;
         const char *hsm_public_key;
+        /* The way in without a passphrase (docs/migration.md): with unlock_with_token, unlock_key is NULL
+         * and the volume key comes through token unlock_token_id - its libcryptsetup plugin
+         * (systemd-tpm2, systemd-fido2, systemd-pkcs11: libcryptsetup 2.6), `clevis luks pass` for a
+         * clevis token, or an unseal for a cvmseal token.  wipe_token: once the new token has opened its
+         * keyslot, that token is removed, and its keyslot when no other token uses it.  Not offline. */
+        bool unlock_with_token;
+        int unlock_token_id;
+        bool wipe_token;
 };
 
 struct cvmseal_enroll_result {
@@ -131,11 +139,16 @@ struct cvmseal_enroll_result {
                                            in this boot, so the object first unseals at the next boot) */
         int recovery_keyslot;           /* -1 without a recovery key */
         cvmseal_secret *recovery_key;   /* NUL-terminated text; owned by the caller */
+        int wiped_token;                /* wipe_token: the token removed, -1 when none was */
+        uint32_t wiped_keyslots;        /* and the keyslots removed with it (a bit mask) */
+        int wipe_error;                 /* wipe_token: why the old token stayed (negative errno), else 0 */
 };
 
 /* Adds a keyslot opened by a secret sealed to the TPM, and the cvmseal token that describes it.
- * unlock_key must open an existing keyslot.  The sealed secret is unsealed once to verify it before
- * anything is written; on failure nothing is left behind. */
+ * unlock_key (or, with unlock_with_token, another token) must open an existing keyslot.  The sealed
+ * secret is unsealed once to verify it before anything is written; on failure nothing is left behind.
+ * With unlock_with_token: -ENOMEDIUM when there is no such token, -ENOPROTOOPT when nothing here can
+ * open a token of its type, -ENOANO when it needs a PIN, -EKEYREJECTED when it does not open. */
 int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key,
                    const struct cvmseal_enroll_params *params, struct cvmseal_enroll_result *ret);
 
