@@ -728,11 +728,19 @@ static int verb_enroll(void) {
         uint32_t sealed_mask = arg.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR);
         int r;
 
-        r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-        if (r == -ENODATA)
-                return fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
-        if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file, strerror(-r));
+        if (arg.unlock_key_file) {
+                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
+                if (r == -ENODATA)
+                        return fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
+                                    strerror(-r));
+        } else {
+                /* The way in is another token (docs/migration.md). */
+                p.unlock_with_token = true;
+                p.unlock_token_id = arg.unlock_token_id;
+                p.wipe_token = arg.wipe_token;
+        }
 
         if (arg.tpm2_pin) {
                 r = read_pin(true, &pin);
@@ -824,6 +832,18 @@ static int verb_enroll(void) {
         if (r == -EKEYREJECTED && arg.hsm_public_key)
                 return fail(EXIT_OTHER, "%s: not a usable HSM public key (a PEM public key, RSA 2048-8192 or EC P-256 "
                             "or P-384), or the unlock key opens no keyslot", arg.hsm_public_key);
+        if (p.unlock_with_token && (r == -ENOMEDIUM || r == -ENOPROTOOPT || r == -ENOANO || r == -EKEYREJECTED ||
+                                    r == -EOPNOTSUPP))
+                return fail(r == -ENOANO ? EXIT_PIN : r == -ENOMEDIUM ? EXIT_NO_TOKEN : EXIT_OTHER, "%s: %s", arg.device,
+                            r == -ENOMEDIUM    ? "there is no such token (--unlock-token)"
+                            : r == -ENOPROTOOPT ? "nothing here can open a token of that type: libcryptsetup has no "
+                                                  "plugin for it in its token directory (clevis tokens need clevis "
+                                                  "in PATH); use --unlock-key-file"
+                            : r == -ENOANO      ? "the token needs a PIN, which --unlock-token does not ask for; use "
+                                                  "--unlock-key-file"
+                            : r == -EOPNOTSUPP  ? "--unlock-token needs libcryptsetup 2.6 or later"
+                                                : "the token did not give its keyslot's secret (its TPM policy, no "
+                                                  "TPM, or its program failed: -v says why); nothing was changed");
         if (r < 0)
                 return fail_errno(r, arg.device);
 
@@ -853,6 +873,16 @@ static int verb_enroll(void) {
                 if (arg.hsm_public_key)
                         /* Bound to the public key alone: the HSM was not asked to decrypt. */
                         json_object_object_add(j, "hsm-offline", json_object_new_boolean(true));
+                if (p.wipe_token && res.wiped_token >= 0) {
+                        _cleanup_(json_putp) json_object *slots = json_object_new_array();
+
+                        for (unsigned i = 0; i < 32; i++)
+                                if (res.wiped_keyslots & (UINT32_C(1) << i))
+                                        json_object_array_add(slots, json_object_new_int((int) i));
+                        json_object_object_add(j, "removed-token", json_object_new_int(res.wiped_token));
+                        json_object_object_add(j, "removed-keyslots", slots);
+                        slots = NULL;
+                }
                 if (res.recovery_key) {
                         json_object_object_add(j, "recovery-keyslot", json_object_new_int(res.recovery_keyslot));
                         json_object_object_add(j, "recovery-key",
@@ -871,6 +901,16 @@ static int verb_enroll(void) {
         } else {
                 log_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res.token_id, res.keyslot,
                          arg.hsm_uri ? " with the vTPM and the HSM key" : "");
+                if (p.wipe_token && res.wiped_token >= 0) {
+                        char slots[96] = "";
+
+                        for (unsigned i = 0; i < 32; i++)
+                                if (res.wiped_keyslots & (UINT32_C(1) << i))
+                                        snprintf(slots + strlen(slots), sizeof(slots) - strlen(slots), "%s%u",
+                                                 *slots ? ", " : "", i);
+                        log_info("Removed token %d%s%s%s.", res.wiped_token, *slots ? " and keyslot " : "", slots,
+                                 *slots ? "" : " (its keyslot stays: another token uses it)");
+                }
                 if (arg.hsm_public_key)
                         log_info("The HSM share was encrypted to the public key %s alone: no HSM was asked to decrypt "
                                  "it, so it is not verified. The first unlock on the machine whose HSM holds that key "
@@ -898,6 +938,10 @@ static int verb_enroll(void) {
                 }
         }
         cvmseal_secret_free(res.recovery_key);
+        if (p.wipe_token && res.wiped_token < 0)
+                log_error("warning: token %d was not removed (%s): the new token is enrolled; remove the old one "
+                          "with cryptsetup token remove and luksKillSlot", arg.unlock_token_id,
+                          res.wipe_error == -EBUSY ? "it holds the last keyslot" : strerror(-res.wipe_error));
         return EXIT_OK;
 }
 
@@ -1740,7 +1784,8 @@ static void help(void) {
                "Seal the unlock secret of a LUKS2 volume to the (v)TPM of a Confidential VM.\n"
                "\n"
                "Commands:\n"
-               "  enroll DEVICE --unlock-key-file FILE [--tpm2-pcrs LIST] [--tpm2-pin] [--pin-file FILE]\n"
+               "  enroll DEVICE (--unlock-key-file FILE | --unlock-token ID [--wipe-token])\n"
+               "                [--tpm2-pcrs LIST] [--tpm2-pin] [--pin-file FILE]\n"
                "                [--recovery-key] [--hsm URI [--hsm-pin-file FILE] [--hsm-allow-extractable]]\n"
                "                [--hsm-provider NAME --hsm STORE-URI [--hsm-key-blob FILE]\n"
                "                 [--hsm-public-key PEM] [--hsm-allow-extractable]]\n"
@@ -1752,7 +1797,10 @@ static void help(void) {
                "                        --hsm-provider: the HSM key of an OpenSSL provider that\n"
                "                        cvmseal.conf allows (AziHSM), its blob kept in the token\n"
                "                        with --hsm-key-blob; --hsm-public-key binds from the key's\n"
-               "                        public half alone (offline, not verified)\n"
+               "                        public half alone (offline, not verified); --unlock-token:\n"
+               "                        the existing keyslot's secret from another token (systemd-\n"
+               "                        cryptenroll's through its plugin, clevis's through 'clevis\n"
+               "                        luks pass'), --wipe-token then removes that token\n"
                "  enroll IMG --unlock-key-file FILE --tpm2-srk-pub FILE --pcr-values FILE\n"
                "                [--tpm2-pcrs LIST] [--tpm2-pin] [--attest-policy FILE] [--recovery-key]\n"
                "                [--hsm-provider NAME --hsm STORE-URI --hsm-public-key PEM [--hsm-key-blob FILE]]\n"
