@@ -576,7 +576,7 @@ static int verb_hsm_keygen(void) {
         if (arg.json)
                 print_json(info);
         else
-                log_info("Created a %s key: %s", json_object_get_string(json_object_object_get(info, "mechanism")),
+                log_info("Created an HSM key (%s): %s", json_object_get_string(json_object_object_get(info, "mechanism")),
                          json_object_get_string(json_object_object_get(info, "uri")));
         return EXIT_OK;
 }
@@ -1354,10 +1354,11 @@ static void print_diagnose_check(json_object *check) {
                 for (size_t k = 0; k < n && k < 16; k++) {
                         json_object *e = json_object_array_get_idx(events, k);
 
-                        printf("  %-7s %-14s   event %3d %s %s\n", "", "",
+                        const char *desc = json_object_get_string(json_object_object_get(e, "description"));
+
+                        printf("  %-7s %-14s   event %3d %s%s%s\n", "", "",
                                json_object_get_int(json_object_object_get(e, "index")),
-                               json_object_get_string(json_object_object_get(e, "type")),
-                               json_object_get_string(json_object_object_get(e, "description")));
+                               json_object_get_string(json_object_object_get(e, "type")), *desc ? " " : "", desc);
                 }
                 if (n > 16)
                         printf("  %-7s %-14s   (%zu more events)\n", "", "", n - 16);
@@ -1414,8 +1415,14 @@ static int verb_diagnose(void) {
                 int id = json_object_get_int(json_object_object_get(t, "id"));
 
                 if (!json_object_object_get_ex(t, "checks", &checks)) {
-                        printf("Token %d (%s): not a cvmseal token (cvmseal enroll --unlock-token %d moves the volume "
-                               "from it)\n", id, json_object_get_string(json_object_object_get(t, "type")), id);
+                        const char *type = json_object_get_string(json_object_object_get(t, "type"));
+
+                        if (strcmp(type, "cvmseal-provision") == 0)
+                                printf("Token %d: the first-boot provisioning marker (not enrolled to a TPM yet: "
+                                       "'cvmseal provision' at its first boot does it)\n", id);
+                        else
+                                printf("Token %d (%s): not a cvmseal token ('cvmseal enroll --unlock-token %d' moves the "
+                                       "volume from it)\n", id, type, id);
                         continue;
                 }
                 if (json_object_get_boolean(json_object_object_get(t, "unlocks")))

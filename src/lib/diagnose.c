@@ -716,8 +716,9 @@ static int diagnose(struct crypt_device *cd, const char *device, const struct cv
                         continue;
                 r = diagnose_token(&c, id, &t);
                 if (r == -ENOMEDIUM) {
-                        /* Another kind of token: said, for an operator moving from it. */
-                        if (p->token_id >= 0 || p->pcrs_only)
+                        /* Another kind of token: said, for an operator moving from it (or the first-boot
+                         * marker, for one waiting for its first boot).  A pending record is transient. */
+                        if (p->token_id >= 0 || p->pcrs_only || streq_ptr(type, "cvmseal-pending"))
                                 continue;
                         t = json_object_new_object();
                         r = t ? json_add(t, "id", json_object_new_int(id)) : -ENOMEM;
