@@ -12,9 +12,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools/install-deps.sh
+# Everything the whole suite needs, the boot suite included (tools/install-deps.sh).
+tools/install-deps.sh tests boot
 if [ ! -f build/build.ninja ]; then
         meson setup build -Dtests=enabled -Dman=enabled
+elif ! meson introspect build --buildoptions | python3 -c 'import json, sys
+sys.exit(0 if all(o["value"] == "enabled" for o in json.load(sys.stdin) if o["name"] in ("tests", "man")) else 1)'; then
+        # A tree the demo configured (tools/demo.sh: no tests, no man page).
+        meson configure build -Dtests=enabled -Dman=enabled
 fi
 ninja -C build
 # A failure here does not stop the ASan run: one CI run reports both.
@@ -84,8 +89,10 @@ if [ $# -eq 0 ]; then
         asan_skip=(test-secrets)
         echo "tests/run.sh: not in build-asan (they run in build/): ${asan_skip[*]}" \
              "(ASan's mlock() does not lock)" >&2
+        # By name, each once: a name selects the tests of every suite that has it (test-signed-policy
+        # is a unit and an integration test), so a name listed twice would run them twice.
         mapfile -t names < <(meson test -C build-asan --list --suite unit --suite integration 2>/dev/null \
-                | sed -n 's|^[^ ]*:[^ ]* / ||p' | grep -vxF -f <(printf '%s\n' "${asan_skip[@]}"))
+                | sed -n 's|^[^ ]*:[^ ]* / ||p' | sort -u | grep -vxF -f <(printf '%s\n' "${asan_skip[@]}"))
         [ ${#names[@]} -gt 0 ] || { echo "tests/run.sh: no test found in build-asan" >&2; exit 1; }
         set -- "${names[@]}"
 else
