@@ -44,8 +44,9 @@ tests=(
         # migration (test-migrate-token): systemd-cryptenroll and its libcryptsetup token plugin,
         # clevis's tpm2 pin and LUKS binding
         systemd clevis clevis-tpm2 clevis-luks
-        # the Debian package (debian/, test-deb): its build and lintian
-        debhelper dpkg-dev fakeroot lintian
+        # the Debian package (debian/, test-deb): its build and lintian; bash-completion for
+        # test-completion
+        debhelper dpkg-dev fakeroot lintian bash-completion
 )
 boot=(
         # the boot suite (tests/boot): QEMU with OVMF, the Debian kernel, both initramfs generators
