@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The whole test suite on a fresh Debian 12: installs what it needs, builds, runs every suite, then
+# The whole test suite on a fresh Debian 12: installs what it needs, builds, builds the Debian packages
+# (tools/build-deb.sh: dpkg-buildpackage and lintian), runs every suite, then
 # runs the unit and integration suites again in a second tree built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (gcc), leak detection on.  docs/testing.md says what each run proves.
 #
@@ -22,6 +23,10 @@ sys.exit(0 if all(o["value"] == "enabled" for o in json.load(sys.stdin) if o["na
         meson configure build -Dtests=enabled -Dman=enabled
 fi
 ninja -C build
+# The Debian packages (debian/), built in build-deb/ and checked by lintian (an error fails the run);
+# test-deb installs and removes them in a chroot, and the boot suite installs them into its guest.
+tools/build-deb.sh build-deb
+export CVMSEAL_DEB_DIR=$PWD/build-deb
 # A failure here does not stop the ASan run: one CI run reports both.
 status=0
 meson test -C build --print-errorlogs --num-processes "$(nproc)" "$@" || status=$?

@@ -9,8 +9,8 @@
 #              cryptsetup, tpm2-tools, openssl and python3 (the Azure-like vTPM fixture)
 #     tests    demo + the unit, integration, fuzz, fault and valgrind suites (cmocka, sanitizer
 #              runtimes, valgrind, strace, OpenSC, tpm2-openssl, osslsigncode, clevis and
-#              systemd-cryptenroll for the migration tests) and the Debian package build (debhelper,
-#              lintian)
+#              systemd-cryptenroll for the migration tests) and the Debian package build and its test
+#              (debhelper, lintian, debootstrap)
 #     boot     tests + the QEMU boot suite: QEMU, OVMF, a Debian kernel, initramfs-tools and dracut-core
 #              (qemu, a kernel and the initramfs generators on this machine: not for a user's laptop)
 #     bench    demo + the benchmarks' anchors (clevis)
@@ -47,6 +47,8 @@ tests=(
         # the Debian package (debian/, test-deb): its build and lintian; bash-completion for
         # test-completion
         debhelper dpkg-dev fakeroot lintian bash-completion
+        # test-deb installs and removes the packages in a Debian 12 chroot
+        debootstrap
 )
 boot=(
         # the boot suite (tests/boot): QEMU with OVMF, the Debian kernel, both initramfs generators
