@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The whole test suite on a fresh Debian 12: installs what it needs, builds, runs every suite, then
+# The whole test suite on a fresh Debian 12: installs what it needs, builds, builds the Debian packages
+# (tools/build-deb.sh: dpkg-buildpackage and lintian), runs every suite, then
 # runs the unit and integration suites again in a second tree built with AddressSanitizer and
 # UndefinedBehaviorSanitizer (gcc), leak detection on.  docs/testing.md says what each run proves.
 #
@@ -12,11 +13,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools/install-deps.sh
+# Everything the whole suite needs, the boot suite included (tools/install-deps.sh).
+tools/install-deps.sh tests boot
 if [ ! -f build/build.ninja ]; then
         meson setup build -Dtests=enabled -Dman=enabled
+elif ! meson introspect build --buildoptions | python3 -c 'import json, sys
+sys.exit(0 if all(o["value"] == "enabled" for o in json.load(sys.stdin) if o["name"] in ("tests", "man")) else 1)'; then
+        # A tree the demo configured (tools/demo.sh: no tests, no man page).
+        meson configure build -Dtests=enabled -Dman=enabled
 fi
 ninja -C build
+# The Debian packages (debian/), built in build-deb/ and checked by lintian (an error fails the run);
+# test-deb installs and removes them in a chroot, and the boot suite installs them into its guest.
+tools/build-deb.sh build-deb
+export CVMSEAL_DEB_DIR=$PWD/build-deb
 # A failure here does not stop the ASan run: one CI run reports both.
 status=0
 meson test -C build --print-errorlogs --num-processes "$(nproc)" "$@" || status=$?
@@ -84,8 +94,10 @@ if [ $# -eq 0 ]; then
         asan_skip=(test-secrets)
         echo "tests/run.sh: not in build-asan (they run in build/): ${asan_skip[*]}" \
              "(ASan's mlock() does not lock)" >&2
+        # By name, each once: a name selects the tests of every suite that has it (test-signed-policy
+        # is a unit and an integration test), so a name listed twice would run them twice.
         mapfile -t names < <(meson test -C build-asan --list --suite unit --suite integration 2>/dev/null \
-                | sed -n 's|^[^ ]*:[^ ]* / ||p' | grep -vxF -f <(printf '%s\n' "${asan_skip[@]}"))
+                | sed -n 's|^[^ ]*:[^ ]* / ||p' | sort -u | grep -vxF -f <(printf '%s\n' "${asan_skip[@]}"))
         [ ${#names[@]} -gt 0 ] || { echo "tests/run.sh: no test found in build-asan" >&2; exit 1; }
         set -- "${names[@]}"
 else

@@ -48,6 +48,8 @@ enum {
         OPT_NO_REKEY,
         OPT_RECOVERY_PUBLIC_KEY,
         OPT_RESUME,
+        OPT_UNLOCK_TOKEN,
+        OPT_WIPE_TOKEN,
 };
 
 /* Bits of the options seen, to check them against what each command takes. */
@@ -63,7 +65,8 @@ static const struct {
           SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_TPM2_PIN) | SEEN(OPT_PIN_FILE) |
           SEEN(OPT_RECOVERY_KEY) | SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE) | SEEN(OPT_HSM_ALLOW_EXTRACTABLE) |
           SEEN(OPT_ATTEST_POLICY) | SEEN(OPT_NO_LOCK_PCR) | SEEN(OPT_TPM2_SRK_PUB) | SEEN(OPT_PCR_VALUES) |
-          SEEN(OPT_TPM2_PUBLIC_KEY) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_HSM_PUBLIC_KEY) | SEEN(OPT_HSM_KEY_BLOB), 1, 1 },
+          SEEN(OPT_TPM2_PUBLIC_KEY) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_HSM_PUBLIC_KEY) | SEEN(OPT_HSM_KEY_BLOB) |
+          SEEN(OPT_UNLOCK_TOKEN) | SEEN(OPT_WIPE_TOKEN), 1, 1 },
         { "unlock", CLI_UNLOCK, SEEN(OPT_TEST) | SEEN(OPT_PRINT_KEY) | SEEN(OPT_PIN_FILE) | SEEN(OPT_TOKEN), 1, 2 },
         { "list", CLI_LIST, 0, 1, 1 },
         { "remove", CLI_REMOVE, SEEN(OPT_TOKEN), 1, 1 },
@@ -85,10 +88,16 @@ static const struct {
           1, 1 },
         { "rekey", CLI_REKEY, SEEN(OPT_STATUS) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_PIN_FILE) | SEEN(OPT_DROP_KEYSLOT) |
           SEEN(OPT_RESUME), 0, 1 },
+        { "diagnose", CLI_DIAGNOSE, SEEN(OPT_TOKEN) | SEEN(OPT_EVENT_LOG) | SEEN(OPT_KERNEL) | SEEN(OPT_INITRD) |
+          SEEN(OPT_HSM_PIN_FILE), 1, 1 },
         { "help", CLI_HELP, 0, 0, 0 },
 };
 
 #define GLOBAL_OPTIONS (SEEN(OPT_TCTI) | SEEN(OPT_JSON) | SEEN(OPT_VERSION))
+
+static bool is_stdin(const char *file) {
+        return file && strcmp(file, "-") == 0;
+}
 
 static int usage_error(const char **ret_error, const char *msg) {
         *ret_error = msg;
@@ -137,12 +146,15 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 { "drop-keyslot", required_argument, NULL, OPT_DROP_KEYSLOT },
                 { "no-rekey", no_argument, NULL, OPT_NO_REKEY },
                 { "recovery-public-key", required_argument, NULL, OPT_RECOVERY_PUBLIC_KEY },
+                { "unlock-token", required_argument, NULL, OPT_UNLOCK_TOKEN },
+                { "wipe-token", no_argument, NULL, OPT_WIPE_TOKEN },
                 {}
         };
         struct cli_args a = {
                 .command = CLI_NONE,
                 .pcr_mask = UINT32_C(1) << 7,
                 .token_id = -1,
+                .unlock_token_id = -1,
         };
         const char *pos[4];
         unsigned npos = 0;
@@ -323,6 +335,10 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                         a.drop_mask |= UINT32_C(1) << v;
                         break;
                 }
+                case OPT_WIPE_TOKEN:
+                        a.wipe_token = true;
+                        break;
+                case OPT_UNLOCK_TOKEN:
                 case OPT_TOKEN: {
                         char *end;
                         long v;
@@ -330,8 +346,12 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                         errno = 0;
                         v = strtol(optarg, &end, 10);
                         if (errno != 0 || end == optarg || *end || v < 0 || v > 31)
-                                return usage_error(ret_error, "--token takes a token id from 0 to 31");
-                        a.token_id = (int) v;
+                                return usage_error(ret_error, c == OPT_TOKEN ? "--token takes a token id from 0 to 31"
+                                                                             : "--unlock-token takes a token id from 0 to 31");
+                        if (c == OPT_TOKEN)
+                                a.token_id = (int) v;
+                        else
+                                a.unlock_token_id = (int) v;
                         break;
                 }
                 case '?':
@@ -398,11 +418,17 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
 
         switch (a.command) {
         case CLI_ENROLL:
-                if (!a.unlock_key_file)
-                        return usage_error(ret_error, "enroll needs --unlock-key-file FILE");
+                if (!a.unlock_key_file && a.unlock_token_id < 0)
+                        return usage_error(ret_error, "enroll needs --unlock-key-file FILE or --unlock-token ID");
+                if (a.unlock_key_file && a.unlock_token_id >= 0)
+                        return usage_error(ret_error, "--unlock-key-file and --unlock-token are two ways in: give one");
+                if (a.wipe_token && a.unlock_token_id < 0)
+                        return usage_error(ret_error, "--wipe-token removes the token of --unlock-token ID");
+                if (a.unlock_token_id >= 0 && a.srk_pub_file)
+                        return usage_error(ret_error, "--unlock-token is for an enroll on this machine, not an offline one");
                 if (a.pin_file)
                         a.tpm2_pin = true; /* a PIN file means a PIN */
-                if ((a.pin_file && strcmp(a.pin_file, "-") == 0) + (strcmp(a.unlock_key_file, "-") == 0) +
+                if ((a.pin_file && strcmp(a.pin_file, "-") == 0) + is_stdin(a.unlock_key_file) +
                             (a.hsm_pin_file && strcmp(a.hsm_pin_file, "-") == 0) > 1)
                         return usage_error(ret_error, "only one of the key and PIN files can be standard input");
                 if ((a.hsm_pin_file || a.hsm_allow_extractable) && !a.hsm_uri)
@@ -418,7 +444,7 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 if (a.hsm_public_key && a.hsm_allow_extractable)
                         return usage_error(ret_error, "--hsm-allow-extractable needs the HSM key itself, not --hsm-public-key");
                 if ((a.hsm_public_key && strcmp(a.hsm_public_key, "-") == 0) + (a.hsm_key_blob && strcmp(a.hsm_key_blob, "-") == 0) +
-                            (strcmp(a.unlock_key_file, "-") == 0) + (a.pin_file && strcmp(a.pin_file, "-") == 0) +
+                            is_stdin(a.unlock_key_file) + (a.pin_file && strcmp(a.pin_file, "-") == 0) +
                             (a.tpm2_public_key && strcmp(a.tpm2_public_key, "-") == 0) +
                             (a.srk_pub_file && strcmp(a.srk_pub_file, "-") == 0) +
                             (a.pcr_values_file && strcmp(a.pcr_values_file, "-") == 0) > 1)
@@ -426,10 +452,10 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
                 if (a.tpm2_public_key && a.srk_pub_file)
                         return usage_error(ret_error, "--tpm2-public-key cannot be sealed offline (--tpm2-srk-pub)");
                 if (a.tpm2_public_key && strcmp(a.tpm2_public_key, "-") == 0 &&
-                    ((a.pin_file && strcmp(a.pin_file, "-") == 0) || strcmp(a.unlock_key_file, "-") == 0 ||
+                    ((a.pin_file && strcmp(a.pin_file, "-") == 0) || is_stdin(a.unlock_key_file) ||
                      (a.hsm_pin_file && strcmp(a.hsm_pin_file, "-") == 0)))
                         return usage_error(ret_error, "only one of the key, PIN and public-key files can be standard input");
-                if (a.srk_pub_file && (strcmp(a.unlock_key_file, "-") == 0) + (a.pin_file && strcmp(a.pin_file, "-") == 0) +
+                if (a.srk_pub_file && is_stdin(a.unlock_key_file) + (a.pin_file && strcmp(a.pin_file, "-") == 0) +
                                               (strcmp(a.srk_pub_file, "-") == 0) + (strcmp(a.pcr_values_file, "-") == 0) > 1)
                         return usage_error(ret_error, "only one of the key, PIN, SRK and pcr-values files can be standard input");
                 break;

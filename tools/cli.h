@@ -22,6 +22,7 @@ enum cli_command {
         CLI_RESEAL,
         CLI_ROTATE,
         CLI_REKEY,
+        CLI_DIAGNOSE,
         CLI_HELP,
         CLI_VERSION,
 };
@@ -86,6 +87,9 @@ struct cli_args {
         const char *tpm2_public_key;  /* enroll --tpm2-public-key: PEM public key (PolicyAuthorize) */
         const char *key_file;         /* policy sign --key: PEM private key (a secret);
                                          its --pcrs: predict_pcr_mask (0: every PCR of --pcr-values) */
+
+        int unlock_token_id;          /* enroll --unlock-token: the existing keyslot's secret from this token; -1 */
+        bool wipe_token;              /* enroll --wipe-token: then remove that token (and its keyslot) */
 };
 
 /* Parses the command line (options before or after the command's name).  On a usage error returns

@@ -576,7 +576,7 @@ static int verb_hsm_keygen(void) {
         if (arg.json)
                 print_json(info);
         else
-                log_info("Created a %s key: %s", json_object_get_string(json_object_object_get(info, "mechanism")),
+                log_info("Created an HSM key (%s): %s", json_object_get_string(json_object_object_get(info, "mechanism")),
                          json_object_get_string(json_object_object_get(info, "uri")));
         return EXIT_OK;
 }
@@ -728,11 +728,19 @@ static int verb_enroll(void) {
         uint32_t sealed_mask = arg.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR);
         int r;
 
-        r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-        if (r == -ENODATA)
-                return fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
-        if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file, strerror(-r));
+        if (arg.unlock_key_file) {
+                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
+                if (r == -ENODATA)
+                        return fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
+                                    strerror(-r));
+        } else {
+                /* The way in is another token (docs/migration.md). */
+                p.unlock_with_token = true;
+                p.unlock_token_id = arg.unlock_token_id;
+                p.wipe_token = arg.wipe_token;
+        }
 
         if (arg.tpm2_pin) {
                 r = read_pin(true, &pin);
@@ -824,6 +832,18 @@ static int verb_enroll(void) {
         if (r == -EKEYREJECTED && arg.hsm_public_key)
                 return fail(EXIT_OTHER, "%s: not a usable HSM public key (a PEM public key, RSA 2048-8192 or EC P-256 "
                             "or P-384), or the unlock key opens no keyslot", arg.hsm_public_key);
+        if (p.unlock_with_token && (r == -ENOMEDIUM || r == -ENOPROTOOPT || r == -ENOANO || r == -EKEYREJECTED ||
+                                    r == -EOPNOTSUPP))
+                return fail(r == -ENOANO ? EXIT_PIN : r == -ENOMEDIUM ? EXIT_NO_TOKEN : EXIT_OTHER, "%s: %s", arg.device,
+                            r == -ENOMEDIUM    ? "there is no such token (--unlock-token)"
+                            : r == -ENOPROTOOPT ? "nothing here can open a token of that type: libcryptsetup has no "
+                                                  "plugin for it in its token directory (clevis tokens need clevis "
+                                                  "in PATH); use --unlock-key-file"
+                            : r == -ENOANO      ? "the token needs a PIN, which --unlock-token does not ask for; use "
+                                                  "--unlock-key-file"
+                            : r == -EOPNOTSUPP  ? "--unlock-token needs libcryptsetup 2.6 or later"
+                                                : "the token did not give its keyslot's secret (its TPM policy, no "
+                                                  "TPM, or its program failed: -v says why); nothing was changed");
         if (r < 0)
                 return fail_errno(r, arg.device);
 
@@ -853,6 +873,16 @@ static int verb_enroll(void) {
                 if (arg.hsm_public_key)
                         /* Bound to the public key alone: the HSM was not asked to decrypt. */
                         json_object_object_add(j, "hsm-offline", json_object_new_boolean(true));
+                if (p.wipe_token && res.wiped_token >= 0) {
+                        _cleanup_(json_putp) json_object *slots = json_object_new_array();
+
+                        for (unsigned i = 0; i < 32; i++)
+                                if (res.wiped_keyslots & (UINT32_C(1) << i))
+                                        json_object_array_add(slots, json_object_new_int((int) i));
+                        json_object_object_add(j, "removed-token", json_object_new_int(res.wiped_token));
+                        json_object_object_add(j, "removed-keyslots", slots);
+                        slots = NULL;
+                }
                 if (res.recovery_key) {
                         json_object_object_add(j, "recovery-keyslot", json_object_new_int(res.recovery_keyslot));
                         json_object_object_add(j, "recovery-key",
@@ -871,6 +901,16 @@ static int verb_enroll(void) {
         } else {
                 log_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res.token_id, res.keyslot,
                          arg.hsm_uri ? " with the vTPM and the HSM key" : "");
+                if (p.wipe_token && res.wiped_token >= 0) {
+                        char slots[96] = "";
+
+                        for (unsigned i = 0; i < 32; i++)
+                                if (res.wiped_keyslots & (UINT32_C(1) << i))
+                                        snprintf(slots + strlen(slots), sizeof(slots) - strlen(slots), "%s%u",
+                                                 *slots ? ", " : "", i);
+                        log_info("Removed token %d%s%s%s.", res.wiped_token, *slots ? " and keyslot " : "", slots,
+                                 *slots ? "" : " (its keyslot stays: another token uses it)");
+                }
                 if (arg.hsm_public_key)
                         log_info("The HSM share was encrypted to the public key %s alone: no HSM was asked to decrypt "
                                  "it, so it is not verified. The first unlock on the machine whose HSM holds that key "
@@ -898,6 +938,10 @@ static int verb_enroll(void) {
                 }
         }
         cvmseal_secret_free(res.recovery_key);
+        if (p.wipe_token && res.wiped_token < 0)
+                log_error("warning: token %d was not removed (%s): the new token is enrolled; remove the old one "
+                          "with cryptsetup token remove and luksKillSlot", arg.unlock_token_id,
+                          res.wipe_error == -EBUSY ? "it holds the last keyslot" : strerror(-res.wipe_error));
         return EXIT_OK;
 }
 
@@ -1291,6 +1335,137 @@ static int verb_remove(void) {
                 log_info("Removed token %d and keyslot(s) %s from %s.", arg.token_id,
                          json_object_to_json_string_ext(slots, JSON_C_TO_STRING_PLAIN), arg.device);
         return EXIT_OK;
+}
+
+/* ---- diagnose ---- */
+
+/* The exit code of a library JSON object's "errno" (positive), 0 without one. */
+static int errno_exit_code(json_object *o) {
+        json_object *e;
+
+        if (!json_object_object_get_ex(o, "errno", &e))
+                return EXIT_OK;
+        return cli_exit_code(-json_object_get_int(e));
+}
+
+static void print_diagnose_check(json_object *check) {
+        const char *status = json_object_get_string(json_object_object_get(check, "status")), *label;
+        json_object *pcrs;
+
+        label = strcmp(status, "failed") == 0 ? "FAILED" : status;
+        printf("  %-7s %-14s %s\n", label, json_object_get_string(json_object_object_get(check, "check")),
+               json_object_get_string(json_object_object_get(check, "message")));
+        if (!json_object_object_get_ex(check, "pcrs", &pcrs))
+                return;
+        for (size_t i = 0; i < json_object_array_length(pcrs); i++) {
+                json_object *p = json_object_array_get_idx(pcrs, i), *events;
+                const char *change = json_object_get_string(json_object_object_get(p, "change"));
+                size_t n;
+
+                printf("  %-7s %-14s %s\n", "", "", json_object_get_string(json_object_object_get(p, "message")));
+                printf("  %-7s %-14s   enrolled %s\n  %-7s %-14s   now      %s\n", "", "",
+                       json_object_get_string(json_object_object_get(p, "enrolled")), "", "",
+                       json_object_get_string(json_object_object_get(p, "current")));
+                /* Where the difference could not be pinned down, the PCR's events, for the operator. */
+                if (!json_object_object_get_ex(p, "events", &events) ||
+                    (strcmp(change, "unknown") != 0 && strcmp(change, "unexplained") != 0))
+                        continue;
+                n = json_object_array_length(events);
+                for (size_t k = 0; k < n && k < 16; k++) {
+                        json_object *e = json_object_array_get_idx(events, k);
+
+                        const char *desc = json_object_get_string(json_object_object_get(e, "description"));
+
+                        printf("  %-7s %-14s   event %3d %s%s%s\n", "", "",
+                               json_object_get_int(json_object_object_get(e, "index")),
+                               json_object_get_string(json_object_object_get(e, "type")), *desc ? " " : "", desc);
+                }
+                if (n > 16)
+                        printf("  %-7s %-14s   (%zu more events)\n", "", "", n - 16);
+        }
+}
+
+static int verb_diagnose(void) {
+        _cleanup_secret_ cvmseal_secret *hsm_pin = NULL;
+        _cleanup_(json_putp) json_object *j = NULL;
+        json_object *tokens, *log;
+        int r, code;
+
+        if (arg.hsm_pin_file) {
+                r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, &hsm_pin);
+                if (r == -ENODATA)
+                        return fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
+                if (r < 0)
+                        return fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
+        }
+        r = cvmseal_diagnose(arg.device,
+                             &(struct cvmseal_diagnose_params) {
+                                     .tcti = arg.tcti,
+                                     .token_id = arg.token_id,
+                                     .event_log = arg.event_log,
+                                     .kernel = arg.kernel,
+                                     .initrd = arg.initrd,
+                                     .hsm_pin = hsm_pin,
+                             },
+                             &j);
+        if (r < 0)
+                return fail_errno(r, arg.device);
+
+        /* The exit code: 0 when a token would unlock, else the one unlock would give. */
+        code = errno_exit_code(j);
+        json_object_object_get_ex(j, "tokens", &tokens);
+        if (arg.json) {
+                for (size_t i = 0; i < json_object_array_length(tokens); i++) {
+                        json_object *t = json_object_array_get_idx(tokens, i);
+
+                        if (json_object_object_get_ex(t, "unlocks", NULL))
+                                json_object_object_add(t, "exit-code", json_object_new_int(errno_exit_code(t)));
+                }
+                json_object_object_add(j, "exit-code", json_object_new_int(code));
+                print_json(j);
+                return code;
+        }
+
+        printf("%s (LUKS2 %s): %s", arg.device, json_object_get_string(json_object_object_get(j, "uuid")),
+               code == EXIT_OK ? "an unlock would succeed now\n" : "an unlock would be refused");
+        if (code != EXIT_OK)
+                printf(" (exit %d)\n", code);
+        for (size_t i = 0; i < json_object_array_length(tokens); i++) {
+                json_object *t = json_object_array_get_idx(tokens, i), *checks;
+                int id = json_object_get_int(json_object_object_get(t, "id"));
+
+                if (!json_object_object_get_ex(t, "checks", &checks)) {
+                        const char *type = json_object_get_string(json_object_object_get(t, "type"));
+
+                        if (strcmp(type, "cvmseal-provision") == 0)
+                                printf("Token %d: the first-boot provisioning marker (not enrolled to a TPM yet: "
+                                       "'cvmseal provision' at its first boot does it)\n", id);
+                        else
+                                printf("Token %d (%s): not a cvmseal token ('cvmseal enroll --unlock-token %d' moves the "
+                                       "volume from it)\n", id, type, id);
+                        continue;
+                }
+                if (json_object_get_boolean(json_object_object_get(t, "unlocks")))
+                        printf("Token %d: would unlock\n", id);
+                else
+                        printf("Token %d: would be refused (exit %d)\n", id, errno_exit_code(t));
+                for (size_t k = 0; k < json_object_array_length(checks); k++)
+                        print_diagnose_check(json_object_array_get_idx(checks, k));
+        }
+        if (json_object_array_length(tokens) == 0)
+                printf("No token%s.\n", arg.token_id >= 0 ? " of that id" : "");
+        if (json_object_object_get_ex(j, "event-log", &log)) {
+                json_object *e;
+
+                if (json_object_object_get_ex(log, "events", &e))
+                        printf("Event log: %s (%d events)\n", json_object_get_string(json_object_object_get(log, "source")),
+                               json_object_get_int(e));
+                else
+                        printf("Event log: %s: %s\n", json_object_get_string(json_object_object_get(log, "source")),
+                               json_object_get_string(json_object_object_get(log, "error")));
+        }
+        fflush(stdout);
+        return code;
 }
 
 /* A whole file ("-": standard input) into memory, at most max bytes (-EFBIG beyond).  Reads until
@@ -1895,6 +2070,11 @@ static void help(void) {
                "                        cvmseal.conf allows (AziHSM), its blob kept in the token\n"
                "                        with --hsm-key-blob; --hsm-public-key binds from the key's\n"
                "                        public half alone (offline, not verified)\n"
+               "  enroll DEVICE --unlock-token ID [--wipe-token] [the options above]\n"
+               "                        the existing keyslot's secret from another token instead\n"
+               "                        of a key file (systemd-cryptenroll's through its plugin,\n"
+               "                        clevis's through 'clevis luks pass'); --wipe-token then\n"
+               "                        removes that token and the keyslot only it used\n"
                "  enroll IMG --unlock-key-file FILE --tpm2-srk-pub FILE --pcr-values FILE\n"
                "                [--tpm2-pcrs LIST] [--tpm2-pin] [--attest-policy FILE] [--recovery-key]\n"
                "                [--hsm-provider NAME --hsm STORE-URI --hsm-public-key PEM [--hsm-key-blob FILE]]\n"
@@ -1953,6 +2133,13 @@ static void help(void) {
                "                        sign PCR values for tokens enrolled with --tpm2-public-key\n"
                "                        (a signed-policy JSON document; install it in\n"
                "                        /etc/cvmseal/signed-policies/)\n"
+               "  diagnose DEVICE [--token ID] [--event-log FILE] [--kernel FILE] [--initrd FILE]\n"
+               "           [--hsm-pin-file FILE]\n"
+               "                        why an unlock would be refused: the token, attestation, the\n"
+               "                        SRK, the PCRs that differ and the events of this boot's log\n"
+               "                        that made them differ, the lockout, the HSM key; sends no\n"
+               "                        Unseal and writes nothing (exit: 0 when an unlock would\n"
+               "                        succeed, else the code unlock would give)\n"
                "\n"
                "Options:\n"
                "  --tcti CONF           tpm2-tss TCTI (default: $CVMSEAL_TCTI, then device:/dev/tpmrm0)\n"
@@ -2040,6 +2227,8 @@ int main(int argc, char *argv[]) {
                 return verb_provision();
         case CLI_POLICY_SIGN:
                 return verb_policy_sign();
+        case CLI_DIAGNOSE:
+                return verb_diagnose();
         default:
                 return EXIT_USAGE;
         }

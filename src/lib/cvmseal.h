@@ -122,6 +122,14 @@ struct cvmseal_enroll_params {
         const uint8_t *hsm_key_blob;
         size_t hsm_key_blob_size;
         const char *hsm_public_key;
+        /* The way in without a passphrase (docs/migration.md): with unlock_with_token, unlock_key is NULL
+         * and the volume key comes through token unlock_token_id - its libcryptsetup plugin
+         * (systemd-tpm2, systemd-fido2, systemd-pkcs11: libcryptsetup 2.6), `clevis luks pass` for a
+         * clevis token, or an unseal for a cvmseal token.  wipe_token: once the new token has opened its
+         * keyslot, that token is removed, and its keyslot when no other token uses it.  Not offline. */
+        bool unlock_with_token;
+        int unlock_token_id;
+        bool wipe_token;
 };
 
 struct cvmseal_enroll_result {
@@ -131,11 +139,16 @@ struct cvmseal_enroll_result {
                                            in this boot, so the object first unseals at the next boot) */
         int recovery_keyslot;           /* -1 without a recovery key */
         cvmseal_secret *recovery_key;   /* NUL-terminated text; owned by the caller */
+        int wiped_token;                /* wipe_token: the token removed, -1 when none was */
+        uint32_t wiped_keyslots;        /* and the keyslots removed with it (a bit mask) */
+        int wipe_error;                 /* wipe_token: why the old token stayed (negative errno), else 0 */
 };
 
 /* Adds a keyslot opened by a secret sealed to the TPM, and the cvmseal token that describes it.
- * unlock_key must open an existing keyslot.  The sealed secret is unsealed once to verify it before
- * anything is written; on failure nothing is left behind. */
+ * unlock_key (or, with unlock_with_token, another token) must open an existing keyslot.  The sealed
+ * secret is unsealed once to verify it before anything is written; on failure nothing is left behind.
+ * With unlock_with_token: -ENOMEDIUM when there is no such token, -ENOPROTOOPT when nothing here can
+ * open a token of its type, -ENOANO when it needs a PIN, -EKEYREJECTED when it does not open. */
 int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key,
                    const struct cvmseal_enroll_params *params, struct cvmseal_enroll_result *ret);
 
@@ -296,6 +309,33 @@ int cvmseal_srk_public_info(const uint8_t *pub, size_t size, json_object **ret_i
  * every PCR the document has.  -EBADMSG: malformed; -EDOM: a PCR of mask (or any, for 0) is missing. */
 int cvmseal_pcr_values_select(const char *text, size_t size, uint32_t mask, uint32_t *ret_mask);
 
+/* ---- diagnosis (docs/diagnose.md) ---- */
+
+struct cvmseal_diagnose_params {
+        const char *tcti;             /* NULL: $CVMSEAL_TCTI, then device:/dev/tpmrm0 */
+        int token_id;                 /* -1: every token */
+        const char *event_log;        /* this boot's TCG event log: NULL $CVMSEAL_EVENT_LOG, else securityfs's
+                                         binary_bios_measurements; "" none; "-" standard input */
+        const char *kernel;           /* a kernel (PE image) that may be the enrolled boot's, or NULL */
+        const char *initrd;           /* an initrd that may be the enrolled boot's, or NULL */
+        const char *boot_dir;         /* more such candidates (vmlinuz-*, initrd.img-*): NULL $CVMSEAL_BOOT_DIR,
+                                         else /boot; "" none */
+        const cvmseal_secret *hsm_pin;/* checks an HSM key whose PIN is sealed in the TPM; NULL: the module and
+                                         token only */
+        bool pcrs_only;               /* the token and the PCRs only: no attestation, HSM or lockout check */
+};
+
+/* Says for each token of the device whether an unlock would succeed now, and when not why, with every
+ * check of unlock in unlock's order - the token, the TPM, attestation (collect and verify with a fresh
+ * nonce), the SRK, the PCRs (each one that differs explained from the event log), the dictionary-attack
+ * lockout, the HSM key (its share decrypted: the HSM's half only) - and without unsealing: no Load, no
+ * Unseal, nothing written to the device, the configuration or /run.  *ret: {"device", "uuid",
+ * "unlocks", "errno" (when no token would unlock: what unlock would return, positive), "tpm",
+ * "event-log", "tokens": [{"id", "type", "version", "keyslot", "unlocks", "errno", "checks": [{"check",
+ * "status": "ok"|"failed"|"info"|"skipped", "message", ...}]}]}.  Every message is printable ASCII.
+ * Fails only when the device cannot be read (-ENOENT, -EMEDIUMTYPE) or on -ENOMEM. */
+int cvmseal_diagnose(const char *device, const struct cvmseal_diagnose_params *params, json_object **ret);
+
 /* ---- the LUKS2 token plugin (libcryptsetup-token-cvmseal.so) ---- */
 
 struct crypt_device;
@@ -309,6 +349,8 @@ int cvmseal_token_validate(const char *json);
 /* The version of a cvmseal token's JSON (1 or 2), or -EBADMSG.  Version 1 tokens still unlock, but the
  * TPM does not bind them to their members: `cvmseal reseal` turns them into version 2. */
 int cvmseal_token_version(const char *json);
+/* cvmseal_diagnose() on an open device (the token plugin, after a refusal: with pcrs_only). */
+int cvmseal_token_diagnose(struct crypt_device *cd, const struct cvmseal_diagnose_params *params, json_object **ret);
 /* A human description of a token (for cryptsetup luksDump). */
 int cvmseal_token_describe(const char *json, char **ret);
 

@@ -20,6 +20,7 @@
 #include "reseal.h"
 #include "log.h"
 #include "luks.h"
+#include "migrate.h"
 #include "offline.h"
 #include "provision.h"
 #include "seal.h"
@@ -303,6 +304,42 @@ static int enroll_verify(tpm2_context *tpm, const struct token *t, const char *u
         return 0;
 }
 
+static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, const struct cvmseal_unlock_params *params,
+                        bool check_keyslot, cvmseal_secret **ret_passphrase, int *ret_keyslot, int *ret_version);
+
+/* The volume key through another token (enroll --unlock-token): a cvmseal token is unsealed here,
+ * any other goes through migrate.h.  Returns the keyslot that opened. */
+static int enroll_volume_key_by_token(struct crypt_device *cd, const char *device, tpm2_context **tpm,
+                                      const struct cvmseal_enroll_params *params, cvmseal_secret **ret) {
+        const struct cvmseal_unlock_params up = { .tcti = params->tcti, .token_id = params->unlock_token_id };
+        _cleanup_secret_ cvmseal_secret *pass = NULL, *vk = NULL;
+        const char *json = NULL;
+        size_t size;
+        int r, slot;
+
+        if (crypt_token_json_get(cd, params->unlock_token_id, &json) < 0 || !token_json_is_cvmseal(json))
+                return migrate_volume_key(cd, device, params->unlock_token_id, ret);
+
+        r = unlock_token(cd, tpm, params->unlock_token_id, &up, false, &pass, &slot, NULL);
+        if (r < 0)
+                return r;
+        r = crypt_get_volume_key_size(cd);
+        if (r <= 0)
+                return -EINVAL;
+        size = (size_t) r;
+        vk = cvmseal_secret_new(size);
+        if (!vk)
+                return -ENOMEM;
+        r = crypt_volume_key_get(cd, slot, (char *) cvmseal_secret_data_mut(vk), &size,
+                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
+        if (r < 0)
+                return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase does not open keyslot %d",
+                                       params->unlock_token_id, slot);
+        cvmseal_secret_truncate(vk, size);
+        *ret = TAKE_PTR(vk);
+        return slot;
+}
+
 _public_ int cvmseal_enroll(const char *device, const cvmseal_secret *unlock_key,
                             const struct cvmseal_enroll_params *params, struct cvmseal_enroll_result *ret) {
         return enroll_internal(device, unlock_key, params, NULL, ret, NULL);
@@ -318,14 +355,16 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         TPM2B_PUBLIC signing_key;
         uint8_t values[CVMSEAL_PCR_MAX][32] = {}, binding[32];
         struct pending pending = { .id = -1 };
-        int r, id, slot = -1, recovery_slot = -1, recovery_twin = -1;
+        int r, id, slot = -1, recovery_slot = -1, recovery_twin = -1, wiped = -1, wipe_error = 0, opened_slot = -1;
         unsigned tidx;
-        uint32_t mask;
+        uint32_t mask, wiped_slots = 0;
         bool locked = false, verified = false, hsm_verified = true;
         const char *uuid;
 
-        if (!device || !unlock_key || !params || !ret)
+        if (!device || !params || !ret || !unlock_key == !params->unlock_with_token)
                 return -EINVAL;
+        if ((params->wipe_token && !params->unlock_with_token) || (params->unlock_with_token && params->srk_public))
+                return log_debug_errno(-EINVAL, "--unlock-token is online only; --wipe-token needs it");
         if (params->pcr_mask == 0 || params->pcr_mask >= (UINT32_C(1) << CVMSEAL_PCR_MAX))
                 return log_debug_errno(-EINVAL, "No PCRs, or PCRs out of range");
         mask = params->pcr_mask | (params->no_lock_pcr ? 0 : CVMSEAL_LOCK_MASK);
@@ -345,7 +384,10 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
                 return log_debug_errno(-EMEDIUMTYPE, "The LUKS2 header has no UUID");
 
         /* Fails fast, before the TPM is touched, when the key is wrong. */
-        r = luks_volume_key(cd, unlock_key, &vk);
+        if (params->unlock_with_token)
+                r = opened_slot = enroll_volume_key_by_token(cd, device, &tpm, params, &vk);
+        else
+                r = luks_volume_key(cd, unlock_key, &vk);
         if (r < 0)
                 return r;
 
@@ -394,7 +436,7 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         }
 
         /* Sealing offline (for another machine's TPM) touches no TPM. */
-        if (!params->srk_public) {
+        if (!params->srk_public && !tpm) {
                 r = tpm2_context_new(params->tcti, &tpm);
                 if (r < 0)
                         return r;
@@ -500,12 +542,25 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
                 goto undo;
 
         log_debug("Enrolled token %d with keyslot %d%s", id, slot, recovery ? " and a recovery keyslot" : "");
+
+        /* The new token opened its keyslot: the old one may go (migrate.h).  Its keyslot is destroyed
+         * because this run got the volume key through that very token: the secret proved it is its. */
+        if (params->wipe_token) {
+                wipe_error = migrate_wipe(cd, params->unlock_token_id, opened_slot, &wiped_slots);
+                if (wipe_error >= 0)
+                        wiped = params->unlock_token_id;
+                else
+                        log_debug_errno(wipe_error, "Token %d was not removed", params->unlock_token_id);
+        }
         *ret = (struct cvmseal_enroll_result) {
                 .token_id = id,
                 .keyslot = slot,
                 .verified = verified && hsm_verified,
                 .recovery_keyslot = recovery_slot,
                 .recovery_key = TAKE_PTR(recovery),
+                .wiped_token = wiped,
+                .wiped_keyslots = wiped_slots,
+                .wipe_error = wipe_error < 0 ? wipe_error : 0,
         };
         if (ret_passphrase)
                 *ret_passphrase = TAKE_PTR(pass);

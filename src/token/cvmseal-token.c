@@ -99,6 +99,41 @@ static void private_ctx_leave(struct private_ctx *c) {
         OSSL_LIB_CTX_free(c->libctx);
 }
 
+/* After a refusal of the TPM policy: the PCRs that differ and the events of this boot's log that made
+ * them differ (cvmseal_token_diagnose(), PCRs only: no second attestation, no HSM), each on its own line
+ * of libcryptsetup's log, before cryptsetup or systemd-cryptsetup asks for a passphrase.  The library's
+ * messages are printable ASCII only: they can quote the event log. */
+static void log_diagnosis(struct crypt_device *cd, int token) {
+        const struct cvmseal_diagnose_params params = { .token_id = token, .boot_dir = "", .pcrs_only = true };
+        json_object *j = NULL, *tokens, *checks;
+        struct private_ctx ctx;
+
+        if (private_ctx_enter(&ctx) < 0)
+                return;
+        if (cvmseal_token_diagnose(cd, &params, &j) < 0) {
+                private_ctx_leave(&ctx);
+                return;
+        }
+        private_ctx_leave(&ctx);
+        if (json_object_object_get_ex(j, "tokens", &tokens) && json_object_array_length(tokens) == 1 &&
+            json_object_object_get_ex(json_object_array_get_idx(tokens, 0), "checks", &checks))
+                for (size_t i = 0; i < json_object_array_length(checks); i++) {
+                        json_object *c = json_object_array_get_idx(checks, i), *pcrs;
+
+                        if (strcmp(json_object_get_string(json_object_object_get(c, "status")), "failed") != 0)
+                                continue;
+                        crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token,
+                                   json_object_get_string(json_object_object_get(c, "message")));
+                        if (!json_object_object_get_ex(c, "pcrs", &pcrs))
+                                continue;
+                        for (size_t k = 0; k < json_object_array_length(pcrs); k++)
+                                crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token,
+                                           json_object_get_string(json_object_object_get(json_object_array_get_idx(pcrs, k),
+                                                                                         "message")));
+                }
+        json_object_put(j);
+}
+
 static int token_open(struct crypt_device *cd, int token, const char *pin, size_t pin_size, char **ret_buffer,
                       size_t *ret_len) {
         cvmseal_secret *p = NULL, *pass = NULL;
@@ -155,6 +190,8 @@ static int token_open(struct crypt_device *cd, int token, const char *pin, size_
                         crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token, why);
                 else
                         crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token, strerror(-r));
+                if (r == -EPERM || r == -ENOMSG)
+                        log_diagnosis(cd, token);
                 return r == -ENODEV ? -EAGAIN : r;   /* no TPM here: not this token's day */
         }
         }

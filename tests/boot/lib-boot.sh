@@ -45,22 +45,50 @@ copy_bin() {
         done
 }
 
-# make_rootfs DIR INIT: a minimal root file system: busybox, cvmseal with its plugin and TCTI
-# libraries, cryptsetup, and INIT (a script) as /sbin/init.
+# guest_debs: $debs, the Debian packages of cvmseal (tools/build-deb.sh) that the guest gets, from
+# $CVMSEAL_DEB_DIR (tests/run.sh builds them), else built here into $T/debs (about 20 s).
+guest_debs() {
+        local d=${CVMSEAL_DEB_DIR:-} p f
+        if [ -z "$d" ]; then
+                command -v dpkg-buildpackage >/dev/null || skip "no CVMSEAL_DEB_DIR and no dpkg-buildpackage (debhelper)"
+                d=$T/debs
+                note "building the Debian packages for the guest (tools/build-deb.sh; CVMSEAL_DEB_DIR saves this)"
+                CVMSEAL_DEB_LINTIAN=0 "$CVMSEAL_SRCDIR/tools/build-deb.sh" "$d" >"$T/build-deb.log" 2>&1 \
+                        || fail "tools/build-deb.sh: $(tail -n 30 "$T/build-deb.log")"
+        fi
+        debs=()
+        for p in cvmseal libcvmseal0 libcryptsetup-token-cvmseal; do
+                f=$(ls "$d/${p}_"*.deb 2>/dev/null | head -n1)
+                [ -n "$f" ] || fail "no ${p}_*.deb in $d"
+                debs+=("$f")
+        done
+}
+
+# make_rootfs DIR INIT: a minimal root file system: busybox, cvmseal with its plugin (their Debian
+# packages, installed with dpkg --root; the libraries they need copied from this machine, as for the
+# rest) and TCTI libraries, cryptsetup, and INIT (a script) as /sbin/init.  /lib is usr/lib, as on
+# Debian 12, so that libcryptsetup finds the packaged plugin in its token directory.
 make_rootfs() {
         local root=${1:?make_rootfs needs a directory} init=$2 a lib
-        mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,usr/bin,usr/sbin,root}
+        mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,usr/bin,usr/sbin,usr/lib,root}
+        ln -sfn usr/lib "$root/lib"
         copy_bin "$root" "$(command -v busybox)" /bin/busybox
         for a in $(busybox --list); do
                 [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
         done
-        copy_bin "$root" "$CVMSEAL" /usr/bin/cvmseal
-        copy_bin "$root" "$CVMSEAL_TOKEN_PLUGIN" "$GUEST_TOKENDIR/libcryptsetup-token-cvmseal.so"
+        guest_debs
+        mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers"
+        touch "$root/var/lib/dpkg/status" "$root/var/lib/dpkg/available"
+        dpkg --root="$root" --force-depends -i "${debs[@]}" >"$T/dpkg.log" 2>&1 || fail "dpkg -i into the guest: $(cat "$T/dpkg.log")"
+        for lib in "$root/usr/bin/cvmseal" "$root/usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-cvmseal.so"; do
+                for a in $(LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu" ldd "$lib" 2>/dev/null | grep -oE '/[^ ]+'); do
+                        [[ $a == "$root"* ]] && continue
+                        [ -e "$root$a" ] && continue
+                        mkdir -p "$root$(dirname "$a")"
+                        cp -L "$a" "$root$a" || fail "copy $a"
+                done
+        done
         copy_bin "$root" "$(command -v cryptsetup)" /sbin/cryptsetup
-        # The build tree's libcvmseal, where the loader looks without $ORIGIN.
-        lib=$(ldd "$CVMSEAL" | sed -n 's|.*=> \(/[^ ]*libcvmseal\.so[^ ]*\).*|\1|p')
-        mkdir -p "$root/usr/lib/x86_64-linux-gnu"
-        [ -z "$lib" ] || cp -L "$lib" "$root/usr/lib/x86_64-linux-gnu/$(basename "$lib")" || fail "copy $lib"
         for lib in libtss2-tcti-device.so.0 libtss2-tctildr.so.0; do
                 copy_bin "$root" "/usr/lib/x86_64-linux-gnu/$lib"
         done

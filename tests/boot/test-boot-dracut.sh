@@ -13,7 +13,8 @@
 #      marker and the provisioning keyslot go, the volume opens, root mounts; the booted system's
 #      `cvmseal unlock --test` is refused with exit 3 (the initramfs extended the lock PCR)
 #   2. the next boot opens the volume unattended through the token plugin: no prompt; exit 3 again
-#   3. a changed initramfs (PCR 9): the plugin's reason is on the console, then the passphrase
+#   3. a changed initramfs (PCR 9): the plugin's reason and diagnosis (the PCR, the initrd's event)
+#      are on the console, then the passphrase
 #      prompt of systemd-cryptsetup / cryptroot-ask; the key typed there boots, and the lock still
 #      happened on that path (exit 3)
 #   4. the lock fails, and the guest powers off before anything of its root runs:
@@ -113,6 +114,11 @@ boot changed --initrd "$T/initrd2.img" --append "$append" --disk "$T/root.img" -
         --timeout 500 --answer "$PROMPT=$(cat "$key")"
 show
 expect_console "cvmseal token [0-9]+: the TPM policy is not satisfied" "changed initramfs: the reason on the console"
+# and why: the PCRs and the event of this boot's log (the plugin's diagnosis, before the prompt)
+expect_console "cvmseal token [0-9]+: PCRs? ([0-9]+, )*9(, [0-9]+)* differs? from the enrolled value" \
+        "changed initramfs: the PCR named on the console"
+expect_console "cvmseal token [0-9]+: PCR 9: .*the initrd measured at event [0-9]+" \
+        "changed initramfs: the initrd's event named on the console"
 expect_console "$PROMPT" "changed initramfs: the passphrase prompt"
 expect_console "CVMSEAL-TEST: root mounted" "changed initramfs: the key typed at the prompt"
 expect_console "CVMSEAL-TEST: unlock-test exit 3" "changed initramfs: the lock on the recovery path"

@@ -11,7 +11,8 @@
 #                    keyslot and removes the marker, then mounts root
 #   unattended       the next boot unlocks with no prompt and mounts root
 #   changed-initrd   a changed initramfs changes PCR 9: the volume stays locked, the console says the
-#                    boot state changed and asks for the recovery key; the key typed there boots
+#                    boot state changed, names PCR 9 and the initrd's event in this boot's log (cvmseal
+#                    diagnose), and asks for the recovery key; the key typed there boots
 #   changed-cmdline  the same for a changed kernel command line (the EFI stub measures it into PCR 9):
 #                    break=premount, whose shell (before cryptroot) must come after the lock
 #                    (scripts/panic); leaving it, the boot goes on to the refusal and the recovery key
@@ -137,6 +138,13 @@ changed-initrd)
         boot changed --initrd "$T/initrd2.img" --append "$append" "${disks[@]}" --until "$END" --timeout 400 \
                 --answer "Recovery key or passphrase for root=$(cat "$key")"
         expect_console "cvmseal: root: automatic unlock refused: the boot state changed" "changed initramfs"
+        # Before the prompt, why: the PCR, and the event of this boot's log that changed it.
+        expect_console "cvmseal: root: diagnosis \(cvmseal diagnose\):" "changed initramfs: the diagnosis"
+        # (QEMU writes the initrd's size into the kernel's setup header, so PCR 4 changes as well.)
+        expect_console "^ +FAILED +pcrs +PCRs? ([0-9]+, )*9(, [0-9]+)* differs? from the enrolled value" \
+                "changed initramfs: the PCR named"
+        expect_console "^    +PCR 9: .*the initrd measured at event [0-9]+ \(EV_EVENT_TAG \"Linux initrd\"\)" \
+                "changed initramfs: the initrd's event named"
         expect_console "Recovery key or passphrase for root" "changed initramfs: the recovery prompt"
         expect_console "CVMSEAL-TEST: root mounted" "changed initramfs: the recovery key"
         # And the lock still happened on the recovery path.

@@ -18,7 +18,7 @@ testdata=$1
 out=$2
 stamp=$3
 
-harnesses="fuzz-token fuzz-hsm-binding fuzz-snp-report fuzz-tdx-quote fuzz-hcl-report fuzz-tpm-quote fuzz-eventlog fuzz-evidence fuzz-policy fuzz-pcr-values fuzz-pcr-predict fuzz-provision"
+harnesses="fuzz-token fuzz-hsm-binding fuzz-snp-report fuzz-tdx-quote fuzz-hcl-report fuzz-tpm-quote fuzz-eventlog fuzz-evidence fuzz-policy fuzz-pcr-values fuzz-pcr-predict fuzz-provision fuzz-diagnose"
 
 rm -rf "$out"
 for h in $harnesses; do
@@ -44,6 +44,7 @@ copy fuzz-snp-report "$testdata"/snp/*-report.bin
 copy fuzz-tdx-quote "$testdata"/tdx/*.dat
 copy fuzz-hcl-report "$testdata"/azure/*.bin
 copy fuzz-eventlog "$testdata"/eventlog/*.bin
+copy fuzz-diagnose "$testdata"/eventlog/*.bin
 # fuzz-pcr-predict: a control byte (README.md there), then the log: no replacement, and a kernel and
 # an initrd.
 for f in "$testdata"/eventlog/*.bin; do

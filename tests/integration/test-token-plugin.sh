@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The LUKS2 token plugin inside the real cryptsetup binary, in the shape of cryptsetup's own plugin
 # tests: enroll with cvmseal, `cryptsetup open --test-passphrase --token-only`, luksDump through the
-# plugin's dump, export / remove / import at the same id and reopen, a changed PCR refused, no TPM
+# plugin's dump, export / remove / import at the same id and reopen, a changed PCR refused (and named), no TPM
 # answered with -EAGAIN (cryptsetup then finds no usable token), a PIN token without a PIN refused.
 # cryptsetup 2.6 loads plugins only from its compiled-in directory, so the test bind-mounts a copy of
 # that directory with the freshly built plugin in a private mount namespace (needs root).
@@ -56,6 +56,9 @@ sum=$(header_sum "$IMG")
 pcr_extend "$TCTI" 7
 expect_exit 1 cs open --test-passphrase --token-only "$IMG"
 [ "$(header_sum "$IMG")" = "$sum" ] || fail "a refused open changed the header"
+# The refusal says which PCR differs (cvmseal diagnose's PCR part), before any passphrase is asked.
+expect_in "$err" "cvmseal token 0: the TPM policy is not satisfied" "the plugin's reason"
+expect_in "$err" "cvmseal token 0: PCR 7 differs from the enrolled value" "the plugin's diagnosis"
 
 # No TPM: -EAGAIN, cryptsetup finds no usable token, and tpm2-tss stays quiet.
 stop_swtpm tpm

@@ -312,6 +312,46 @@ static void test_usage_errors(void **state) {
         assert_int_equal(PARSE(&a, "list", "img", "--no-such-option"), -EINVAL);
 }
 
+static void test_diagnose_and_migration(void **state) {
+        struct cli_args a;
+
+        assert_int_equal(PARSE(&a, "diagnose", "img"), 0);
+        assert_int_equal(a.command, CLI_DIAGNOSE);
+        assert_string_equal(a.device, "img");
+        assert_int_equal(a.token_id, -1);
+        assert_null(a.event_log);
+        assert_int_equal(PARSE(&a, "--json", "diagnose", "img", "--token", "2", "--event-log", "log", "--kernel", "k",
+                               "--initrd", "i", "--hsm-pin-file", "p"), 0);
+        assert_int_equal(a.token_id, 2);
+        assert_string_equal(a.event_log, "log");
+        assert_string_equal(a.kernel, "k");
+        assert_string_equal(a.initrd, "i");
+        assert_string_equal(a.hsm_pin_file, "p");
+        assert_int_equal(PARSE(&a, "diagnose"), -EINVAL);
+        assert_int_equal(PARSE(&a, "diagnose", "img", "--test"), -EINVAL);
+        assert_int_equal(PARSE(&a, "diagnose", "img", "--unlock-token", "0"), -EINVAL);
+
+        /* enroll's way in through another token. */
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-token", "0"), 0);
+        assert_int_equal(a.unlock_token_id, 0);
+        assert_null(a.unlock_key_file);
+        assert_false(a.wipe_token);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-token", "31", "--wipe-token", "--pin-file", "-"), 0);
+        assert_int_equal(a.unlock_token_id, 31);
+        assert_true(a.wipe_token);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k"), 0);
+        assert_int_equal(a.unlock_token_id, -1);
+        assert_int_equal(PARSE(&a, "enroll", "img"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-token", "0", "--unlock-key-file", "k"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-key-file", "k", "--wipe-token"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-token", "32"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-token", "x"), -EINVAL);
+        assert_int_equal(PARSE(&a, "enroll", "img", "--unlock-token", "0", "--tpm2-srk-pub", "s", "--pcr-values", "v"),
+                         -EINVAL);
+        assert_int_equal(PARSE(&a, "unlock", "img", "--test", "--unlock-token", "0"), -EINVAL);
+        assert_int_equal(PARSE(&a, "reseal", "img", "--wipe-token"), -EINVAL);
+}
+
 static void test_exit_codes(void **state) {
         static const struct {
                 int r, code;
@@ -403,6 +443,7 @@ int main(void) {
                 cmocka_unit_test(test_signed_policy),
                 cmocka_unit_test(test_image_encrypt),
                 cmocka_unit_test(test_hsm_provider),
+                cmocka_unit_test(test_diagnose_and_migration),
                 cmocka_unit_test(test_usage_errors),
                 cmocka_unit_test(test_exit_codes),
         };

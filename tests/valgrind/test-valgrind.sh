@@ -6,7 +6,7 @@
 # that run the error paths (another boot state: 3; wrong PIN: 7; no TPM: 6; no such token: 8); then
 # attest verify on real Azure SEV-SNP vTPM evidence (../shared/testdata, converted by
 # tests/attest/trustee-to-evidence.py): pass, --json pass, a flipped bit in the HCL report (4),
-# a truncated quote (10).  Every run must have no memcheck error and no definitely lost block
+# a truncated quote (10); diagnose (0, 3, 6).  Every run must have no memcheck error and no definitely lost block
 # (--error-exitcode=99); suppressions (cvmseal.supp beside this file) cover third-party noise only.
 #
 # Environment (set by meson): CVMSEAL = the cvmseal binary (not a sanitizer build);
@@ -133,12 +133,20 @@ fi
 vg 0 lock
 vg 3 unlock "$T/img2" --test
 
-# Refusals: no such token (8), another boot state (3), no TPM (6).
+# Refusals: no such token (8), another boot state (3), no TPM (6); and their diagnoses (every token of
+# the image: PIN, HSM and provider bindings; an event log when the test vectors are there).
 vg 8 unlock "$img" --test --token 9
+vg 3 diagnose "$img" --token 0
 pcr_extend "$tcti" 7
 vg 3 unlock "$img" --test --token 0
+vg 3 diagnose "$img"
+if [ -f "$TESTDATA/eventlog/event-arch-linux.bin" ]; then
+        vg 3 --json diagnose "$img" --event-log "$TESTDATA/eventlog/event-arch-linux.bin" --initrd "$T/raw"
+fi
+vg 3 diagnose "$T/img2"
 stop_swtpm tpm
 vg 6 unlock "$img" --test --token 0
+vg 6 diagnose "$img" --token 0
 
 # ---- attest verify on real Azure SEV-SNP vTPM evidence ----
 azure=$TESTDATA/azure/az-snp-vtpm-evidence-v1.json
