@@ -60,7 +60,9 @@ static bool has_cvmseal_token(struct crypt_device *cd, int provision_keyslot) {
                     t.keyslot == provision_keyslot)
                         continue;
                 ki = crypt_keyslot_status(cd, t.keyslot);
-                if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+                /* Unbound: the keyslot of a new volume key, made by an enrollment for the rekey (a first
+                 * boot cut between the enrollment and the rekey's start). */
+                if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST && ki != CRYPT_SLOT_UNBOUND)
                         continue;
                 if (srk_pin_check(t.tpm2.srk_name, t.tpm2.srk_name_size, &pinned) < 0)
                         continue;
@@ -135,7 +137,7 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
         r = provision_marker_find(cd, &m);
         if (r == -ENOENT) {
                 /* A first boot interrupted between removing the marker and starting the rekey. */
-                r = rekey_start_pending(cd, params->tcti, NULL);
+                r = rekey_start_pending(cd, params->tcti, NULL, -1);
                 if (r < 0)
                         return log_debug_errno(r, "Cannot start the rekey of %s", device);
                 log_debug("%s has no provisioning marker: nothing to do", device);
@@ -262,7 +264,7 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
          * (metadata only; the booted system re-encrypts the data, rekey.h).  A boot interrupted before
          * this point starts it next time (below). */
         if (!m.no_rekey) {
-                r = rekey_start_pending(cd, params->tcti, token_pass);
+                r = rekey_start_pending(cd, params->tcti, token_pass, token_pass ? result.keyslot : -1);
                 if (r < 0)
                         return log_debug_errno(r, "Cannot start the rekey of %s", device);
         }

@@ -172,6 +172,40 @@ int rekey_unbound_token_keyslot(struct crypt_device *cd, int *ret_token) {
         return -1;
 }
 
+bool rekey_keyslot_null(struct crypt_device *cd, int keyslot) {
+        const char *enc;
+        size_t key_size = 0;
+
+        enc = crypt_keyslot_get_encryption(cd, keyslot, &key_size);
+        return !enc || strncmp(enc, "cipher_null", strlen("cipher_null")) == 0 || key_size == 0;
+}
+
+int rekey_keyslot_check(struct crypt_device *cd, int keyslot, const cvmseal_secret *pass) {
+        _cleanup_secret_ cvmseal_secret *vk = NULL;
+        size_t size;
+        int r;
+
+        if (keyslot < 0 || crypt_keyslot_status(cd, keyslot) != CRYPT_SLOT_UNBOUND)
+                return log_debug_errno(-EBADMSG, "Keyslot %d holds no new volume key (not an unbound keyslot)", keyslot);
+        if (rekey_keyslot_null(cd, keyslot))
+                return log_debug_errno(-EBADMSG, "Keyslot %d is not encrypted (cipher_null): it opens with any "
+                                       "passphrase and proves nothing; it was planted", keyslot);
+        r = crypt_get_volume_key_size(cd);
+        if (r <= 0)
+                return -EINVAL;
+        size = (size_t) r;
+        vk = cvmseal_secret_new(size);
+        if (!vk)
+                return -ENOMEM;
+        r = crypt_volume_key_get(cd, keyslot, (char *) cvmseal_secret_data_mut(vk), &size,
+                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return log_debug_errno(-EKEYREJECTED, "The token's passphrase does not open keyslot %d", keyslot);
+        return 0;
+}
+
 int rekey_start(struct crypt_device *cd, const cvmseal_secret *pass, int keyslot_new) {
         struct crypt_params_luks2 luks2 = { .sector_size = (uint32_t) crypt_get_sector_size(cd) };
         const struct crypt_params_reencrypt rp = {
@@ -185,6 +219,14 @@ int rekey_start(struct crypt_device *cd, const cvmseal_secret *pass, int keyslot
         };
         _cleanup_free_ char *cipher = NULL, *mode = NULL;
         int r;
+
+        /* The keyslot the data goes to must be one that only a holder of pass can have made.  The host
+         * writes the header: libcryptsetup before 2.8.1 opens a keyslot whose area cipher is
+         * cipher_null with any passphrase (cryptsetup issue #954), so such a keyslot, unbound, for a
+         * key of the host's choosing would "open with pass" and take the whole volume. */
+        r = rekey_keyslot_check(cd, keyslot_new, pass);
+        if (r < 0)
+                return r;
 
         /* The volume's own cipher: only the key changes. */
         cipher = strdup(crypt_get_cipher(cd) ?: "aes");
@@ -391,21 +433,32 @@ static int passphrase_get(struct crypt_device *cd, const struct cvmseal_rekey_pa
         return best;
 }
 
-int rekey_start_pending(struct crypt_device *cd, const char *tcti, const cvmseal_secret *pass) {
+int rekey_start_pending(struct crypt_device *cd, const char *tcti, const cvmseal_secret *pass, int keyslot) {
         _cleanup_secret_ cvmseal_secret *unsealed = NULL;
         const struct cvmseal_rekey_params params = { .tcti = tcti };
-        int r, token, keyslot;
+        int r, token;
 
         if (rekey_in_progress(cd))
                 return 0;
-        keyslot = rekey_unbound_token_keyslot(cd, NULL);
-        if (keyslot < 0)
+        /* Cheap first: no unseal when no token names a keyslot of a new key. */
+        if (rekey_unbound_token_keyslot(cd, NULL) < 0)
                 return 0;
         if (!pass) {
+                _cleanup_(token_done) struct token t = {};
+
+                /* The keyslot of the token that was unsealed, never of one that only parses: any
+                 * other token on the disk is the host's to write. */
                 r = passphrase_get(cd, &params, &unsealed, &token);
                 if (r < 0)
                         return r;
                 pass = unsealed;
+                if (token < 0 || token_load(cd, token, &t) < 0)
+                        return log_debug_errno(-EBADMSG, "The unsealed token cannot be read back");
+                keyslot = t.keyslot;
+        }
+        if (keyslot < 0 || crypt_keyslot_status(cd, keyslot) != CRYPT_SLOT_UNBOUND) {
+                log_debug("The token's keyslot %d holds the volume's key: no rekey to start", keyslot);
+                return 0;
         }
         r = rekey_start(cd, pass, keyslot);
         return r < 0 ? r : 1;
@@ -469,6 +522,7 @@ static int replace_token(const char *device, int id, const cvmseal_secret *old_p
 static int rekey_begin(const char *device, const struct cvmseal_rekey_params *params, cvmseal_secret **ret_pass,
                        int *ret_keyslot, json_object *info) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
         _cleanup_secret_ cvmseal_secret *pass0 = NULL, *vk_old = NULL, *vk_new = NULL, *pass_new = NULL;
         _cleanup_(json_object_putp) json_object *replaced = json_object_new_array(), *dropped = json_object_new_array();
         uint32_t tokens = 0, token_slots = 0, refused = 0;
@@ -487,14 +541,33 @@ static int rekey_begin(const char *device, const struct cvmseal_rekey_params *pa
                 return r;
         slot0 = r;
 
+        /* A token is cvmseal's only when it unseals here and its passphrase opens its keyslot: the TPM
+         * then vouches for its members (version 2), which its replacement copies.  One that only
+         * parses is the host's to have written: its keyslot is another's (below), never replaced or
+         * removed on the token's word. */
         for (int id = 0; id < crypt_token_max(CRYPT_LUKS2) && id < 32; id++) {
                 _cleanup_(token_done) struct token t = {};
+                _cleanup_secret_ cvmseal_secret *p = NULL;
 
-                if (token_load(cd, id, &t) < 0)
+                if (token_load(cd, id, &t) < 0 || t.keyslot < 0 || t.keyslot >= 32)
                         continue;
+                if (id != token0 || t.keyslot != slot0) {
+                        if (!tpm && tpm2_context_new(params->tcti, &tpm) < 0) {
+                                log_debug("Token %d cannot be checked (no TPM): its keyslot %d counts as another's", id,
+                                          t.keyslot);
+                                continue;
+                        }
+                        if (token_derive(cd, tpm, id, &t, params->pin, NULL, NULL, &p, NULL) < 0 ||
+                            luks_activate(cd, NULL, t.keyslot, p) < 0) {
+                                log_debug("Token %d does not unseal here or does not open keyslot %d: that keyslot "
+                                          "counts as another's", id, t.keyslot);
+                                continue;
+                        }
+                }
                 tokens |= UINT32_C(1) << id;
                 token_slots |= UINT32_C(1) << t.keyslot;
         }
+        tpm2_context_free(TAKE_PTR(tpm));
         /* Every keyslot of the old key is destroyed at the end: each must be cvmseal's (a token's, to be
          * replaced), carried over (the key file's), or given up by the caller. */
         for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
@@ -728,10 +801,19 @@ _public_ int cvmseal_rekey(const char *device, const struct cvmseal_rekey_params
         if (ri == CRYPT_REENCRYPT_NONE) {
                 keyslot = rekey_unbound_token_keyslot(cd, &token);
                 if (keyslot >= 0) {
-                        /* Interrupted between the new token and the start (a first boot, or by hand). */
+                        /* Interrupted between the new token and the start (a first boot, or by hand).
+                         * The keyslot of the token that was unsealed, when one was; rekey_start()
+                         * checks that pass opens it and that it is no planted cipher_null keyslot. */
                         r = passphrase_get(cd, params, &pass, &token);
                         if (r < 0)
                                 return r;
+                        if (token >= 0) {
+                                _cleanup_(token_done) struct token t = {};
+
+                                if (token_load(cd, token, &t) < 0)
+                                        return log_debug_errno(-EBADMSG, "The unsealed token cannot be read back");
+                                keyslot = t.keyslot;
+                        }
                         r = rekey_start(cd, pass, keyslot);
                 } else {
                         crypt_free(TAKE_PTR(cd));

@@ -29,8 +29,8 @@ bool rekey_in_progress(struct crypt_device *cd);
 int rekey_new_volume_key(struct crypt_device *cd, cvmseal_secret **ret);
 
 /* Puts the volume into reencryption (metadata only) to the key of keyslot_new (an unbound keyslot
- * that pass opens, with a twin of the current key under the same passphrase), and writes the
- * informational record.  Nothing of the data is touched yet. */
+ * that pass opens, with a twin of the current key under the same passphrase: rekey_keyslot_check()
+ * first), and writes the informational record.  Nothing of the data is touched yet. */
 int rekey_start(struct crypt_device *cd, const cvmseal_secret *pass, int keyslot_new);
 
 /* The initramfs's handover to the rekey after switch-root: pass in root's user keyring (type "user",
@@ -43,6 +43,15 @@ int rekey_handover(const char *uuid, const cvmseal_secret *pass);
 int rekey_unbound_token_keyslot(struct crypt_device *cd, int *ret_token);
 
 /* When a cvmseal token's keyslot holds a new key not yet in use (a rekey prepared, not started):
- * rekey_start() with pass, or without it with the token's passphrase by an unseal (before the lock).
- * 0 when there is nothing to start. */
-int rekey_start_pending(struct crypt_device *cd, const char *tcti, const cvmseal_secret *pass);
+ * rekey_start() with pass and keyslot (the enrollment's, just made), or without pass with the
+ * passphrase and the keyslot of the token that an unseal opens (before the lock).  0 when there is
+ * nothing to start. */
+int rekey_start_pending(struct crypt_device *cd, const char *tcti, const cvmseal_secret *pass, int keyslot);
+
+/* Whether keyslot's area is not encrypted (cipher_null): libcryptsetup before 2.8.1 opens such a
+ * keyslot with any passphrase, so opening it proves nothing. */
+bool rekey_keyslot_null(struct crypt_device *cd, int keyslot);
+
+/* keyslot may become the volume's: unbound, encrypted (not cipher_null), and pass opens it.
+ * -EBADMSG (planted) or -EKEYREJECTED otherwise. */
+int rekey_keyslot_check(struct crypt_device *cd, int keyslot, const cvmseal_secret *pass);

@@ -84,7 +84,7 @@ extern void *__libc_realloc(void *p, size_t size);
         X(Tss2_MU_TPMS_ATTEST_Unmarshal) X(Tss2_MU_TPMT_SIGNATURE_Marshal) X(Tss2_MU_TPMT_SIGNATURE_Unmarshal) \
         X(crypt_init) X(crypt_load) X(crypt_set_pbkdf_type) X(crypt_keyslot_add_by_volume_key)            \
         X(crypt_token_json_set) X(crypt_volume_key_get) X(crypt_activate_by_passphrase)                   \
-        X(crypt_keyslot_destroy)
+        X(crypt_keyslot_destroy) X(crypt_reencrypt_init_by_passphrase)
 
 enum {
 #define X(f) FN_##f,
@@ -543,3 +543,7 @@ WRAP(int, crypt_activate_by_passphrase, CRYPT_FAIL(EIO),
       uint32_t flags),
      (cd, name, keyslot, passphrase, passphrase_size, flags))
 WRAP(int, crypt_keyslot_destroy, CRYPT_FAIL(EIO), (struct crypt_device *cd, int keyslot), (cd, keyslot))
+WRAP(int, crypt_reencrypt_init_by_passphrase, CRYPT_FAIL(EIO),
+     (struct crypt_device *cd, const char *name, const char *passphrase, size_t passphrase_size, int keyslot_old,
+      int keyslot_new, const char *cipher, const char *cipher_mode, const struct crypt_params_reencrypt *params),
+     (cd, name, passphrase, passphrase_size, keyslot_old, keyslot_new, cipher, cipher_mode, params))
