@@ -12,7 +12,8 @@
 # - finished: `list` says so, two keyslots (the token's, the recovery key's) and one token are left,
 #   no keyslot of the old key; the data decrypts with the new volume key (xts-decrypt, independent of libcryptsetup)
 #   to the raw image byte for byte, not with the pipeline's; the old volume key does not open it;
-# - by hand on an enrolled volume: refused while a keyslot could not be carried over, naming it;
+# - by hand on an enrolled volume: refused while a keyslot could not be carried over, naming it (also
+#   one that a forged token names: only a token that unseals is cvmseal's);
 #   with the recovery key as --unlock-key-file and --drop-keyslot for the operator's keyslot 0: the
 #   recovery key and the (replaced) token open afterwards, keyslot 0's key does not;
 # - `image encrypt --no-rekey`: the marker says "rekey": false, the first boot keeps the key.
@@ -156,6 +157,26 @@ expect_exit 0 "$CVMSEAL" --tcti "$tcti" enroll "$T/img2" --unlock-key-file "$T/k
 recovery=$(grep -oE '[0-9a-f]{8}(-[0-9a-f]{8}){7}' <<<"$out$err" | head -n1)
 [ -n "$recovery" ] || fail "no recovery key printed"
 printf '%s' "$recovery" >"$T/recovery"
+# The host's copy of the token, naming the recovery keyslot: a token that does not unseal is not
+# cvmseal's, so its keyslot is another's - refused without --drop-keyslot, never replaced or removed
+# on the token's word (before, the rekey counted it, "replaced" it and destroyed the recovery keyslot).
+cp --sparse=always "$T/img2" "$T/img2f"
+cryptsetup luksDump --dump-json-metadata "$T/img2f" >"$T/img2f.json" || fail "luksDump"
+read -r rtid rslot < <(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+tid, t = [(k, t) for k, t in d["tokens"].items() if t["type"] == "cvmseal"][0]
+r = [k for k in d["keyslots"] if k not in t["keyslots"] and k != "0"][0]
+print(tid, r)' "$T/img2f.json")
+cryptsetup token export --token-id "$rtid" "$T/img2f" >"$T/tok2.json" || fail "token export"
+python3 -c 'import json, sys; t = json.load(open(sys.argv[1])); t["keyslots"] = [sys.argv[2]]; print(json.dumps(t))' \
+        "$T/tok2.json" "$rslot" >"$T/forged2.json"
+cryptsetup token import --json-file "$T/forged2.json" "$T/img2f" || fail "import the forged token"
+sum=$(header_sum "$T/img2f")
+expect_exit 1 "$CVMSEAL" --tcti "$tcti" -v rekey "$T/img2f" --drop-keyslot 0
+expect_in "$err" "Keyslot\(s\) $rslot would be lost" "rekey beside a forged token naming the recovery keyslot"
+[ "$(header_sum "$T/img2f")" = "$sum" ] || fail "the refused rekey changed the header"
+key_opens "$T/recovery" "$T/img2f"
+rm -f "$T/img2f"
 expect_exit 1 "$CVMSEAL" --tcti "$tcti" -v rekey "$T/img2"
 expect_in "$err" "Keyslot\(s\) 0, [0-9]+ would be lost" "rekey with keyslots it cannot carry over"
 expect_exit 1 "$CVMSEAL" --tcti "$tcti" -v rekey "$T/img2" --unlock-key-file "$T/recovery"
