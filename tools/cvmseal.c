@@ -156,6 +156,10 @@ static int fail_errno(int r, const char *device) {
         }
         case EMEDIUMTYPE:
                 return fail(cli_exit_code(r), "%s is not a LUKS2 device", device);
+        case EINPROGRESS:
+                return fail(cli_exit_code(r), "%s is being re-encrypted to a new volume key: tokens and keyslots "
+                            "cannot change until that is done (cvmseal rekey %s finishes it; --status says how far)",
+                            device, device);
         case ENOMEDIUM:
                 if (arg.token_id >= 0)
                         return fail(cli_exit_code(r), "%s has no cvmseal token %d", device, arg.token_id);
@@ -1070,6 +1074,8 @@ static int verb_provision(void) {
                         json_object_object_add(j, "token", json_object_new_int(res.token_id));
                         json_object_object_add(j, "keyslot", json_object_new_int(res.keyslot));
                 }
+                if (r > 0)
+                        json_object_object_add(j, "rekey-started", json_object_new_boolean(res.rekey_started));
                 print_json(j);
         } else if (r == 0)
                 log_info("%s has no pending enrollment.", arg.device);
@@ -1078,16 +1084,10 @@ static int verb_provision(void) {
                          arg.device, res.token_id, res.keyslot);
         else
                 log_info("Finished the interrupted first-boot enrollment of %s.", arg.device);
-        if (!arg.json && r > 0) {
-                _cleanup_(json_putp) json_object *st = NULL;
-                json_object *v;
-
-                /* The first boot's rekey (docs/boot.md): started here, finished after switch-root. */
-                if (cvmseal_rekey_status(arg.device, &st) >= 0 && json_object_object_get_ex(st, "state", &v) &&
-                    strcmp(json_object_get_string(v), "running") == 0)
+        /* The first boot's rekey (docs/boot.md): started here, finished after switch-root. */
+        if (!arg.json && r > 0 && res.rekey_started)
                         log_info("%s: the rekey to a volume key made here has started; the booted system "
                                  "finishes it (cvmseal rekey --status %s).", arg.device, arg.device);
-        }
         return EXIT_OK;
 }
 

@@ -142,6 +142,7 @@ struct cvmseal_enroll_result {
         int wiped_token;                /* wipe_token: the token removed, -1 when none was */
         uint32_t wiped_keyslots;        /* and the keyslots removed with it (a bit mask) */
         int wipe_error;                 /* wipe_token: why the old token stayed (negative errno), else 0 */
+        bool rekey_started;             /* cvmseal_provision(): the rekey to a new key started in this run */
 };
 
 /* Adds a keyslot opened by a secret sealed to the TPM, and the cvmseal token that describes it.

@@ -267,6 +267,7 @@ _public_ int cvmseal_provision(const char *device, const struct cvmseal_provisio
                 r = rekey_start_pending(cd, params->tcti, token_pass, token_pass ? result.keyslot : -1);
                 if (r < 0)
                         return log_debug_errno(r, "Cannot start the rekey of %s", device);
+                result.rekey_started = r > 0;
         }
 
         if (ret)

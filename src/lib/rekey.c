@@ -245,9 +245,14 @@ int rekey_start(struct crypt_device *cd, const cvmseal_secret *pass, int keyslot
         if (r < 0)
                 return log_debug_errno(r, "Cannot select PBKDF2");
         /* Before the start: libcryptsetup refuses token changes while the volume is in reencryption. */
+        /* A full metadata area (-ENOSPC) does not stop the rekey: the record only informs.  Any other
+         * failure to write the header stops it here, before the reencryption starts (the next boot
+         * starts it). */
         r = record_write(cd, "running");
-        if (r < 0)
-                log_debug_errno(r, "Cannot write the rekey record: the rekey goes on without it");
+        if (r == -ENOSPC)
+                log_debug_errno(r, "No room for the rekey record: the rekey goes on without it");
+        else if (r < 0)
+                return r;
         r = crypt_reencrypt_init_by_passphrase(cd, NULL, (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass),
                                                CRYPT_ANY_SLOT, keyslot_new, cipher, mode, &rp);
         if (r == -EPERM || r == -ENOENT)
