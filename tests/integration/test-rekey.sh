@@ -63,6 +63,14 @@ pycheck "$out" "d['state'] == 'running' and d['bytes-done'] == 0 and d['bytes-to
 expect_exit 0 "$CVMSEAL" --tcti "$tcti" unlock --test "$T/img"
 cryptsetup open --test-passphrase --key-file "$key" "$T/img" 2>/dev/null \
         && fail "the pipeline's key file opens the volume in reencryption"
+# Token and keyslot changes wait for the end of the rekey (libcryptsetup refuses them): a clear refusal
+# that names the rekey, the header unchanged.
+sum=$(header_sum "$T/img")
+expect_exit 1 "$CVMSEAL" --tcti "$tcti" rotate "$T/img"
+expect_in "$err" "being re-encrypted to a new volume key" "rotate during a rekey"
+expect_exit 1 "$CVMSEAL" --tcti "$tcti" remove "$T/img" --token 0
+expect_in "$err" "being re-encrypted to a new volume key" "remove during a rekey"
+[ "$(header_sum "$T/img")" = "$sum" ] || fail "a refused change during the rekey changed the header"
 recovery_key "$T/img"
 key_opens "$T/recovery-escrowed" "$T/img"
 
