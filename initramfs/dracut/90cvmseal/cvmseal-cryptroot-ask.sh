@@ -8,5 +8,8 @@
 # cryptsetup's process: rd.cvmseal.tcti reaches it through $CVMSEAL_TCTI, exported here.
 . /usr/lib/cvmseal/cvmseal-lib.sh
 cvmseal_env
+# The firmware's event log, for the attestation evidence and for the plugin's diagnosis of a refusal
+# (the event that changed a PCR): dracut without systemd does not mount securityfs.
+[ -d /sys/kernel/security/tpm0 ] || mount -t securityfs securityfs /sys/kernel/security 2>/dev/null || true
 /usr/lib/cvmseal/cvmseal-provision "$1" "$2"
 exec /sbin/cryptroot-ask.dracut "$@"
