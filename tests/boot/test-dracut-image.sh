@@ -421,7 +421,7 @@ grep -qE 'cryptroot-ask' "$T/$n/lib/dracut/hooks/cmdline/30-parse-crypt.sh" \
 # without a TPM shows the plugin's reason before the passphrase prompt (none: no terminal).
 cp "$T/disk.img" "$T/$n/disk.img"
 out=$(in_image "$n" cryptsetup luksDump /disk.img 2>&1) || fail "$n image: cryptsetup luksDump: $out"
-grep -q "cvmseal version: 1" <<< "$out" || fail "$n image: libcryptsetup did not load the plugin: $out"
+grep -qE "cvmseal version: [0-9]+" <<< "$out" || fail "$n image: libcryptsetup did not load the plugin: $out"
 out=$(in_image "$n" cryptsetup open --test-passphrase --token-only /disk.img 2>&1 < /dev/null)
 rm -f "$T/$n/disk.img"
 grep -q "cvmseal token 0: no TPM is available" <<< "$out" \
