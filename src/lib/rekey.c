@@ -445,8 +445,10 @@ int rekey_start_pending(struct crypt_device *cd, const char *tcti, const cvmseal
 
         if (rekey_in_progress(cd))
                 return 0;
-        /* Cheap first: no unseal when no token names a keyslot of a new key. */
-        if (rekey_unbound_token_keyslot(cd, NULL) < 0)
+        /* Cheap first: no unseal when no token names a keyslot of a new key.  Not when the caller
+         * names the keyslot: a token that fails to parse here (out of memory) must not pass for
+         * "nothing to start" after an enrollment that asked for the rekey. */
+        if (!pass && rekey_unbound_token_keyslot(cd, NULL) < 0)
                 return 0;
         if (!pass) {
                 _cleanup_(token_done) struct token t = {};
