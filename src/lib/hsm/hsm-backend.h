@@ -4,7 +4,10 @@
 /* What a backend provides to hsm.c.  The mechanisms' framing (IVs, the AAD digest of RSA-OAEP, key
  * checks) lives in hsm.c, so a backend only moves bytes through its HSM. */
 
-#include "hsm.h"
+#include <json-c/json.h>
+
+#include "cvmseal.h"
+#include "hsm-types.h"
 
 struct hsm_backend {
         const char *scheme;  /* the URI scheme it serves, with the colon: "pkcs11:" */
@@ -41,6 +44,9 @@ extern const struct hsm_backend hsm_pkcs11_backend;
 /* Serves bindings with a "provider"; its keys are opened with hsm_provider_open(), not open(). */
 extern const struct hsm_backend hsm_provider_backend;
 int hsm_provider_open(const char *provider, const char *uri, const uint8_t *blob, size_t blob_size, void **ret);
+/* Makes a key with the provider, the way it allows (docs/hsm.md, "Keys"), for a uri that names it by
+ * {key-blob}: the key blob it gives.  hsm_provider_keygen() (hsm.h) proves it opens. */
+int hsm_provider_keygen_blob(const char *provider, const char *uri, uint8_t **ret_blob, size_t *ret_blob_size);
 
 /* The private file that a provider opens by path for a key blob, or with lock for a secret (AziHSM
  * imports an RSA key from a file): a memfd reached as /proc/self/fd/N when that works (and memfd is

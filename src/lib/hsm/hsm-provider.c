@@ -42,6 +42,7 @@
 
 #include "config.h"
 #include "hsm-backend.h"
+#include "hsm-provider.h"
 #include "json-util.h"
 #include "kdf.h"
 #include "log.h"
@@ -734,13 +735,8 @@ static int keygen_azihsm(struct prov_key *k, uint8_t **ret_blob, size_t *ret_siz
         return 0;
 }
 
-int hsm_provider_keygen(const char *provider, const char *uri, uint8_t **ret_blob, size_t *ret_blob_size,
-                        json_object **ret_info) {
+int hsm_provider_keygen_blob(const char *provider, const char *uri, uint8_t **ret_blob, size_t *ret_blob_size) {
         _cleanup_(prov_key_freep) struct prov_key *k = NULL;
-        _cleanup_free_ uint8_t *blob = NULL;
-        _cleanup_(json_object_putp) json_object *info = NULL;
-        hsm_key *key = NULL;
-        size_t size = 0;
         int r;
 
         if (!uri || strlen(uri) > HSM_URI_MAX || !strstr(uri, HSM_KEY_BLOB_PLACEHOLDER))
@@ -754,37 +750,7 @@ int hsm_provider_keygen(const char *provider, const char *uri, uint8_t **ret_blo
                 if (!strstr(uri, ";type=rsa"))
                         return log_debug_errno(-EINVAL, "AziHSM's ECDH output stays masked in the HSM: an AziHSM key "
                                                "for cvmseal is an RSA key (;type=rsa)");
-                r = keygen_azihsm(k, &blob, &size);
-        } else
-                r = keygen_ec(k, &blob, &size);
-        if (r < 0)
-                return r;
-        prov_key_free(TAKE_PTR(k));
-
-        /* The proof: the blob opens through the URI, as at unlock, and gives its public half. */
-        r = hsm_key_open_provider(provider, uri, blob, size, &key);
-        if (r < 0)
-                return log_debug_errno(r, "The new key blob does not open through the URI");
-        r = hsm_key_public_info(key, &info);
-        hsm_key_free(key);
-        if (r < 0)
-                return r;
-        if (ret_info) {
-                r = json_add(info, "provider", json_object_new_string(provider));
-                if (r >= 0)
-                        r = json_add(info, "uri", json_object_new_string(uri));
-                if (r < 0)
-                        return r;
-                *ret_info = TAKE_PTR(info);
+                return keygen_azihsm(k, ret_blob, ret_blob_size);
         }
-        *ret_blob = TAKE_PTR(blob);
-        *ret_blob_size = size;
-        return 0;
-}
-
-_public_ int cvmseal_hsm_provider_keygen(const char *provider, const char *uri, uint8_t **ret_blob,
-                                         size_t *ret_blob_size, json_object **ret_info) {
-        if (!provider || !uri || !ret_blob || !ret_blob_size)
-                return -EINVAL;
-        return hsm_provider_keygen(provider, uri, ret_blob, ret_blob_size, ret_info);
+        return keygen_ec(k, ret_blob, ret_blob_size);
 }

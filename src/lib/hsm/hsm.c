@@ -34,6 +34,7 @@
 #include "encoding.h"
 #include "crypto-util.h"
 #include "hsm-backend.h"
+#include "hsm.h"
 #include "json-util.h"
 #include "kdf.h"
 #include "log.h"
@@ -49,13 +50,6 @@ static const struct hsm_backend *const backends[] = {
         &hsm_pkcs11_backend,
 };
 
-static const char *const mechanism_names[_HSM_MECHANISM_MAX] = {
-        [HSM_AES_256_GCM] = "aes-256-gcm",
-        [HSM_RSA_OAEP_SHA256] = "rsa-oaep-sha256",
-        [HSM_RSA_OAEP_SHA1] = "rsa-oaep-sha1",
-        [HSM_ECDH_P256] = "ecdh-p256-aes-256-gcm",
-        [HSM_ECDH_P384] = "ecdh-p384-aes-256-gcm",
-};
 
 #define ECDH_INFO_PREFIX "cvmseal hsm ecdh v1"
 
@@ -65,17 +59,6 @@ static bool mechanism_is_ecdh(enum hsm_mechanism m) {
 
 static size_t ecdh_point_size(enum hsm_mechanism m) {
         return m == HSM_ECDH_P256 ? 65 : m == HSM_ECDH_P384 ? 97 : 0;
-}
-
-const char *hsm_mechanism_to_string(enum hsm_mechanism m) {
-        return m >= 0 && m < _HSM_MECHANISM_MAX ? mechanism_names[m] : NULL;
-}
-
-int hsm_mechanism_from_string(const char *s) {
-        for (int m = 0; m < _HSM_MECHANISM_MAX; m++)
-                if (streq_ptr(s, mechanism_names[m]))
-                        return m;
-        return -EINVAL;
 }
 
 static const struct hsm_backend *backend_for(const char *uri) {
@@ -741,6 +724,46 @@ _public_ int cvmseal_hsm_keygen(const char *uri, const cvmseal_secret *pin, json
                 pin = uri_pin;
         }
         return hsm_keygen(uri, pin, ret_info);
+}
+
+int hsm_provider_keygen(const char *provider, const char *uri, uint8_t **ret_blob, size_t *ret_blob_size,
+                        json_object **ret_info) {
+        _cleanup_free_ uint8_t *blob = NULL;
+        _cleanup_(json_object_putp) json_object *info = NULL;
+        hsm_key *key = NULL;
+        size_t size = 0;
+        int r;
+
+        r = hsm_provider_keygen_blob(provider, uri, &blob, &size);
+        if (r < 0)
+                return r;
+
+        /* The proof: the blob opens through the URI, as at unlock, and gives its public half. */
+        r = hsm_key_open_provider(provider, uri, blob, size, &key);
+        if (r < 0)
+                return log_debug_errno(r, "The new key blob does not open through the URI");
+        r = hsm_key_public_info(key, &info);
+        hsm_key_free(key);
+        if (r < 0)
+                return r;
+        if (ret_info) {
+                r = json_add(info, "provider", json_object_new_string(provider));
+                if (r >= 0)
+                        r = json_add(info, "uri", json_object_new_string(uri));
+                if (r < 0)
+                        return r;
+                *ret_info = TAKE_PTR(info);
+        }
+        *ret_blob = TAKE_PTR(blob);
+        *ret_blob_size = size;
+        return 0;
+}
+
+_public_ int cvmseal_hsm_provider_keygen(const char *provider, const char *uri, uint8_t **ret_blob,
+                                         size_t *ret_blob_size, json_object **ret_info) {
+        if (!provider || !uri || !ret_blob || !ret_blob_size)
+                return -EINVAL;
+        return hsm_provider_keygen(provider, uri, ret_blob, ret_blob_size, ret_info);
 }
 
 _public_ int cvmseal_hsm_uri_pin(const char *uri, cvmseal_secret **ret) {
