@@ -455,3 +455,25 @@ int attest_collect(const struct attest_collect_params *p, struct evidence *ret) 
         memset(&e, 0, sizeof(e));
         return 0;
 }
+
+_public_ int cvmseal_attest_collect(const char *tcti, const uint8_t *nonce, size_t nonce_size, json_object **ret_evidence) {
+        _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
+        _cleanup_(evidence_done) struct evidence e = {};
+        int r;
+
+        r = tpm2_context_new(tcti, &tpm);
+        if (r < 0)
+                log_debug("No TPM: collecting without the vTPM's evidence");
+        r = attest_collect(&(struct attest_collect_params) {
+                                   .tpm = tpm,
+                                   .nonce = nonce,
+                                   .nonce_size = nonce_size,
+                                   .tsm_dir = secure_getenv("CVMSEAL_TSM_DIR"),
+                                   .event_log = secure_getenv("CVMSEAL_EVENT_LOG"),
+                                   .cert_cache = secure_getenv("CVMSEAL_CERT_CACHE") ?: "/etc/cvmseal/certs",
+                           },
+                           &e);
+        if (r < 0)
+                return r;
+        return evidence_to_json(&e, ret_evidence);
+}

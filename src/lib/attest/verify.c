@@ -36,6 +36,7 @@
 
 #include "encoding.h"
 #include "evidence.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 
@@ -363,5 +364,36 @@ int attest_verify(const struct evidence *e, const struct attest_policy *p, OSSL_
 
         *ret = v;
         v.claims = v.failures = NULL;
+        return 0;
+}
+
+_public_ int cvmseal_attest_verify(json_object *evidence, json_object *policy, json_object **ret_result) {
+        _cleanup_(evidence_done) struct evidence e = {};
+        _cleanup_(attest_policy_done) struct attest_policy p = {};
+        _cleanup_(attest_verdict_done) struct attest_verdict v = {};
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        int r;
+
+        r = evidence_from_json(evidence, &e);
+        if (r < 0)
+                return r;
+        r = attest_policy_from_json(policy, &p);
+        if (r < 0)
+                return r;
+        r = attest_verify(&e, &p, NULL, &v);
+        if (r < 0)
+                return r;
+
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        r = json_add(o, "verdict", json_object_new_string(attest_verdict_pass(&v) ? "pass" : "fail"));
+        if (r >= 0)
+                r = json_add(o, "failures", TAKE_PTR(v.failures));
+        if (r >= 0)
+                r = json_add(o, "claims", TAKE_PTR(v.claims));
+        if (r < 0)
+                return r;
+        *ret_result = TAKE_PTR(o);
         return 0;
 }

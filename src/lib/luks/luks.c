@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* LUKS2 through libcryptsetup.  Its errors are negative errno values already; the ones whose meaning
  * depends on the call (-EPERM: no keyslot opened; -EINVAL: not LUKS) are made explicit here. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -154,4 +159,123 @@ bool luks_has_other_keyslot(struct crypt_device *cd, uint32_t exclude_mask) {
                         return true;
         }
         return false;
+}
+
+bool luks_keyslot_active(struct crypt_device *cd, int keyslot) {
+        crypt_keyslot_info ki = crypt_keyslot_status(cd, keyslot);
+
+        return ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST;
+}
+
+bool luks_in_reencryption(struct crypt_device *cd) {
+        return crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE;
+}
+
+int luks_token_remove(struct crypt_device *cd, int token_id, uint32_t *ret_removed) {
+        uint32_t own = 0, removed = 0;
+        int r;
+
+        /* The keyslots of this token that no other token uses.  A malformed token can still be removed:
+         * its keyslots are read straight from the LUKS2 metadata. */
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+                bool others = false;
+
+                if (crypt_token_is_assigned(cd, token_id, s) != 0)
+                        continue;
+                for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+                        if (id != token_id && crypt_token_is_assigned(cd, id, s) == 0)
+                                others = true;
+                if (!others)
+                        own |= UINT32_C(1) << s;
+        }
+
+        if (!luks_has_other_keyslot(cd, own))
+                return log_debug_errno(-EBUSY, "Token %d holds the last keyslot of the volume", token_id);
+
+        /* The token first: an interruption leaves an unused keyslot, never a token without its keyslot. */
+        r = crypt_token_json_set(cd, token_id, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot remove token %d", token_id);
+
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+                if (!(own & (UINT32_C(1) << s)))
+                        continue;
+                r = crypt_keyslot_destroy(cd, s);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot remove keyslot %d", s);
+                removed |= UINT32_C(1) << s;
+        }
+        if (ret_removed)
+                *ret_removed = removed;
+        return 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
+
+/* The first line of /sys/block/DEV/FILE. */
+static bool sysfs_line(const char *dev, const char *file, char *buf, size_t size) {
+        char path[300];
+        ssize_t k;
+        int fd;
+
+        snprintf(path, sizeof(path), "/sys/block/%s/%s", dev, file);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        k = read(fd, buf, size - 1);
+        close(fd);
+        if (k <= 0)
+                return false;
+        buf[k] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return true;
+}
+
+int luks_active(const char *uuid, char **ret_name, char **ret_backing) {
+        _cleanup_(closedirp) DIR *d = opendir("/sys/block");
+        _cleanup_free_ char *name = NULL, *backing = NULL;
+        char want[64], buf[256];
+        struct dirent *de;
+        size_t n;
+
+        /* libcryptsetup's device-mapper UUID: "CRYPT-LUKS2-" and the LUKS UUID without dashes. */
+        n = (size_t) snprintf(want, sizeof(want), "CRYPT-LUKS2-");
+        for (const char *p = uuid; *p && n + 1 < sizeof(want); p++)
+                if (*p != '-')
+                        want[n++] = *p;
+        want[n] = 0;
+        while (d && (de = readdir(d))) {
+                _cleanup_(closedirp) DIR *s = NULL;
+                struct dirent *e = NULL;
+
+                if (strncmp(de->d_name, "dm-", 3) != 0)
+                        continue;
+                if (!sysfs_line(de->d_name, "dm/uuid", buf, sizeof(buf)) || strncmp(buf, want, n) != 0 || buf[n] != '-')
+                        continue;
+                /* The name from dm/name (the uuid's suffix may be cut). */
+                if (!sysfs_line(de->d_name, "dm/name", buf, sizeof(buf)))
+                        continue;
+                name = strdup(buf);
+                if (!name)
+                        return -ENOMEM;
+                if (ret_backing) {
+                        char path[300];
+
+                        snprintf(path, sizeof(path), "/sys/block/%s/slaves", de->d_name);
+                        s = opendir(path);
+                        while (s && (e = readdir(s)) && e->d_name[0] == '.')
+                                ;
+                        if (!e)
+                                return -ENODEV;
+                        if (asprintf(&backing, "/dev/%s", e->d_name) < 0) {
+                                backing = NULL;
+                                return -ENOMEM;
+                        }
+                        *ret_backing = TAKE_PTR(backing);
+                }
+                if (ret_name)
+                        *ret_name = TAKE_PTR(name);
+                return 0;
+        }
+        return -ENODEV;
 }

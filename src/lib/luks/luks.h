@@ -35,3 +35,17 @@ int luks_activate(struct crypt_device *cd, const char *name, int keyslot, const 
 
 /* Does any active keyslot other than those in the mask exist? */
 bool luks_has_other_keyslot(struct crypt_device *cd, uint32_t exclude_mask);
+
+/* Is keyslot in use (active, or the last one)? */
+bool luks_keyslot_active(struct crypt_device *cd, int keyslot);
+
+/* Is the volume in reencryption (a rekey, rekey.h)?  libcryptsetup changes no token or keyslot then. */
+bool luks_in_reencryption(struct crypt_device *cd);
+
+/* Removes token token_id, then the keyslots that it alone references (ret_removed, optional: their
+ * mask); -EBUSY, changing nothing, when they are the volume's last. */
+int luks_token_remove(struct crypt_device *cd, int token_id, uint32_t *ret_removed);
+
+/* The active mapping of the volume with LUKS UUID uuid, from sysfs: its device-mapper name and the
+ * device under it ("/dev/vda2"), each optional.  -ENODEV when none is active. */
+int luks_active(const char *uuid, char **ret_name, char **ret_backing);

@@ -8,6 +8,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include <libcryptsetup.h>
+
 #include "encoding.h"
 #include "json-util.h"
 #include "log.h"
@@ -499,5 +501,47 @@ int token_digest(const struct token *t, uint8_t ret[32]) {
                 return -ENOMEM;
         if (EVP_Digest(text, strlen(text), ret, &n, EVP_sha256(), NULL) != 1 || n != 32)
                 return -EIO;
+        return 0;
+}
+
+/* ---- in the LUKS2 header ---- */
+
+/* What an HSM binding is bound to: LUKS UUID (36 characters) || token id (big-endian). */
+void binding_aad(const char *uuid, int token_id, uint8_t aad[40]) {
+        uint32_t id = (uint32_t) token_id;
+
+        memcpy(aad, uuid, 36);
+        aad[36] = (uint8_t) (id >> 24);
+        aad[37] = (uint8_t) (id >> 16);
+        aad[38] = (uint8_t) (id >> 8);
+        aad[39] = (uint8_t) id;
+}
+
+int token_add(struct crypt_device *cd, int id, const struct token *t) {
+        _cleanup_(json_object_putp) json_object *j = NULL;
+        int r;
+
+        r = token_to_json(t, &j);
+        if (r < 0)
+                return r;
+        r = crypt_token_json_set(cd, id, json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+        if (r < 0)
+                /* libcryptsetup answers -EINVAL when the JSON area has no room left. */
+                return log_debug_errno(r == -EINVAL ? -ENOSPC : r, "Cannot write LUKS2 token %d", id);
+        return 0;
+}
+
+int token_load(struct crypt_device *cd, int id, struct token *ret) {
+        const char *json = NULL;
+        int r;
+
+        r = crypt_token_json_get(cd, id, &json);
+        if (r < 0)
+                return log_debug_errno(-ENOMEDIUM, "No token %d", id);
+        if (!token_json_is_cvmseal(json))
+                return log_debug_errno(-ENOMEDIUM, "Token %d is not a cvmseal token", id);
+        r = token_from_string(json, ret);
+        if (r < 0)
+                return log_debug_errno(r, "Token %d is malformed", id);
         return 0;
 }

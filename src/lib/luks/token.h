@@ -83,3 +83,14 @@ bool token_json_is_cvmseal(const char *s);
 
 /* The PCR list of a mask as a JSON array of numbers. */
 json_object *pcr_mask_to_json(uint32_t mask);
+
+/* ---- in the LUKS2 header ---- */
+
+struct crypt_device;
+
+/* What an HSM binding is bound to: LUKS UUID (36 characters) || token id (big-endian). */
+void binding_aad(const char *uuid, int token_id, uint8_t aad[40]);
+/* Writes token t at id (-ENOSPC when the metadata area is full). */
+int token_add(struct crypt_device *cd, int id, const struct token *t);
+/* Loads cvmseal token id strictly (-ENOMEDIUM: none there, or not a cvmseal token). */
+int token_load(struct crypt_device *cd, int id, struct token *ret);

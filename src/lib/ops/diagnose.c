@@ -35,7 +35,7 @@
 #include "log.h"
 #include "luks.h"
 #include "macro.h"
-#include "ops.h"
+#include "gate.h"
 #include "seal.h"
 #include "secret.h"
 #include "signed-policy.h"

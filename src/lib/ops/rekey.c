@@ -22,13 +22,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
-#include <linux/keyctl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +38,9 @@
 #include "log.h"
 #include "luks.h"
 #include "macro.h"
-#include "ops.h"
+#include "enroll.h"
+#include "handover.h"
+#include "unlock.h"
 #include "provision.h"
 #include "rekey.h"
 #include "secret.h"
@@ -76,17 +76,6 @@ static uint64_t rekey_hotzone(struct crypt_device *cd) {
         hz = size / 16;
         hz = hz < REKEY_HOTZONE_MIN ? REKEY_HOTZONE_MIN : hz > REKEY_HOTZONE_MAX ? REKEY_HOTZONE_MAX : hz;
         return (hz & ~((UINT64_C(1) << 20) - 1)) / 512U;
-}
-
-/* Key permissions (keyutils.h's names): the possessor everything, root (the owner) view, read and
- * search, nobody else anything. */
-#define KEY_POS_ALL 0x3f000000U
-#define KEY_USR_VIEW 0x00010000U
-#define KEY_USR_READ 0x00020000U
-#define KEY_USR_SEARCH 0x00080000U
-
-bool rekey_in_progress(struct crypt_device *cd) {
-        return crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE;
 }
 
 int rekey_new_volume_key(struct crypt_device *cd, cvmseal_secret **ret) {
@@ -263,65 +252,6 @@ int rekey_start(struct crypt_device *cd, const cvmseal_secret *pass, int keyslot
         return 0;
 }
 
-/* ---- the keyring handover ---- */
-
-static void keyring_desc(const char *uuid, char buf[80]) {
-        snprintf(buf, 80, "%s%s", REKEY_KEYRING_PREFIX, uuid);
-}
-
-int rekey_handover(const char *uuid, const cvmseal_secret *pass) {
-        char desc[80];
-        long id;
-
-        if (!uuid || !pass)
-                return -EINVAL;
-        keyring_desc(uuid, desc);
-        id = syscall(SYS_add_key, "user", desc, cvmseal_secret_data(pass), cvmseal_secret_size(pass),
-                     KEY_SPEC_USER_KEYRING);
-        if (id < 0)
-                return log_debug_errno(negative_errno(), "Cannot hand the rekey over in the kernel keyring");
-        if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_SEARCH) < 0)
-                log_debug_errno(negative_errno(), "Cannot restrict the handed-over key's permissions");
-        log_debug("Handed the rekey of %s over in the user keyring (key %ld)", uuid, id);
-        return 0;
-}
-
-static long handover_find(const char *uuid) {
-        char desc[80];
-
-        keyring_desc(uuid, desc);
-        return syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", desc, 0);
-}
-
-static int handover_read(const char *uuid, cvmseal_secret **ret) {
-        _cleanup_secret_ cvmseal_secret *s = NULL;
-        long id, n;
-
-        id = handover_find(uuid);
-        if (id < 0)
-                return -ENOKEY;
-        s = cvmseal_secret_new(256);
-        if (!s)
-                return -ENOMEM;
-        n = syscall(SYS_keyctl, KEYCTL_READ, id, cvmseal_secret_data_mut(s), 256);
-        if (n < 0)
-                return log_debug_errno(negative_errno(), "Cannot read the handed-over key");
-        if (n == 0 || n > 256)
-                return -ENOKEY;
-        cvmseal_secret_truncate(s, (size_t) n);
-        *ret = TAKE_PTR(s);
-        return 0;
-}
-
-static void handover_drop(const char *uuid) {
-        long id = handover_find(uuid);
-
-        if (id >= 0) {
-                (void) syscall(SYS_keyctl, KEYCTL_INVALIDATE, id);
-                log_debug("Removed the handed-over key of %s from the keyring", uuid);
-        }
-}
-
 /* ---- progress ---- */
 
 static const char *rundir(void) {
@@ -443,7 +373,7 @@ int rekey_start_pending(struct crypt_device *cd, const char *tcti, const cvmseal
         const struct cvmseal_rekey_params params = { .tcti = tcti };
         int r, token;
 
-        if (rekey_in_progress(cd))
+        if (luks_in_reencryption(cd))
                 return 0;
         /* Cheap first: no unseal when no token names a keyslot of a new key.  Not when the caller
          * names the keyslot: a token that fails to parse here (out of memory) must not pass for
@@ -518,7 +448,9 @@ static int replace_token(const char *device, int id, const cvmseal_secret *old_p
         cvmseal_secret_free(res.recovery_key);
         /* The old token goes now: it opens only the old key, which is useless from here on.  Its keyslot
          * (cvmseal's, named by the token) goes with it. */
-        r = cvmseal_remove(device, id, NULL);
+        r = luks_open(device, &cd);
+        if (r >= 0)
+                r = luks_token_remove(cd, id, NULL);
         if (r < 0)
                 return log_debug_errno(r, "Cannot remove token %d after replacing it by token %d", id, res.token_id);
         log_debug("Token %d (keyslot %d, new key) replaces token %d", res.token_id, res.keyslot, id);
@@ -678,56 +610,6 @@ static int rekey_begin(const char *device, const struct cvmseal_rekey_params *pa
 
 /* ---- finding the active device ---- */
 
-/* The device-mapper name of the active mapping of LUKS2 volume uuid, from /sys/block/dm-N/dm/uuid
- * ("CRYPT-LUKS2-<uuid without dashes>-<name>"), or NULL. */
-static char *active_name(const char *uuid) {
-        _cleanup_(closedirp) DIR *d = opendir("/sys/block");
-        char want[64], *name = NULL;
-        size_t n = 0;
-        struct dirent *de;
-
-        n = (size_t) snprintf(want, sizeof(want), "CRYPT-LUKS2-");
-        for (const char *p = uuid; *p && n + 1 < sizeof(want); p++)
-                if (*p != '-')
-                        want[n++] = *p;
-        want[n] = 0;
-        if (!d)
-                return NULL;
-        while (!name && (de = readdir(d))) {
-                char path[300], buf[256];
-                ssize_t k;
-                int fd;
-
-                if (strncmp(de->d_name, "dm-", 3) != 0)
-                        continue;
-                snprintf(path, sizeof(path), "/sys/block/%s/dm/uuid", de->d_name);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                k = read(fd, buf, sizeof(buf) - 1);
-                close(fd);
-                if (k <= 0)
-                        continue;
-                buf[k] = 0;
-                buf[strcspn(buf, "\n")] = 0;
-                if (strncmp(buf, want, strlen(want)) != 0 || buf[strlen(want)] != '-')
-                        continue;
-                /* The name from dm/name (the uuid's suffix may be cut). */
-                snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                k = read(fd, buf, sizeof(buf) - 1);
-                close(fd);
-                if (k <= 0)
-                        continue;
-                buf[k] = 0;
-                buf[strcspn(buf, "\n")] = 0;
-                name = strdup(buf);
-        }
-        return name;
-}
-
 /* ---- after the last byte ---- */
 
 /* libcryptsetup destroyed every keyslot of the old key: a cvmseal token that named one (replaced by
@@ -840,7 +722,7 @@ _public_ int cvmseal_rekey(const char *device, const struct cvmseal_rekey_params
         }
 
         if (!params->start_only) {
-                name = active_name(uuid);
+                (void) luks_active(uuid, &name, NULL);
                 /* libcryptsetup reads the header again, under its reencryption lock. */
                 crypt_free(TAKE_PTR(cd));
                 r = luks_open(device, &cd);
@@ -1056,103 +938,3 @@ _public_ int cvmseal_rekey_status(const char *device, json_object **ret) {
 
 /* ---- the volumes handed over ---- */
 
-/* The device under the active mapping of uuid (its only slave), or NULL. */
-static char *device_under(const char *uuid) {
-        _cleanup_free_ char *name = active_name(uuid);
-        _cleanup_(closedirp) DIR *d = NULL;
-        char path[300], *ret = NULL;
-        struct dirent *de;
-
-        if (!name)
-                return NULL;
-        /* /sys/block/dm-N for the name: the mapping's dm/name. */
-        d = opendir("/sys/block");
-        while (d && !ret && (de = readdir(d))) {
-                _cleanup_(closedirp) DIR *s = NULL;
-                char buf[256];
-                ssize_t k;
-                int fd;
-
-                if (strncmp(de->d_name, "dm-", 3) != 0)
-                        continue;
-                snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                k = read(fd, buf, sizeof(buf) - 1);
-                close(fd);
-                if (k <= 0)
-                        continue;
-                buf[k] = 0;
-                buf[strcspn(buf, "\n")] = 0;
-                if (!streq_ptr(buf, name))
-                        continue;
-                snprintf(path, sizeof(path), "/sys/block/%s/slaves", de->d_name);
-                s = opendir(path);
-                for (struct dirent *e; s && (e = readdir(s));)
-                        if (e->d_name[0] != '.' && asprintf(&ret, "/dev/%s", e->d_name) < 0)
-                                ret = NULL;
-        }
-        return ret;
-}
-
-_public_ int cvmseal_rekey_handed_over(char ***ret_devices) {
-        _cleanup_free_ int32_t *ids = NULL;
-        char **list = NULL;
-        size_t n = 0;
-        long size;
-
-        if (!ret_devices)
-                return -EINVAL;
-        size = syscall(SYS_keyctl, KEYCTL_READ, KEY_SPEC_USER_KEYRING, NULL, 0);
-        if (size > 0) {
-                ids = malloc((size_t) size);
-                if (!ids)
-                        return -ENOMEM;
-                size = syscall(SYS_keyctl, KEYCTL_READ, KEY_SPEC_USER_KEYRING, ids, size);
-        }
-        list = calloc(1, sizeof(char *));
-        if (!list)
-                return -ENOMEM;
-        for (long i = 0; size > 0 && i < size / (long) sizeof(int32_t); i++) {
-                char desc[256], *p, *dev = NULL, **grown;
-                const char *uuid;
-                struct stat st;
-                long k;
-
-                k = syscall(SYS_keyctl, KEYCTL_DESCRIBE, ids[i], desc, sizeof(desc));
-                if (k <= 0 || k > (long) sizeof(desc))
-                        continue;
-                desc[sizeof(desc) - 1] = 0;
-                /* "type;uid;gid;perm;description" */
-                p = strrchr(desc, ';');
-                if (!p || strncmp(desc, "user;", 5) != 0 || strncmp(p + 1, REKEY_KEYRING_PREFIX, strlen(REKEY_KEYRING_PREFIX)) != 0)
-                        continue;
-                uuid = p + 1 + strlen(REKEY_KEYRING_PREFIX);
-                if (strlen(uuid) != 36 || strspn(uuid, "0123456789abcdefABCDEF-") != 36)
-                        continue;
-                if (asprintf(&dev, "/dev/disk/by-uuid/%s", uuid) < 0)
-                        goto oom;
-                if (stat(dev, &st) < 0) {
-                        free(dev);
-                        dev = device_under(uuid);
-                        if (!dev)
-                                continue;
-                }
-                grown = realloc(list, (n + 2) * sizeof(char *));
-                if (!grown) {
-                        free(dev);
-                        goto oom;
-                }
-                list = grown;
-                list[n++] = dev;
-                list[n] = NULL;
-        }
-        *ret_devices = list;
-        return (int) n;
-oom:
-        for (size_t i = 0; i < n; i++)
-                free(list[i]);
-        free(list);
-        return -ENOMEM;
-}

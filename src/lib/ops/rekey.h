@@ -20,10 +20,6 @@
 #include "cvmseal.h"
 
 #define REKEY_RECORD_TYPE "cvmseal-rekey"
-#define REKEY_KEYRING_PREFIX "cvmseal:rekey:"
-
-/* Whether libcryptsetup has the volume in reencryption (clean or after a crash). */
-bool rekey_in_progress(struct crypt_device *cd);
 
 /* A new random volume key of the volume's key size. */
 int rekey_new_volume_key(struct crypt_device *cd, cvmseal_secret **ret);
@@ -32,11 +28,6 @@ int rekey_new_volume_key(struct crypt_device *cd, cvmseal_secret **ret);
  * that pass opens, with a twin of the current key under the same passphrase: rekey_keyslot_check()
  * first), and writes the informational record.  Nothing of the data is touched yet. */
 int rekey_start(struct crypt_device *cd, const cvmseal_secret *pass, int keyslot_new);
-
-/* The initramfs's handover to the rekey after switch-root: pass in root's user keyring (type "user",
- * description "cvmseal:rekey:UUID"), readable by root only.  Best effort: the rekey can also be
- * resumed with a key file. */
-int rekey_handover(const char *uuid, const cvmseal_secret *pass);
 
 /* A cvmseal token whose keyslot holds a new key not yet in use (a rekey about to start): its keyslot,
  * or -1. */

@@ -195,3 +195,30 @@ int pcr_values_to_json(const struct pcr_values *v, json_object **ret) {
         *ret = TAKE_PTR(j);
         return 0;
 }
+
+_public_ int cvmseal_pcr_mask_parse(const char *s, uint32_t *ret_mask) {
+        uint32_t mask = 0;
+        const char *p = s;
+
+        if (!s || !*s)
+                return -EINVAL;
+        for (;;) {
+                char *end;
+                long v;
+
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                errno = 0;
+                v = strtol(p, &end, 10);
+                if (errno != 0 || v < 0 || v >= CVMSEAL_PCR_MAX || end - p > 2)
+                        return -EINVAL;
+                mask |= UINT32_C(1) << v;
+                if (*end == 0)
+                        break;
+                if (*end != ',' && *end != '+')
+                        return -EINVAL;
+                p = end + 1;
+        }
+        *ret_mask = mask;
+        return 0;
+}
