@@ -17,7 +17,7 @@ _cvmseal_sysrq=/proc/sysrq-trigger
 
 # cvmseal_conf_tpm [FILE]: prints "required" or "none", the `tpm` setting of cvmseal.conf (default
 # /etc/cvmseal/cvmseal.conf), and says on standard error what it refused.  The file has the format
-# that cvmseal's C reader takes (src/lib/config.c): "key = value" lines, blanks around both, '#'
+# that cvmseal's C reader takes (src/lib/util/config.c): "key = value" lines, blanks around both, '#'
 # comments, empty lines; the last `tpm` line wins.  The value is compared, never evaluated.  Anything
 # unexpected (a line that is not "key = value", a line over 4096 bytes, a value other than "none" or
 # "required", a file that cannot be read) makes the answer "required": fail closed.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * `cvmseal diagnose`'s reading of an event log (src/lib/diagnose-pcr.c): diag_log_parse() (every event
+ * `cvmseal diagnose`'s reading of an event log (src/lib/ops/diagnose-pcr.c): diag_log_parse() (every event
  * described from its data: UEFI variables, device paths, tagged events, strings) and
  * diag_pcr_explain() for every PCR, once with the log's own value as the current one (the what-ifs:
  * prefixes, single events left out, candidates in place of the kernel and the initrd) and once with

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The HSM binding through an OpenSSL 3 provider (src/lib/hsm-provider.c), with a real provider:
+# The HSM binding through an OpenSSL 3 provider (src/lib/hsm/hsm-provider.c), with a real provider:
 # Debian's tpm2-openssl, whose keys never leave a TPM, run against a SECOND swtpm ("hsm", reached by
 # TPM2OPENSSL_TCTI) that is a different device from the vTPM ("tpm"), as Azure's HSM is.  The HSM key
 # is an EC P-256 key made by tpm2-tools and persisted at 0x81000101 there; the mechanism is ECDH +

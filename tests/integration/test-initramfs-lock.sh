@@ -143,7 +143,7 @@ for sh in "${shells[@]}"; do
         done
         required=$(conf "tpm = required")
         expect_poweroff "$sh" 6 "$required"
-        # The forms the C reader takes (src/lib/config.c): blanks, tabs, CRLF, comments, other keys,
+        # The forms the C reader takes (src/lib/util/config.c): blanks, tabs, CRLF, comments, other keys,
         # the last line wins.
         for c in "$(conf "tpm=none")" "$(conf "$(printf '  tpm\t=\tnone  \r')")" \
                  "$(conf "# a comment" "" "hsm-provider = azihsm_provider" "tpm = none")" \

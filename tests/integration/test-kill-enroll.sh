@@ -13,7 +13,7 @@
 #     wrote a new keyslot's key material, before its metadata) is counted, as is any other change;
 #   - keyslots that no token references, other than keyslot 0, are orphans: an enroll killed after
 #     adding its keyslot and before writing its token leaves one.  They are counted, and each must be
-#     named by the pending record (a "cvmseal-pending" token, src/lib/reseal.h) written before it;
+#     named by the pending record (a "cvmseal-pending" token, src/lib/luks/pending.h) written before it;
 #   - then one more enroll, not killed, runs on the same image: it finishes what the record
 #     describes (the unfinished token and its keyslots are undone), so afterwards no orphan and no
 #     record is left, and every keyslot but 0 belongs to a token: interruptions do not pile up.

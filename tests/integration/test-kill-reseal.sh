@@ -5,7 +5,7 @@
 # $CVMSEAL_KILL_ROUNDS rounds (30), reseal or rotate (alternately) runs on that SAME image and gets
 # SIGKILL after a random delay in [0, D] (D: the median of three normal runs; stratified: round i
 # draws from the i-th slice of D, so every phase is hit; $CVMSEAL_TEST_SEED replays a run).  Every
-# run starts by finishing what the previous kill left (the pending record, reseal.h).  After each kill:
+# run starts by finishing what the previous kill left (the pending record, src/lib/luks/pending.h).  After each kill:
 #   - the original key opens keyslot 0; the metadata loads;
 #   - every cvmseal token is whole, and `unlock --test` opens the volume by a token;
 #   - at most one pending record; a second cvmseal token (old and new both there) only with one;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The OpenSSL provider backend (src/lib/hsm-provider.c) and the binding it writes (src/lib/hsm.c):
+ * The OpenSSL provider backend (src/lib/hsm/hsm-provider.c) and the binding it writes (src/lib/hsm/hsm.c):
  *   - the "hsm" member of a provider binding parses strictly (every new member, every combination
  *     that must be refused) and is written back the same;
  *   - cvmseal.conf decides which provider names may be loaded ("hsm-provider = NAME [QUERY]");

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The pcr-values document (src/lib/pcr-values.h): strict parsing, file reading, round trip. */
+/* The pcr-values document (src/lib/tpm/pcr-values.h): strict parsing, file reading, round trip. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The provisioning marker (src/lib/provision.c): a valid marker parses to what it says; every member
+/* The provisioning marker (src/lib/luks/provision.c): a valid marker parses to what it says; every member
  * missing, of the wrong type, out of range or unknown is -EBADMSG (it is read from an unauthenticated
  * disk); and on a real LUKS2 image file, add writes what find reads back. */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Signed PCR policies (src/lib/signed-policy.h): the signing key's TPM name and the PolicyAuthorize
+/* Signed PCR policies (src/lib/tpm/signed-policy.h): the signing key's TPM name and the PolicyAuthorize
  * digests against what swtpm computed (tpm2_loadexternal -C o -G rsa|ecc -u KEY.pub -n NAME, then trial
  * sessions: tpm2_policyauthorize -n NAME -q REF [, tpm2_policypcr -l sha256:15 -f <32 zero bytes>]
  * [, tpm2_policyauthvalue]); the approved policy against tpm2_policypcr; the document: sign, parse,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Offline sealing in software (src/lib/tpm2-duplicate.c):
+/* Offline sealing in software (src/lib/tpm/tpm2-duplicate.c):
  *   - KDFa and KDFe against vectors computed from TPM 2.0 Part 1's formulas (11.4.10.2 and 11.4.10.3)
  *     by a separate implementation (Python's hmac and hashlib), several blocks and two hashes;
  *   - the import blob, unwrapped here as a TPM would (the SRK's private key: ECDH or RSA-OAEP, the

@@ -55,7 +55,7 @@ static const uint8_t spec_id_signature[16] = "Spec ID Event03";
 static const uint8_t startup_locality_signature[16] = "StartupLocality";
 
 /* Walking the events of a log (eventlog_foreach() and its structures): eventlog.h, for PCR
- * prediction (src/lib/pcr-predict.c), which rewrites digests in a copy of the log. */
+ * prediction (src/lib/image/pcr-predict.c), which rewrites digests in a copy of the log. */
 #include "eventlog.h"
 
 struct cursor {

@@ -260,17 +260,15 @@ static void pcr_list(uint32_t mask, char *buf, size_t size) {
 
 static int check_srk(struct diag_ctx *c, struct token_diag *d, const struct token *t) {
         _cleanup_free_ char *want = NULL, *have = NULL;
-        ESYS_TR srk = ESYS_TR_NONE;
         TPM2B_NAME name = {};
         int r;
 
-        r = tpm2_srk(c->tpm, false, &srk, &name);
+        r = tpm2_srk_name(c->tpm, &name);
         if (r == -EREMCHG)
                 return add_check(d, "srk", CHECK_FAILED, -EREMCHG, NULL, "this TPM has no SRK at 0x%08x: it is not the "
                                  "TPM the token was sealed to", (unsigned) CVMSEAL_SRK_HANDLE);
         if (r < 0)
                 return add_check(d, "srk", CHECK_FAILED, r, NULL, "cannot read this TPM's SRK: %s", strerror(-r));
-        (void) Esys_TR_Close(tpm2_esys(c->tpm), &srk);
 
         want = hex_encode(t->tpm2.srk_name, t->tpm2.srk_name_size);
         have = hex_encode(name.name, name.size);
@@ -678,7 +676,7 @@ done:
         return d.error;
 }
 
-/* When no token would unlock: the error unlock would return (error_rank() of ops.c). */
+/* When no token would unlock: the error unlock would return (error_rank() of unlock.c). */
 static int rank(int r) {
         return r == -ENOMEDIUM ? 0 : r == -EBADMSG ? 1 : 2;
 }

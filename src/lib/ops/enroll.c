@@ -301,7 +301,7 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         if (r < 0)
                 return r;
 
-        /* Finish what an interrupted enroll, reseal or rotate left behind (reseal.h). */
+        /* Finish what an interrupted enroll, reseal or rotate left behind (pending.h). */
         r = pending_gc(cd, vk);
         if (r < 0)
                 return r;
@@ -395,7 +395,7 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         }
 
         /* From here on the header changes.  The pending record comes first, naming the keyslots about
-         * to be added, so that even a kill is undone by the next enroll, reseal or rotate (reseal.h);
+         * to be added, so that even a kill is undone by the next enroll, reseal or rotate (pending.h);
          * a failure undoes every step at once. */
         r = pending_start(cd, &pending);
         if (r < 0)

@@ -13,7 +13,7 @@
  *     buffer; its standard error is kept for the debug log; its environment is this process's (clevis'
  *     tpm2 pin talks to the TPM that TPM2TOOLS_TCTI names).
  *
- * cvmseal tokens are opened by ops.c itself.
+ * cvmseal tokens are opened by unlock.c itself.
  */
 
 #include <libcryptsetup.h>

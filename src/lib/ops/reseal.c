@@ -359,7 +359,7 @@ _public_ int cvmseal_reseal(const char *device, const struct cvmseal_reseal_para
                 return r;
 
         /* The volume key first (from the first token, or the unlock key): it authenticates the pending
-         * records, which are finished before anything else changes (reseal.h). */
+         * records, which are finished before anything else changes (pending.h). */
         r = old_token_open(cd, tpm, __builtin_ctzll(ids), params, &first);
         if (r < 0)
                 return log_debug_errno(r, "Token %d: %s failed (0 done before it)", first.id,

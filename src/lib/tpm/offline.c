@@ -2,7 +2,7 @@
 /*
  * Offline sealing, the library side: exporting this TPM's SRK for a pipeline (`srk export`), checking
  * a target SRK and a pcr-values document, and the sealing step of an offline enrollment.  The
- * cryptography is in tpm2-duplicate.c; cvmseal_enroll() (ops.c) does everything else, as online.
+ * cryptography is in tpm2-duplicate.c; cvmseal_enroll() (ops/enroll.c) does everything else, as online.
  */
 #include <errno.h>
 #include <string.h>

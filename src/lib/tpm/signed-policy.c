@@ -1010,7 +1010,7 @@ finish:
         return r;
 }
 
-/* ---- for ops.c ---- */
+/* ---- for unlock.c ---- */
 
 int signed_policy_unseal_token(tpm2_context *c, const struct token *t, const struct tpm2_sealed *sealed,
                                const TPM2B_AUTH *auth, cvmseal_secret **ret) {

@@ -20,7 +20,7 @@
  * The document, a JSON object (every member required, nothing unknown):
  *
  *     {"version": 1,
- *      "pcrs": {"sha256": {"7": "<hex>", ...}},      (the pcr-values document, src/lib/pcr-values.h)
+ *      "pcrs": {"sha256": {"7": "<hex>", ...}},      (the pcr-values document, src/lib/tpm/pcr-values.h)
  *      "policy": "<hex: approvedPolicy, 32 bytes>",
  *      "key": "<hex: the signing key's TPM name, 34 bytes>",
  *      "signature": "<base64: the marshalled TPMT_SIGNATURE>",
@@ -131,7 +131,7 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
                          const TPM2B_PUBLIC *key, const struct signed_policy *policies, size_t n_policies,
                          uint32_t fixed_mask, const TPM2B_AUTH *auth, cvmseal_secret **ret);
 
-/* ---- for ops.c ---- */
+/* ---- for unlock.c ---- */
 
 /* Unseals the object of a token that has tpm2.public-key, with the newest signed policy of
  * signed_policy_dir() that verifies and matches this boot's PCRs.  -ENOMSG when none does. */

@@ -328,6 +328,17 @@ int tpm2_srk(tpm2_context *c, bool create, ESYS_TR *ret_srk, TPM2B_NAME *ret_nam
         return 0;
 }
 
+int tpm2_srk_name(tpm2_context *c, TPM2B_NAME *ret_name) {
+        ESYS_TR srk = ESYS_TR_NONE;
+        int r;
+
+        r = tpm2_srk(c, false, &srk, ret_name);
+        if (r < 0)
+                return r;
+        (void) Esys_TR_Close(c->esys, &srk);
+        return 0;
+}
+
 int tpm2_srk_public(tpm2_context *c, bool create, uint8_t **ret, size_t *ret_size, TPM2B_NAME *ret_name) {
         _cleanup_free_ uint8_t *buf = NULL;
         TPM2B_PUBLIC *pub = NULL;

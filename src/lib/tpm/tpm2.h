@@ -50,6 +50,9 @@ struct tpm2_sealed {
 int tpm2_seal_policy(tpm2_context *c, const TPM2B_NAME *srk_name, const TPM2B_DIGEST *policy, const TPM2B_AUTH *auth,
                      bool noda, const cvmseal_secret *data, struct tpm2_sealed *ret);
 
+/* The name of the SRK at CVMSEAL_SRK_HANDLE (-EREMCHG when there is none, or not of cvmseal's template). */
+int tpm2_srk_name(tpm2_context *c, TPM2B_NAME *ret_name);
+
 /* The SRK's marshalled TPM2B_PUBLIC (create: make it when missing, as enroll does) and its name. */
 int tpm2_srk_public(tpm2_context *c, bool create, uint8_t **ret, size_t *ret_size, TPM2B_NAME *ret_name);
 
