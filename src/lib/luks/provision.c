@@ -205,12 +205,8 @@ int provision_marker_parse(const char *json, struct provision_marker *ret) {
         _cleanup_(provision_marker_done) struct provision_marker m = { .token_id = -1, .keyslot = -1 };
         _cleanup_(marker_json_putp) json_object *j = NULL;
         enum json_tokener_error e;
-        json_object *v, *ks;
-        char canonical[16];
-        const char *s, *secret_key;
-        char *end;
-        int64_t version;
-        long slot;
+        json_object *v;
+        const char *secret_key;
         int r;
 
         j = json_tokener_parse_verbose(json, &e);
@@ -219,47 +215,19 @@ int provision_marker_parse(const char *json, struct provision_marker *ret) {
         if (!json_object_is_type(j, json_type_object))
                 return log_debug_errno(-EBADMSG, "provisioning marker: not a JSON object");
 
-        v = json_member(&doc_top, j, "type", json_type_string);
-        if (!v)
-                return -EBADMSG;
-        if (!streq_ptr(json_object_get_string(v), PROVISION_TOKEN_TYPE))
-                return json_bad(&doc_top, "type", "is not \"" PROVISION_TOKEN_TYPE "\"");
+        r = json_get_type_version(&doc_top, j, PROVISION_TOKEN_TYPE, 1, PROVISION_TOKEN_VERSION, &m.version);
+        if (r < 0)
+                return r;
 
-        v = json_member(&doc_top, j, "version", json_type_int);
-        if (!v)
-                return -EBADMSG;
-        errno = 0;
-        version = json_object_get_int64(v);
-        if (errno != 0 || version < 1 || version > PROVISION_TOKEN_VERSION)
-                return log_debug_errno(-EBADMSG, "provisioning marker: version %" PRId64 " is not supported (this reads 1 to %d)",
-                                       version, PROVISION_TOKEN_VERSION);
-        m.version = (int) version;
-
-        r = json_only_members(&doc_top, j, version == 1 ? known_v1 : known_v2);
+        r = json_only_members(&doc_top, j, m.version == 1 ? known_v1 : known_v2);
         if (r < 0)
                 return r;
 
         /* One keyslot; none once the provisioning keyslot is destroyed (libcryptsetup takes a destroyed
          * keyslot out of its tokens): a first boot interrupted before it removed the marker. */
-        ks = json_member(&doc_top, j, "keyslots", json_type_array);
-        if (!ks)
-                return -EBADMSG;
-        if (json_object_array_length(ks) > 1)
-                return json_bad(&doc_top, "keyslots", "names more than one keyslot");
-        if (json_object_array_length(ks) == 1) {
-                v = json_object_array_get_idx(ks, 0);
-                if (!json_object_is_type(v, json_type_string))
-                        return json_bad(&doc_top, "keyslots", "has an entry that is not a string");
-                s = json_object_get_string(v);
-                errno = 0;
-                slot = strtol(s, &end, 10);
-                if (errno != 0 || end == s || *end || slot < 0 || slot > 31)
-                        return json_bad(&doc_top, "keyslots", "has an entry that is not a keyslot number");
-                snprintf(canonical, sizeof(canonical), "%ld", slot);
-                if (!streq_ptr(canonical, s))
-                        return json_bad(&doc_top, "keyslots", "has an entry that is not a keyslot number");
-                m.keyslot = (int) slot;
-        }
+        r = json_get_keyslot(&doc_top, j, true, &m.keyslot);
+        if (r < 0)
+                return r;
 
         secret_key = m.version == 1 ? "passphrase" : "secret";
         v = json_member(&doc_top, j, secret_key, json_type_string);

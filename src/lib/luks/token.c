@@ -92,7 +92,7 @@ static int parse_tpm2(json_object *o, struct token *t) {
                                              "policy", "public", "private", "import", "public-key", NULL };
         const struct json_doc *d = &doc_tpm2;
         json_object *v, *pcrs;
-        int64_t i;
+        int64_t i = 0;
         int r;
 
         r = json_only_members(d, o, known);
@@ -198,51 +198,27 @@ static int parse_tpm2(json_object *o, struct token *t) {
 int token_from_json(json_object *j, struct token *ret) {
         static const char *const known[] = { "type", "keyslots", "version", "kdf", "tpm2", "hsm", "attest", NULL };
         _cleanup_(token_done) struct token t = {};
-        json_object *v, *kdf, *tpm2, *ks;
+        json_object *v, *kdf, *tpm2;
         _cleanup_free_ uint8_t *salt = NULL;
         size_t salt_size;
-        const char *s;
-        char *end;
-        int64_t i;
-        long slot;
         int r;
 
         if (!json_object_is_type(j, json_type_object))
                 return log_debug_errno(-EBADMSG, "cvmseal token: not a JSON object");
 
-        v = json_member(&doc_top, j, "type", json_type_string);
-        if (!v)
-                return -EBADMSG;
-        if (!streq_ptr(json_object_get_string(v), CVMSEAL_TOKEN_TYPE))
-                return json_bad(&doc_top, "type", "is not \"" CVMSEAL_TOKEN_TYPE "\"");
-
-        r = get_int(&doc_top, j, "version", 0, INT_MAX, &i);
+        r = json_get_type_version(&doc_top, j, CVMSEAL_TOKEN_TYPE, CVMSEAL_TOKEN_VERSION_MIN, CVMSEAL_TOKEN_VERSION,
+                                  &t.version);
         if (r < 0)
                 return r;
-        if (i < CVMSEAL_TOKEN_VERSION_MIN || i > CVMSEAL_TOKEN_VERSION)
-                return log_debug_errno(-EBADMSG, "cvmseal token: version %" PRId64 " is not supported (this reads %d to %d)",
-                                       i, CVMSEAL_TOKEN_VERSION_MIN, CVMSEAL_TOKEN_VERSION);
-        t.version = (int) i;
 
         r = json_only_members(&doc_top, j, known);
         if (r < 0)
                 return r;
 
-        /* LUKS2 keeps keyslot numbers as strings; a cvmseal token opens exactly one. */
-        ks = json_member(&doc_top, j, "keyslots", json_type_array);
-        if (!ks)
-                return -EBADMSG;
-        if (json_object_array_length(ks) != 1)
-                return json_bad(&doc_top, "keyslots", "does not name exactly one keyslot");
-        v = json_object_array_get_idx(ks, 0);
-        if (!json_object_is_type(v, json_type_string))
-                return json_bad(&doc_top, "keyslots", "has an entry that is not a string");
-        s = json_object_get_string(v);
-        errno = 0;
-        slot = strtol(s, &end, 10);
-        if (errno != 0 || end == s || *end || slot < 0 || slot > 31)
-                return json_bad(&doc_top, "keyslots", "has an entry that is not a keyslot number");
-        t.keyslot = (int) slot;
+        /* A cvmseal token opens exactly one keyslot. */
+        r = json_get_keyslot(&doc_top, j, false, &t.keyslot);
+        if (r < 0)
+                return r;
 
         kdf = json_member(&doc_top, j, "kdf", json_type_object);
         if (!kdf)

@@ -37,6 +37,14 @@ enum json_blob_flags {
 int json_get_blob(const struct json_doc *d, json_object *o, const char *key, unsigned flags, size_t min, size_t max,
                   uint8_t **ret, size_t *ret_size);
 
+/* A LUKS2 token's "type" member is type, and its "version" an integer from min to max. */
+int json_get_type_version(const struct json_doc *d, json_object *o, const char *type, int min, int max,
+                          int *ret_version);
+
+/* A LUKS2 token's "keyslots": one keyslot number, as libcryptsetup writes it (a canonical decimal
+ * string, 0-31); with optional, also none (*ret_keyslot -1). */
+int json_get_keyslot(const struct json_doc *d, json_object *o, bool optional, int *ret_keyslot);
+
 /* Adds a member, taking the value over (and freeing it on failure); -ENOMEM when v is NULL. */
 int json_add(json_object *o, const char *key, json_object *v);
 /* Adds a hex or base64 string member. */
