@@ -874,18 +874,114 @@ static bool rc_is_value(TSS2_RC rc) {
         return (rc & TPM2_RC_FMT1) && (rc & (TPM2_RC_FMT1 | 0x3F)) == TPM2_RC_VALUE;
 }
 
-int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle,
-                         const TPM2B_PUBLIC *key, const struct signed_policy *policies, size_t n_policies,
-                         uint32_t fixed_mask, const TPM2B_AUTH *auth, cvmseal_secret **ret) {
-        ESYS_CONTEXT *esys;
-        ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE, key_handle = ESYS_TR_NONE, session = ESYS_TR_NONE;
-        const struct signed_policy *chosen = NULL;
+struct authorize {
+        const TPM2B_PUBLIC *key;
+        const struct signed_policy *policies;
+        size_t n_policies;
+        uint32_t fixed_mask;
+        const struct signed_policy *chosen;
+};
+
+/* The policy of an object sealed to PolicyAuthorize, run in session (tpm2_unseal_with_policy()). */
+static int policy_authorize(tpm2_context *c, ESYS_TR session, void *userdata) {
+        struct authorize *a = userdata;
+        ESYS_CONTEXT *esys = tpm2_esys(c);
+        ESYS_TR key_handle = ESYS_TR_NONE;
         TPMT_TK_VERIFIED *ticket = NULL;
         TPM2B_NAME key_name;
         TPM2B_NONCE ref = { .size = SIGNED_POLICY_REF_SIZE };
         TPM2B_DIGEST ahash = { .size = 32 };
         TPML_PCR_SELECTION sel;
         TSS2_RC rc;
+        int r;
+
+        memcpy(ref.buffer, SIGNED_POLICY_REF, SIGNED_POLICY_REF_SIZE);
+        r = signed_policy_key_name(a->key, &key_name);
+        if (r < 0)
+                return r;
+
+        /* 4: PolicyPCR with the signed values, newest document first.  With a pcrDigest the TPM compares
+         * at once and answers TPM_RC_VALUE when the PCRs differ, leaving the session as it was: the next
+         * document is tried in the same session.  The usual case (the newest matches) costs one command,
+         * where reading the PCRs first would always cost one more. */
+        for (size_t i = 0; i < a->n_policies; i++) {
+                const struct signed_policy *p = &a->policies[i];
+                TPM2B_DIGEST pcr_digest;
+
+                r = pcr_values_digest(p->pcrs.mask, (const uint8_t (*)[32]) p->pcrs.sha256, &pcr_digest);
+                if (r < 0)
+                        return r;
+                pcr_selection(p->pcrs.mask, &sel);
+                TPM2_CALL(rc, Esys_PolicyPCR(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pcr_digest, &sel));
+                if (rc == TSS2_RC_SUCCESS) {
+                        a->chosen = p;
+                        break;
+                }
+                if (!rc_is_value(rc))
+                        return tpm2_tss_error(rc, "PolicyPCR (signed values)");
+                log_debug("Signed policy %s: the PCRs differ from its values", p->path ?: "?");
+        }
+        if (!a->chosen)
+                return log_debug_errno(-ENOMSG, "None of the %zu signed policies matches the PCRs of this boot",
+                                       a->n_policies);
+        log_debug("Using signed policy %s", a->chosen->path ?: "?");
+
+        /* 5: LoadExternal of the public key, in the owner hierarchy (a key in the null hierarchy would
+         * get a null ticket, which PolicyAuthorize refuses). */
+        TPM2_CALL(rc, Esys_LoadExternal(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, a->key, ESYS_TR_RH_OWNER,
+                                      &key_handle));
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tpm2_tss_error(rc, "LoadExternal (signing key)");
+                return r == -EIO || r == -EINVAL ? -EBADMSG : r;
+        }
+
+        /* 6: VerifySignature over aHash: the ticket PolicyAuthorize wants. */
+        r = signed_policy_ahash(&a->chosen->approved, ahash.buffer);
+        if (r < 0) {
+                (void) Esys_FlushContext(esys, key_handle);
+                return r;
+        }
+        TPM2_CALL(rc, Esys_VerifySignature(esys, key_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ahash,
+                                         &a->chosen->signature, &ticket));
+        /* 7: FlushContext of the key, whatever the answer. */
+        (void) Esys_FlushContext(esys, key_handle);
+        if (rc != TSS2_RC_SUCCESS) {
+                (void) tpm2_tss_error(rc, "VerifySignature");
+                /* Verified in software already: a TPM that disagrees is refusing the policy. */
+                return log_debug_errno(-EPERM, "The TPM does not accept the signature of %s", a->chosen->path ?: "?");
+        }
+
+        /* 8: PolicyAuthorize: the session's digest (the approved policy) becomes the authorizing one. */
+        TPM2_CALL(rc, Esys_PolicyAuthorize(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &a->chosen->approved,
+                                         &ref, &key_name, ticket));
+        Esys_Free(ticket);
+        if (rc != TSS2_RC_SUCCESS) {
+                r = tpm2_tss_error(rc, "PolicyAuthorize");
+                return r == -EIO || r == -EBADMSG ? -EPERM : r;
+        }
+
+        /* 9: the fixed PolicyPCR (the lock PCR at its value before the lock), with an empty digest: the
+         * TPM takes the current values, and Unseal fails when they are not the sealed ones. */
+        if (a->fixed_mask != 0) {
+                TPM2B_DIGEST empty = {};
+
+                pcr_selection(a->fixed_mask, &sel);
+                TPM2_CALL(rc, Esys_PolicyPCR(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel));
+                if (rc != TSS2_RC_SUCCESS)
+                        return tpm2_tss_error(rc, "PolicyPCR (fixed)");
+        }
+        return 0;
+}
+
+int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle,
+                         const TPM2B_PUBLIC *key, const struct signed_policy *policies, size_t n_policies,
+                         uint32_t fixed_mask, const TPM2B_AUTH *auth, cvmseal_secret **ret) {
+        struct authorize a = {
+                .key = key,
+                .policies = policies,
+                .n_policies = n_policies,
+                .fixed_mask = fixed_mask,
+        };
         int r;
 
         if (!c || !sealed || !key || !ret || (n_policies > 0 && !policies) ||
@@ -895,118 +991,14 @@ int signed_policy_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint
                 return log_debug_errno(-EOPNOTSUPP, "A token sealed offline cannot use a signed policy (yet)");
         if (n_policies == 0)
                 return log_debug_errno(-ENOMSG, "No signed policy verifies for this token");
-        esys = tpm2_esys(c);
-        memcpy(ref.buffer, SIGNED_POLICY_REF, SIGNED_POLICY_REF_SIZE);
-        r = signed_policy_key_name(key, &key_name);
-        if (r < 0)
-                return r;
 
-        /* 1, 2: ReadPublic of the SRK (its name must be the pinned one), Load */
-        r = tpm2_load_sealed(c, sealed, srk_handle, &srk, &object);
-        if (r < 0)
-                return r;
-
-        /* 3: StartAuthSession, salted with the SRK; the Unseal response comes back encrypted. */
-        r = tpm2_start_session(c, srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT, &session);
-        if (r < 0)
-                goto finish;
-
-        /* 4: PolicyPCR with the signed values, newest document first.  With a pcrDigest the TPM compares
-         * at once and answers TPM_RC_VALUE when the PCRs differ, leaving the session as it was: the next
-         * document is tried in the same session.  The usual case (the newest matches) costs one command,
-         * where reading the PCRs first would always cost one more. */
-        for (size_t i = 0; i < n_policies; i++) {
-                TPM2B_DIGEST pcr_digest;
-
-                r = pcr_values_digest(policies[i].pcrs.mask, (const uint8_t (*)[32]) policies[i].pcrs.sha256, &pcr_digest);
-                if (r < 0)
-                        goto finish;
-                pcr_selection(policies[i].pcrs.mask, &sel);
-                TPM2_CALL(rc, Esys_PolicyPCR(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pcr_digest, &sel));
-                if (rc == TSS2_RC_SUCCESS) {
-                        chosen = &policies[i];
-                        break;
-                }
-                if (!rc_is_value(rc)) {
-                        r = tpm2_tss_error(rc, "PolicyPCR (signed values)");
-                        goto finish;
-                }
-                log_debug("Signed policy %s: the PCRs differ from its values", policies[i].path ?: "?");
-        }
-        if (!chosen) {
-                r = log_debug_errno(-ENOMSG, "None of the %zu signed policies matches the PCRs of this boot", n_policies);
-                goto finish;
-        }
-        log_debug("Using signed policy %s", chosen->path ?: "?");
-
-        /* 5: LoadExternal of the public key, in the owner hierarchy (a key in the null hierarchy would
-         * get a null ticket, which PolicyAuthorize refuses). */
-        TPM2_CALL(rc, Esys_LoadExternal(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, key, ESYS_TR_RH_OWNER,
-                                      &key_handle));
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "LoadExternal (signing key)");
-                if (r == -EIO || r == -EINVAL)
-                        r = -EBADMSG;
-                goto finish;
-        }
-
-        /* 6: VerifySignature over aHash: the ticket PolicyAuthorize wants. */
-        r = signed_policy_ahash(&chosen->approved, ahash.buffer);
-        if (r < 0)
-                goto finish;
-        TPM2_CALL(rc, Esys_VerifySignature(esys, key_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ahash,
-                                         &chosen->signature, &ticket));
-        /* 7: FlushContext of the key, whatever the answer. */
-        (void) Esys_FlushContext(esys, key_handle);
-        key_handle = ESYS_TR_NONE;
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "VerifySignature");
-                /* Verified in software already: a TPM that disagrees is refusing the policy. */
-                r = log_debug_errno(-EPERM, "The TPM does not accept the signature of %s", chosen->path ?: "?");
-                goto finish;
-        }
-
-        /* 8: PolicyAuthorize: the session's digest (the approved policy) becomes the authorizing one. */
-        TPM2_CALL(rc, Esys_PolicyAuthorize(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &chosen->approved,
-                                         &ref, &key_name, ticket));
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "PolicyAuthorize");
-                if (r == -EIO || r == -EBADMSG)
-                        r = -EPERM;
-                goto finish;
-        }
-
-        /* 9: the fixed PolicyPCR (the lock PCR at its value before the lock), with an empty digest: the
-         * TPM takes the current values, and Unseal fails when they are not the sealed ones. */
-        if (fixed_mask != 0) {
-                TPM2B_DIGEST empty = {};
-
-                pcr_selection(fixed_mask, &sel);
-                TPM2_CALL(rc, Esys_PolicyPCR(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel));
-                if (rc != TSS2_RC_SUCCESS) {
-                        r = tpm2_tss_error(rc, "PolicyPCR (fixed)");
-                        goto finish;
-                }
-        }
-
-        /* 10: PolicyAuthValue (version 2: always; version 1: with a PIN), 11: Unseal */
-        r = tpm2_unseal_object(c, object, &session, auth, ret);
-        if (r == -EPERM)
+        /* 1-3: ReadPublic of the SRK, Load, StartAuthSession; 4-9 above; 10: PolicyAuthValue,
+         * 11: Unseal; FlushContext of the sealed object. */
+        r = tpm2_unseal_with_policy(c, sealed, srk_handle, policy_authorize, &a, auth, ret);
+        if (r == -EPERM && a.chosen)
                 log_debug("The policy is not satisfied: the fixed PCRs (the lock PCR) differ from the sealed values");
         if (r >= 0)
-                log_debug("Unsealed with signed policy %s", chosen->path ?: "?");
-
-finish:
-        Esys_Free(ticket);
-        if (key_handle != ESYS_TR_NONE)
-                (void) Esys_FlushContext(esys, key_handle);
-        if (session != ESYS_TR_NONE)
-                (void) Esys_FlushContext(esys, session);
-        /* 11: FlushContext of the sealed object */
-        if (object != ESYS_TR_NONE)
-                (void) Esys_FlushContext(esys, object);
-        if (srk != ESYS_TR_NONE)
-                (void) Esys_TR_Close(esys, &srk);
+                log_debug("Unsealed with signed policy %s", a.chosen->path ?: "?");
         return r;
 }
 

@@ -641,8 +641,10 @@ static int import_duplicate(tpm2_context *c, ESYS_TR srk, const struct tpm2_seal
         return 0;
 }
 
-int tpm2_load_sealed(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, ESYS_TR *ret_srk,
-                     ESYS_TR *ret_object) {
+/* The first steps of every unseal: ReadPublic of the SRK (its name must be the sealed one), Import when
+ * sealed offline, Load.  The caller closes *ret_srk and flushes *ret_object. */
+static int tpm2_load_sealed(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, ESYS_TR *ret_srk,
+                            ESYS_TR *ret_object) {
         ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE;
         TPM2B_PRIVATE *imported = NULL;
         TPM2B_NAME *name = NULL;
@@ -702,8 +704,10 @@ fail:
         return r;
 }
 
-int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const TPM2B_AUTH *auth,
-                       cvmseal_secret **ret) {
+/* The last steps: [PolicyAuthValue,] Unseal in *session, the response buffer and ESAPI's copy of the
+ * authValue wiped.  On success *session is flushed (ESYS_TR_NONE). */
+static int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const TPM2B_AUTH *auth,
+                              cvmseal_secret **ret) {
         TPM2B_SENSITIVE_DATA *out = NULL;
         TPM2B_AUTH empty = {};
         cvmseal_secret *s;
@@ -737,12 +741,9 @@ int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const 
         return 0;
 }
 
-int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
-                const TPM2B_AUTH *auth, cvmseal_secret **ret) {
+int tpm2_unseal_with_policy(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle,
+                            tpm2_policy_fn policy, void *userdata, const TPM2B_AUTH *auth, cvmseal_secret **ret) {
         ESYS_TR srk = ESYS_TR_NONE, object = ESYS_TR_NONE, session = ESYS_TR_NONE;
-        TPM2B_DIGEST empty = {};
-        TPML_PCR_SELECTION sel;
-        TSS2_RC rc;
         int r;
 
         /* 1, 2: ReadPublic (the pinned SRK), [Import,] Load */
@@ -756,19 +757,13 @@ int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_
                 goto finish;
         log_debug("Started a policy session salted with the SRK");
 
-        /* 4: PolicyPCR with an empty digest: the TPM takes the current values, and Unseal fails with
-         * TPM_RC_POLICY_FAIL when they differ from the sealed ones. */
-        pcr_selection(mask, &sel);
-        TPM2_CALL(rc, Esys_PolicyPCR(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel));
-        if (rc != TSS2_RC_SUCCESS) {
-                r = tpm2_tss_error(rc, "PolicyPCR");
+        /* 4: the object's policy, up to its PolicyAuthValue */
+        r = policy(c, session, userdata);
+        if (r < 0)
                 goto finish;
-        }
 
         /* 5: PolicyAuthValue (the token's binding [and PIN]; version 1 without a PIN: none), 6: Unseal */
         r = tpm2_unseal_object(c, object, &session, auth, ret);
-        if (r == -EPERM)
-                log_debug("The PCR policy is not satisfied: the boot state differs from the sealed one");
 
 finish:
         if (session != ESYS_TR_NONE)
@@ -777,6 +772,31 @@ finish:
         if (object != ESYS_TR_NONE)
                 (void) Esys_FlushContext(c->esys, object);
         (void) Esys_TR_Close(c->esys, &srk);
+        return r;
+}
+
+/* PolicyPCR with an empty digest: the TPM takes the current values, and Unseal fails with
+ * TPM_RC_POLICY_FAIL when they differ from the sealed ones. */
+static int policy_pcr(tpm2_context *c, ESYS_TR session, void *userdata) {
+        const uint32_t *mask = userdata;
+        TPM2B_DIGEST empty = {};
+        TPML_PCR_SELECTION sel;
+        TSS2_RC rc;
+
+        pcr_selection(*mask, &sel);
+        TPM2_CALL(rc, Esys_PolicyPCR(c->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel));
+        if (rc != TSS2_RC_SUCCESS)
+                return tpm2_tss_error(rc, "PolicyPCR");
+        return 0;
+}
+
+int tpm2_unseal(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, uint32_t mask,
+                const TPM2B_AUTH *auth, cvmseal_secret **ret) {
+        int r;
+
+        r = tpm2_unseal_with_policy(c, sealed, srk_handle, policy_pcr, &mask, auth, ret);
+        if (r == -EPERM)
+                log_debug("The PCR policy is not satisfied: the boot state differs from the sealed one");
         return r;
 }
 
@@ -1272,16 +1292,8 @@ int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t
         return 0;
 }
 
-/* ---- for TPM sequences built in other modules (signed-policy.c) ---- */
+/* ---- for the policies of other files of tpm/ (signed-policy.c) ---- */
 
 ESYS_CONTEXT *tpm2_esys(tpm2_context *c) {
         return c->esys;
-}
-
-int tpm2_start_session(tpm2_context *c, ESYS_TR srk, TPM2_SE type, TPMA_SESSION attributes, ESYS_TR *ret) {
-        return start_session(c, srk, type, attributes, ret);
-}
-
-void tpm2_wipe_response(tpm2_context *c) {
-        wipe_response_buffer(c);
 }

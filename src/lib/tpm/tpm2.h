@@ -72,17 +72,15 @@ int tpm2_pcr_read_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, 
 /* PCR_Event authorized through session: a success is authenticated by the response HMAC. */
 int tpm2_pcr_event_authenticated(tpm2_context *c, ESYS_TR session, unsigned pcr, const void *event, size_t size);
 
-/* The first steps of every unseal: ReadPublic of the SRK at srk_handle (its name must be the sealed
- * one: -EREMCHG), Import when the object was sealed offline, Load (a refused blob: -EBADMSG).  The
- * caller closes *ret_srk (Esys_TR_Close) and flushes *ret_object. */
-int tpm2_load_sealed(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle, ESYS_TR *ret_srk,
-                     ESYS_TR *ret_object);
-
-/* The last steps: [PolicyAuthValue with auth as the object's authValue,] Unseal in *session (whose
- * policy the caller has run; the response comes back encrypted), ESAPI's response buffer and copy of
- * the authValue wiped.  On success *session is flushed (ESYS_TR_NONE). */
-int tpm2_unseal_object(tpm2_context *c, ESYS_TR object, ESYS_TR *session, const TPM2B_AUTH *auth,
-                       cvmseal_secret **ret);
+/* The frame of every unseal: ReadPublic of the SRK at srk_handle (its name must be the sealed one:
+ * -EREMCHG), Import when the object was sealed offline, Load (a refused blob: -EBADMSG),
+ * StartAuthSession (policy, salted with the SRK, AES-128-CFB), policy() to run the object's policy in
+ * the session, [PolicyAuthValue with auth as the object's authValue,] Unseal with the response
+ * encrypted, ESAPI's response buffer and copy of the authValue wiped; the session and the object are
+ * flushed and the SRK's handle closed whatever happens. */
+typedef int (*tpm2_policy_fn)(tpm2_context *c, ESYS_TR session, void *userdata);
+int tpm2_unseal_with_policy(tpm2_context *c, const struct tpm2_sealed *sealed, uint32_t srk_handle,
+                            tpm2_policy_fn policy, void *userdata, const TPM2B_AUTH *auth, cvmseal_secret **ret);
 
 /* Unseals: ReadPublic of the SRK (its name must be the sealed one), [Import when sealed->seed is set,]
  * Load, StartAuthSession (policy, salted with the SRK, AES-128-CFB), PolicyPCR, [PolicyAuthValue with
@@ -166,11 +164,7 @@ int tpm2_quote(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t
 int tpm2_certify_srk(tpm2_context *c, uint32_t ak_handle, const uint8_t *nonce, size_t nonce_size, uint8_t **ret_message,
                      size_t *ret_message_size, uint8_t **ret_signature, size_t *ret_signature_size);
 
-/* ---- for TPM sequences built in other modules (signed-policy.c) ---- */
+/* ---- for the policies of other files of tpm/ (signed-policy.c) ---- */
 
 /* The ESAPI context of c. */
 ESYS_CONTEXT *tpm2_esys(tpm2_context *c);
-/* A session salted with the SRK (AES-128-CFB parameter encryption as attributes say), not continued. */
-int tpm2_start_session(tpm2_context *c, ESYS_TR srk, TPM2_SE type, TPMA_SESSION attributes, ESYS_TR *ret);
-/* Wipes tpm2-tss's response buffer, after a response that carried a secret. */
-void tpm2_wipe_response(tpm2_context *c);
