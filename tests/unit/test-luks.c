@@ -123,7 +123,7 @@ static void test_token_remove(void **state) {
         assert_int_equal(crypt_token_assign_keyslot(cd, 1, b), 1);
 
         /* Token 0 goes with a, its own keyslot; b stays for token 1. */
-        assert_int_equal(luks_token_remove(cd, 0, &removed), 0);
+        assert_int_equal(luks_token_remove(cd, 0, LUKS_ALL_KEYSLOTS, &removed), 0);
         assert_int_equal(removed, UINT32_C(1) << a);
         assert_int_equal(crypt_token_status(cd, 0, NULL), CRYPT_TOKEN_INACTIVE);
         assert_false(luks_keyslot_active(cd, a));
@@ -132,10 +132,34 @@ static void test_token_remove(void **state) {
 
         /* With keyslot 0 gone, token 1's keyslot is the volume's last: nothing changes. */
         assert_int_equal(crypt_keyslot_destroy(cd, 0), 0);
-        assert_int_equal(luks_token_remove(cd, 1, &removed), -EBUSY);
+        assert_int_equal(luks_token_remove(cd, 1, LUKS_ALL_KEYSLOTS, &removed), -EBUSY);
         assert_int_equal(crypt_token_status(cd, 1, NULL), CRYPT_TOKEN_EXTERNAL_UNKNOWN);
         assert_true(luks_keyslot_active(cd, b));
         assert_int_equal(luks_activate(cd, NULL, b, pass), b);
+}
+
+static void test_token_remove_only(void **state) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_secret_ cvmseal_secret *original = secret("original"), *pass = secret("a passphrase of the token"),
+                                        *vk = NULL;
+        uint32_t removed = UINT32_MAX;
+        int a, b;
+
+        assert_int_equal(luks_open(image, &cd), 0);
+        assert_true(luks_volume_key(cd, original, &vk) >= 0);
+        a = luks_keyslot_add(cd, vk, pass);
+        b = luks_keyslot_add(cd, vk, pass);
+        assert_int_equal(crypt_token_json_set(cd, 0, "{\"type\": \"cvmseal-test\", \"keyslots\": []}"), 0);
+        assert_int_equal(crypt_token_assign_keyslot(cd, 0, a), 0);
+        assert_int_equal(crypt_token_assign_keyslot(cd, 0, b), 0);
+
+        /* Only the keyslot that this run proved is the token's (enroll --wipe-token): a keyslot the
+         * header merely assigns to the token (the host's word) stays. */
+        assert_int_equal(luks_token_remove(cd, 0, UINT32_C(1) << b, &removed), 0);
+        assert_int_equal(removed, UINT32_C(1) << b);
+        assert_true(luks_keyslot_active(cd, a));
+        assert_false(luks_keyslot_active(cd, b));
+        assert_int_equal(crypt_token_status(cd, 0, NULL), CRYPT_TOKEN_INACTIVE);
 }
 
 static void test_active(void **state) {
@@ -152,6 +176,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_open, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_keyslots, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_token_remove, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_token_remove_only, setup, teardown),
                 cmocka_unit_test(test_active),
         };
 

@@ -171,16 +171,16 @@ bool luks_in_reencryption(struct crypt_device *cd) {
         return crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE;
 }
 
-int luks_token_remove(struct crypt_device *cd, int token_id, uint32_t *ret_removed) {
+int luks_token_remove(struct crypt_device *cd, int token_id, uint32_t keyslots, uint32_t *ret_removed) {
         uint32_t own = 0, removed = 0;
         int r;
 
-        /* The keyslots of this token that no other token uses.  A malformed token can still be removed:
-         * its keyslots are read straight from the LUKS2 metadata. */
-        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+        /* The keyslots of keyslots that this token references and no other token uses.  A malformed
+         * token can still be removed: its keyslots are read straight from the LUKS2 metadata. */
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2) && s < 32; s++) {
                 bool others = false;
 
-                if (crypt_token_is_assigned(cd, token_id, s) != 0)
+                if (!(keyslots & (UINT32_C(1) << s)) || crypt_token_is_assigned(cd, token_id, s) != 0)
                         continue;
                 for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
                         if (id != token_id && crypt_token_is_assigned(cd, id, s) == 0)
@@ -205,6 +205,7 @@ int luks_token_remove(struct crypt_device *cd, int token_id, uint32_t *ret_remov
                         return log_debug_errno(r, "Cannot remove keyslot %d", s);
                 removed |= UINT32_C(1) << s;
         }
+        log_debug("Removed token %d and keyslot(s) 0x%x", token_id, (unsigned) removed);
         if (ret_removed)
                 *ret_removed = removed;
         return 0;

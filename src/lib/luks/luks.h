@@ -42,9 +42,11 @@ bool luks_keyslot_active(struct crypt_device *cd, int keyslot);
 /* Is the volume in reencryption (a rekey, rekey.h)?  libcryptsetup changes no token or keyslot then. */
 bool luks_in_reencryption(struct crypt_device *cd);
 
-/* Removes token token_id, then the keyslots that it alone references (ret_removed, optional: their
- * mask); -EBUSY, changing nothing, when they are the volume's last. */
-int luks_token_remove(struct crypt_device *cd, int token_id, uint32_t *ret_removed);
+/* Removes token token_id, then those of keyslots (a mask; UINT32_MAX: all) that it alone references
+ * (ret_removed, optional: their mask); -EBUSY, changing nothing, when they are the volume's last.  The
+ * token goes first: an interruption leaves a keyslot without its token, never the reverse. */
+#define LUKS_ALL_KEYSLOTS UINT32_MAX
+int luks_token_remove(struct crypt_device *cd, int token_id, uint32_t keyslots, uint32_t *ret_removed);
 
 /* The active mapping of the volume with LUKS UUID uuid, from sysfs: its device-mapper name and the
  * device under it ("/dev/vda2"), each optional.  -ENODEV when none is active. */

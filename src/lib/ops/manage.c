@@ -292,7 +292,7 @@ _public_ int cvmseal_remove(const char *device, int token_id, json_object **ret_
         removed = json_object_new_array();
         if (!removed)
                 return -ENOMEM;
-        r = luks_token_remove(cd, token_id, &mask);
+        r = luks_token_remove(cd, token_id, LUKS_ALL_KEYSLOTS, &mask);
         if (r < 0)
                 return r;
         for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++)

@@ -450,7 +450,7 @@ static int replace_token(const char *device, int id, const cvmseal_secret *old_p
          * (cvmseal's, named by the token) goes with it. */
         r = luks_open(device, &cd);
         if (r >= 0)
-                r = luks_token_remove(cd, id, NULL);
+                r = luks_token_remove(cd, id, LUKS_ALL_KEYSLOTS, NULL);
         if (r < 0)
                 return log_debug_errno(r, "Cannot remove token %d after replacing it by token %d", id, res.token_id);
         log_debug("Token %d (keyslot %d, new key) replaces token %d", res.token_id, res.keyslot, id);
