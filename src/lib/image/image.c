@@ -279,7 +279,6 @@ static int write_header(const char *path, uint32_t sector_size, const cvmseal_se
         struct crypt_params_luks2 luks2 = { .sector_size = sector_size, .pbkdf = &fast };
         struct crypt_pbkdf_type slow;
         const struct crypt_pbkdf_type *def;
-        size_t check_size = IMAGE_VOLUME_KEY_SIZE;
         int r, slot;
 
         r = crypt_init(&cd, path);
@@ -354,12 +353,10 @@ static int write_header(const char *path, uint32_t sector_size, const cvmseal_se
         res->provision_keyslot = slot;
 
         /* Proof that the header as written gives back the volume key the data is encrypted with. */
-        check = cvmseal_secret_new(IMAGE_VOLUME_KEY_SIZE);
-        if (!check)
-                return -ENOMEM;
-        r = crypt_volume_key_get(cd, slot, (char *) cvmseal_secret_data_mut(check), &check_size,
-                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
-        if (r < 0 || check_size != IMAGE_VOLUME_KEY_SIZE ||
+        r = luks_volume_key_from(cd, slot, pass, &check);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || cvmseal_secret_size(check) != IMAGE_VOLUME_KEY_SIZE ||
             !secret_equal(cvmseal_secret_data(check), cvmseal_secret_data(vk), IMAGE_VOLUME_KEY_SIZE))
                 return log_debug_errno(-EIO, "The header as written does not give back the volume key");
 
@@ -422,7 +419,7 @@ _public_ int cvmseal_image_encrypt(const char *raw, const char *img, const cvmse
         _cleanup_secret_ cvmseal_secret *vk = NULL;
         _cleanup_(closep) int raw_fd = -1;
         struct cvmseal_image_result res = { .keyslot = -1, .provision_keyslot = -1, .provision_token = -1 };
-        uint64_t raw_size, data_size, data_offset;
+        uint64_t raw_size, data_size, data_offset = 0;
         uint32_t sector_size;
         struct stat st;
         int r;

@@ -18,6 +18,9 @@ int luks_open(const char *device, struct crypt_device **ret);
 /* The lowest token id that is free, or -ENOSPC. */
 int luks_token_free_id(struct crypt_device *cd);
 
+/* The volume key of keyslot (CRYPT_ANY_SLOT: any) that passphrase opens, and that keyslot;
+ * -EKEYREJECTED when it does not open. */
+int luks_volume_key_from(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase, cvmseal_secret **ret);
 /* The volume key, through any keyslot that unlock_key opens (-EKEYREJECTED when none does). */
 int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, cvmseal_secret **ret);
 

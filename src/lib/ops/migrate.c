@@ -32,27 +32,6 @@ static int token_keyslot(struct crypt_device *cd, int id) {
         return found;
 }
 
-static int volume_key_get(struct crypt_device *cd, int slot, const cvmseal_secret *pass, cvmseal_secret **ret) {
-        _cleanup_secret_ cvmseal_secret *vk = NULL;
-        size_t size;
-        int r;
-
-        r = crypt_get_volume_key_size(cd);
-        if (r <= 0)
-                return -EINVAL;
-        size = (size_t) r;
-        vk = cvmseal_secret_new(size);
-        if (!vk)
-                return -ENOMEM;
-        r = crypt_volume_key_get(cd, slot, (char *) cvmseal_secret_data_mut(vk), &size,
-                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
-        if (r < 0)
-                return log_debug_errno(-EKEYREJECTED, "The token's secret does not open keyslot %d", slot);
-        cvmseal_secret_truncate(vk, size);
-        *ret = TAKE_PTR(vk);
-        return r;
-}
-
 /* clevis has no libcryptsetup plugin in Debian 12: its own `clevis luks pass` gives the keyslot's
  * passphrase on standard output, which goes through a pipe into a secret buffer (never argv, the
  * environment or a file). */
@@ -115,7 +94,10 @@ static int clevis_volume_key(struct crypt_device *cd, const char *device, int id
                 return r == -ENOMEM ? r : -EKEYREJECTED;
         }
         close(errfd);
-        return volume_key_get(cd, slot, pass, ret);
+        r = luks_volume_key_from(cd, slot, pass, ret);
+        if (r < 0 && r != -ENOMEM)
+                return log_debug_errno(-EKEYREJECTED, "The token's secret does not open keyslot %d", slot);
+        return r;
 }
 
 int migrate_volume_key(struct crypt_device *cd, const char *device, int id, cvmseal_secret **ret) {
