@@ -73,14 +73,6 @@ static STACK_OF(X509) *intel_certs;   /* the SPR quote's PCK chain: leaf, platfo
 static EVP_PKEY *test_ak, *fake_root_key, *fake_ca_key, *fake_pck_key;
 static X509 *fake_root, *fake_ca, *fake_pck;
 
-static uint16_t le16(const uint8_t *p) {
-        return (uint16_t) (p[0] | (p[1] << 8));
-}
-
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
-}
-
 static void put16(uint8_t *p, uint16_t v) {
         p[0] = (uint8_t) v;
         p[1] = (uint8_t) (v >> 8);

@@ -48,6 +48,7 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "attest.h"
+#include "encoding.h"
 #include "log.h"
 #include "macro.h"
 
@@ -87,7 +88,7 @@ static bool take_le16(struct cursor *c, uint16_t *ret) {
 
         if (!take(c, 2, &p))
                 return false;
-        *ret = (uint16_t) (p[0] | (uint16_t) p[1] << 8);
+        *ret = le16(p);
         return true;
 }
 
@@ -96,7 +97,7 @@ static bool take_le32(struct cursor *c, uint32_t *ret) {
 
         if (!take(c, 4, &p))
                 return false;
-        *ret = (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+        *ret = le32(p);
         return true;
 }
 

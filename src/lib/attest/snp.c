@@ -87,14 +87,6 @@ static inline void sk_X509_shallow_freep(STACK_OF(X509) **p) {
                 sk_X509_free(*p);
 }
 
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p) {
-        return (uint64_t) le32(p) | (uint64_t) le32(p + 4) << 32;
-}
-
 int snp_report_parse(const uint8_t *buf, size_t size, struct snp_report *ret) {
         struct snp_report r = {};
 
