@@ -110,11 +110,12 @@ static const struct {
         uint16_t alg;
         uint16_t size;
         const char *name;
+        const EVP_MD *(*md)(void);
 } known_algs[] = {
-        { TPM2_ALG_SHA1, TPM2_SHA1_DIGEST_SIZE, "sha1" },
-        { TPM2_ALG_SHA256, TPM2_SHA256_DIGEST_SIZE, "sha256" },
-        { TPM2_ALG_SHA384, TPM2_SHA384_DIGEST_SIZE, "sha384" },
-        { TPM2_ALG_SHA512, TPM2_SHA512_DIGEST_SIZE, "sha512" },
+        { TPM2_ALG_SHA1, TPM2_SHA1_DIGEST_SIZE, "sha1", EVP_sha1 },
+        { TPM2_ALG_SHA256, TPM2_SHA256_DIGEST_SIZE, "sha256", EVP_sha256 },
+        { TPM2_ALG_SHA384, TPM2_SHA384_DIGEST_SIZE, "sha384", EVP_sha384 },
+        { TPM2_ALG_SHA512, TPM2_SHA512_DIGEST_SIZE, "sha512", EVP_sha512 },
 };
 
 static int known_alg(uint16_t alg) {
@@ -125,18 +126,9 @@ static int known_alg(uint16_t alg) {
 }
 
 const EVP_MD *eventlog_alg_md(uint16_t alg) {
-        switch (alg) {
-        case TPM2_ALG_SHA1:
-                return EVP_sha1();
-        case TPM2_ALG_SHA256:
-                return EVP_sha256();
-        case TPM2_ALG_SHA384:
-                return EVP_sha384();
-        case TPM2_ALG_SHA512:
-                return EVP_sha512();
-        default:
-                return NULL;
-        }
+        int i = known_alg(alg);
+
+        return i < 0 ? NULL : known_algs[i].md();
 }
 
 static int bad(size_t offset, const char *why) {
