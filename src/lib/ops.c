@@ -31,8 +31,6 @@
 #include "tpm2.h"
 #include "tpm2-duplicate.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
-
 
 /* Parses an attestation policy (text) strictly and gives the digest of its exact bytes. */
 int attest_policy_check(const char *text, uint8_t ret_digest[32]) {

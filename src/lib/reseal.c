@@ -29,8 +29,6 @@
 #include "token.h"
 #include "tpm2.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
-
 /* ---- keyslots ---- */
 
 static bool keyslot_active(struct crypt_device *cd, int s) {
