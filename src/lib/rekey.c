@@ -678,6 +678,28 @@ static int rekey_begin(const char *device, const struct cvmseal_rekey_params *pa
 
 /* ---- finding the active device ---- */
 
+/* The first line of /sys/block/<dev>/dm/<attr> (a device-mapper device's "uuid" or "name") in buf:
+ * false when dev is no device-mapper device or the attribute is empty or unreadable. */
+static bool dm_attr(const char *dev, const char *attr, char *buf, size_t size) {
+        char path[300];
+        ssize_t k;
+        int fd;
+
+        if (strncmp(dev, "dm-", 3) != 0)
+                return false;
+        snprintf(path, sizeof(path), "/sys/block/%s/dm/%s", dev, attr);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        k = read(fd, buf, size - 1);
+        close(fd);
+        if (k <= 0)
+                return false;
+        buf[k] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return true;
+}
+
 /* The device-mapper name of the active mapping of LUKS2 volume uuid, from /sys/block/dm-N/dm/uuid
  * ("CRYPT-LUKS2-<uuid without dashes>-<name>"), or NULL. */
 static char *active_name(const char *uuid) {
@@ -694,35 +716,15 @@ static char *active_name(const char *uuid) {
         if (!d)
                 return NULL;
         while (!name && (de = readdir(d))) {
-                char path[300], buf[256];
-                ssize_t k;
-                int fd;
+                char buf[256];
 
-                if (strncmp(de->d_name, "dm-", 3) != 0)
+                if (!dm_attr(de->d_name, "uuid", buf, sizeof(buf)))
                         continue;
-                snprintf(path, sizeof(path), "/sys/block/%s/dm/uuid", de->d_name);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                k = read(fd, buf, sizeof(buf) - 1);
-                close(fd);
-                if (k <= 0)
-                        continue;
-                buf[k] = 0;
-                buf[strcspn(buf, "\n")] = 0;
                 if (strncmp(buf, want, strlen(want)) != 0 || buf[strlen(want)] != '-')
                         continue;
                 /* The name from dm/name (the uuid's suffix may be cut). */
-                snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
+                if (!dm_attr(de->d_name, "name", buf, sizeof(buf)))
                         continue;
-                k = read(fd, buf, sizeof(buf) - 1);
-                close(fd);
-                if (k <= 0)
-                        continue;
-                buf[k] = 0;
-                buf[strcspn(buf, "\n")] = 0;
                 name = strdup(buf);
         }
         return name;
@@ -1070,22 +1072,8 @@ static char *device_under(const char *uuid) {
         while (d && !ret && (de = readdir(d))) {
                 _cleanup_(closedirp) DIR *s = NULL;
                 char buf[256];
-                ssize_t k;
-                int fd;
 
-                if (strncmp(de->d_name, "dm-", 3) != 0)
-                        continue;
-                snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                k = read(fd, buf, sizeof(buf) - 1);
-                close(fd);
-                if (k <= 0)
-                        continue;
-                buf[k] = 0;
-                buf[strcspn(buf, "\n")] = 0;
-                if (!streq_ptr(buf, name))
+                if (!dm_attr(de->d_name, "name", buf, sizeof(buf)) || !streq_ptr(buf, name))
                         continue;
                 snprintf(path, sizeof(path), "/sys/block/%s/slaves", de->d_name);
                 s = opendir(path);
