@@ -58,7 +58,7 @@ int luks_token_free_id(struct crypt_device *cd) {
         return log_debug_errno(-ENOSPC, "No free LUKS2 token");
 }
 
-int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, cvmseal_secret **ret) {
+int luks_volume_key_slot(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase, cvmseal_secret **ret) {
         _cleanup_secret_ cvmseal_secret *vk = NULL;
         size_t vk_size;
         int r;
@@ -71,16 +71,24 @@ int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, c
         if (!vk)
                 return -ENOMEM;
 
-        r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *) cvmseal_secret_data_mut(vk), &vk_size,
-                                 (const char *) cvmseal_secret_data(unlock_key), cvmseal_secret_size(unlock_key));
+        r = crypt_volume_key_get(cd, keyslot, (char *) cvmseal_secret_data_mut(vk), &vk_size,
+                                 (const char *) cvmseal_secret_data(passphrase), cvmseal_secret_size(passphrase));
         if (r == -EPERM || r == -ENOENT)
-                return log_debug_errno(-EKEYREJECTED, "The unlock key opens no keyslot");
+                return -EKEYREJECTED;
         if (r < 0)
                 return log_debug_errno(r, "Cannot get the volume key");
         cvmseal_secret_truncate(vk, vk_size);
 
         *ret = TAKE_PTR(vk);
         return r; /* the keyslot */
+}
+
+int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, cvmseal_secret **ret) {
+        int r = luks_volume_key_slot(cd, CRYPT_ANY_SLOT, unlock_key, ret);
+
+        if (r == -EKEYREJECTED)
+                return log_debug_errno(r, "The unlock key opens no keyslot");
+        return r;
 }
 
 int luks_keyslot_add(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase) {

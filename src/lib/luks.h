@@ -20,6 +20,10 @@ int luks_token_free_id(struct crypt_device *cd);
 
 /* The volume key, through any keyslot that unlock_key opens (-EKEYREJECTED when none does). */
 int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, cvmseal_secret **ret);
+/* The same through keyslot (or CRYPT_ANY_SLOT), without a message when passphrase does not open it:
+ * returns the keyslot; -EKEYREJECTED for libcryptsetup's -EPERM and -ENOENT, its other errors as
+ * they are. */
+int luks_volume_key_slot(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase, cvmseal_secret **ret);
 
 /* Adds a keyslot for passphrase with PBKDF2-SHA256 at the minimal iteration count (for secrets with
  * 256 bits of entropy); returns the keyslot. */

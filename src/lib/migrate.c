@@ -33,23 +33,10 @@ static int token_keyslot(struct crypt_device *cd, int id) {
 }
 
 static int volume_key_get(struct crypt_device *cd, int slot, const cvmseal_secret *pass, cvmseal_secret **ret) {
-        _cleanup_secret_ cvmseal_secret *vk = NULL;
-        size_t size;
-        int r;
+        int r = luks_volume_key_slot(cd, slot, pass, ret);
 
-        r = crypt_get_volume_key_size(cd);
-        if (r <= 0)
-                return -EINVAL;
-        size = (size_t) r;
-        vk = cvmseal_secret_new(size);
-        if (!vk)
-                return -ENOMEM;
-        r = crypt_volume_key_get(cd, slot, (char *) cvmseal_secret_data_mut(vk), &size,
-                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
-        if (r < 0)
+        if (r < 0 && r != -ENOMEM)
                 return log_debug_errno(-EKEYREJECTED, "The token's secret does not open keyslot %d", slot);
-        cvmseal_secret_truncate(vk, size);
-        *ret = TAKE_PTR(vk);
         return r;
 }
 

@@ -310,9 +310,8 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
 static int enroll_volume_key_by_token(struct crypt_device *cd, const char *device, tpm2_context **tpm,
                                       const struct cvmseal_enroll_params *params, cvmseal_secret **ret) {
         const struct cvmseal_unlock_params up = { .tcti = params->tcti, .token_id = params->unlock_token_id };
-        _cleanup_secret_ cvmseal_secret *pass = NULL, *vk = NULL;
+        _cleanup_secret_ cvmseal_secret *pass = NULL;
         const char *json = NULL;
-        size_t size;
         int r, slot;
 
         if (crypt_token_json_get(cd, params->unlock_token_id, &json) < 0 || !token_json_is_cvmseal(json))
@@ -321,20 +320,12 @@ static int enroll_volume_key_by_token(struct crypt_device *cd, const char *devic
         r = unlock_token(cd, tpm, params->unlock_token_id, &up, false, &pass, &slot, NULL);
         if (r < 0)
                 return r;
-        r = crypt_get_volume_key_size(cd);
-        if (r <= 0)
-                return -EINVAL;
-        size = (size_t) r;
-        vk = cvmseal_secret_new(size);
-        if (!vk)
-                return -ENOMEM;
-        r = crypt_volume_key_get(cd, slot, (char *) cvmseal_secret_data_mut(vk), &size,
-                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
+        r = luks_volume_key_slot(cd, slot, pass, ret);
+        if (r == -ENOMEM)
+                return r;
         if (r < 0)
                 return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase does not open keyslot %d",
                                        params->unlock_token_id, slot);
-        cvmseal_secret_truncate(vk, size);
-        *ret = TAKE_PTR(vk);
         return slot;
 }
 

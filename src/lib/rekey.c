@@ -182,7 +182,6 @@ bool rekey_keyslot_null(struct crypt_device *cd, int keyslot) {
 
 int rekey_keyslot_check(struct crypt_device *cd, int keyslot, const cvmseal_secret *pass) {
         _cleanup_secret_ cvmseal_secret *vk = NULL;
-        size_t size;
         int r;
 
         if (keyslot < 0 || crypt_keyslot_status(cd, keyslot) != CRYPT_SLOT_UNBOUND)
@@ -190,15 +189,7 @@ int rekey_keyslot_check(struct crypt_device *cd, int keyslot, const cvmseal_secr
         if (rekey_keyslot_null(cd, keyslot))
                 return log_debug_errno(-EBADMSG, "Keyslot %d is not encrypted (cipher_null): it opens with any "
                                        "passphrase and proves nothing; it was planted", keyslot);
-        r = crypt_get_volume_key_size(cd);
-        if (r <= 0)
-                return -EINVAL;
-        size = (size_t) r;
-        vk = cvmseal_secret_new(size);
-        if (!vk)
-                return -ENOMEM;
-        r = crypt_volume_key_get(cd, keyslot, (char *) cvmseal_secret_data_mut(vk), &size,
-                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
+        r = luks_volume_key_slot(cd, keyslot, pass, &vk);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
