@@ -365,12 +365,9 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         if (vk_new && params->srk_public)
                 return -EINVAL;
 
-        r = luks_open(device, &cd);
+        r = rekey_open_idle(device, &cd);
         if (r < 0)
                 return r;
-        if (rekey_in_progress(cd))
-                return log_debug_errno(-EINPROGRESS, "%s is in reencryption (a rekey): libcryptsetup changes no "
-                                       "token or keyslot until it is done", device);
         uuid = crypt_get_uuid(cd);
         if (!uuid || strlen(uuid) != 36)
                 return log_debug_errno(-EMEDIUMTYPE, "The LUKS2 header has no UUID");
@@ -1227,12 +1224,9 @@ _public_ int cvmseal_remove(const char *device, int token_id, json_object **ret_
         if (token_id < 0 || token_id >= crypt_token_max(CRYPT_LUKS2))
                 return -EINVAL;
 
-        r = luks_open(device, &cd);
+        r = rekey_open_idle(device, &cd);
         if (r < 0)
                 return r;
-        if (rekey_in_progress(cd))
-                return log_debug_errno(-EINPROGRESS, "%s is in reencryption (a rekey): libcryptsetup changes no "
-                                       "token or keyslot until it is done", device);
 
         r = crypt_token_json_get(cd, token_id, &json);
         if (r < 0 || !token_json_is_cvmseal(json))

@@ -89,6 +89,20 @@ bool rekey_in_progress(struct crypt_device *cd) {
         return crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE;
 }
 
+int rekey_open_idle(const char *device, struct crypt_device **ret) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        int r;
+
+        r = luks_open(device, &cd);
+        if (r < 0)
+                return r;
+        if (rekey_in_progress(cd))
+                return log_debug_errno(-EINPROGRESS, "%s is in reencryption (a rekey): libcryptsetup changes no "
+                                       "token or keyslot until it is done", device);
+        *ret = TAKE_PTR(cd);
+        return 0;
+}
+
 int rekey_new_volume_key(struct crypt_device *cd, cvmseal_secret **ret) {
         int size = crypt_get_volume_key_size(cd);
 
