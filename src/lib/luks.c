@@ -163,3 +163,28 @@ bool luks_has_other_keyslot(struct crypt_device *cd, uint32_t exclude_mask) {
         }
         return false;
 }
+
+bool luks_keyslot_token_only(struct crypt_device *cd, int keyslot, int id) {
+        if (crypt_token_is_assigned(cd, id, keyslot) != 0)
+                return false;
+        for (int t = 0; t < crypt_token_max(CRYPT_LUKS2); t++)
+                if (t != id && crypt_token_is_assigned(cd, t, keyslot) == 0)
+                        return false;
+        return true;
+}
+
+int luks_token_remove(struct crypt_device *cd, int id, uint32_t keyslots) {
+        int r;
+
+        r = crypt_token_json_set(cd, id, NULL);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot remove token %d", id);
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+                if (!(keyslots & (UINT32_C(1) << s)))
+                        continue;
+                r = crypt_keyslot_destroy(cd, s);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot remove keyslot %d", s);
+        }
+        return 0;
+}

@@ -39,3 +39,10 @@ int luks_activate(struct crypt_device *cd, const char *name, int keyslot, const 
 
 /* Does any active keyslot other than those in the mask exist? */
 bool luks_has_other_keyslot(struct crypt_device *cd, uint32_t exclude_mask);
+
+/* Whether keyslot is assigned to token id and to no other token. */
+bool luks_keyslot_token_only(struct crypt_device *cd, int keyslot, int id);
+
+/* Removes token id, then each keyslot in the mask: the token first, so that an interruption leaves
+ * an unused keyslot, never a token without its keyslot. */
+int luks_token_remove(struct crypt_device *cd, int id, uint32_t keyslots);

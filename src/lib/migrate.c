@@ -156,38 +156,22 @@ int migrate_volume_key(struct crypt_device *cd, const char *device, int id, cvms
 }
 
 int migrate_wipe(struct crypt_device *cd, int id, int opened, uint32_t *ret_keyslots) {
-        uint32_t own = 0, removed = 0;
+        uint32_t own = 0;
         int r;
 
         /* Only the keyslot that the token's own secret opened in this run: the header's assignment of
          * keyslots to tokens is the host's to write, and a recovery keyslot assigned to this token on
          * the disk must not be destroyed on that word (docs/threat-model.md).  Another token still
          * assigned to it keeps it, too. */
-        if (opened >= 0 && opened < 32 && crypt_token_is_assigned(cd, id, opened) == 0) {
-                bool others = false;
-
-                for (int t = 0; t < crypt_token_max(CRYPT_LUKS2); t++)
-                        if (t != id && crypt_token_is_assigned(cd, t, opened) == 0)
-                                others = true;
-                if (!others)
-                        own = UINT32_C(1) << opened;
-        }
+        if (opened >= 0 && opened < 32 && luks_keyslot_token_only(cd, opened, id))
+                own = UINT32_C(1) << opened;
         if (!luks_has_other_keyslot(cd, own))
                 return log_debug_errno(-EBUSY, "Token %d holds the last keyslot", id);
 
-        /* The token first: a kill in between leaves a keyslot without its token, never the reverse. */
-        r = crypt_token_json_set(cd, id, NULL);
+        r = luks_token_remove(cd, id, own);
         if (r < 0)
-                return log_debug_errno(r, "Cannot remove token %d", id);
-        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
-                if (!(own & (UINT32_C(1) << s)))
-                        continue;
-                r = crypt_keyslot_destroy(cd, s);
-                if (r < 0)
-                        return log_debug_errno(r, "Cannot remove keyslot %d", s);
-                removed |= UINT32_C(1) << s;
-        }
-        log_debug("Removed token %d and keyslot(s) 0x%x", id, (unsigned) removed);
-        *ret_keyslots = removed;
+                return r;
+        log_debug("Removed token %d and keyslot(s) 0x%x", id, (unsigned) own);
+        *ret_keyslots = own;
         return 0;
 }

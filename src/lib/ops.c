@@ -1234,17 +1234,9 @@ _public_ int cvmseal_remove(const char *device, int token_id, json_object **ret_
 
         /* The keyslots of this token that no other token uses.  A malformed token can still be removed:
          * its keyslots are read straight from the LUKS2 metadata. */
-        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
-                bool mine = crypt_token_is_assigned(cd, token_id, s) == 0, others = false;
-
-                if (!mine)
-                        continue;
-                for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
-                        if (id != token_id && crypt_token_is_assigned(cd, id, s) == 0)
-                                others = true;
-                if (!others)
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++)
+                if (luks_keyslot_token_only(cd, s, token_id))
                         own |= UINT32_C(1) << s;
-        }
 
         if (!luks_has_other_keyslot(cd, own))
                 return log_debug_errno(-EBUSY, "Token %d holds the last keyslot of %s", token_id, device);
@@ -1253,20 +1245,12 @@ _public_ int cvmseal_remove(const char *device, int token_id, json_object **ret_
         if (!removed)
                 return -ENOMEM;
 
-        /* The token first: an interruption leaves an unused keyslot, never a token without its keyslot. */
-        r = crypt_token_json_set(cd, token_id, NULL);
+        r = luks_token_remove(cd, token_id, own);
         if (r < 0)
-                return log_debug_errno(r, "Cannot remove token %d", token_id);
-
-        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
-                if (!(own & (UINT32_C(1) << s)))
-                        continue;
-                r = crypt_keyslot_destroy(cd, s);
-                if (r < 0)
-                        return log_debug_errno(r, "Cannot remove keyslot %d", s);
-                if (json_object_array_add(removed, json_object_new_int(s)) < 0)
+                return r;
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++)
+                if ((own & (UINT32_C(1) << s)) && json_object_array_add(removed, json_object_new_int(s)) < 0)
                         return -ENOMEM;
-        }
 
         if (ret_keyslots)
                 *ret_keyslots = TAKE_PTR(removed);
