@@ -58,7 +58,7 @@ int luks_token_free_id(struct crypt_device *cd) {
         return log_debug_errno(-ENOSPC, "No free LUKS2 token");
 }
 
-int luks_volume_key_slot(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase, cvmseal_secret **ret) {
+int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, cvmseal_secret **ret) {
         _cleanup_secret_ cvmseal_secret *vk = NULL;
         size_t vk_size;
         int r;
@@ -71,24 +71,16 @@ int luks_volume_key_slot(struct crypt_device *cd, int keyslot, const cvmseal_sec
         if (!vk)
                 return -ENOMEM;
 
-        r = crypt_volume_key_get(cd, keyslot, (char *) cvmseal_secret_data_mut(vk), &vk_size,
-                                 (const char *) cvmseal_secret_data(passphrase), cvmseal_secret_size(passphrase));
+        r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *) cvmseal_secret_data_mut(vk), &vk_size,
+                                 (const char *) cvmseal_secret_data(unlock_key), cvmseal_secret_size(unlock_key));
         if (r == -EPERM || r == -ENOENT)
-                return -EKEYREJECTED;
+                return log_debug_errno(-EKEYREJECTED, "The unlock key opens no keyslot");
         if (r < 0)
                 return log_debug_errno(r, "Cannot get the volume key");
         cvmseal_secret_truncate(vk, vk_size);
 
         *ret = TAKE_PTR(vk);
         return r; /* the keyslot */
-}
-
-int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, cvmseal_secret **ret) {
-        int r = luks_volume_key_slot(cd, CRYPT_ANY_SLOT, unlock_key, ret);
-
-        if (r == -EKEYREJECTED)
-                return log_debug_errno(r, "The unlock key opens no keyslot");
-        return r;
 }
 
 int luks_keyslot_add(struct crypt_device *cd, const cvmseal_secret *volume_key, const cvmseal_secret *passphrase) {
@@ -162,29 +154,4 @@ bool luks_has_other_keyslot(struct crypt_device *cd, uint32_t exclude_mask) {
                         return true;
         }
         return false;
-}
-
-bool luks_keyslot_token_only(struct crypt_device *cd, int keyslot, int id) {
-        if (crypt_token_is_assigned(cd, id, keyslot) != 0)
-                return false;
-        for (int t = 0; t < crypt_token_max(CRYPT_LUKS2); t++)
-                if (t != id && crypt_token_is_assigned(cd, t, keyslot) == 0)
-                        return false;
-        return true;
-}
-
-int luks_token_remove(struct crypt_device *cd, int id, uint32_t keyslots) {
-        int r;
-
-        r = crypt_token_json_set(cd, id, NULL);
-        if (r < 0)
-                return log_debug_errno(r, "Cannot remove token %d", id);
-        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
-                if (!(keyslots & (UINT32_C(1) << s)))
-                        continue;
-                r = crypt_keyslot_destroy(cd, s);
-                if (r < 0)
-                        return log_debug_errno(r, "Cannot remove keyslot %d", s);
-        }
-        return 0;
 }

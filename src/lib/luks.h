@@ -20,10 +20,6 @@ int luks_token_free_id(struct crypt_device *cd);
 
 /* The volume key, through any keyslot that unlock_key opens (-EKEYREJECTED when none does). */
 int luks_volume_key(struct crypt_device *cd, const cvmseal_secret *unlock_key, cvmseal_secret **ret);
-/* The same through keyslot (or CRYPT_ANY_SLOT), without a message when passphrase does not open it:
- * returns the keyslot; -EKEYREJECTED for libcryptsetup's -EPERM and -ENOENT, its other errors as
- * they are. */
-int luks_volume_key_slot(struct crypt_device *cd, int keyslot, const cvmseal_secret *passphrase, cvmseal_secret **ret);
 
 /* Adds a keyslot for passphrase with PBKDF2-SHA256 at the minimal iteration count (for secrets with
  * 256 bits of entropy); returns the keyslot. */
@@ -39,10 +35,3 @@ int luks_activate(struct crypt_device *cd, const char *name, int keyslot, const 
 
 /* Does any active keyslot other than those in the mask exist? */
 bool luks_has_other_keyslot(struct crypt_device *cd, uint32_t exclude_mask);
-
-/* Whether keyslot is assigned to token id and to no other token. */
-bool luks_keyslot_token_only(struct crypt_device *cd, int keyslot, int id);
-
-/* Removes token id, then each keyslot in the mask: the token first, so that an interruption leaves
- * an unused keyslot, never a token without its keyslot. */
-int luks_token_remove(struct crypt_device *cd, int id, uint32_t keyslots);

@@ -33,10 +33,23 @@ static int token_keyslot(struct crypt_device *cd, int id) {
 }
 
 static int volume_key_get(struct crypt_device *cd, int slot, const cvmseal_secret *pass, cvmseal_secret **ret) {
-        int r = luks_volume_key_slot(cd, slot, pass, ret);
+        _cleanup_secret_ cvmseal_secret *vk = NULL;
+        size_t size;
+        int r;
 
-        if (r < 0 && r != -ENOMEM)
+        r = crypt_get_volume_key_size(cd);
+        if (r <= 0)
+                return -EINVAL;
+        size = (size_t) r;
+        vk = cvmseal_secret_new(size);
+        if (!vk)
+                return -ENOMEM;
+        r = crypt_volume_key_get(cd, slot, (char *) cvmseal_secret_data_mut(vk), &size,
+                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
+        if (r < 0)
                 return log_debug_errno(-EKEYREJECTED, "The token's secret does not open keyslot %d", slot);
+        cvmseal_secret_truncate(vk, size);
+        *ret = TAKE_PTR(vk);
         return r;
 }
 
@@ -156,22 +169,38 @@ int migrate_volume_key(struct crypt_device *cd, const char *device, int id, cvms
 }
 
 int migrate_wipe(struct crypt_device *cd, int id, int opened, uint32_t *ret_keyslots) {
-        uint32_t own = 0;
+        uint32_t own = 0, removed = 0;
         int r;
 
         /* Only the keyslot that the token's own secret opened in this run: the header's assignment of
          * keyslots to tokens is the host's to write, and a recovery keyslot assigned to this token on
          * the disk must not be destroyed on that word (docs/threat-model.md).  Another token still
          * assigned to it keeps it, too. */
-        if (opened >= 0 && opened < 32 && luks_keyslot_token_only(cd, opened, id))
-                own = UINT32_C(1) << opened;
+        if (opened >= 0 && opened < 32 && crypt_token_is_assigned(cd, id, opened) == 0) {
+                bool others = false;
+
+                for (int t = 0; t < crypt_token_max(CRYPT_LUKS2); t++)
+                        if (t != id && crypt_token_is_assigned(cd, t, opened) == 0)
+                                others = true;
+                if (!others)
+                        own = UINT32_C(1) << opened;
+        }
         if (!luks_has_other_keyslot(cd, own))
                 return log_debug_errno(-EBUSY, "Token %d holds the last keyslot", id);
 
-        r = luks_token_remove(cd, id, own);
+        /* The token first: a kill in between leaves a keyslot without its token, never the reverse. */
+        r = crypt_token_json_set(cd, id, NULL);
         if (r < 0)
-                return r;
-        log_debug("Removed token %d and keyslot(s) 0x%x", id, (unsigned) own);
-        *ret_keyslots = own;
+                return log_debug_errno(r, "Cannot remove token %d", id);
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+                if (!(own & (UINT32_C(1) << s)))
+                        continue;
+                r = crypt_keyslot_destroy(cd, s);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot remove keyslot %d", s);
+                removed |= UINT32_C(1) << s;
+        }
+        log_debug("Removed token %d and keyslot(s) 0x%x", id, (unsigned) removed);
+        *ret_keyslots = removed;
         return 0;
 }

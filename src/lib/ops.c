@@ -310,8 +310,9 @@ static int unlock_token(struct crypt_device *cd, tpm2_context **tpm, int id, con
 static int enroll_volume_key_by_token(struct crypt_device *cd, const char *device, tpm2_context **tpm,
                                       const struct cvmseal_enroll_params *params, cvmseal_secret **ret) {
         const struct cvmseal_unlock_params up = { .tcti = params->tcti, .token_id = params->unlock_token_id };
-        _cleanup_secret_ cvmseal_secret *pass = NULL;
+        _cleanup_secret_ cvmseal_secret *pass = NULL, *vk = NULL;
         const char *json = NULL;
+        size_t size;
         int r, slot;
 
         if (crypt_token_json_get(cd, params->unlock_token_id, &json) < 0 || !token_json_is_cvmseal(json))
@@ -320,12 +321,20 @@ static int enroll_volume_key_by_token(struct crypt_device *cd, const char *devic
         r = unlock_token(cd, tpm, params->unlock_token_id, &up, false, &pass, &slot, NULL);
         if (r < 0)
                 return r;
-        r = luks_volume_key_slot(cd, slot, pass, ret);
-        if (r == -ENOMEM)
-                return r;
+        r = crypt_get_volume_key_size(cd);
+        if (r <= 0)
+                return -EINVAL;
+        size = (size_t) r;
+        vk = cvmseal_secret_new(size);
+        if (!vk)
+                return -ENOMEM;
+        r = crypt_volume_key_get(cd, slot, (char *) cvmseal_secret_data_mut(vk), &size,
+                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
         if (r < 0)
                 return log_debug_errno(-EBADMSG, "Token %d: the derived passphrase does not open keyslot %d",
                                        params->unlock_token_id, slot);
+        cvmseal_secret_truncate(vk, size);
+        *ret = TAKE_PTR(vk);
         return slot;
 }
 
@@ -365,9 +374,12 @@ int enroll_internal(const char *device, const cvmseal_secret *unlock_key, const 
         if (vk_new && params->srk_public)
                 return -EINVAL;
 
-        r = rekey_open_idle(device, &cd);
+        r = luks_open(device, &cd);
         if (r < 0)
                 return r;
+        if (rekey_in_progress(cd))
+                return log_debug_errno(-EINPROGRESS, "%s is in reencryption (a rekey): libcryptsetup changes no "
+                                       "token or keyslot until it is done", device);
         uuid = crypt_get_uuid(cd);
         if (!uuid || strlen(uuid) != 36)
                 return log_debug_errno(-EMEDIUMTYPE, "The LUKS2 header has no UUID");
@@ -1224,9 +1236,12 @@ _public_ int cvmseal_remove(const char *device, int token_id, json_object **ret_
         if (token_id < 0 || token_id >= crypt_token_max(CRYPT_LUKS2))
                 return -EINVAL;
 
-        r = rekey_open_idle(device, &cd);
+        r = luks_open(device, &cd);
         if (r < 0)
                 return r;
+        if (rekey_in_progress(cd))
+                return log_debug_errno(-EINPROGRESS, "%s is in reencryption (a rekey): libcryptsetup changes no "
+                                       "token or keyslot until it is done", device);
 
         r = crypt_token_json_get(cd, token_id, &json);
         if (r < 0 || !token_json_is_cvmseal(json))
@@ -1234,9 +1249,17 @@ _public_ int cvmseal_remove(const char *device, int token_id, json_object **ret_
 
         /* The keyslots of this token that no other token uses.  A malformed token can still be removed:
          * its keyslots are read straight from the LUKS2 metadata. */
-        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++)
-                if (luks_keyslot_token_only(cd, s, token_id))
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+                bool mine = crypt_token_is_assigned(cd, token_id, s) == 0, others = false;
+
+                if (!mine)
+                        continue;
+                for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++)
+                        if (id != token_id && crypt_token_is_assigned(cd, id, s) == 0)
+                                others = true;
+                if (!others)
                         own |= UINT32_C(1) << s;
+        }
 
         if (!luks_has_other_keyslot(cd, own))
                 return log_debug_errno(-EBUSY, "Token %d holds the last keyslot of %s", token_id, device);
@@ -1245,12 +1268,20 @@ _public_ int cvmseal_remove(const char *device, int token_id, json_object **ret_
         if (!removed)
                 return -ENOMEM;
 
-        r = luks_token_remove(cd, token_id, own);
+        /* The token first: an interruption leaves an unused keyslot, never a token without its keyslot. */
+        r = crypt_token_json_set(cd, token_id, NULL);
         if (r < 0)
-                return r;
-        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++)
-                if ((own & (UINT32_C(1) << s)) && json_object_array_add(removed, json_object_new_int(s)) < 0)
+                return log_debug_errno(r, "Cannot remove token %d", token_id);
+
+        for (int s = 0; s < crypt_keyslot_max(CRYPT_LUKS2); s++) {
+                if (!(own & (UINT32_C(1) << s)))
+                        continue;
+                r = crypt_keyslot_destroy(cd, s);
+                if (r < 0)
+                        return log_debug_errno(r, "Cannot remove keyslot %d", s);
+                if (json_object_array_add(removed, json_object_new_int(s)) < 0)
                         return -ENOMEM;
+        }
 
         if (ret_keyslots)
                 *ret_keyslots = TAKE_PTR(removed);

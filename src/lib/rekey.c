@@ -89,20 +89,6 @@ bool rekey_in_progress(struct crypt_device *cd) {
         return crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE;
 }
 
-int rekey_open_idle(const char *device, struct crypt_device **ret) {
-        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
-        int r;
-
-        r = luks_open(device, &cd);
-        if (r < 0)
-                return r;
-        if (rekey_in_progress(cd))
-                return log_debug_errno(-EINPROGRESS, "%s is in reencryption (a rekey): libcryptsetup changes no "
-                                       "token or keyslot until it is done", device);
-        *ret = TAKE_PTR(cd);
-        return 0;
-}
-
 int rekey_new_volume_key(struct crypt_device *cd, cvmseal_secret **ret) {
         int size = crypt_get_volume_key_size(cd);
 
@@ -196,6 +182,7 @@ bool rekey_keyslot_null(struct crypt_device *cd, int keyslot) {
 
 int rekey_keyslot_check(struct crypt_device *cd, int keyslot, const cvmseal_secret *pass) {
         _cleanup_secret_ cvmseal_secret *vk = NULL;
+        size_t size;
         int r;
 
         if (keyslot < 0 || crypt_keyslot_status(cd, keyslot) != CRYPT_SLOT_UNBOUND)
@@ -203,7 +190,15 @@ int rekey_keyslot_check(struct crypt_device *cd, int keyslot, const cvmseal_secr
         if (rekey_keyslot_null(cd, keyslot))
                 return log_debug_errno(-EBADMSG, "Keyslot %d is not encrypted (cipher_null): it opens with any "
                                        "passphrase and proves nothing; it was planted", keyslot);
-        r = luks_volume_key_slot(cd, keyslot, pass, &vk);
+        r = crypt_get_volume_key_size(cd);
+        if (r <= 0)
+                return -EINVAL;
+        size = (size_t) r;
+        vk = cvmseal_secret_new(size);
+        if (!vk)
+                return -ENOMEM;
+        r = crypt_volume_key_get(cd, keyslot, (char *) cvmseal_secret_data_mut(vk), &size,
+                                 (const char *) cvmseal_secret_data(pass), cvmseal_secret_size(pass));
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -683,28 +678,6 @@ static int rekey_begin(const char *device, const struct cvmseal_rekey_params *pa
 
 /* ---- finding the active device ---- */
 
-/* The first line of /sys/block/<dev>/dm/<attr> (a device-mapper device's "uuid" or "name") in buf:
- * false when dev is no device-mapper device or the attribute is empty or unreadable. */
-static bool dm_attr(const char *dev, const char *attr, char *buf, size_t size) {
-        char path[300];
-        ssize_t k;
-        int fd;
-
-        if (strncmp(dev, "dm-", 3) != 0)
-                return false;
-        snprintf(path, sizeof(path), "/sys/block/%s/dm/%s", dev, attr);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        k = read(fd, buf, size - 1);
-        close(fd);
-        if (k <= 0)
-                return false;
-        buf[k] = 0;
-        buf[strcspn(buf, "\n")] = 0;
-        return true;
-}
-
 /* The device-mapper name of the active mapping of LUKS2 volume uuid, from /sys/block/dm-N/dm/uuid
  * ("CRYPT-LUKS2-<uuid without dashes>-<name>"), or NULL. */
 static char *active_name(const char *uuid) {
@@ -721,15 +694,35 @@ static char *active_name(const char *uuid) {
         if (!d)
                 return NULL;
         while (!name && (de = readdir(d))) {
-                char buf[256];
+                char path[300], buf[256];
+                ssize_t k;
+                int fd;
 
-                if (!dm_attr(de->d_name, "uuid", buf, sizeof(buf)))
+                if (strncmp(de->d_name, "dm-", 3) != 0)
                         continue;
+                snprintf(path, sizeof(path), "/sys/block/%s/dm/uuid", de->d_name);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                k = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (k <= 0)
+                        continue;
+                buf[k] = 0;
+                buf[strcspn(buf, "\n")] = 0;
                 if (strncmp(buf, want, strlen(want)) != 0 || buf[strlen(want)] != '-')
                         continue;
                 /* The name from dm/name (the uuid's suffix may be cut). */
-                if (!dm_attr(de->d_name, "name", buf, sizeof(buf)))
+                snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
                         continue;
+                k = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (k <= 0)
+                        continue;
+                buf[k] = 0;
+                buf[strcspn(buf, "\n")] = 0;
                 name = strdup(buf);
         }
         return name;
@@ -1077,8 +1070,22 @@ static char *device_under(const char *uuid) {
         while (d && !ret && (de = readdir(d))) {
                 _cleanup_(closedirp) DIR *s = NULL;
                 char buf[256];
+                ssize_t k;
+                int fd;
 
-                if (!dm_attr(de->d_name, "name", buf, sizeof(buf)) || !streq_ptr(buf, name))
+                if (strncmp(de->d_name, "dm-", 3) != 0)
+                        continue;
+                snprintf(path, sizeof(path), "/sys/block/%s/dm/name", de->d_name);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                k = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (k <= 0)
+                        continue;
+                buf[k] = 0;
+                buf[strcspn(buf, "\n")] = 0;
+                if (!streq_ptr(buf, name))
                         continue;
                 snprintf(path, sizeof(path), "/sys/block/%s/slaves", de->d_name);
                 s = opendir(path);

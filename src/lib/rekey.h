@@ -24,9 +24,6 @@
 
 /* Whether libcryptsetup has the volume in reencryption (clean or after a crash). */
 bool rekey_in_progress(struct crypt_device *cd);
-/* luks_open() for a change of tokens or keyslots: -EINPROGRESS while the volume is in reencryption,
- * when libcryptsetup changes neither. */
-int rekey_open_idle(const char *device, struct crypt_device **ret);
 
 /* A new random volume key of the volume's key size. */
 int rekey_new_volume_key(struct crypt_device *cd, cvmseal_secret **ret);

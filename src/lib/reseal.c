@@ -830,9 +830,12 @@ _public_ int cvmseal_reseal(const char *device, const struct cvmseal_reseal_para
                         return log_debug_errno(r, "The pcr-values document is malformed");
         }
 
-        r = rekey_open_idle(device, &cd);
+        r = luks_open(device, &cd);
         if (r < 0)
                 return r;
+        if (rekey_in_progress(cd))
+                return log_debug_errno(-EINPROGRESS, "%s is in reencryption (a rekey): libcryptsetup changes no "
+                                       "token or keyslot until it is done", device);
         if (!crypt_get_uuid(cd) || strlen(crypt_get_uuid(cd)) != 36)
                 return log_debug_errno(-EMEDIUMTYPE, "The LUKS2 header has no UUID");
 
