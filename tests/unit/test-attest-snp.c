@@ -819,6 +819,25 @@ static void test_extra_root(void **state) {
                 test_pki_done(&t2);
         }
 
+        /* The same OCTET STRING with a long-form length is BER, not DER: refused. */
+        {
+                struct test_pki t2;
+                uint8_t wrapped[67] = { 0x04, 0x81, 0x40 };
+
+                memcpy(wrapped + 3, hwid, sizeof(hwid));
+                test_pki_make(&t2, "Milan-B0", -1, 3, 0, 8, 0x73, wrapped, sizeof(wrapped));
+                trust.extra_roots = stack_of(t2.root, NULL);
+                sign_report(report, t2.leaf_key);
+                certs = stack_of(t2.leaf, NULL);
+                assert_int_equal(verify(report, certs, NULL, &trust, &v), 0);
+                assert_true(has_failure(&v, "snp-vcek-chip-id"));
+                assert_int_equal(n_failures(&v), 1);
+                attest_verdict_done(&v);
+                sk_X509_free(certs);
+                sk_X509_free(trust.extra_roots);
+                test_pki_done(&t2);
+        }
+
         X509_free(other_root);
         EVP_PKEY_free(other_key);
         sk_X509_free(extra);

@@ -55,8 +55,6 @@
 #define O_AUTH_SIZE (O_QE_SIG + 64U)
 #define O_AUTH (O_AUTH_SIZE + 2U)
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ECDSA_SIG *, ECDSA_SIG_free);
 
@@ -72,14 +70,6 @@ static STACK_OF(X509) *intel_certs;   /* the SPR quote's PCK chain: leaf, platfo
 /* Made here: an attestation key, and a PCK chain (root, CA, leaf) with Intel's names. */
 static EVP_PKEY *test_ak, *fake_root_key, *fake_ca_key, *fake_pck_key;
 static X509 *fake_root, *fake_ca, *fake_pck;
-
-static uint16_t le16(const uint8_t *p) {
-        return (uint16_t) (p[0] | (p[1] << 8));
-}
-
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
-}
 
 static void put16(uint8_t *p, uint16_t v) {
         p[0] = (uint8_t) v;

@@ -28,10 +28,6 @@
 #define HCL_OFF_CLAIMS 0x4D4U
 #define TDREPORT_REPORT_DATA (0x20U + 128U)
 
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
 /* The real TDX HCL report with its user-data value (128 characters) replaced by user_data, and the
  * TDREPORT's report data set to SHA-256 of the edited claims. */
 static uint8_t *tdx_hcl_with_user_data(const char *user_data, size_t *ret_size) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The token parser's hex and base64 must take canonical input only. */
+/* The token parser's hex and base64, and the JWK's base64url, must take canonical input only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,10 +62,45 @@ static void test_base64(void **state) {
         }
 }
 
+static void test_base64url(void **state) {
+        static const struct {
+                const char *in;
+                int r;
+                size_t n;
+                const char *out;
+        } cases[] = {
+                { "", 0, 0, "" },
+                { "QQ", 0, 1, "A" },
+                { "QUI", 0, 2, "AB" },
+                { "QUJD", 0, 3, "ABC" },
+                { "-_8", 0, 2, "\xfb\xff" },
+                { "Q", -EINVAL, 0, NULL },     /* one character of a group: no byte */
+                { "QR", -EINVAL, 0, NULL },    /* non-zero unused bits */
+                { "QQ==", -EINVAL, 0, NULL },  /* padding */
+                { "QU+D", -EINVAL, 0, NULL },  /* the standard alphabet */
+                { "QU/D", -EINVAL, 0, NULL },
+                { "QU JD", -EINVAL, 0, NULL },
+                { "QUJD\n", -EINVAL, 0, NULL },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                uint8_t *buf = NULL;
+                size_t n = 99;
+
+                assert_int_equal(base64url_decode(cases[i].in, &buf, &n), cases[i].r);
+                if (cases[i].r == 0) {
+                        assert_int_equal(n, cases[i].n);
+                        assert_memory_equal(buf, cases[i].out, n);
+                }
+                free(buf);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hex),
                 cmocka_unit_test(test_base64),
+                cmocka_unit_test(test_base64url),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,6 @@
 #include "tpm2.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
 
 static void assert_hex(const void *p, size_t n, const char *want) {
         _cleanup_free_ char *hex = hex_encode(p, n);

@@ -48,6 +48,7 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "attest.h"
+#include "encoding.h"
 #include "log.h"
 #include "macro.h"
 
@@ -87,7 +88,7 @@ static bool take_le16(struct cursor *c, uint16_t *ret) {
 
         if (!take(c, 2, &p))
                 return false;
-        *ret = (uint16_t) (p[0] | (uint16_t) p[1] << 8);
+        *ret = le16(p);
         return true;
 }
 
@@ -96,7 +97,7 @@ static bool take_le32(struct cursor *c, uint32_t *ret) {
 
         if (!take(c, 4, &p))
                 return false;
-        *ret = (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+        *ret = le32(p);
         return true;
 }
 
@@ -109,11 +110,12 @@ static const struct {
         uint16_t alg;
         uint16_t size;
         const char *name;
+        const EVP_MD *(*md)(void);
 } known_algs[] = {
-        { TPM2_ALG_SHA1, TPM2_SHA1_DIGEST_SIZE, "sha1" },
-        { TPM2_ALG_SHA256, TPM2_SHA256_DIGEST_SIZE, "sha256" },
-        { TPM2_ALG_SHA384, TPM2_SHA384_DIGEST_SIZE, "sha384" },
-        { TPM2_ALG_SHA512, TPM2_SHA512_DIGEST_SIZE, "sha512" },
+        { TPM2_ALG_SHA1, TPM2_SHA1_DIGEST_SIZE, "sha1", EVP_sha1 },
+        { TPM2_ALG_SHA256, TPM2_SHA256_DIGEST_SIZE, "sha256", EVP_sha256 },
+        { TPM2_ALG_SHA384, TPM2_SHA384_DIGEST_SIZE, "sha384", EVP_sha384 },
+        { TPM2_ALG_SHA512, TPM2_SHA512_DIGEST_SIZE, "sha512", EVP_sha512 },
 };
 
 static int known_alg(uint16_t alg) {
@@ -124,18 +126,9 @@ static int known_alg(uint16_t alg) {
 }
 
 const EVP_MD *eventlog_alg_md(uint16_t alg) {
-        switch (alg) {
-        case TPM2_ALG_SHA1:
-                return EVP_sha1();
-        case TPM2_ALG_SHA256:
-                return EVP_sha256();
-        case TPM2_ALG_SHA384:
-                return EVP_sha384();
-        case TPM2_ALG_SHA512:
-                return EVP_sha512();
-        default:
-                return NULL;
-        }
+        int i = known_alg(alg);
+
+        return i < 0 ? NULL : known_algs[i].md();
 }
 
 static int bad(size_t offset, const char *why) {

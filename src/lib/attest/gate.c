@@ -4,6 +4,8 @@
  * token's policy (its exact bytes) before anything is unsealed.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <openssl/evp.h>
 
@@ -38,19 +40,22 @@ int attest_policy_check(const char *text, uint8_t ret_digest[32]) {
         return 0;
 }
 
+/* The failures joined by "; ", built in a memory stream; NULL when out of memory. */
 static char *failures_to_string(json_object *failures) {
-        size_t n = 1;
-        char *s;
+        _cleanup_free_ char *s = NULL;
+        size_t size = 0;
+        bool failed;
+        FILE *f;
 
+        f = open_memstream(&s, &size);
+        if (!f)
+                return NULL;
         for (size_t i = 0; i < json_object_array_length(failures); i++)
-                n += strlen(json_object_get_string(json_object_array_get_idx(failures, i))) + 2;
-        s = calloc(1, n);
-        for (size_t i = 0; s && i < json_object_array_length(failures); i++) {
-                if (i > 0)
-                        strcat(s, "; ");
-                strcat(s, json_object_get_string(json_object_array_get_idx(failures, i)));
-        }
-        return s;
+                fprintf(f, "%s%s", i > 0 ? "; " : "", json_object_get_string(json_object_array_get_idx(failures, i)));
+        failed = ferror(f);
+        if (fclose(f) != 0 || failed)
+                return NULL;
+        return TAKE_PTR(s);
 }
 
 /* The attestation gate: fresh evidence with a new nonce, verified against the token's policy. */

@@ -61,10 +61,6 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
 
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
 static int bad(const char *why) {
         return log_debug_errno(-EBADMSG, "HCL report: %s", why);
 }
@@ -149,53 +145,6 @@ int hcl_hw_report_data(const struct hcl_report *h, const uint8_t **ret) {
 }
 
 /* ---- the runtime claims ---- */
-
-static int b64url_value(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '-')
-                return 62;
-        if (c == '_')
-                return 63;
-        return -1;
-}
-
-/* Strict base64url without padding (RFC 7515, as JWK uses it): unused trailing bits must be zero. */
-static int base64url_decode(const char *s, uint8_t **ret, size_t *ret_size) {
-        size_t len = strlen(s), n = 0;
-        _cleanup_free_ uint8_t *buf = NULL;
-        uint32_t acc = 0;
-        unsigned bits = 0;
-
-        if (len % 4 == 1)
-                return -EINVAL;
-        buf = malloc(len * 3 / 4 + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (size_t i = 0; i < len; i++) {
-                int v = b64url_value(s[i]);
-
-                if (v < 0)
-                        return -EINVAL;
-                acc = (acc << 6) | (uint32_t) v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        buf[n++] = (uint8_t) (acc >> bits);
-                }
-                acc &= (1U << bits) - 1;
-        }
-        if (acc != 0)
-                return -EINVAL;
-
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
-        return 0;
-}
 
 /* The whole claim bytes must be one JSON object (trailing white space or NULs are tolerated: they
  * are covered by the digest all the same). */

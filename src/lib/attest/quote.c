@@ -38,7 +38,6 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM_BLD *, OSSL_PARAM_BLD_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM *, OSSL_PARAM_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ECDSA_SIG *, ECDSA_SIG_free);
 
 /* ---- keys ---- */
@@ -137,19 +136,6 @@ int tpm_public_to_pkey(const uint8_t *buf, size_t size, EVP_PKEY **ret) {
 
 /* ---- quotes ---- */
 
-static const char *hash_name(TPMI_ALG_HASH alg, size_t *ret_size) {
-        switch (alg) {
-        case TPM2_ALG_SHA256:
-                *ret_size = 32;
-                return "SHA256";
-        case TPM2_ALG_SHA384:
-                *ret_size = 48;
-                return "SHA384";
-        default:
-                return NULL;
-        }
-}
-
 static int parse_attest(const uint8_t *message, size_t message_size, TPMS_ATTEST *ret) {
         size_t off = 0;
         TSS2_RC rc;
@@ -193,7 +179,7 @@ static int parse_signature(const uint8_t *signature, size_t signature_size, TPMT
                 return log_debug_errno(-EBADMSG, "TPM quote: signature algorithm 0x%04x is not RSASSA, RSAPSS or ECDSA",
                                        ret->sigAlg);
         }
-        md = hash_name(hash, ret_md_size);
+        md = tpm2_hash_md_name(hash, ret_md_size);
         if (!md)
                 return log_debug_errno(-EBADMSG, "TPM quote: signature hash 0x%04x is not SHA-256 or SHA-384", hash);
         *ret_md = md;

@@ -81,18 +81,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ECDSA_SIG *, ECDSA_SIG_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_INTEGER *, ASN1_INTEGER_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_IA5STRING *, ASN1_IA5STRING_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OCTET_STRING *, ASN1_OCTET_STRING_free);
 
 static inline void sk_X509_shallow_freep(STACK_OF(X509) **p) {
         if (*p)
                 sk_X509_free(*p);
-}
-
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p) {
-        return (uint64_t) le32(p) | (uint64_t) le32(p + 4) << 32;
 }
 
 int snp_report_parse(const uint8_t *buf, size_t size, struct snp_report *ret) {
@@ -399,27 +392,31 @@ static int ext_product_name(X509 *cert, char *buf, size_t size) {
         return 0;
 }
 
-/* The hwID: the raw bytes (64, or 8 on Turin) as AMD's KDS first issued it, or the same bytes wrapped
- * in a DER OCTET STRING as it issues it now. */
-static int ext_hwid(X509 *cert, const uint8_t **ret, size_t *ret_size) {
-        const uint8_t *p;
+/* The hwID (64 bytes, or 8 on Turin) into ret: the raw bytes as AMD's KDS first issued it, or the
+ * same bytes in a DER OCTET STRING as it issues it now. */
+static int ext_hwid(X509 *cert, uint8_t ret[64], size_t *ret_size) {
+        _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *s = NULL;
+        const uint8_t *p, *q;
         size_t n;
         int r;
 
         r = find_ext(cert, OID_HWID, &p, &n);
         if (r < 0)
                 return r;
-        if (n == 64 || n == SNP_TURIN_HWID_SIZE) {
-                *ret = p;
-                *ret_size = n;
-                return 0;
+        if (n != 64 && n != SNP_TURIN_HWID_SIZE) {
+                q = p;
+                s = d2i_ASN1_OCTET_STRING(NULL, &q, (long) n);
+                /* The whole extension, and in DER: a two-byte header (the tag and a short length). */
+                if (!s || q != p + n || (size_t) ASN1_STRING_length(s) + 2 != n)
+                        return -EBADMSG;
+                p = ASN1_STRING_get0_data(s);
+                n -= 2;
+                if (n != 64 && n != SNP_TURIN_HWID_SIZE)
+                        return -EBADMSG;
         }
-        if ((n == 66 || n == SNP_TURIN_HWID_SIZE + 2) && p[0] == 0x04 && p[1] == n - 2) {
-                *ret = p + 2;
-                *ret_size = n - 2;
-                return 0;
-        }
-        return -EBADMSG;
+        memcpy(ret, p, n);
+        *ret_size = n;
+        return 0;
 }
 
 /* ---- verification ---- */
@@ -565,7 +562,7 @@ static int verify_leaf_extensions(const struct snp_report *r, X509 *leaf, bool t
         };
         struct snp_tcb reported = tcb_decode(r->reported_tcb, turin);
         bool vlek = r->signing_key == SNP_SIGNING_KEY_VLEK;
-        const uint8_t *hwid;
+        uint8_t hwid[64];
         size_t hwid_size;
         int k;
 
@@ -597,7 +594,7 @@ static int verify_leaf_extensions(const struct snp_report *r, X509 *leaf, bool t
 
         /* A VLEK is not bound to a chip; a VCEK is, unless the guest asked the firmware to mask the
          * chip id (then the VCEK's signature is the only binding). */
-        k = ext_hwid(leaf, &hwid, &hwid_size);
+        k = ext_hwid(leaf, hwid, &hwid_size);
         if (vlek) {
                 if (k != -ENOENT)
                         return attest_fail(v, "snp-vcek-chip-id", "the report names a VLEK but the certificate is a VCEK (it has a hwID)");

@@ -132,14 +132,6 @@ static int take(struct cursor *c, size_t n, const char *what, const uint8_t **re
         return 0;
 }
 
-static uint16_t le16(const uint8_t *p) {
-        return (uint16_t) (p[0] | (p[1] << 8));
-}
-
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
-}
-
 static int take_u16(struct cursor *c, const char *what, uint16_t *ret) {
         const uint8_t *p;
         int r = take(c, 2, what, &p);

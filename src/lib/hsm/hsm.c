@@ -166,8 +166,6 @@ void hsm_key_free(hsm_key *k) {
         free(k);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
-
 int hsm_key_check(hsm_key *k, bool allow_extractable) {
         enum hsm_mechanism m;
         bool sensitive, extractable;

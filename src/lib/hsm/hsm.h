@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "cvmseal.h"
+#include "macro.h"
 
 /*
  * The local HSM key cache, behind a small interface with two backends: PKCS#11 (hsm-pkcs11.c, keys
@@ -41,6 +42,7 @@ int hsm_key_open_provider(const char *provider, const char *uri, const uint8_t *
 /* The key of a stored binding, through its backend. */
 int hsm_key_open_binding(const struct hsm_binding *b, const cvmseal_secret *pin, hsm_key **ret);
 void hsm_key_free(hsm_key *k);
+DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
 
 /* The PIN the URI itself carries (pin-value, or the file that pin-source names); NULL when none. */
 int hsm_uri_pin(const char *uri, cvmseal_secret **ret);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "authenticode.h"
+#include "encoding.h"
 #include "log.h"
 #include "macro.h"
 
@@ -12,14 +13,6 @@
 #define DIRECTORY_SECURITY 4U
 #define SECTION_HEADER_SIZE 40U
 #define MAX_SECTIONS 96U        /* the PE format's limit */
-
-static uint16_t le16(const uint8_t *p) {
-        return (uint16_t) (p[0] | (uint16_t) p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
 
 static int bad(const char *why) {
         return log_debug_errno(-EBADMSG, "PE image: %s", why);

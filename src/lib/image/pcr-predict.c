@@ -8,6 +8,7 @@
 
 #include "attest.h"
 #include "authenticode.h"
+#include "encoding.h"
 #include "eventlog.h"
 #include "log.h"
 #include "macro.h"
@@ -17,10 +18,6 @@
 #define INITRD_PCR 9U
 
 static const uint8_t initrd_event_data[] = "Linux initrd";   /* with its NUL, as the stub logs it */
-
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
 
 static void put_le16(uint8_t *p, uint16_t v) {
         p[0] = (uint8_t) v;

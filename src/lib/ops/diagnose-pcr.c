@@ -110,14 +110,6 @@ void diag_printable(char *buf, size_t size, const char *text, size_t len) {
         buf[n] = 0;
 }
 
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p) {
-        return (uint64_t) le32(p) | (uint64_t) le32(p + 4) << 32;
-}
-
 /* UTF-16LE text (n code units) as printable ASCII. */
 static void utf16_printable(char *buf, size_t size, const uint8_t *p, size_t n) {
         char tmp[DIAG_DESCRIPTION_MAX];

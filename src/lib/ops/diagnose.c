@@ -47,8 +47,6 @@
 #define EVENT_LOG_MAX (64U << 20)
 #define BOOT_DIR_DEFAULT "/boot"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
-
 struct diag_ctx {
         struct crypt_device *cd;
         const char *uuid;

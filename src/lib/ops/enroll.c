@@ -24,8 +24,6 @@
 #include "tpm2.h"
 #include "unlock.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
-
 /* The data sealed in the TPM: the TPM share, followed by the HSM PIN when there is one, so one
  * Unseal gives both and the HSM becomes usable only in the enrolled boot state. */
 int sealed_data(const cvmseal_secret *share, const cvmseal_secret *hsm_pin, cvmseal_secret **ret) {

@@ -30,8 +30,6 @@
 #include "token.h"
 #include "tpm2.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
-
 /* ---- reseal ---- */
 
 /* What the old token gives: the volume key and what the new token keeps. */

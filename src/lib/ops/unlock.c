@@ -19,8 +19,6 @@
 #include "tpm2.h"
 #include "unlock.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(hsm_key *, hsm_key_free);
-
 /* Splits the unsealed data into the TPM share and the HSM PIN (when the binding has one). */
 int split_sealed(const struct token *t, cvmseal_secret *data, cvmseal_secret **ret_pin) {
         size_t size = cvmseal_secret_size(data), pin_size = size - CVMSEAL_SHARE_SIZE;

@@ -47,20 +47,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
 
 #define DUPLICATE_LABEL "DUPLICATE"
 
-/* The OpenSSL digest name and size of a TPM hash algorithm (those an SRK's nameAlg can be here). */
-static const char *hash_name(TPMI_ALG_HASH hash, size_t *ret_size) {
-        switch (hash) {
-        case TPM2_ALG_SHA256:
-                *ret_size = 32;
-                return "SHA256";
-        case TPM2_ALG_SHA384:
-                *ret_size = 48;
-                return "SHA384";
-        default:
-                return NULL;
-        }
-}
-
 static const char *curve_name(TPMI_ECC_CURVE curve, size_t *ret_size) {
         switch (curve) {
         case TPM2_ECC_NIST_P256:
@@ -99,7 +85,7 @@ int tpm2_kdfa(TPMI_ALG_HASH hash, const void *key, size_t key_size, const char *
         const char *md;
         size_t md_size;
 
-        md = hash_name(hash, &md_size);
+        md = tpm2_hash_md_name(hash, &md_size);
         if (!md || !key || key_size == 0 || !label || out_size == 0 || out_size > UINT32_MAX / 8)
                 return -EINVAL;
 
@@ -130,7 +116,7 @@ int tpm2_kdfe(TPMI_ALG_HASH hash, const void *z, size_t z_size, const char *labe
         size_t label_size, info_size, md_size;
         const char *md;
 
-        md = hash_name(hash, &md_size);
+        md = tpm2_hash_md_name(hash, &md_size);
         if (!md || !z || z_size == 0 || !label || out_size == 0)
                 return -EINVAL;
 
@@ -160,7 +146,7 @@ int tpm2_public_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *ret) {
         const char *md;
         TSS2_RC rc;
 
-        md = hash_name(pub->publicArea.nameAlg, &md_size);
+        md = tpm2_hash_md_name(pub->publicArea.nameAlg, &md_size);
         if (!md)
                 return log_debug_errno(-EOPNOTSUPP, "nameAlg 0x%04x is not supported", pub->publicArea.nameAlg);
         rc = Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf, sizeof(buf), &off);
@@ -188,7 +174,7 @@ int tpm2_srk_public_parse(const uint8_t *buf, size_t size, TPM2B_PUBLIC *ret_pub
         if (rc != TSS2_RC_SUCCESS || off != size)
                 return log_debug_errno(-EBADMSG, "The SRK public area is not a marshalled TPM2B_PUBLIC");
 
-        if (!hash_name(a->nameAlg, &md_size))
+        if (!tpm2_hash_md_name(a->nameAlg, &md_size))
                 return log_debug_errno(-EOPNOTSUPP, "The SRK's nameAlg 0x%04x is not supported", a->nameAlg);
         if ((a->objectAttributes & need) != need || (a->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT))
                 return log_debug_errno(-EOPNOTSUPP, "The key is not a storage key (restricted, decrypt, not sign)");
@@ -315,7 +301,7 @@ static int seed_rsa(const TPMT_PUBLIC *srk, uint8_t *seed, size_t seed_size, TPM
         uint8_t e[4] = { 0x00, 0x01, 0x00, 0x01 }; /* exponent 0 means 65537 */
         uint32_t exponent = srk->parameters.rsaDetail.exponent;
         size_t out_size = sizeof(ret->secret), md_size;
-        const char *md = hash_name(srk->nameAlg, &md_size);
+        const char *md = tpm2_hash_md_name(srk->nameAlg, &md_size);
         void *label;
         int r;
 
@@ -385,7 +371,7 @@ int tpm2_duplicate_wrap(const TPM2B_PUBLIC *parent, const TPM2B_PUBLIC *object, 
         int r, len = 0, fin = 0;
         TSS2_RC rc;
 
-        md = hash_name(p->nameAlg, &md_size);
+        md = tpm2_hash_md_name(p->nameAlg, &md_size);
         if (!md)
                 return -EOPNOTSUPP;
         cipher = aes_cfb(sym->keyBits.aes);

@@ -37,3 +37,16 @@ int rsa_public_key(const uint8_t *n, size_t n_size, const uint8_t *e, size_t e_s
         *ret = pkey;
         return 0;
 }
+
+const char *tpm2_hash_md_name(TPMI_ALG_HASH alg, size_t *ret_size) {
+        switch (alg) {
+        case TPM2_ALG_SHA256:
+                *ret_size = TPM2_SHA256_DIGEST_SIZE;
+                return "SHA256";
+        case TPM2_ALG_SHA384:
+                *ret_size = TPM2_SHA384_DIGEST_SIZE;
+                return "SHA384";
+        default:
+                return NULL;
+        }
+}

@@ -112,3 +112,30 @@ int base64_decode(const char *s, uint8_t **ret, size_t *ret_size) {
         *ret_size = (size_t) n;
         return 0;
 }
+
+int base64url_decode(const char *s, uint8_t **ret, size_t *ret_size) {
+        size_t len = strlen(s);
+        _cleanup_free_ char *std = NULL;
+
+        /* As standard base64: '-' and '_' for '+' and '/', and the padding put back. */
+        if (len % 4 == 1 || len > INT32_MAX / 2)
+                return -EINVAL;
+        std = malloc(len + 3);
+        if (!std)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                char c = s[i];
+
+                if (c == '-')
+                        c = '+';
+                else if (c == '_')
+                        c = '/';
+                else if (!isalnum((unsigned char) c))
+                        return -EINVAL;
+                std[i] = c;
+        }
+        while (len % 4 != 0)
+                std[len++] = '=';
+        std[len] = 0;
+        return base64_decode(std, ret, ret_size);
+}

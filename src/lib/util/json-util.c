@@ -10,10 +10,6 @@
 #include "log.h"
 #include "macro.h"
 
-int json_bad(const struct json_doc *d, const char *key, const char *why) {
-        return log_debug_errno(-EBADMSG, "%s: member '%s%s' %s", d->name, d->prefix, key, why);
-}
-
 json_object *json_member(const struct json_doc *d, json_object *o, const char *key, json_type type) {
         json_object *v;
 

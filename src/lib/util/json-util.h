@@ -8,19 +8,26 @@
  * member ("<doc>: member '<prefix><key>' <why>").
  */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
 
+#include "log.h"
+
 struct json_doc {
         const char *name;    /* "cvmseal token", "evidence"... */
         const char *prefix;  /* for nested objects: "hsm.", "tpm-quote."; "" at the top */
 };
 
-/* Logs "<doc>: member '<prefix><key>' <why>" and returns -EBADMSG. */
-int json_bad(const struct json_doc *d, const char *key, const char *why);
+/* Logs "<doc>: member '<prefix><key>' <why>" and returns -EBADMSG.  Inline, so that the compiler
+ * sees the negative return in `return json_bad(...)` and knows an output left unwritten on that path
+ * is never read (gcc's -Wmaybe-uninitialized at -O3 otherwise). */
+static inline int json_bad(const struct json_doc *d, const char *key, const char *why) {
+        return log_debug_errno(-EBADMSG, "%s: member '%s%s' %s", d->name, d->prefix, key, why);
+}
 
 /* The member if it is present and of the type; NULL (after a debug message) otherwise. */
 json_object *json_member(const struct json_doc *d, json_object *o, const char *key, json_type type);
