@@ -30,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <dirent.h>
 
 #include "json-util.h"
 #include "kdf.h"
@@ -46,8 +45,6 @@
 #include "secret.h"
 #include "token.h"
 #include "tpm2.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 #define REKEY_RESILIENCE "checksum"
 #define REKEY_HASH "sha256"
