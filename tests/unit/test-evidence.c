@@ -543,6 +543,12 @@ static const char *const bad_pcrs[] = {
         "{\"sha256\": {\"7\": \"00\"}}",
         "{\"sha256\": {\"7\": \"\"}}",
         "{\"sha256\": {\"7\": \"g" H64 "\"}}",
+        /* Not the canonical decimal of a PCR number (verify.c and quote.c look up "7"). */
+        "{\"sha256\": {\"+7\": \"" H64 "\"}}",
+        "{\"sha256\": {\" 7\": \"" H64 "\"}}",
+        "{\"sha256\": {\"\\t7\": \"" H64 "\"}}",
+        "{\"sha256\": {\"-0\": \"" H64 "\"}}",
+        "{\"sha256\": {\"+0\": \"" H64 "\"}}",
 };
 
 static void test_pcrs(void **state) {
