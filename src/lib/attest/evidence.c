@@ -66,7 +66,8 @@ static int get_pcrs(json_object *o, const struct json_doc *doc, json_object **re
                 _cleanup_free_ uint8_t *d = NULL;
                 size_t size;
 
-                if (!*index || *end || n < 0 || n > 23 || (index[0] == '0' && index[1]))
+                /* The canonical decimal only: strtol() would also take "+7", " 7" and "-0". */
+                if (index[0] < '0' || index[0] > '9' || *end || n > 23 || (index[0] == '0' && index[1]))
                         return json_bad(doc, "pcrs", "has a PCR number out of 0-23");
                 if (!json_object_is_type(value, json_type_string))
                         return json_bad(doc, "pcrs", "has a value that is not a string");
