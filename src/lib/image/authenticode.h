@@ -11,8 +11,9 @@
  *      when NumberOfRvaAndSizes < 5: from after CheckSum to SizeOfHeaders);
  *   2. every section with SizeOfRawData > 0, in ascending order of PointerToRawData;
  *   3. the data after the last section, less the Certificate Table's size (the attribute
- *      certificates, at the end of the file).  A file shorter than the headers, sections and
- *      certificates together is refused, as EDK2's measurement refuses it.
+ *      certificates, at the end of the file).  A file shorter than its headers and sections is
+ *      refused, and so is data after the sections that is shorter than the Certificate Table; a
+ *      file that ends exactly after its sections hashes nothing more, as EDK2 does.
  *
  * Every offset and size is checked against the file: a malformed image is -EBADMSG.
  */
