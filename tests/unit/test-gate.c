@@ -180,7 +180,8 @@ static void test_policy_malformed(void **state) {
  * the policy reader itself takes them (for `attest verify --policy`). */
 static void test_policy_test_only_members(void **state) {
         _cleanup_free_ char *roots = NULL;
-        static const char *const times[] = { "\"2025-06-01T00:00:00Z\"", "\"2038-01-19T03:14:08Z\"", "\"yesterday\"", "0" };
+        static const char *const times[] = { "\"2025-06-01T00:00:00Z\"", "\"2038-01-19T03:14:08Z\"",
+                                             "\"1970-01-01T00:00:00Z\"", "\"yesterday\"", "0" };
         _cleanup_(json_object_putp) json_object *j = NULL;
         _cleanup_(attest_policy_done) struct attest_policy p = {};
         json_object *pem = json_object_new_string(ROOT_PEM);
