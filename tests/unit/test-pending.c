@@ -30,6 +30,7 @@
 #include "token.h"
 
 #define RECOVERY_ITERATIONS 1000U
+#define VK_SIZE 32               /* AES-XTS-128: half the keyslot material of a real volume, for valgrind */
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_KDF *, EVP_KDF_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_KDF_CTX *, EVP_KDF_CTX_free);
@@ -43,7 +44,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_KDF_CTX *, EVP_KDF_CTX_free);
         "\"policy\":\"8b5682d81b29435d08d79278150611dc7e5923b2fefcce684a09577b40130a8b\","                   \
         "\"public\":\"AAQBAgME\",\"private\":\"AAIBAg==\"}}"
 
-static char dir[64], image[96], image2[96];
+static char dir[64], image[96], image2[96], template[96];
 
 static cvmseal_secret *secret(const char *s) {
         cvmseal_secret *p = cvmseal_secret_new_from(s, strlen(s));
@@ -65,26 +66,55 @@ static void make_image(const char *path, const cvmseal_secret *vk) {
         assert_int_equal(crypt_init(&cd, path), 0);
         assert_int_equal(crypt_set_pbkdf_type(cd, &fast), 0);
         assert_int_equal(crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL,
-                                      vk ? (const char *) cvmseal_secret_data(vk) : NULL, 64, NULL), 0);
-        assert_int_equal(crypt_keyslot_add_by_volume_key(cd, 0, vk ? (const char *) cvmseal_secret_data(vk) : NULL, 64,
+                                      vk ? (const char *) cvmseal_secret_data(vk) : NULL, VK_SIZE, NULL), 0);
+        assert_int_equal(crypt_keyslot_add_by_volume_key(cd, 0, vk ? (const char *) cvmseal_secret_data(vk) : NULL, VK_SIZE,
                                                          "original", 8), 0);
         crypt_free(cd);
 }
 
-/* A 16 MiB LUKS2 image; keyslot 0 for "original" (PBKDF2-SHA256, 1000 iterations): the recovery keyslot. */
-static int setup(void **state) {
+/* A 16 MiB LUKS2 image; keyslot 0 for "original" (PBKDF2-SHA256, 1000 iterations): the recovery
+ * keyslot.  Formatted once (slow under valgrind), copied for each test, its zeros left as holes. */
+static int group_setup(void **state) {
         snprintf(dir, sizeof(dir), "/tmp/cvmseal-test-pending.XXXXXX");
         assert_non_null(mkdtemp(dir));
+        snprintf(template, sizeof(template), "%s/template", dir);
         snprintf(image, sizeof(image), "%s/img", dir);
         snprintf(image2, sizeof(image2), "%s/img2", dir);
-        make_image(image, NULL);
+        make_image(template, NULL);
+        return 0;
+}
+
+static int group_teardown(void **state) {
+        unlink(template);
+        rmdir(dir);
+        return 0;
+}
+
+static int setup(void **state) {
+        static const uint8_t zero[65536];
+        uint8_t buf[65536];
+        int in, out;
+        ssize_t n;
+
+        in = open(template, O_RDONLY | O_CLOEXEC);
+        out = open(image, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+        assert_true(in >= 0 && out >= 0);
+        while ((n = read(in, buf, sizeof(buf))) > 0) {
+                if (n == (ssize_t) sizeof(buf) && memcmp(buf, zero, sizeof(buf)) == 0)
+                        assert_true(lseek(out, n, SEEK_CUR) >= 0);
+                else
+                        assert_int_equal(write(out, buf, (size_t) n), n);
+        }
+        assert_int_equal(n, 0);
+        assert_int_equal(ftruncate(out, 16 << 20), 0);
+        close(in);
+        close(out);
         return 0;
 }
 
 static int teardown(void **state) {
         unlink(image);
         unlink(image2);
-        rmdir(dir);
         return 0;
 }
 
@@ -94,7 +124,7 @@ static void open_image(const char *path, struct crypt_device **ret_cd, cvmseal_s
 
         assert_int_equal(luks_open(path, ret_cd), 0);
         assert_true(luks_volume_key(*ret_cd, original, ret_vk) >= 0);
-        assert_int_equal(cvmseal_secret_size(*ret_vk), 64);
+        assert_int_equal(cvmseal_secret_size(*ret_vk), VK_SIZE);
 }
 
 /* Another run after a crash: the header as it is on the disk. */
@@ -576,7 +606,7 @@ static void test_other_volume(void **state) {
         open_image(image, &cd, &vk);
         make_image(image2, vk);
         open_image(image2, &cd2, &vk2);
-        assert_memory_equal(cvmseal_secret_data(vk), cvmseal_secret_data(vk2), 64);
+        assert_memory_equal(cvmseal_secret_data(vk), cvmseal_secret_data(vk2), VK_SIZE);
         assert_string_not_equal(crypt_get_uuid(cd), crypt_get_uuid(cd2));
 
         assert_int_equal(pending_plan(cd, vk, 3, 1, -1, -1, &p), 0);
@@ -617,7 +647,7 @@ static void test_not_owned_fingerprint(void **state) {
                 pbkdf.iterations = p.iterations[0] + other[i].delta;
                 assert_int_equal(crypt_set_pbkdf_type(cd, &pbkdf), 0);
                 assert_int_equal(crypt_keyslot_add_by_volume_key(cd, p.slots[0], (const char *) cvmseal_secret_data(vk),
-                                                                 64, "someone else's", 14), p.slots[0]);
+                                                                 VK_SIZE, "someone else's", 14), p.slots[0]);
                 reopen(&cd);
                 assert_int_equal(pending_gc(cd, vk), 0);
                 assert_false(token_active(cd, p.id));               /* the record was genuine: done */
@@ -871,5 +901,5 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_no_free_token, setup, teardown),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
