@@ -98,12 +98,19 @@ static int write_all(const char *path, const void *p, size_t n) {
 
 static int read_u64(const char *path, unsigned long long *ret) {
         struct blob b = {};
+        char s[32];
         int r;
 
         r = read_all(path, &b);
         if (r < 0)
                 return r;
-        r = b.size > 0 && sscanf((const char *) b.data, "%llu", ret) == 1 ? 0 : -EBADMSG;
+        /* read_all() gives no NUL: sscanf() gets a copy that has one. */
+        r = b.size > 0 && b.size < sizeof(s) ? 0 : -EBADMSG;
+        if (r >= 0) {
+                memcpy(s, b.data, b.size);
+                s[b.size] = 0;
+                r = sscanf(s, "%llu", ret) == 1 ? 0 : -EBADMSG;
+        }
         free(b.data);
         return r;
 }

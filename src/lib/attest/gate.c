@@ -31,8 +31,11 @@ int attest_policy_check(const char *text, uint8_t ret_digest[32]) {
         r = attest_policy_from_json(j, &p);
         if (r < 0)
                 return r;
-        /* It goes into a token (or comes from one): no test-only members. */
+        /* It goes into a token (or comes from one): no test-only members.  "time" by its presence:
+         * the epoch reads as time 0, which attest_policy_check_from_disk() takes for no time. */
         r = attest_policy_check_from_disk(&p);
+        if (r >= 0 && json_object_object_get_ex(j, "time", NULL))
+                r = log_debug_errno(-EBADMSG, "policy: \"time\" is for `attest verify --policy` only");
         if (r < 0)
                 return r;
         if (EVP_Digest(text, strlen(text), ret_digest, &n, EVP_sha256(), NULL) != 1)
