@@ -4,6 +4,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cvmseal.h"
+#include "macro.h"    /* the library's cleanup attributes: _cleanup_, TAKE_PTR, freep, json_object_putp */
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cvmseal_secret *, cvmseal_secret_free);
+#define _cleanup_secret_ _cleanup_(cvmseal_secret_freep)
+
 enum cli_command {
         CLI_NONE,
         CLI_ENROLL,
