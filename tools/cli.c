@@ -571,38 +571,5 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
 }
 
 int cli_exit_code(int r) {
-        if (r >= 0)
-                return EXIT_OK;
-
-        switch (-r) {
-        case EPERM:
-        case EREMCHG:
-        case ENOMSG:  /* no signed policy matches the boot state */
-                return EXIT_POLICY;
-        case EBADE:
-                return EXIT_ATTESTATION;
-        case ENOKEY:
-        case EKEYREVOKED:
-        case EKEYEXPIRED:
-        case ENOTUNIQ:
-                return EXIT_HSM;
-        case ENODEV:
-        case ETIMEDOUT:
-        case ENOBUFS:
-                return EXIT_NO_TPM;
-        case ENOANO:
-        case EACCES:
-                return EXIT_PIN;
-        case EMEDIUMTYPE:
-        case ENOMEDIUM:
-                return EXIT_NO_TOKEN;
-        case ENOLCK:
-                return EXIT_LOCKOUT;
-        case EBADMSG:
-        case EPROTO:
-                return EXIT_MALFORMED;
-        case EINVAL:
-        default:
-                return EXIT_OTHER;
-        }
+        return cvmseal_exit_code(r);
 }

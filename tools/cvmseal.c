@@ -90,114 +90,22 @@ static int cli_fail(int exit_code, const char *fmt, ...) {
         return exit_code;
 }
 
-/* The message for a library error, in the words of the operation that failed. */
+/* A library error in the library's words (cvmseal_error_message()), about device. */
 static int cli_fail_errno(int r, const char *device) {
-        const char *tcti = cvmseal_tcti_resolve(arg.tcti);
+        char msg[1024];
+        int code;
 
-        switch (-r) {
-        case EPERM:
-                return cli_fail(cli_exit_code(r),
-                            "%s: the TPM policy is not satisfied: the boot state (the PCRs) differs from the "
-                            "enrolled one, or the lock PCR has been extended", device);
-        case EREMCHG:
-                return cli_fail(cli_exit_code(r), "%s: this is not the TPM the token was sealed to (its SRK differs)",
-                            device);
-        case ENOMSG:
-                return cli_fail(cli_exit_code(r),
-                            "%s: no signed policy matches the boot state: none in %s verifies with the token's key "
-                            "and has the current PCR values (sign them with 'cvmseal policy sign'; -v says why "
-                            "each file was skipped)", device,
-                            getenv("CVMSEAL_SIGNED_POLICY_DIR") ?: "/etc/cvmseal/signed-policies");
-        case ENODEV:
-                return cli_fail(cli_exit_code(r), "no TPM is available through '%s'", tcti);
-        case ETIMEDOUT:
-                return cli_fail(cli_exit_code(r), "the TPM at '%s' kept asking to retry; try again later", tcti);
-        case ENOBUFS:
-                return cli_fail(cli_exit_code(r),
-                            "the TPM at '%s' is out of memory for objects or sessions (too many left loaded: "
-                            "is a resource manager in front of it?)", tcti);
-        case ENOANO:
-                return cli_fail(cli_exit_code(r), "%s: the token needs a PIN: give --pin-file FILE", device);
-        case EACCES:
-                return cli_fail(cli_exit_code(r), "%s: wrong PIN", device);
-        case ENOLCK: {
-                unsigned counter, max, interval;
-
-                /* One more TPM command, on this path only: say when the lockout ends. */
-                if (cvmseal_tpm_lockout_info(arg.tcti, &counter, &max, &interval) < 0)
-                        return cli_fail(cli_exit_code(r),
-                                    "the TPM is in dictionary-attack lockout: wait for the lockout to end, or reset "
-                                    "it with the lockout authorization");
-                if (counter < max)
-                        /* Forgiven since, or the lockout was not the counter's (a proxy, a TPM bug). */
-                        return cli_fail(cli_exit_code(r),
-                                    "the TPM refused with a dictionary-attack lockout, but its counter is now at %u "
-                                    "of %u: try again (one failure is forgiven every %u s)",
-                                    counter, max, interval);
-                if (interval == 0)
-                        return cli_fail(cli_exit_code(r),
-                                    "the TPM is in dictionary-attack lockout: the counter is at %u of %u and does "
-                                    "not decay (lockout interval 0); reset it with the lockout authorization",
-                                    counter, max);
-                return cli_fail(cli_exit_code(r),
-                            "the TPM is in dictionary-attack lockout: one failure is forgiven every %u s (the counter "
-                            "is at %u of %u); try again in about %u s, or reset it with the lockout authorization",
-                            interval, counter, max, interval);
-        }
-        case EMEDIUMTYPE:
-                return cli_fail(cli_exit_code(r), "%s is not a LUKS2 device", device);
-        case EINPROGRESS:
-                return cli_fail(cli_exit_code(r), "%s is being re-encrypted to a new volume key: tokens and keyslots "
-                            "cannot change until that is done (cvmseal rekey %s finishes it; --status says how far)",
-                            device, device);
-        case ENOMEDIUM:
-                if (arg.token_id >= 0)
-                        return cli_fail(cli_exit_code(r), "%s has no cvmseal token %d", device, arg.token_id);
-                return cli_fail(cli_exit_code(r), "%s has no cvmseal token", device);
-        case EBADMSG:
-                return cli_fail(cli_exit_code(r), "%s: the cvmseal token is malformed or damaged (-v says where)",
-                            device);
-        case EKEYREJECTED:
-                return cli_fail(cli_exit_code(r), "%s: the unlock key opens no keyslot", device);
-        case ENOSPC:
-                return cli_fail(cli_exit_code(r),
-                            "%s: no room left: no free keyslot or token, or the LUKS2 metadata area is full", device);
-        case EBUSY:
-                return cli_fail(cli_exit_code(r), "%s: refusing to remove token %d: it holds the last way into the volume",
-                            device, arg.token_id);
-        case ENOTSUP:
-                if (arg.name)
-                        return cli_fail(cli_exit_code(r), "cannot activate %s: device-mapper is not available here", arg.name);
-                return cli_fail(cli_exit_code(r), "%s: %s", device, strerror(-r));
-        case ENOENT:
-                return cli_fail(cli_exit_code(r), "%s: no such file or device", device);
-        case ENOKEY:
-                if (arg.hsm_provider)
-                        return cli_fail(cli_exit_code(r), "%s: the HSM key is unavailable: the OpenSSL provider cannot be "
-                                    "loaded or cannot open the key (-v says which)", device);
-                return cli_fail(cli_exit_code(r), "%s: the HSM key is unavailable: no PKCS#11 module, token or key matches "
-                            "the URI, or the OpenSSL provider cannot be loaded or open the key (-v says which)", device);
-        case ENOTUNIQ:
-                return cli_fail(cli_exit_code(r), "%s: the HSM URI matches more than one key: name one (object=, id=, type=)",
-                            device);
-        case EKEYREVOKED:
-                return cli_fail(cli_exit_code(r), "%s: the HSM refused: wrong or missing HSM PIN, or not the key the token "
-                            "was bound to (-v says which)", device);
-        case EKEYEXPIRED:
-                return cli_fail(cli_exit_code(r), "%s: the HSM key is not fit for a binding: it must be a sensitive, "
-                            "non-extractable AES-256 or RSA key, or through an OpenSSL provider an RSA key (2048 bits "
-                            "or more) that decrypts RSA-OAEP-SHA256 or an EC P-256/P-384 key that does ECDH "
-                            "(--hsm-allow-extractable accepts an extractable one)", device);
-        case EBADE:
-                return cli_fail(cli_exit_code(r), "%s: attestation failed", device);
-        case EPROTO:
-                return cli_fail(cli_exit_code(r), "%s: the attestation evidence this machine gives is malformed (-v says where)",
-                            device);
-        case EEXIST:
-                return cli_fail(cli_exit_code(r), "%s: a key of that name exists already", device);
-        default:
-                return cli_fail(cli_exit_code(r), "%s: %s", device, strerror(-r));
-        }
+        code = cvmseal_error_message(r,
+                                     &(const struct cvmseal_error_context) {
+                                             .subject = device,
+                                             .tcti = arg.tcti,
+                                             .tpm_detail = true,
+                                             .token_id = arg.token_id,
+                                             .name = arg.name,
+                                             .hsm_provider = arg.hsm_provider != NULL,
+                                     },
+                                     msg, sizeof(msg));
+        return cli_fail(code, "%s", msg);
 }
 
 /* Reads a PIN from the terminal, without echo.  -ENOANO without a terminal: a pipeline never gets a
@@ -1329,7 +1237,7 @@ static int errno_exit_code(json_object *o) {
 
         if (!json_object_object_get_ex(o, "errno", &e))
                 return EXIT_OK;
-        return cli_exit_code(-json_object_get_int(e));
+        return cvmseal_exit_code(-json_object_get_int(e));
 }
 
 static void print_diagnose_check(json_object *check) {
@@ -1947,7 +1855,7 @@ static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin) {
                 return cli_fail(EXIT_OTHER, "%s: the key does not open the volume's keys (during a rekey, only the keys "
                             "carried over to the new volume key do)", arg.device);
         if (r == -ENOKEY || r == -EPERM)
-                return cli_fail(cli_exit_code(r), "%s: no key to re-encrypt with: the tokens do not unseal (after the "
+                return cli_fail(cvmseal_exit_code(r), "%s: no key to re-encrypt with: the tokens do not unseal (after the "
                             "lock, only the key the initramfs handed over or --unlock-key-file can)", arg.device);
         if (r < 0)
                 return cli_fail_errno(r, arg.device);

@@ -77,6 +77,41 @@ int cvmseal_secret_read_fd(int fd, size_t max, bool strip_newline, cvmseal_secre
 /* Reads one line (without its newline) from fd, consuming nothing after it: for a terminal. */
 int cvmseal_secret_read_line(int fd, size_t max, cvmseal_secret **ret);
 
+/* ---- errors: one table for the command line and the token plugin (util/strerror.c) ---- */
+/* The exit codes of the command-line contract (DESIGN, docs/cvmseal.1). */
+enum {
+        CVMSEAL_EXIT_OK = 0,
+        CVMSEAL_EXIT_OTHER = 1,
+        CVMSEAL_EXIT_USAGE = 2,
+        CVMSEAL_EXIT_POLICY = 3,
+        CVMSEAL_EXIT_ATTESTATION = 4,
+        CVMSEAL_EXIT_HSM = 5,
+        CVMSEAL_EXIT_NO_TPM = 6,
+        CVMSEAL_EXIT_PIN = 7,
+        CVMSEAL_EXIT_NO_TOKEN = 8,
+        CVMSEAL_EXIT_LOCKOUT = 9,
+        CVMSEAL_EXIT_MALFORMED = 10,
+};
+/* The exit code for a library error (negative errno); CVMSEAL_EXIT_OK for r >= 0. */
+int cvmseal_exit_code(int r);
+/* The operator's words for a library error (negative errno), without what it was about: static
+ * text, never NULL (strerror()'s for an errno the table does not know). */
+const char *cvmseal_strerror(int r);
+
+/* What a failed operation was about, for cvmseal_error_message(). */
+struct cvmseal_error_context {
+        const char *subject;          /* the device or the operation ("attest collect"); NULL: none */
+        const char *tcti;             /* as given to the operation (NULL: the environment, then the default) */
+        bool tpm_detail;              /* name the TCTI in TPM messages; for a lockout, ask the TPM when it
+                                         ends (one more command) */
+        int token_id;                 /* the token it was about, or -1 */
+        const char *name;             /* the mapping it was to activate, or NULL */
+        bool hsm_provider;            /* the HSM key is an OpenSSL provider's */
+};
+/* The whole message for a library error (negative errno) into buf (truncated to size): the table's
+ * words with the subject, the token, the TCTI.  Returns cvmseal_exit_code(r).  c may be NULL. */
+int cvmseal_error_message(int r, const struct cvmseal_error_context *c, char *buf, size_t size);
+
 /* ---- PCR selections ---- */
 /* Parses "7", "0,2,7" or "0+7" into a bit mask of sha256 PCRs (-EINVAL on anything else). */
 int cvmseal_pcr_mask_parse(const char *s, uint32_t *ret_mask);
