@@ -112,6 +112,14 @@ struct cvmseal_error_context {
  * words with the subject, the token, the TCTI.  Returns cvmseal_exit_code(r).  c may be NULL. */
 int cvmseal_error_message(int r, const struct cvmseal_error_context *c, char *buf, size_t size);
 
+/* ---- files that are not secrets (util/fileio.c) ---- */
+/* Reads a whole file ("-": standard input) to its end, at most max bytes (-EFBIG beyond), into a
+ * malloc()ed buffer with a NUL after the data (not counted in *ret_size).  An empty file gives 0. */
+int cvmseal_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size);
+/* Reads a file that holds exactly one JSON document, white space around it at most: -EPROTO when it
+ * does not (empty, not JSON, trailing text, a NUL).  ret_text (may be NULL) gets its exact text. */
+int cvmseal_read_json_file(const char *path, size_t max, char **ret_text, json_object **ret);
+
 /* ---- PCR selections ---- */
 /* Parses "7", "0,2,7" or "0+7" into a bit mask of sha256 PCRs (-EINVAL on anything else). */
 int cvmseal_pcr_mask_parse(const char *s, uint32_t *ret_mask);
