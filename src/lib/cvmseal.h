@@ -120,6 +120,15 @@ int cvmseal_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_s
  * does not (empty, not JSON, trailing text, a NUL).  ret_text (may be NULL) gets its exact text. */
 int cvmseal_read_json_file(const char *path, size_t max, char **ret_text, json_object **ret);
 
+/* ---- PINs (util/pin.c) ---- */
+#define CVMSEAL_PIN_MAX 1024U         /* a TPM PIN */
+#define CVMSEAL_HSM_PIN_MAX 96U       /* an HSM PIN: sealed in the TPM with the 32-byte share */
+/* Reads a PIN from path ("-": standard input; trailing CR/LF dropped) when path is given, else from
+ * the terminal after prompt, without echo (asked twice with confirm: -EKEYREJECTED when the two
+ * differ).  At most max bytes (-EFBIG beyond); -ENODATA for an empty file, -ENOANO when there is no
+ * terminal to ask or nothing was typed. */
+int cvmseal_pin_read(const char *path, const char *prompt, bool confirm, size_t max, cvmseal_secret **ret);
+
 /* ---- PCR selections ---- */
 /* Parses "7", "0,2,7" or "0+7" into a bit mask of sha256 PCRs (-EINVAL on anything else). */
 int cvmseal_pcr_mask_parse(const char *s, uint32_t *ret_mask);
