@@ -409,7 +409,8 @@ int cvmseal_token_describe(const char *json, char **ret);
 
 /* ---- attestation ---- */
 
-/* Collects evidence (DESIGN's evidence document) with nonce: the vTPM's HCL report and a quote (when
+/* Collects evidence (DESIGN's evidence document) with nonce (NULL: 32 fresh random bytes, as the
+ * attestation gate makes them): the vTPM's HCL report and a quote (when
  * tcti reaches a TPM; NULL: the default TCTI), configfs-tsm, the event log, the certificate cache
  * ($CVMSEAL_CERT_CACHE, else /etc/cvmseal/certs). */
 int cvmseal_attest_collect(const char *tcti, const uint8_t *nonce, size_t nonce_size, json_object **ret_evidence);

@@ -29,6 +29,7 @@
 #include "config.h"
 #include "encoding.h"
 #include "evidence.h"
+#include "kdf.h"
 #include "log.h"
 #include "macro.h"
 #include "tpm2.h"
@@ -418,7 +419,17 @@ int attest_collect(const struct attest_collect_params *p, struct evidence *ret) 
 _public_ int cvmseal_attest_collect(const char *tcti, const uint8_t *nonce, size_t nonce_size, json_object **ret_evidence) {
         _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
         _cleanup_(evidence_done) struct evidence e = {};
+        uint8_t fresh[32];
         int r;
+
+        if (!nonce) {
+                /* A fresh nonce, as the attestation gate makes its own. */
+                r = kdf_random(fresh, sizeof(fresh));
+                if (r < 0)
+                        return r;
+                nonce = fresh;
+                nonce_size = sizeof(fresh);
+        }
 
         r = tpm2_context_new(tcti, &tpm);
         if (r < 0)
