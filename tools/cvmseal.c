@@ -16,14 +16,11 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cvmseal.h"
-
-#define PIN_MAX 1024U
 
 static struct cli_args arg;
 
@@ -108,73 +105,53 @@ static int cli_fail_errno(int r, const char *device) {
         return cli_fail(code, "%s", msg);
 }
 
-/* Reads a PIN from the terminal, without echo.  -ENOANO without a terminal: a pipeline never gets a
- * prompt. */
-static int prompt_pin(const char *prompt, cvmseal_secret **ret) {
-        _cleanup_secret_ cvmseal_secret *s = NULL;
-        struct termios old, quiet;
-        int fd, r;
+/* The PIN of --pin-file, else from the terminal (cvmseal_pin_read()): 0, or the exit code after the
+ * message. */
+static int cli_read_pin(bool confirm, cvmseal_secret **ret) {
+        int r;
 
-        fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0 || !isatty(STDIN_FILENO)) {
-                if (fd >= 0)
-                        close(fd);
-                return -ENOANO;
-        }
-        if (tcgetattr(fd, &old) < 0) {
-                close(fd);
-                return -ENOANO;
-        }
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t) ECHO;
-        quiet.c_lflag |= ICANON;
-        (void) !write(fd, prompt, strlen(prompt));
-        (void) tcsetattr(fd, TCSAFLUSH, &quiet);
+        r = cvmseal_pin_read(arg.pin_file, "PIN: ", confirm, CVMSEAL_PIN_MAX, ret);
+        if (r >= 0)
+                return 0;
+        if (arg.pin_file)
+                return r == -ENODATA ? cli_fail(EXIT_PIN, "%s: the PIN file is empty", arg.pin_file)
+                     : r == -EFBIG   ? cli_fail(EXIT_PIN, "%s: the PIN is longer than %u bytes", arg.pin_file, CVMSEAL_PIN_MAX)
+                                     : cli_fail(EXIT_OTHER, "cannot read the PIN from %s: %s", arg.pin_file, strerror(-r));
+        if (r == -ENOANO)
+                return cli_fail(EXIT_PIN, "a PIN is needed and there is no terminal to ask for it: give --pin-file FILE");
+        if (r == -EKEYREJECTED)
+                return cli_fail(EXIT_PIN, "the PINs differ");
+        return cli_fail(EXIT_PIN, "cannot read the PIN: %s", strerror(-r));
+}
 
-        r = cvmseal_secret_read_line(fd, PIN_MAX, &s);
-        (void) tcsetattr(fd, TCSAFLUSH, &old);
-        (void) !write(fd, "\n", 1);
-        close(fd);
+/* The HSM PIN of --hsm-pin-file: 0, or the exit code after the message. */
+static int cli_read_hsm_pin_file(cvmseal_secret **ret) {
+        int r;
+
+        r = cvmseal_pin_read(arg.hsm_pin_file, NULL, false, CVMSEAL_HSM_PIN_MAX, ret);
+        if (r == -ENODATA)
+                return cli_fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
+        if (r == -EFBIG)
+                return cli_fail(EXIT_HSM, "%s: the HSM PIN is longer than %u bytes", arg.hsm_pin_file, CVMSEAL_HSM_PIN_MAX);
         if (r < 0)
-                return r == -ENODATA ? -ENOANO : r;
-        *ret = TAKE_PTR(s);
+                return cli_fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
         return 0;
 }
 
-static int read_pin(bool confirm, cvmseal_secret **ret) {
-        _cleanup_secret_ cvmseal_secret *a = NULL, *b = NULL;
+/* The key of --unlock-key-file (a secret, taken byte for byte): 0, or the exit code after the message. */
+static int cli_read_unlock_key(cvmseal_secret **ret) {
         int r;
 
-        if (arg.pin_file) {
-                r = cvmseal_secret_read_file(arg.pin_file, PIN_MAX, true, ret);
-                if (r == -ENODATA)
-                        return cli_fail(EXIT_PIN, "%s: the PIN file is empty", arg.pin_file);
-                if (r == -EFBIG)
-                        return cli_fail(EXIT_PIN, "%s: the PIN is longer than %u bytes", arg.pin_file, PIN_MAX);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the PIN from %s: %s", arg.pin_file, strerror(-r));
-                return 0;
-        }
-
-        r = prompt_pin("PIN: ", &a);
-        if (r == -ENOANO)
-                return cli_fail(EXIT_PIN, "a PIN is needed and there is no terminal to ask for it: give --pin-file FILE");
+        r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, ret);
+        if (r == -ENODATA)
+                return cli_fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
         if (r < 0)
-                return cli_fail(EXIT_PIN, "cannot read the PIN: %s", strerror(-r));
-        if (confirm) {
-                r = prompt_pin("PIN (again): ", &b);
-                if (r < 0)
-                        return cli_fail(EXIT_PIN, "cannot read the PIN: %s", strerror(-r));
-                if (cvmseal_secret_size(a) != cvmseal_secret_size(b) ||
-                    memcmp(cvmseal_secret_data(a), cvmseal_secret_data(b), cvmseal_secret_size(a)) != 0)
-                        return cli_fail(EXIT_PIN, "the PINs differ");
-        }
-        *ret = TAKE_PTR(a);
+                return cli_fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file, strerror(-r));
         return 0;
 }
 
 /* The HSM PIN from --hsm-pin-file; the URI's pin-source or pin-value are read by the library. */
-static int read_hsm_pin(cvmseal_secret **ret) {
+static int cli_read_hsm_pin(cvmseal_secret **ret) {
         int r;
 
         *ret = NULL;
@@ -201,14 +178,7 @@ static int read_hsm_pin(cvmseal_secret **ret) {
                 }
                 return 0;
         }
-        r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, ret);
-        if (r == -ENODATA)
-                return cli_fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
-        if (r == -EFBIG)
-                return cli_fail(EXIT_HSM, "%s: the HSM PIN is longer than 96 bytes", arg.hsm_pin_file);
-        if (r < 0)
-                return cli_fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
-        return 0;
+        return cli_read_hsm_pin_file(ret);
 }
 
 /* --hsm-provider: a name that local configuration allows.  Checked before anything else is done, so
@@ -233,17 +203,23 @@ static int check_hsm_provider(void) {
         return 0;
 }
 
-/* A whole small file that is no secret (a public key, a key blob), through the same careful reader. */
-static int cli_read_small_file(const char *path, size_t max, const char *what, cvmseal_secret **ret) {
+/* A whole file that is no secret (a public key, a key blob), NUL-terminated, through the library's
+ * reader: 0, or the exit code after the message. */
+static int cli_read_text(const char *path, size_t max, const char *what, char **ret, size_t *ret_size) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size = 0;
         int r;
 
-        r = cvmseal_secret_read_file(path, max, false, ret);
-        if (r == -ENODATA)
+        r = cvmseal_read_file(path, max, &buf, &size);
+        if (r == 0 && size == 0)
                 return cli_fail(EXIT_OTHER, "%s: the %s is empty", path, what);
         if (r == -EFBIG)
                 return cli_fail(EXIT_OTHER, "%s: the %s is longer than %zu bytes", path, what, max);
         if (r < 0)
                 return cli_fail(EXIT_OTHER, "cannot read the %s %s: %s", what, path, strerror(-r));
+        *ret = (char *) TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
         return 0;
 }
 
@@ -263,61 +239,13 @@ static int check_hsm_uri(void) {
         return 0;
 }
 
-/* A JSON document from a file ("-": standard input): exactly one document, white space around it at
- * most.  -EPROTO when it is not that (empty, not JSON, trailing text). */
-static int read_json_file(const char *path, char **ret_text, json_object **ret) {
-        _cleanup_secret_ cvmseal_secret *s = NULL;
-        json_tokener *tok;
-        json_object *j;
-        size_t n, end;
-        char *text;
-        int r;
-
-        /* Not a secret, but the same careful reader (size limit, "-"). */
-        r = cvmseal_secret_read_file(path, 4U << 20, false, &s);
-        if (r == -ENODATA)
-                return -EPROTO;
-        if (r < 0)
-                return r;
-        n = cvmseal_secret_size(s);
-        text = strndup((const char *) cvmseal_secret_data(s), n);
-        if (!text)
-                return -ENOMEM;
-        if (strlen(text) != n) {
-                free(text);
-                return -EPROTO; /* a NUL inside */
-        }
-
-        tok = json_tokener_new();
-        if (!tok) {
-                free(text);
-                return -ENOMEM;
-        }
-        j = json_tokener_parse_ex(tok, text, (int) n);
-        end = json_tokener_get_parse_end(tok);
-        if (!j || json_tokener_get_error(tok) != json_tokener_success || strspn(text + end, " \t\r\n") != n - end) {
-                json_object_put(j);
-                json_tokener_free(tok);
-                free(text);
-                return -EPROTO;
-        }
-        json_tokener_free(tok);
-
-        if (ret_text)
-                *ret_text = text;
-        else
-                free(text);
-        *ret = j;
-        return 0;
-}
-
 /* Reads --attest-policy: its exact text, which the library checks and stores.  0, or the exit code
  * (after the message). */
 static int read_attest_policy(char **ret_text) {
         _cleanup_(json_object_putp) json_object *policy = NULL;
         int r;
 
-        r = read_json_file(arg.attest_policy, ret_text, &policy);
+        r = cvmseal_read_json_file(arg.attest_policy, 4U << 20, ret_text, &policy);
         if (r == -EPROTO)
                 return cli_fail(EXIT_MALFORMED, "%s: the attestation policy is not one JSON document", arg.attest_policy);
         if (r < 0)
@@ -328,26 +256,13 @@ static int read_attest_policy(char **ret_text) {
 static int verb_attest_collect(void) {
         _cleanup_(json_object_putp) json_object *evidence = NULL;
         uint8_t nonce[64];
-        size_t n = 0;
+        size_t n = arg.nonce ? strlen(arg.nonce) / 2 : 0;
         int r;
 
-        if (arg.nonce) {
-                n = strlen(arg.nonce) / 2;
-                for (size_t i = 0; i < n; i++)
-                        sscanf(arg.nonce + 2 * i, "%2hhx", &nonce[i]);
-        } else {
-                FILE *f = fopen("/dev/urandom", "re");
-
-                n = 32;
-                if (!f || fread(nonce, 1, n, f) != n) {
-                        if (f)
-                                fclose(f);
-                        return cli_fail(EXIT_OTHER, "cannot read /dev/urandom for a nonce");
-                }
-                fclose(f);
-        }
-
-        r = cvmseal_attest_collect(arg.tcti, nonce, n, &evidence);
+        /* --nonce is hex (checked by cli_parse); without it the library makes a fresh one. */
+        for (size_t i = 0; i < n; i++)
+                sscanf(arg.nonce + 2 * i, "%2hhx", &nonce[i]);
+        r = cvmseal_attest_collect(arg.tcti, arg.nonce ? nonce : NULL, n, &evidence);
         if (r < 0)
                 return cli_fail_errno(r, "attest collect");
         cli_print_json(evidence);
@@ -360,12 +275,12 @@ static int verb_attest_verify(void) {
         bool pass;
         int r;
 
-        r = read_json_file(arg.attest_policy, NULL, &policy);
+        r = cvmseal_read_json_file(arg.attest_policy, 4U << 20, NULL, &policy);
         if (r == -EPROTO)
                 return cli_fail(EXIT_MALFORMED, "%s: the policy is not one JSON document", arg.attest_policy);
         if (r < 0)
                 return cli_fail(EXIT_OTHER, "cannot read the policy %s: %s", arg.attest_policy, strerror(-r));
-        r = read_json_file(arg.evidence, NULL, &evidence);
+        r = cvmseal_read_json_file(arg.evidence, 4U << 20, NULL, &evidence);
         if (r == -EPROTO)
                 return cli_fail(EXIT_MALFORMED, "%s: the evidence is not one JSON document", arg.evidence);
         if (r < 0)
@@ -464,7 +379,7 @@ static int verb_hsm_keygen(void) {
         r = check_hsm_uri();
         if (r != 0)
                 return r;
-        r = read_hsm_pin(&pin);
+        r = cli_read_hsm_pin(&pin);
         if (r != 0)
                 return r;
         r = cvmseal_hsm_keygen(arg.hsm_uri, pin, &info);
@@ -549,22 +464,20 @@ static int verb_srk_export(void) {
  * pcr-values document, whose PCRs (those of --tpm2-pcrs, else all it has) become p->pcr_mask. */
 static int read_offline_inputs(struct cvmseal_enroll_params *p, uint8_t **ret_srk_pub, char **ret_pcr_values,
                                json_object **ret_srk) {
-        _cleanup_secret_ cvmseal_secret *s = NULL;
         _cleanup_(json_object_putp) json_object *doc = NULL, *info = NULL;
-        uint8_t *pub = NULL;
+        _cleanup_free_ uint8_t *pub = NULL;
         char *text = NULL;
         uint32_t mask = 0;
-        size_t n;
+        size_t n = 0;
         int r;
 
-        /* Not secrets, but the same careful reader (a size limit, "-"). */
-        r = cvmseal_secret_read_file(arg.srk_pub_file, 4096, false, &s);
-        if (r == -ENODATA || r == -EFBIG)
+        r = cvmseal_read_file(arg.srk_pub_file, 4096, &pub, &n);
+        if ((r == 0 && n == 0) || r == -EFBIG)
                 return cli_fail(EXIT_MALFORMED, "%s: not an SRK public area (a marshalled TPM2B_PUBLIC, as 'cvmseal srk "
                             "export' writes)", arg.srk_pub_file);
         if (r < 0)
                 return cli_fail(EXIT_OTHER, "cannot read the SRK public area %s: %s", arg.srk_pub_file, strerror(-r));
-        r = cvmseal_srk_public_info(cvmseal_secret_data(s), cvmseal_secret_size(s), &info);
+        r = cvmseal_srk_public_info(pub, n, &info);
         if (r == -EBADMSG)
                 return cli_fail(EXIT_MALFORMED, "%s: not an SRK public area (a marshalled TPM2B_PUBLIC, as 'cvmseal srk "
                             "export' writes)", arg.srk_pub_file);
@@ -575,7 +488,7 @@ static int read_offline_inputs(struct cvmseal_enroll_params *p, uint8_t **ret_sr
         if (r < 0)
                 return cli_fail(EXIT_OTHER, "%s: %s", arg.srk_pub_file, strerror(-r));
 
-        r = read_json_file(arg.pcr_values_file, &text, &doc);
+        r = cvmseal_read_json_file(arg.pcr_values_file, 4U << 20, &text, &doc);
         if (r == -EPROTO)
                 return cli_fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document", arg.pcr_values_file);
         if (r < 0)
@@ -593,27 +506,20 @@ static int read_offline_inputs(struct cvmseal_enroll_params *p, uint8_t **ret_sr
                                           : strerror(-r));
         }
 
-        n = cvmseal_secret_size(s);
-        pub = malloc(n);
-        if (!pub) {
-                free(text);
-                return cli_fail(EXIT_OTHER, "out of memory");
-        }
-        memcpy(pub, cvmseal_secret_data(s), n);
         p->srk_public = pub;
         p->srk_public_size = n;
         p->pcr_values = text;
         p->pcr_mask = mask;
-        *ret_srk_pub = pub;
+        *ret_srk_pub = TAKE_PTR(pub);
         *ret_pcr_values = text;
         *ret_srk = TAKE_PTR(info);
         return 0;
 }
 
 static int verb_enroll(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL, *public_key = NULL, *hsm_blob = NULL,
-                                        *hsm_public = NULL;
-        char *policy_text = NULL, *public_key_text = NULL;
+        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL;
+        _cleanup_free_ char *hsm_blob = NULL, *hsm_public = NULL, *public_key_text = NULL;
+        char *policy_text = NULL;
         struct cvmseal_enroll_params p = {
                 .tcti = arg.tcti,
                 .pcr_mask = arg.pcr_mask,
@@ -628,12 +534,9 @@ static int verb_enroll(void) {
         int r;
 
         if (arg.unlock_key_file) {
-                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-                if (r == -ENODATA)
-                        return cli_fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
-                                    strerror(-r));
+                r = cli_read_unlock_key(&key);
+                if (r != 0)
+                        return r;
         } else {
                 /* The way in is another token (docs/migration.md). */
                 p.unlock_with_token = true;
@@ -642,7 +545,7 @@ static int verb_enroll(void) {
         }
 
         if (arg.tpm2_pin) {
-                r = read_pin(true, &pin);
+                r = cli_read_pin(true, &pin);
                 if (r != 0)
                         return r;
                 p.pin = pin;
@@ -658,7 +561,7 @@ static int verb_enroll(void) {
                 if (r != 0)
                         return r;
                 if (!arg.hsm_provider) {
-                        r = read_hsm_pin(&hsm_pin);
+                        r = cli_read_hsm_pin(&hsm_pin);
                         if (r != 0)
                                 return r;
                 }
@@ -668,24 +571,16 @@ static int verb_enroll(void) {
                 p.hsm_provider = arg.hsm_provider;
         }
         if (arg.hsm_key_blob) {
-                r = cli_read_small_file(arg.hsm_key_blob, 8192, "key blob", &hsm_blob);
+                r = cli_read_text(arg.hsm_key_blob, 8192, "key blob", &hsm_blob, &p.hsm_key_blob_size);
                 if (r != 0)
                         return r;
-                p.hsm_key_blob = cvmseal_secret_data(hsm_blob);
-                p.hsm_key_blob_size = cvmseal_secret_size(hsm_blob);
+                p.hsm_key_blob = (const uint8_t *) hsm_blob;
         }
         if (arg.hsm_public_key) {
-                _cleanup_secret_ cvmseal_secret *file = NULL;
-
-                /* The text, NUL-terminated, in a buffer freed with the others. */
-                r = cli_read_small_file(arg.hsm_public_key, 64 * 1024, "HSM public key", &file);
+                r = cli_read_text(arg.hsm_public_key, 64 * 1024, "HSM public key", &hsm_public, NULL);
                 if (r != 0)
                         return r;
-                hsm_public = cvmseal_secret_new(cvmseal_secret_size(file) + 1);
-                if (!hsm_public)
-                        return cli_fail(EXIT_OTHER, "out of memory");
-                memcpy((void *) cvmseal_secret_data(hsm_public), cvmseal_secret_data(file), cvmseal_secret_size(file));
-                p.hsm_public_key = (const char *) cvmseal_secret_data(hsm_public);
+                p.hsm_public_key = hsm_public;
         }
 
         if (arg.attest_policy) {
@@ -696,15 +591,9 @@ static int verb_enroll(void) {
         }
 
         if (arg.tpm2_public_key) {
-                /* A public key: not a secret, but the same careful reader (size limit, "-"). */
-                r = cvmseal_secret_read_file(arg.tpm2_public_key, 64 * 1024, false, &public_key);
-                if (r == -ENODATA)
-                        return cli_fail(EXIT_OTHER, "%s: the public key file is empty", arg.tpm2_public_key);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the public key %s: %s", arg.tpm2_public_key, strerror(-r));
-                public_key_text = strndup((const char *) cvmseal_secret_data(public_key), cvmseal_secret_size(public_key));
-                if (!public_key_text)
-                        return cli_fail(EXIT_OTHER, "out of memory");
+                r = cli_read_text(arg.tpm2_public_key, 64 * 1024, "public key", &public_key_text, NULL);
+                if (r != 0)
+                        return r;
                 p.tpm2_public_key = public_key_text;
         }
 
@@ -718,7 +607,6 @@ static int verb_enroll(void) {
         }
 
         r = cvmseal_enroll(arg.device, key, &p, &res);
-        free(public_key_text);
         free(policy_text);
         free(srk_pub);
         free(pcr_values);
@@ -855,7 +743,7 @@ static int verb_unlock(void) {
 
         p.ret_attest_failures = &attest_failures;
         if (arg.pin_file) {
-                r = read_pin(false, &pin);
+                r = cli_read_pin(false, &pin);
                 if (r != 0)
                         return r;
                 p.pin = pin;
@@ -864,7 +752,7 @@ static int verb_unlock(void) {
         r = cvmseal_unlock(arg.device, &p, arg.print_key, &res);
         if (r == -ENOANO && !pin && isatty(STDIN_FILENO)) {
                 /* The token wants a PIN and a person is there to type it. */
-                r = read_pin(false, &pin);
+                r = cli_read_pin(false, &pin);
                 if (r != 0)
                         return r;
                 p.pin = pin;
@@ -932,10 +820,9 @@ static int verb_provision(void) {
         int r;
 
         if (arg.hsm_pin_file) {
-                r = cvmseal_secret_read_file(arg.hsm_pin_file, PIN_MAX, true, &hsm_pin);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file,
-                                    strerror(r == -ENODATA ? EINVAL : -r));
+                r = cli_read_hsm_pin_file(&hsm_pin);
+                if (r != 0)
+                        return r;
         }
         r = cvmseal_provision(arg.device,
                               &(struct cvmseal_provision_params) {
@@ -1100,32 +987,27 @@ static int verb_reseal(void) {
         int r;
 
         if (arg.pin_file) {
-                r = read_pin(false, &pin);
+                r = cli_read_pin(false, &pin);
                 if (r != 0)
                         return r;
                 p.pin = pin;
         }
         if (arg.unlock_key_file) {
-                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-                if (r == -ENODATA)
-                        return cli_fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
-                                    strerror(-r));
+                r = cli_read_unlock_key(&key);
+                if (r != 0)
+                        return r;
                 p.unlock_key = key;
         }
         if (arg.hsm_pin_file) {
-                r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, &hsm_pin);
-                if (r == -ENODATA)
-                        return cli_fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
+                r = cli_read_hsm_pin_file(&hsm_pin);
+                if (r != 0)
+                        return r;
                 p.hsm_pin = hsm_pin;
         }
         if (arg.pcr_values_file) {
                 uint32_t mask;
 
-                r = read_json_file(arg.pcr_values_file, &pcr_values, &doc);
+                r = cvmseal_read_json_file(arg.pcr_values_file, 4U << 20, &pcr_values, &doc);
                 if (r == -EPROTO)
                         return cli_fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document",
                                     arg.pcr_values_file);
@@ -1143,7 +1025,7 @@ static int verb_reseal(void) {
 
         r = cvmseal_reseal(arg.device, &p, &res);
         if (r == -ENOANO && !pin && isatty(STDIN_FILENO)) {
-                r = read_pin(false, &pin);
+                r = cli_read_pin(false, &pin);
                 if (r != 0) {
                         free(pcr_values);
                         return r;
@@ -1284,11 +1166,9 @@ static int verb_diagnose(void) {
         int r, code;
 
         if (arg.hsm_pin_file) {
-                r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, &hsm_pin);
-                if (r == -ENODATA)
-                        return cli_fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
+                r = cli_read_hsm_pin_file(&hsm_pin);
+                if (r != 0)
+                        return r;
         }
         r = cvmseal_diagnose(arg.device,
                              &(struct cvmseal_diagnose_params) {
@@ -1360,75 +1240,22 @@ static int verb_diagnose(void) {
         return code;
 }
 
-/* A whole file ("-": standard input) into memory, at most max bytes (-EFBIG beyond).  Reads until
- * the end rather than trusting st_size: securityfs's binary_bios_measurements has size 0. */
-static int read_whole_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size) {
-        uint8_t *buf = NULL;
-        size_t size = 0, allocated = 0;
-        int fd, r = 0;
-
-        fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        for (;;) {
-                ssize_t k;
-
-                if (size == allocated) {
-                        size_t n = allocated ? allocated * 2 : 64 * 1024;
-                        uint8_t *p;
-
-                        if (allocated > max) {
-                                r = -EFBIG;
-                                break;
-                        }
-                        p = realloc(buf, n + 1);
-                        if (!p) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        buf = p;
-                        allocated = n;
-                }
-                k = read(fd, buf + size, allocated - size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        break;
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-        if (fd != STDIN_FILENO)
-                close(fd);
-        if (r == 0 && size > max)
-                r = -EFBIG;
-        if (r < 0) {
-                free(buf);
-                return r;
-        }
-        *ret = buf;
-        *ret_size = size;
-        return 0;
-}
-
 static int verb_pcr_predict(void) {
         _cleanup_free_ uint8_t *log = NULL, *kernel = NULL, *initrd = NULL;
         _cleanup_(json_object_putp) json_object *values = NULL;
         size_t log_size = 0, kernel_size = 0, initrd_size = 0;
         int r;
 
-        r = read_whole_file(arg.event_log, 64U << 20, &log, &log_size);
+        r = cvmseal_read_file(arg.event_log, 64U << 20, &log, &log_size);
         if (r < 0)
                 return cli_fail(EXIT_OTHER, "cannot read the event log %s: %s", arg.event_log, strerror(-r));
         if (arg.kernel) {
-                r = read_whole_file(arg.kernel, 1U << 30, &kernel, &kernel_size);
+                r = cvmseal_read_file(arg.kernel, 1U << 30, &kernel, &kernel_size);
                 if (r < 0)
                         return cli_fail(EXIT_OTHER, "cannot read the kernel %s: %s", arg.kernel, strerror(-r));
         }
         if (arg.initrd) {
-                r = read_whole_file(arg.initrd, 1U << 30, &initrd, &initrd_size);
+                r = cvmseal_read_file(arg.initrd, 1U << 30, &initrd, &initrd_size);
                 if (r < 0)
                         return cli_fail(EXIT_OTHER, "cannot read the initrd %s: %s", arg.initrd, strerror(-r));
         }
@@ -1498,7 +1325,8 @@ static int image_progress(uint64_t done, uint64_t total, void *userdata) {
 }
 
 static int verb_image_encrypt(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL, *recovery_pem = NULL;
+        _cleanup_secret_ cvmseal_secret *key = NULL;
+        _cleanup_free_ char *recovery_pem = NULL;
         struct image_progress progress = {};
         struct sigaction sa = { .sa_handler = image_on_signal }, old_int, old_term, old_hup;
         char *policy_text = NULL;
@@ -1513,11 +1341,11 @@ static int verb_image_encrypt(void) {
         struct cvmseal_image_result res = {};
         int r;
 
-        r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-        if (r == -ENODATA)
-                return cli_fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
-        if (r < 0)
-                return cli_fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file, strerror(-r));
+        r = cli_read_unlock_key(&key);
+
+        if (r != 0)
+
+                return r;
         if (arg.fast_kdf && cvmseal_secret_size(key) < 32)
                 return cli_fail(EXIT_USAGE, "--fast-kdf is for a random unlock key of 32 bytes or more; %s is shorter",
                             arg.unlock_key_file);
@@ -1540,16 +1368,10 @@ static int verb_image_encrypt(void) {
                 p.attest_policy = policy_text;
         }
         if (arg.recovery_public_key) {
-                _cleanup_secret_ cvmseal_secret *file = NULL;
-
-                r = cli_read_small_file(arg.recovery_public_key, 64 * 1024, "recovery public key", &file);
+                r = cli_read_text(arg.recovery_public_key, 64 * 1024, "recovery public key", &recovery_pem, NULL);
                 if (r != 0)
                         return r;
-                recovery_pem = cvmseal_secret_new(cvmseal_secret_size(file) + 1);
-                if (!recovery_pem)
-                        return cli_fail(EXIT_OTHER, "out of memory");
-                memcpy((void *) cvmseal_secret_data(recovery_pem), cvmseal_secret_data(file), cvmseal_secret_size(file));
-                p.recovery_public_key = (const char *) cvmseal_secret_data(recovery_pem);
+                p.recovery_public_key = recovery_pem;
         }
 
         if (!arg.no_rekey && !arg.recovery_public_key && !arg.json)
@@ -1796,16 +1618,14 @@ static int verb_rekey(void) {
         if (arg.status)
                 return verb_rekey_status();
         if (arg.unlock_key_file) {
-                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
-                                    strerror(r == -ENODATA ? EINVAL : -r));
+                r = cli_read_unlock_key(&key);
+                if (r != 0)
+                        return r;
         }
         if (arg.pin_file) {
-                r = cvmseal_secret_read_file(arg.pin_file, PIN_MAX, true, &pin);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the PIN from %s: %s", arg.pin_file,
-                                    strerror(r == -ENODATA ? EINVAL : -r));
+                r = cli_read_pin(false, &pin);
+                if (r != 0)
+                        return r;
         }
         if (!arg.device)
                 return rekey_handed_over(key, pin);
@@ -1890,7 +1710,7 @@ static int verb_policy_sign(void) {
                 return cli_fail(EXIT_OTHER, "%s: the key file is empty", arg.key_file);
         if (r < 0)
                 return cli_fail(EXIT_OTHER, "cannot read the key from %s: %s", arg.key_file, strerror(-r));
-        r = read_whole_file(arg.pcr_values_file, 64 * 1024, &values, &values_size);
+        r = cvmseal_read_file(arg.pcr_values_file, 64 * 1024, &values, &values_size);
         if (r < 0)
                 return cli_fail(r == -EFBIG ? EXIT_MALFORMED : EXIT_OTHER, "cannot read the PCR values from %s: %s",
                             arg.pcr_values_file, strerror(-r));
