@@ -516,100 +516,91 @@ static int read_offline_inputs(struct cvmseal_enroll_params *p, uint8_t **ret_sr
         return 0;
 }
 
-static int verb_enroll(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL;
-        _cleanup_free_ char *hsm_blob = NULL, *hsm_public = NULL, *public_key_text = NULL;
-        char *policy_text = NULL;
-        struct cvmseal_enroll_params p = {
-                .tcti = arg.tcti,
-                .pcr_mask = arg.pcr_mask,
-                .recovery_key = arg.recovery_key,
-                .no_lock_pcr = arg.no_lock_pcr,
-        };
-        struct cvmseal_enroll_result res = {};
-        _cleanup_(json_object_putp) json_object *srk = NULL;
-        uint8_t *srk_pub = NULL;
-        char *pcr_values = NULL;
-        uint32_t sealed_mask = arg.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR);
+/* What enroll reads before it starts, freed together. */
+struct enroll_inputs {
+        cvmseal_secret *key, *pin, *hsm_pin;
+        char *hsm_blob, *hsm_public, *public_key, *policy, *pcr_values;
+        uint8_t *srk_pub;
+        json_object *srk;             /* offline: the target's SRK, described */
+};
+
+static void enroll_inputs_done(struct enroll_inputs *in) {
+        cvmseal_secret_free(in->key);
+        cvmseal_secret_free(in->pin);
+        cvmseal_secret_free(in->hsm_pin);
+        free(in->hsm_blob);
+        free(in->hsm_public);
+        free(in->public_key);
+        free(in->policy);
+        free(in->pcr_values);
+        free(in->srk_pub);
+        json_object_put(in->srk);
+}
+
+/* --hsm and its companions into p. */
+static int enroll_read_hsm(struct cvmseal_enroll_params *p, struct enroll_inputs *in) {
         int r;
 
-        if (arg.unlock_key_file) {
-                r = cli_read_unlock_key(&key);
-                if (r != 0)
-                        return r;
-        } else {
-                /* The way in is another token (docs/migration.md). */
-                p.unlock_with_token = true;
-                p.unlock_token_id = arg.unlock_token_id;
-                p.wipe_token = arg.wipe_token;
-        }
-
-        if (arg.tpm2_pin) {
-                r = cli_read_pin(true, &pin);
-                if (r != 0)
-                        return r;
-                p.pin = pin;
-        }
         if (arg.hsm_provider && !arg.hsm_public_key) {
                 /* This machine's HSM: its provider must be allowed here, before any TPM command. */
                 r = check_hsm_provider();
                 if (r != 0)
                         return r;
         }
-        if (arg.hsm_uri) {
-                r = check_hsm_uri();
-                if (r != 0)
-                        return r;
-                if (!arg.hsm_provider) {
-                        r = cli_read_hsm_pin(&hsm_pin);
-                        if (r != 0)
-                                return r;
-                }
-                p.hsm_uri = arg.hsm_uri;
-                p.hsm_pin = hsm_pin;
-                p.hsm_allow_extractable = arg.hsm_allow_extractable;
-                p.hsm_provider = arg.hsm_provider;
-        }
+        r = check_hsm_uri();
+        if (r == 0 && !arg.hsm_provider)
+                r = cli_read_hsm_pin(&in->hsm_pin);
+        if (r != 0)
+                return r;
+        p->hsm_uri = arg.hsm_uri;
+        p->hsm_pin = in->hsm_pin;
+        p->hsm_allow_extractable = arg.hsm_allow_extractable;
+        p->hsm_provider = arg.hsm_provider;
         if (arg.hsm_key_blob) {
-                r = cli_read_text(arg.hsm_key_blob, 8192, "key blob", &hsm_blob, &p.hsm_key_blob_size);
+                r = cli_read_text(arg.hsm_key_blob, 8192, "key blob", &in->hsm_blob, &p->hsm_key_blob_size);
                 if (r != 0)
                         return r;
-                p.hsm_key_blob = (const uint8_t *) hsm_blob;
+                p->hsm_key_blob = (const uint8_t *) in->hsm_blob;
         }
         if (arg.hsm_public_key) {
-                r = cli_read_text(arg.hsm_public_key, 64 * 1024, "HSM public key", &hsm_public, NULL);
+                r = cli_read_text(arg.hsm_public_key, 64 * 1024, "HSM public key", &in->hsm_public, NULL);
                 if (r != 0)
                         return r;
-                p.hsm_public_key = hsm_public;
+                p->hsm_public_key = in->hsm_public;
         }
+        return 0;
+}
 
-        if (arg.attest_policy) {
-                r = read_attest_policy(&policy_text);
-                if (r != 0)
-                        return r;
-                p.attest_policy = policy_text;
+/* Every file and PIN enroll needs, into p: 0, or the exit code after the message. */
+static int enroll_read(struct cvmseal_enroll_params *p, struct enroll_inputs *in) {
+        int r = 0;
+
+        if (arg.unlock_key_file)
+                r = cli_read_unlock_key(&in->key);
+        else {
+                /* The way in is another token (docs/migration.md). */
+                p->unlock_with_token = true;
+                p->unlock_token_id = arg.unlock_token_id;
+                p->wipe_token = arg.wipe_token;
         }
+        if (r == 0 && arg.tpm2_pin)
+                r = cli_read_pin(true, &in->pin);
+        p->pin = in->pin;
+        if (r == 0 && arg.hsm_uri)
+                r = enroll_read_hsm(p, in);
+        if (r == 0 && arg.attest_policy)
+                r = read_attest_policy(&in->policy);
+        p->attest_policy = in->policy;
+        if (r == 0 && arg.tpm2_public_key)
+                r = cli_read_text(arg.tpm2_public_key, 64 * 1024, "public key", &in->public_key, NULL);
+        p->tpm2_public_key = in->public_key;
+        if (r == 0 && arg.srk_pub_file)
+                r = read_offline_inputs(p, &in->srk_pub, &in->pcr_values, &in->srk);
+        return r;
+}
 
-        if (arg.tpm2_public_key) {
-                r = cli_read_text(arg.tpm2_public_key, 64 * 1024, "public key", &public_key_text, NULL);
-                if (r != 0)
-                        return r;
-                p.tpm2_public_key = public_key_text;
-        }
-
-        if (arg.srk_pub_file) {
-                r = read_offline_inputs(&p, &srk_pub, &pcr_values, &srk);
-                if (r != 0) {
-                        free(policy_text);
-                        return r;
-                }
-                sealed_mask = p.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR);
-        }
-
-        r = cvmseal_enroll(arg.device, key, &p, &res);
-        free(policy_text);
-        free(srk_pub);
-        free(pcr_values);
+/* enroll's refusals that its options explain better than the error table. */
+static int enroll_fail(int r) {
         if ((r == -EKEYREJECTED || r == -EINVAL) && arg.tpm2_public_key)
                 return cli_fail(EXIT_OTHER, "%s: not a usable signing key (a PEM public key, RSA 2048-4096 or ECC P-256), "
                             "or --tpm2-pcrs names the lock PCR %u, which a signed policy never covers",
@@ -619,7 +610,7 @@ static int verb_enroll(void) {
         if (r == -EKEYREJECTED && arg.hsm_public_key)
                 return cli_fail(EXIT_OTHER, "%s: not a usable HSM public key (a PEM public key, RSA 2048-8192 or EC P-256 "
                             "or P-384), or the unlock key opens no keyslot", arg.hsm_public_key);
-        if (p.unlock_with_token && (r == -ENOMEDIUM || r == -ENOPROTOOPT || r == -ENOANO || r == -EKEYREJECTED ||
+        if (!arg.unlock_key_file && (r == -ENOMEDIUM || r == -ENOPROTOOPT || r == -ENOANO || r == -EKEYREJECTED ||
                                     r == -EOPNOTSUPP))
                 return cli_fail(r == -ENOANO ? EXIT_PIN : r == -ENOMEDIUM ? EXIT_NO_TOKEN : EXIT_OTHER, "%s: %s", arg.device,
                             r == -ENOMEDIUM    ? "there is no such token (--unlock-token)"
@@ -631,97 +622,122 @@ static int verb_enroll(void) {
                             : r == -EOPNOTSUPP  ? "--unlock-token needs libcryptsetup 2.6 or later"
                                                 : "the token did not give its keyslot's secret (its TPM policy, no "
                                                   "TPM, or its program failed: -v says why); nothing was changed");
-        if (r < 0)
-                return cli_fail_errno(r, arg.device);
+        return cli_fail_errno(r, arg.device);
+}
 
-        if (arg.json) {
-                _cleanup_(json_object_putp) json_object *j = json_object_new_object(), *pcrs = json_object_new_array();
+static void enroll_print_json(const struct cvmseal_enroll_result *res, uint32_t sealed_mask, json_object *srk, bool pin) {
+        _cleanup_(json_object_putp) json_object *j = json_object_new_object(), *pcrs = json_object_new_array();
 
-                for (unsigned i = 0; i < CVMSEAL_PCR_MAX; i++)
-                        if (sealed_mask & (UINT32_C(1) << i))
-                                json_object_array_add(pcrs, json_object_new_int((int) i));
-                json_object_object_add(j, "device", json_object_new_string(arg.device));
-                json_object_object_add(j, "token", json_object_new_int(res.token_id));
-                json_object_object_add(j, "keyslot", json_object_new_int(res.keyslot));
-                json_object_object_add(j, "pcrs", TAKE_PTR(pcrs));
-                json_object_object_add(j, "verified", json_object_new_boolean(res.verified));
-                if (arg.tpm2_public_key)
-                        json_object_object_add(j, "signed-policy", json_object_new_boolean(true));
-                if (srk) {
-                        /* Offline: sealed for that SRK; not verified by unsealing (no TPM was used). */
-                        json_object_object_add(j, "offline", json_object_new_boolean(true));
-                        json_object_object_add(j, "srk-name", json_object_get(json_object_object_get(srk, "name")));
-                }
-                json_object_object_add(j, "pin", json_object_new_boolean(pin != NULL));
-                json_object_object_add(j, "hsm", json_object_new_boolean(arg.hsm_uri != NULL));
-                if (arg.hsm_provider)
-                        json_object_object_add(j, "hsm-provider", json_object_new_string(arg.hsm_provider));
-                if (arg.hsm_public_key)
-                        /* Bound to the public key alone: the HSM was not asked to decrypt. */
-                        json_object_object_add(j, "hsm-offline", json_object_new_boolean(true));
-                if (p.wipe_token && res.wiped_token >= 0) {
-                        _cleanup_(json_object_putp) json_object *slots = json_object_new_array();
-
-                        for (unsigned i = 0; i < 32; i++)
-                                if (res.wiped_keyslots & (UINT32_C(1) << i))
-                                        json_object_array_add(slots, json_object_new_int((int) i));
-                        json_object_object_add(j, "removed-token", json_object_new_int(res.wiped_token));
-                        json_object_object_add(j, "removed-keyslots", TAKE_PTR(slots));
-                }
-                if (res.recovery_key) {
-                        json_object_object_add(j, "recovery-keyslot", json_object_new_int(res.recovery_keyslot));
-                        json_object_object_add(j, "recovery-key",
-                                               json_object_new_string((const char *) cvmseal_secret_data(res.recovery_key)));
-                }
-                cli_print_json(j);
-                if (res.recovery_key) {
-                        /* json-c holds copies of the key: its string and the serialization. */
-                        const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
-                        const char *copy = json_object_get_string(json_object_object_get(j, "recovery-key"));
-
-                        explicit_bzero((char *) text, strlen(text));
-                        explicit_bzero((char *) copy, strlen(copy));
-                }
-        } else {
-                cli_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res.token_id, res.keyslot,
-                         arg.hsm_uri ? " with the vTPM and the HSM key" : "");
-                if (p.wipe_token && res.wiped_token >= 0) {
-                        char slots[96] = "";
-
-                        for (unsigned i = 0; i < 32; i++)
-                                if (res.wiped_keyslots & (UINT32_C(1) << i))
-                                        snprintf(slots + strlen(slots), sizeof(slots) - strlen(slots), "%s%u",
-                                                 *slots ? ", " : "", i);
-                        cli_info("Removed token %d%s%s%s.", res.wiped_token, *slots ? " and keyslot " : "", slots,
-                                 *slots ? "" : " (its keyslot stays: another token uses it)");
-                }
-                if (arg.hsm_public_key)
-                        cli_info("The HSM share was encrypted to the public key %s alone: no HSM was asked to decrypt "
-                                 "it, so it is not verified. The first unlock on the machine whose HSM holds that key "
-                                 "proves it.", arg.hsm_public_key);
-                if (srk)
-                        cli_info("Sealed offline for the TPM whose SRK is %s (%s). No TPM was used, so the secret "
-                                 "was not unsealed to check it: the keyslot opens with the derived passphrase and "
-                                 "the token reads back. The first unlock on the target proves the rest.",
-                                 json_object_get_string(json_object_object_get(srk, "name")),
-                                 json_object_get_string(json_object_object_get(srk, "key")));
-                else if (!res.verified && arg.hsm_public_key)
-                        ; /* said above */
-                else if (!res.verified && arg.tpm2_public_key)
-                        cli_info("Sealed to policies signed by %s. No signed policy for this boot state is installed "
-                                 "yet, so the secret was not unsealed to check it: sign the PCR values with 'cvmseal "
-                                 "policy sign' and install the result.", arg.tpm2_public_key);
-                else if (!res.verified)
-                        cli_info("The lock PCR %u is extended in this boot: the token is sealed to its value from "
-                                 "before the lock and first unseals at the next boot (it was not unsealed to check).",
-                                 CVMSEAL_LOCK_PCR);
-                if (res.recovery_key) {
-                        cli_info("Recovery key (keyslot %d). It is shown this once: write it down and keep it "
-                                 "away from this machine.", res.recovery_keyslot);
-                        printf("%s\n", (const char *) cvmseal_secret_data(res.recovery_key));
-                }
+        for (unsigned i = 0; i < CVMSEAL_PCR_MAX; i++)
+                if (sealed_mask & (UINT32_C(1) << i))
+                        json_object_array_add(pcrs, json_object_new_int((int) i));
+        json_object_object_add(j, "device", json_object_new_string(arg.device));
+        json_object_object_add(j, "token", json_object_new_int(res->token_id));
+        json_object_object_add(j, "keyslot", json_object_new_int(res->keyslot));
+        json_object_object_add(j, "pcrs", TAKE_PTR(pcrs));
+        json_object_object_add(j, "verified", json_object_new_boolean(res->verified));
+        if (arg.tpm2_public_key)
+                json_object_object_add(j, "signed-policy", json_object_new_boolean(true));
+        if (srk) {
+                /* Offline: sealed for that SRK; not verified by unsealing (no TPM was used). */
+                json_object_object_add(j, "offline", json_object_new_boolean(true));
+                json_object_object_add(j, "srk-name", json_object_get(json_object_object_get(srk, "name")));
         }
+        json_object_object_add(j, "pin", json_object_new_boolean(pin));
+        json_object_object_add(j, "hsm", json_object_new_boolean(arg.hsm_uri != NULL));
+        if (arg.hsm_provider)
+                json_object_object_add(j, "hsm-provider", json_object_new_string(arg.hsm_provider));
+        if (arg.hsm_public_key)
+                /* Bound to the public key alone: the HSM was not asked to decrypt. */
+                json_object_object_add(j, "hsm-offline", json_object_new_boolean(true));
+        if (arg.wipe_token && res->wiped_token >= 0) {
+                _cleanup_(json_object_putp) json_object *slots = json_object_new_array();
+
+                for (unsigned i = 0; i < 32; i++)
+                        if (res->wiped_keyslots & (UINT32_C(1) << i))
+                                json_object_array_add(slots, json_object_new_int((int) i));
+                json_object_object_add(j, "removed-token", json_object_new_int(res->wiped_token));
+                json_object_object_add(j, "removed-keyslots", TAKE_PTR(slots));
+        }
+        if (res->recovery_key) {
+                json_object_object_add(j, "recovery-keyslot", json_object_new_int(res->recovery_keyslot));
+                json_object_object_add(j, "recovery-key",
+                                       json_object_new_string((const char *) cvmseal_secret_data(res->recovery_key)));
+        }
+        cli_print_json(j);
+        if (res->recovery_key) {
+                /* json-c holds copies of the key: its string and the serialization. */
+                const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
+                const char *copy = json_object_get_string(json_object_object_get(j, "recovery-key"));
+
+                explicit_bzero((char *) text, strlen(text));
+                explicit_bzero((char *) copy, strlen(copy));
+        }
+}
+
+static void enroll_print_text(const struct cvmseal_enroll_result *res, json_object *srk) {
+        cli_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res->token_id, res->keyslot,
+                 arg.hsm_uri ? " with the vTPM and the HSM key" : "");
+        if (arg.wipe_token && res->wiped_token >= 0) {
+                char slots[96] = "";
+
+                for (unsigned i = 0; i < 32; i++)
+                        if (res->wiped_keyslots & (UINT32_C(1) << i))
+                                snprintf(slots + strlen(slots), sizeof(slots) - strlen(slots), "%s%u",
+                                         *slots ? ", " : "", i);
+                cli_info("Removed token %d%s%s%s.", res->wiped_token, *slots ? " and keyslot " : "", slots,
+                         *slots ? "" : " (its keyslot stays: another token uses it)");
+        }
+        if (arg.hsm_public_key)
+                cli_info("The HSM share was encrypted to the public key %s alone: no HSM was asked to decrypt "
+                         "it, so it is not verified. The first unlock on the machine whose HSM holds that key "
+                         "proves it.", arg.hsm_public_key);
+        if (srk)
+                cli_info("Sealed offline for the TPM whose SRK is %s (%s). No TPM was used, so the secret "
+                         "was not unsealed to check it: the keyslot opens with the derived passphrase and "
+                         "the token reads back. The first unlock on the target proves the rest.",
+                         json_object_get_string(json_object_object_get(srk, "name")),
+                         json_object_get_string(json_object_object_get(srk, "key")));
+        else if (!res->verified && arg.hsm_public_key)
+                ; /* said above */
+        else if (!res->verified && arg.tpm2_public_key)
+                cli_info("Sealed to policies signed by %s. No signed policy for this boot state is installed "
+                         "yet, so the secret was not unsealed to check it: sign the PCR values with 'cvmseal "
+                         "policy sign' and install the result.", arg.tpm2_public_key);
+        else if (!res->verified)
+                cli_info("The lock PCR %u is extended in this boot: the token is sealed to its value from "
+                         "before the lock and first unseals at the next boot (it was not unsealed to check).",
+                         CVMSEAL_LOCK_PCR);
+        if (res->recovery_key) {
+                cli_info("Recovery key (keyslot %d). It is shown this once: write it down and keep it "
+                         "away from this machine.", res->recovery_keyslot);
+                printf("%s\n", (const char *) cvmseal_secret_data(res->recovery_key));
+        }
+}
+
+static int verb_enroll(void) {
+        _cleanup_(enroll_inputs_done) struct enroll_inputs in = {};
+        struct cvmseal_enroll_params p = {
+                .tcti = arg.tcti,
+                .pcr_mask = arg.pcr_mask,
+                .recovery_key = arg.recovery_key,
+                .no_lock_pcr = arg.no_lock_pcr,
+        };
+        struct cvmseal_enroll_result res = {};
+        int r;
+
+        r = enroll_read(&p, &in);
+        if (r != 0)
+                return r;
+        r = cvmseal_enroll(arg.device, in.key, &p, &res);
+        if (r < 0)
+                return enroll_fail(r);
+        if (arg.json)
+                enroll_print_json(&res, p.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR), in.srk,
+                                  in.pin != NULL);
+        else
+                enroll_print_text(&res, in.srk);
         cvmseal_secret_free(res.recovery_key);
         if (p.wipe_token && res.wiped_token < 0)
                 cli_error("warning: token %d was not removed (%s): the new token is enrolled; remove the old one "
@@ -876,6 +892,48 @@ static void print_pcrs(json_object *pcrs) {
                 printf("%s%d", i ? "," : "", json_object_get_int(json_object_array_get_idx(pcrs, i)));
 }
 
+/* One token's lines of `list`. */
+static void list_print_token(json_object *t) {
+        json_object *v;
+
+        printf("%-5d  %-8s  ", json_object_get_int(json_object_object_get(t, "id")),
+               json_object_get_string(json_object_object_get(t, "type")));
+        if (!json_object_object_get_ex(t, "valid", &v)) {
+                printf("%s\n", strcmp(json_object_get_string(json_object_object_get(t, "type")),
+                                      "cvmseal-provision") == 0 ? "(first-boot provisioning marker)"
+                                                                 : "(not a cvmseal token)");
+                return;
+        }
+        if (!json_object_get_boolean(v)) {
+                printf("(malformed)\n");
+                return;
+        }
+        printf("%-7d  ", json_object_get_int(json_object_object_get(t, "keyslot")));
+        print_pcrs(json_object_object_get(t, "pcrs"));
+        printf("%*s", 15 - (int) (2 * json_object_array_length(json_object_object_get(t, "pcrs")) - 1), "");
+        printf("%-3s  %s\n", json_object_get_boolean(json_object_object_get(t, "pin")) ? "yes" : "no",
+               json_object_get_string(json_object_object_get(t, "srk-handle")));
+        if (json_object_object_get_ex(t, "hsm", &v)) {
+                json_object *prov, *fp;
+
+                if (json_object_object_get_ex(v, "provider", &prov))
+                        printf("       HSM: OpenSSL provider %s, %s (%s)%s\n", json_object_get_string(prov),
+                               json_object_get_string(json_object_object_get(v, "uri")),
+                               json_object_get_string(json_object_object_get(v, "mechanism")),
+                               json_object_object_get_ex(v, "key-blob", NULL) ? ", key blob in the token" : "");
+                else
+                        printf("       HSM: %s (%s)\n", json_object_get_string(json_object_object_get(v, "uri")),
+                               json_object_get_string(json_object_object_get(v, "mechanism")));
+                if (json_object_object_get_ex(v, "fingerprint", &fp))
+                        printf("            key fingerprint (SHA-256 of its public key): %s\n",
+                               json_object_get_string(fp));
+        }
+        if (json_object_object_get_ex(t, "srk-pinned", &v) && json_object_is_type(v, json_type_string))
+                printf("       SRK: not the one /etc/cvmseal/tpm2-srk.pub pins (another TPM, or a forged token)\n");
+        if (json_object_object_get_ex(t, "warning", &v))
+                printf("       warning: %s\n", json_object_get_string(v));
+}
+
 static int verb_list(void) {
         _cleanup_(json_object_putp) json_object *j = NULL;
         json_object *tokens, *slots;
@@ -900,46 +958,8 @@ static int verb_list(void) {
         json_object_object_get_ex(j, "keyslots", &slots);
         printf("%s (LUKS2 %s)\n", arg.device, json_object_get_string(json_object_object_get(j, "uuid")));
         printf("TOKEN  TYPE      KEYSLOT  PCRS (sha256)  PIN  SRK\n");
-        for (size_t i = 0; i < json_object_array_length(tokens); i++) {
-                json_object *t = json_object_array_get_idx(tokens, i), *v;
-
-                printf("%-5d  %-8s  ", json_object_get_int(json_object_object_get(t, "id")),
-                       json_object_get_string(json_object_object_get(t, "type")));
-                if (!json_object_object_get_ex(t, "valid", &v)) {
-                        printf("%s\n", strcmp(json_object_get_string(json_object_object_get(t, "type")),
-                                              "cvmseal-provision") == 0 ? "(first-boot provisioning marker)"
-                                                                         : "(not a cvmseal token)");
-                        continue;
-                }
-                if (!json_object_get_boolean(v)) {
-                        printf("(malformed)\n");
-                        continue;
-                }
-                printf("%-7d  ", json_object_get_int(json_object_object_get(t, "keyslot")));
-                print_pcrs(json_object_object_get(t, "pcrs"));
-                printf("%*s", 15 - (int) (2 * json_object_array_length(json_object_object_get(t, "pcrs")) - 1), "");
-                printf("%-3s  %s\n", json_object_get_boolean(json_object_object_get(t, "pin")) ? "yes" : "no",
-                       json_object_get_string(json_object_object_get(t, "srk-handle")));
-                if (json_object_object_get_ex(t, "hsm", &v)) {
-                        json_object *prov, *fp;
-
-                        if (json_object_object_get_ex(v, "provider", &prov))
-                                printf("       HSM: OpenSSL provider %s, %s (%s)%s\n", json_object_get_string(prov),
-                                       json_object_get_string(json_object_object_get(v, "uri")),
-                                       json_object_get_string(json_object_object_get(v, "mechanism")),
-                                       json_object_object_get_ex(v, "key-blob", NULL) ? ", key blob in the token" : "");
-                        else
-                                printf("       HSM: %s (%s)\n", json_object_get_string(json_object_object_get(v, "uri")),
-                                       json_object_get_string(json_object_object_get(v, "mechanism")));
-                        if (json_object_object_get_ex(v, "fingerprint", &fp))
-                                printf("            key fingerprint (SHA-256 of its public key): %s\n",
-                                       json_object_get_string(fp));
-                }
-                if (json_object_object_get_ex(t, "srk-pinned", &v) && json_object_is_type(v, json_type_string))
-                        printf("       SRK: not the one /etc/cvmseal/tpm2-srk.pub pins (another TPM, or a forged token)\n");
-                if (json_object_object_get_ex(t, "warning", &v))
-                        printf("       warning: %s\n", json_object_get_string(v));
-        }
+        for (size_t i = 0; i < json_object_array_length(tokens); i++)
+                list_print_token(json_object_array_get_idx(tokens, i));
         {
                 json_object *pm;
 
@@ -970,77 +990,30 @@ static int verb_list(void) {
         return EXIT_OK;
 }
 
-/* reseal and rotate, one library function: each cvmseal token is replaced by a new one. */
-static int verb_reseal(void) {
-        _cleanup_secret_ cvmseal_secret *pin = NULL, *key = NULL, *hsm_pin = NULL;
-        _cleanup_(json_object_putp) json_object *res = NULL, *doc = NULL;
-        char *pcr_values = NULL, *attest_failures = NULL;
-        bool rotate = arg.command == CLI_ROTATE;
-        struct cvmseal_reseal_params p = {
-                .tcti = arg.tcti,
-                .token_id = arg.token_id,
-                .pcr_mask = rotate ? 0 : arg.pcr_mask,
-                .rotate = rotate,
-                .ret_attest_failures = &attest_failures,
-        };
-        size_t n;
+/* The pcr-values document of reseal --pcr-values: its text into *ret, or the exit code after the message. */
+static int reseal_read_pcr_values(char **ret) {
+        _cleanup_(json_object_putp) json_object *doc = NULL;
+        _cleanup_free_ char *text = NULL;
+        uint32_t mask;
         int r;
 
-        if (arg.pin_file) {
-                r = cli_read_pin(false, &pin);
-                if (r != 0)
-                        return r;
-                p.pin = pin;
-        }
-        if (arg.unlock_key_file) {
-                r = cli_read_unlock_key(&key);
-                if (r != 0)
-                        return r;
-                p.unlock_key = key;
-        }
-        if (arg.hsm_pin_file) {
-                r = cli_read_hsm_pin_file(&hsm_pin);
-                if (r != 0)
-                        return r;
-                p.hsm_pin = hsm_pin;
-        }
-        if (arg.pcr_values_file) {
-                uint32_t mask;
+        r = cvmseal_read_json_file(arg.pcr_values_file, 4U << 20, &text, &doc);
+        if (r == -EPROTO)
+                return cli_fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document", arg.pcr_values_file);
+        if (r < 0)
+                return cli_fail(EXIT_OTHER, "cannot read the pcr-values document %s: %s", arg.pcr_values_file,
+                                strerror(-r));
+        r = cvmseal_pcr_values_select(text, strlen(text), 0, &mask);
+        if (r == -EBADMSG)
+                return cli_fail(EXIT_MALFORMED, "%s: the pcr-values document is malformed (-v says where)",
+                                arg.pcr_values_file);
+        *ret = TAKE_PTR(text);
+        return 0;
+}
 
-                r = cvmseal_read_json_file(arg.pcr_values_file, 4U << 20, &pcr_values, &doc);
-                if (r == -EPROTO)
-                        return cli_fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document",
-                                    arg.pcr_values_file);
-                if (r < 0)
-                        return cli_fail(EXIT_OTHER, "cannot read the pcr-values document %s: %s", arg.pcr_values_file,
-                                    strerror(-r));
-                r = cvmseal_pcr_values_select(pcr_values, strlen(pcr_values), 0, &mask);
-                if (r == -EBADMSG) {
-                        free(pcr_values);
-                        return cli_fail(EXIT_MALFORMED, "%s: the pcr-values document is malformed (-v says where)",
-                                    arg.pcr_values_file);
-                }
-                p.pcr_values = pcr_values;
-        }
-
-        r = cvmseal_reseal(arg.device, &p, &res);
-        if (r == -ENOANO && !pin && isatty(STDIN_FILENO)) {
-                r = cli_read_pin(false, &pin);
-                if (r != 0) {
-                        free(pcr_values);
-                        return r;
-                }
-                p.pin = pin;
-                r = cvmseal_reseal(arg.device, &p, &res);
-        }
-        free(pcr_values);
-        if (r == -EBADE) {
-                r = cli_fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device, attest_failures ?: "(no detail)");
-                free(attest_failures);
-                return r;
-        }
-        free(attest_failures);
-        if (r == -EPERM && !key)
+/* reseal's and rotate's refusals that their options explain better than the error table. */
+static int reseal_fail(int r, bool rotate, bool have_key, bool have_hsm_pin) {
+        if (r == -EPERM && !have_key)
                 return cli_fail(EXIT_POLICY,
                             "%s: the token does not unseal in this boot state (the PCRs differ from the sealed ones, "
                             "or the lock PCR is extended): %s needs the old token to unseal, or --unlock-key-file "
@@ -1049,13 +1022,15 @@ static int verb_reseal(void) {
         if (r == -ENOTSUP)
                 return cli_fail(EXIT_OTHER, "%s: the token is sealed offline or to signed policies: not %s (signed "
                             "policies need no reseal)", arg.device, rotate ? "rotated" : "resealed");
-        if (r == -EKEYREVOKED && key && !hsm_pin)
+        if (r == -EKEYREVOKED && have_key && !have_hsm_pin)
                 return cli_fail(EXIT_HSM, "%s: the token's HSM PIN is sealed in the TPM: with --unlock-key-file, give "
                             "--hsm-pin-file FILE", arg.device);
-        if (r < 0)
-                return cli_fail_errno(r, arg.device);
+        return cli_fail_errno(r, arg.device);
+}
 
-        n = json_object_array_length(res);
+static int reseal_print(json_object *res, bool rotate) {
+        size_t n = json_object_array_length(res);
+
         if (arg.json) {
                 _cleanup_(json_object_putp) json_object *j = json_object_new_object();
 
@@ -1088,6 +1063,51 @@ static int verb_reseal(void) {
                                     "the object, and it unseals only once the PCRs have those values");
         }
         return EXIT_OK;
+}
+
+/* reseal and rotate, one library function: each cvmseal token is replaced by a new one. */
+static int verb_reseal(void) {
+        _cleanup_secret_ cvmseal_secret *pin = NULL, *key = NULL, *hsm_pin = NULL;
+        _cleanup_(json_object_putp) json_object *res = NULL;
+        _cleanup_free_ char *pcr_values = NULL, *attest_failures = NULL;
+        bool rotate = arg.command == CLI_ROTATE;
+        struct cvmseal_reseal_params p = {
+                .tcti = arg.tcti,
+                .token_id = arg.token_id,
+                .pcr_mask = rotate ? 0 : arg.pcr_mask,
+                .rotate = rotate,
+                .ret_attest_failures = &attest_failures,
+        };
+        int r = 0;
+
+        if (arg.pin_file)
+                r = cli_read_pin(false, &pin);
+        if (r == 0 && arg.unlock_key_file)
+                r = cli_read_unlock_key(&key);
+        if (r == 0 && arg.hsm_pin_file)
+                r = cli_read_hsm_pin_file(&hsm_pin);
+        if (r == 0 && arg.pcr_values_file)
+                r = reseal_read_pcr_values(&pcr_values);
+        if (r != 0)
+                return r;
+        p.pin = pin;
+        p.unlock_key = key;
+        p.hsm_pin = hsm_pin;
+        p.pcr_values = pcr_values;
+
+        r = cvmseal_reseal(arg.device, &p, &res);
+        if (r == -ENOANO && !pin && isatty(STDIN_FILENO)) {
+                r = cli_read_pin(false, &pin);
+                if (r != 0)
+                        return r;
+                p.pin = pin;
+                r = cvmseal_reseal(arg.device, &p, &res);
+        }
+        if (r == -EBADE)
+                return cli_fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device, attest_failures ?: "(no detail)");
+        if (r < 0)
+                return reseal_fail(r, rotate, key != NULL, hsm_pin != NULL);
+        return reseal_print(res, rotate);
 }
 
 static int verb_remove(void) {
@@ -1276,6 +1296,23 @@ static int verb_pcr_predict(void) {
         return ferror(stdout) ? EXIT_OTHER : EXIT_OK;
 }
 
+/* ---- signals: a long operation stops cleanly ---- */
+
+static const int caught_signals[3] = { SIGINT, SIGTERM, SIGHUP };
+
+static void signals_catch(void (*handler)(int), struct sigaction old[3]) {
+        struct sigaction sa = { .sa_handler = handler };
+
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < 3; i++)
+                (void) sigaction(caught_signals[i], &sa, &old[i]);
+}
+
+static void signals_restore(const struct sigaction old[3]) {
+        for (size_t i = 0; i < 3; i++)
+                (void) sigaction(caught_signals[i], &old[i], NULL);
+}
+
 /* ---- image encrypt ---- */
 
 static volatile sig_atomic_t image_interrupted;
@@ -1324,12 +1361,61 @@ static int image_progress(uint64_t done, uint64_t total, void *userdata) {
         return 0;
 }
 
+/* image encrypt's refusals, in the words of its files. */
+static int image_fail(int r) {
+        switch (r) {
+        case -EEXIST:
+                return cli_fail(EXIT_OTHER, "%s exists already: refusing to overwrite it", arg.image);
+        case -ENOENT:
+                if (access(arg.raw, F_OK) < 0)
+                        return cli_fail(EXIT_OTHER, "%s: no such file (the raw image)", arg.raw);
+                return cli_fail(EXIT_OTHER, "%s: its directory does not exist", arg.image);
+        case -ENODATA:
+                return cli_fail(EXIT_OTHER, "%s: the raw image is empty", arg.raw);
+        case -EBADMSG:
+                return cli_fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
+        case -ECANCELED:
+                return cli_fail(EXIT_OTHER, "interrupted: %s was not written", arg.image);
+        case -ENOSPC:
+                return cli_fail(EXIT_OTHER, "%s: no space left on the file system (nothing was left behind)", arg.image);
+        case -EINVAL:
+                if (arg.recovery_public_key && !access(arg.raw, R_OK))
+                        return cli_fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter such as "
+                                    "a recovery public key that is no RSA key of 2048 to 4096 bits (-v says which)", arg.raw);
+                return cli_fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter (-v says which)",
+                            arg.raw);
+        default:
+                /* No TPM, HSM or PIN is involved: -EACCES or -EPERM are the file system's, never exit 7 or 3. */
+                return cli_fail(EXIT_OTHER, "image encrypt %s %s: %s", arg.raw, arg.image, strerror(-r));
+        }
+}
+
+static void image_print(const struct cvmseal_image_result *res) {
+        if (arg.json) {
+                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
+
+                json_object_object_add(j, "image", json_object_new_string(arg.image));
+                json_object_object_add(j, "size", json_object_new_int64((int64_t) res->size));
+                json_object_object_add(j, "uuid", json_object_new_string(res->uuid));
+                json_object_object_add(j, "keyslot", json_object_new_int(res->keyslot));
+                json_object_object_add(j, "provision-keyslot", json_object_new_int(res->provision_keyslot));
+                json_object_object_add(j, "provision-token", json_object_new_int(res->provision_token));
+                json_object_object_add(j, "sector-size", json_object_new_int((int) res->sector_size));
+                cli_print_json(j);
+        } else
+                cli_info("Wrote %s: LUKS2 %s, %" PRIu64 " bytes of data in %" PRIu32 "-byte sectors; keyslot %d opens "
+                         "with the unlock key, keyslot %d (marker: token %d) is for the first boot.  Until that boot "
+                         "the image is only as confidential as its storage.",
+                         arg.image, res->uuid, res->size, res->sector_size, res->keyslot, res->provision_keyslot,
+                         res->provision_token);
+}
+
 static int verb_image_encrypt(void) {
         _cleanup_secret_ cvmseal_secret *key = NULL;
         _cleanup_free_ char *recovery_pem = NULL;
         struct image_progress progress = {};
-        struct sigaction sa = { .sa_handler = image_on_signal }, old_int, old_term, old_hup;
-        char *policy_text = NULL;
+        struct sigaction old[3];
+        _cleanup_free_ char *policy_text = NULL;
         struct cvmseal_image_params p = {
                 .sector_size = arg.sector_size,
                 .fast_kdf = arg.fast_kdf,
@@ -1342,9 +1428,7 @@ static int verb_image_encrypt(void) {
         int r;
 
         r = cli_read_unlock_key(&key);
-
         if (r != 0)
-
                 return r;
         if (arg.fast_kdf && cvmseal_secret_size(key) < 32)
                 return cli_fail(EXIT_USAGE, "--fast-kdf is for a random unlock key of 32 bytes or more; %s is shorter",
@@ -1379,63 +1463,15 @@ static int verb_image_encrypt(void) {
                           "image's keyslots: without --recovery-public-key the volume will have no recovery key");
 
         /* Interrupted, the library removes what it wrote. */
-        sigemptyset(&sa.sa_mask);
-        (void) sigaction(SIGINT, &sa, &old_int);
-        (void) sigaction(SIGTERM, &sa, &old_term);
-        (void) sigaction(SIGHUP, &sa, &old_hup);
+        signals_catch(image_on_signal, old);
         r = cvmseal_image_encrypt(arg.raw, arg.image, key, &p, &res);
-        (void) sigaction(SIGINT, &old_int, NULL);
-        (void) sigaction(SIGTERM, &old_term, NULL);
-        (void) sigaction(SIGHUP, &old_hup, NULL);
-        free(policy_text);
+        signals_restore(old);
         if (progress.shown && r < 0)
                 fputc('\n', stderr);
 
-        switch (r) {
-        case 0:
-                break;
-        case -EEXIST:
-                return cli_fail(EXIT_OTHER, "%s exists already: refusing to overwrite it", arg.image);
-        case -ENOENT:
-                if (access(arg.raw, F_OK) < 0)
-                        return cli_fail(EXIT_OTHER, "%s: no such file (the raw image)", arg.raw);
-                return cli_fail(EXIT_OTHER, "%s: its directory does not exist", arg.image);
-        case -ENODATA:
-                return cli_fail(EXIT_OTHER, "%s: the raw image is empty", arg.raw);
-        case -EBADMSG:
-                return cli_fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
-        case -ECANCELED:
-                return cli_fail(EXIT_OTHER, "interrupted: %s was not written", arg.image);
-        case -ENOSPC:
-                return cli_fail(EXIT_OTHER, "%s: no space left on the file system (nothing was left behind)", arg.image);
-        case -EINVAL:
-                if (arg.recovery_public_key && !access(arg.raw, R_OK))
-                        return cli_fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter such as "
-                                    "a recovery public key that is no RSA key of 2048 to 4096 bits (-v says which)", arg.raw);
-                return cli_fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter (-v says which)",
-                            arg.raw);
-        default:
-                /* No TPM, HSM or PIN is involved: -EACCES or -EPERM are the file system's, never exit 7 or 3. */
-                return cli_fail(EXIT_OTHER, "image encrypt %s %s: %s", arg.raw, arg.image, strerror(-r));
-        }
-
-        if (arg.json) {
-                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
-
-                json_object_object_add(j, "image", json_object_new_string(arg.image));
-                json_object_object_add(j, "size", json_object_new_int64((int64_t) res.size));
-                json_object_object_add(j, "uuid", json_object_new_string(res.uuid));
-                json_object_object_add(j, "keyslot", json_object_new_int(res.keyslot));
-                json_object_object_add(j, "provision-keyslot", json_object_new_int(res.provision_keyslot));
-                json_object_object_add(j, "provision-token", json_object_new_int(res.provision_token));
-                json_object_object_add(j, "sector-size", json_object_new_int((int) res.sector_size));
-                cli_print_json(j);
-        } else
-                cli_info("Wrote %s: LUKS2 %s, %" PRIu64 " bytes of data in %" PRIu32 "-byte sectors; keyslot %d opens "
-                         "with the unlock key, keyslot %d (marker: token %d) is for the first boot.  Until that boot "
-                         "the image is only as confidential as its storage.",
-                         arg.image, res.uuid, res.size, res.sector_size, res.keyslot, res.provision_keyslot,
-                         res.provision_token);
+        if (r < 0)
+                return image_fail(r);
+        image_print(&res);
         return EXIT_OK;
 }
 
@@ -1635,15 +1671,12 @@ static int verb_rekey(void) {
 static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin) {
         _cleanup_(json_object_putp) json_object *res = NULL;
         struct rekey_progress progress = {};
-        struct sigaction sa = { .sa_handler = rekey_on_signal }, old_int, old_term, old_hup;
+        struct sigaction old[3];
         char *attest_failures = NULL;
         json_object *v;
         int r;
 
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-        sigaction(SIGHUP, &sa, &old_hup);
+        signals_catch(rekey_on_signal, old);
         r = cvmseal_rekey(arg.device,
                           &(const struct cvmseal_rekey_params) {
                                   .tcti = arg.tcti,
@@ -1656,9 +1689,7 @@ static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin) {
                                   .ret_attest_failures = &attest_failures,
                           },
                           &res);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        sigaction(SIGHUP, &old_hup, NULL);
+        signals_restore(old);
         if (progress.shown && (r < 0 || rekey_interrupted))
                 fputc('\n', stderr);
         if (r == -EBADE) {
@@ -1755,8 +1786,8 @@ static int verb_policy_sign(void) {
         return EXIT_OK;
 }
 
-static void print_help(void) {
-        printf("Usage: cvmseal [--tcti CONF] [--json] [-v] COMMAND ...\n"
+static const char help_text[] =
+        "Usage: cvmseal [--tcti CONF] [--json] [-v] COMMAND ...\n"
                "\n"
                "Seal the unlock secret of a LUKS2 volume to the (v)TPM of a Confidential VM.\n"
                "\n"
@@ -1855,7 +1886,10 @@ static void print_help(void) {
                "FILE may be '-' for standard input.  Exit codes: 0 success, 1 other failure, 2 usage,\n"
                "3 TPM policy not satisfied or another TPM, 4 attestation failed, 5 HSM key unavailable,\n"
                "6 TPM unavailable, 7 PIN wrong or missing, 8 no cvmseal token or not LUKS2,\n"
-               "9 TPM lockout, 10 token malformed.  See cvmseal(1).\n");
+               "9 TPM lockout, 10 token malformed.  See cvmseal(1).\n";
+
+static void print_help(void) {
+        fputs(help_text, stdout);
 }
 
 int main(int argc, char *argv[]) {
