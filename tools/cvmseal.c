@@ -304,25 +304,6 @@ static int verb_attest_verify(void) {
         return pass ? EXIT_OK : EXIT_ATTESTATION;
 }
 
-static int cli_write_all(int fd, const uint8_t *p, size_t n);
-
-/* Writes data to a new file of mode 0600 (never over an existing one). */
-static int write_new_file(const char *path, const void *data, size_t size) {
-        int fd, r;
-
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return -errno;
-        r = cli_write_all(fd, data, size);
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r >= 0)
-                r = -errno;
-        if (r < 0)
-                (void) unlink(path);
-        return r;
-}
-
 static int verb_hsm_keygen_provider(void) {
         _cleanup_(json_object_putp) json_object *info = NULL;
         const char *pem;
@@ -344,7 +325,7 @@ static int verb_hsm_keygen_provider(void) {
                             "azihsm://{key-blob};type=rsa)");
         if (r < 0)
                 return cli_fail_errno(r, "hsm keygen");
-        r = write_new_file(arg.hsm_key_blob, blob, size);
+        r = cvmseal_write_file(arg.hsm_key_blob, blob, size, CVMSEAL_WRITE_NEW);
         free(blob);
         if (r < 0)
                 return cli_fail(EXIT_OTHER, "cannot write the key blob %s: %s", arg.hsm_key_blob, strerror(-r));
@@ -353,7 +334,7 @@ static int verb_hsm_keygen_provider(void) {
                 if (strcmp(arg.output, "-") == 0)
                         fputs(pem, stdout);
                 else {
-                        r = write_new_file(arg.output, pem, strlen(pem));
+                        r = cvmseal_write_file(arg.output, pem, strlen(pem), CVMSEAL_WRITE_NEW);
                         if (r < 0)
                                 return cli_fail(EXIT_OTHER, "cannot write the public key %s: %s", arg.output, strerror(-r));
                 }
@@ -396,27 +377,12 @@ static int verb_hsm_keygen(void) {
         return EXIT_OK;
 }
 
-static int cli_write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 static int verb_srk_export(void) {
         _cleanup_(json_object_putp) json_object *info = NULL;
         bool to_stdout = !arg.output || strcmp(arg.output, "-") == 0;
-        uint8_t *pub = NULL;
+        _cleanup_free_ uint8_t *pub = NULL;
         size_t size = 0;
-        int r, fd;
+        int r;
 
         if (to_stdout && !arg.json && isatty(STDOUT_FILENO))
                 return cli_fail(EXIT_USAGE, "srk export writes binary data: give --output FILE, redirect standard "
@@ -433,22 +399,11 @@ static int verb_srk_export(void) {
                 return cli_fail_errno(r, "srk export");
 
         if (!to_stdout || !arg.json) {
-                fd = to_stdout ? STDOUT_FILENO : open(arg.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                if (fd < 0) {
-                        r = -errno;
-                        free(pub);
-                        return cli_fail(EXIT_OTHER, "cannot write %s: %s", arg.output, strerror(-r));
-                }
-                r = cli_write_all(fd, pub, size);
-                if (!to_stdout && close(fd) < 0 && r == 0)
-                        r = -errno;
-                if (r < 0) {
-                        free(pub);
+                r = cvmseal_write_file(to_stdout ? "-" : arg.output, pub, size, 0);
+                if (r < 0)
                         return cli_fail(EXIT_OTHER, "cannot write %s: %s", to_stdout ? "standard output" : arg.output,
-                                    strerror(-r));
-                }
+                                        strerror(-r));
         }
-        free(pub);
 
         if (arg.json)
                 cli_print_json(info);
@@ -1477,40 +1432,6 @@ static int verb_image_encrypt(void) {
 
 /* ---- policy sign ---- */
 
-/* Writes text to path atomically (a temporary file in the same directory, renamed over it). */
-static int write_file_atomic(const char *path, const char *text) {
-        char *tmp = NULL;
-        size_t n = strlen(text);
-        FILE *f;
-        int fd, r = 0;
-
-        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                r = -errno;
-                free(tmp);
-                return r;
-        }
-        (void) fchmod(fd, 0644); /* a signed policy is public */
-        f = fdopen(fd, "w");
-        if (!f) {
-                r = -errno;
-                close(fd);
-        } else {
-                if (fwrite(text, 1, n, f) != n || fputc('\n', f) == EOF || fflush(f) != 0 || fsync(fileno(f)) < 0)
-                        r = -EIO;
-                if (fclose(f) != 0 && r == 0)
-                        r = -EIO;
-        }
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0)
-                (void) unlink(tmp);
-        free(tmp);
-        return r;
-}
-
 /* ---- rekey ---- */
 
 static volatile sig_atomic_t rekey_interrupted;
@@ -1729,6 +1650,7 @@ static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin) {
 static int verb_policy_sign(void) {
         _cleanup_secret_ cvmseal_secret *key = NULL;
         _cleanup_(json_object_putp) json_object *doc = NULL;
+        _cleanup_free_ char *file = NULL;
         uint8_t *values = NULL;
         size_t values_size = 0;
         const char *text;
@@ -1769,7 +1691,10 @@ static int verb_policy_sign(void) {
 
         text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                            JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = write_file_atomic(arg.output, text);
+        /* A signed policy is public: mode 0644, replaced atomically, with a final newline. */
+        if (asprintf(&file, "%s\n", text) < 0)
+                return cli_fail(EXIT_OTHER, "out of memory");
+        r = cvmseal_write_file(arg.output, file, strlen(file), CVMSEAL_WRITE_ATOMIC);
         if (r < 0)
                 return cli_fail(EXIT_OTHER, "cannot write %s: %s", arg.output, strerror(-r));
         if (arg.json) {

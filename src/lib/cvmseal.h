@@ -119,6 +119,13 @@ int cvmseal_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_s
 /* Reads a file that holds exactly one JSON document, white space around it at most: -EPROTO when it
  * does not (empty, not JSON, trailing text, a NUL).  ret_text (may be NULL) gets its exact text. */
 int cvmseal_read_json_file(const char *path, size_t max, char **ret_text, json_object **ret);
+enum {
+        CVMSEAL_WRITE_NEW = 1 << 0,     /* a new file of mode 0600, never over one that exists (-EEXIST);
+                                           synced, and removed again when the write fails */
+        CVMSEAL_WRITE_ATOMIC = 1 << 1,  /* a temporary file of mode 0644 beside it, synced, renamed over it */
+};
+/* Writes data to path ("-": standard output); without a flag, created or truncated, mode 0644. */
+int cvmseal_write_file(const char *path, const void *data, size_t size, unsigned flags);
 
 /* ---- PINs (util/pin.c) ---- */
 #define CVMSEAL_PIN_MAX 1024U         /* a TPM PIN */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The one reader of files that are not secrets (util/fileio.c): whole, bounded, NUL-terminated; and
- * exactly one JSON document. */
+/* The one reader of files that are not secrets (util/fileio.c): whole, bounded, NUL-terminated;
+ * exactly one JSON document; and the one writer (truncate, new, atomic). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,6 +82,34 @@ static void test_read_json_file(void **state) {
         assert_int_equal(cvmseal_read_json_file(path, 5, NULL, &j), -EFBIG);
 }
 
+static void test_write_file(void **state) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        char other[64];
+        size_t n = 0;
+
+        /* Truncating, then atomic: the content replaced each time. */
+        assert_int_equal(cvmseal_write_file(path, "0123456789", 10, 0), 0);
+        assert_int_equal(cvmseal_write_file(path, "abc", 3, 0), 0);
+        assert_int_equal(cvmseal_read_file(path, 100, &buf, &n), 0);
+        assert_string_equal((char *) buf, "abc");
+        free(TAKE_PTR(buf));
+        assert_int_equal(cvmseal_write_file(path, "atomic\n", 7, CVMSEAL_WRITE_ATOMIC), 0);
+        assert_int_equal(cvmseal_read_file(path, 100, &buf, &n), 0);
+        assert_string_equal((char *) buf, "atomic\n");
+        free(TAKE_PTR(buf));
+
+        /* A new file never replaces one that exists; it is made when none does. */
+        assert_int_equal(cvmseal_write_file(path, "x", 1, CVMSEAL_WRITE_NEW), -EEXIST);
+        snprintf(other, sizeof(other), "%s.new", path);
+        (void) unlink(other);
+        assert_int_equal(cvmseal_write_file(other, "new", 3, CVMSEAL_WRITE_NEW), 0);
+        assert_int_equal(cvmseal_read_file(other, 100, &buf, &n), 0);
+        assert_string_equal((char *) buf, "new");
+        assert_int_equal(unlink(other), 0);
+        assert_int_equal(cvmseal_write_file("/nonexistent/cvmseal", "x", 1, CVMSEAL_WRITE_ATOMIC), -ENOENT);
+        assert_int_equal(cvmseal_write_file(NULL, "x", 1, 0), -EINVAL);
+}
+
 static int setup(void **state) {
         int fd = mkstemp(path);
 
@@ -100,6 +128,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_read_file),
                 cmocka_unit_test(test_read_json_file),
+                cmocka_unit_test(test_write_file),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
