@@ -189,7 +189,7 @@ static bool given(uint64_t seen, const char *name) {
 }
 
 /* --hsm and its companions, for every command that takes them. */
-static const char *check_hsm(const struct cli_args *a) {
+static const char *args_hsm(const struct cli_args *a) {
         /* --hsm: a pkcs11: URI, or with --hsm-provider the OSSL_STORE URI of that provider's key. */
         if (a->hsm_uri && !a->hsm_provider && strncmp(a->hsm_uri, "pkcs11:", 7) != 0)
                 return "--hsm takes a pkcs11: URI (RFC 7512), or an OSSL_STORE URI with --hsm-provider NAME";
@@ -204,7 +204,7 @@ static const char *check_hsm(const struct cli_args *a) {
         return NULL;
 }
 
-static const char *check_enroll_way_in(struct cli_args *a) {
+static const char *args_enroll_way_in(struct cli_args *a) {
         if (!a->unlock_key_file && a->unlock_token_id < 0)
                 return "enroll needs --unlock-key-file FILE or --unlock-token ID";
         if (a->unlock_key_file && a->unlock_token_id >= 0)
@@ -222,8 +222,8 @@ static const char *check_enroll_way_in(struct cli_args *a) {
         return NULL;
 }
 
-static const char *check_enroll(struct cli_args *a, const char *const *pos, unsigned npos) {
-        const char *e = check_enroll_way_in(a);
+static const char *args_enroll(struct cli_args *a, const char *const *pos, unsigned npos) {
+        const char *e = args_enroll_way_in(a);
 
         if (e)
                 return e;
@@ -252,7 +252,7 @@ static const char *check_enroll(struct cli_args *a, const char *const *pos, unsi
         return NULL;
 }
 
-static const char *check_unlock(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_unlock(struct cli_args *a, const char *const *pos, unsigned npos) {
         if ((a->test ? 1 : 0) + (a->print_key ? 1 : 0) + (a->name ? 1 : 0) != 1)
                 return "unlock takes exactly one of --test, --print-key and NAME";
         if (a->print_key && a->json)
@@ -262,11 +262,11 @@ static const char *check_unlock(struct cli_args *a, const char *const *pos, unsi
         return NULL;
 }
 
-static const char *check_remove(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_remove(struct cli_args *a, const char *const *pos, unsigned npos) {
         return a->token_id < 0 ? "remove needs --token ID" : NULL;
 }
 
-static const char *check_reseal(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_reseal(struct cli_args *a, const char *const *pos, unsigned npos) {
         /* reseal: without --tpm2-pcrs, the old token's PCRs (0 tells the library). */
         if (!a->pcrs_given)
                 a->pcr_mask = 0;
@@ -276,7 +276,7 @@ static const char *check_reseal(struct cli_args *a, const char *const *pos, unsi
         return NULL;
 }
 
-static const char *check_rekey(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_rekey(struct cli_args *a, const char *const *pos, unsigned npos) {
         if (!a->device && !a->resume)
                 return "DEVICE is missing (only rekey --resume goes without it)";
         if (a->resume && (a->status || a->drop_mask))
@@ -288,7 +288,7 @@ static const char *check_rekey(struct cli_args *a, const char *const *pos, unsig
         return NULL;
 }
 
-static const char *check_attest(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_attest(struct cli_args *a, const char *const *pos, unsigned npos) {
         if (strcmp(a->device, "collect") == 0) {
                 if (a->name || a->attest_policy)
                         return "attest collect takes no EVIDENCE and no --policy";
@@ -305,7 +305,7 @@ static const char *check_attest(struct cli_args *a, const char *const *pos, unsi
         return NULL;
 }
 
-static const char *check_pcr(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_pcr(struct cli_args *a, const char *const *pos, unsigned npos) {
         if (strcmp(a->device, "predict") != 0)
                 return "unknown pcr subcommand (try: pcr predict --event-log FILE)";
         a->device = NULL;
@@ -316,7 +316,7 @@ static const char *check_pcr(struct cli_args *a, const char *const *pos, unsigne
         return NULL;
 }
 
-static const char *check_image(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_image(struct cli_args *a, const char *const *pos, unsigned npos) {
         if (strcmp(a->device, "encrypt") != 0)
                 return "unknown image subcommand (try: image encrypt RAW IMG --unlock-key-file FILE)";
         if (npos != 4)
@@ -333,7 +333,7 @@ static const char *check_image(struct cli_args *a, const char *const *pos, unsig
         return NULL;
 }
 
-static const char *check_policy(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_policy(struct cli_args *a, const char *const *pos, unsigned npos) {
         if (strcmp(a->device, "sign") != 0)
                 return "unknown policy subcommand (try: policy sign --key PEM --pcr-values FILE)";
         a->device = NULL;
@@ -344,14 +344,14 @@ static const char *check_policy(struct cli_args *a, const char *const *pos, unsi
         return NULL;
 }
 
-static const char *check_srk(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_srk(struct cli_args *a, const char *const *pos, unsigned npos) {
         if (strcmp(a->device, "export") != 0)
                 return "unknown srk subcommand (try: srk export [--output FILE])";
         a->device = NULL;
         return NULL;
 }
 
-static const char *check_hsm_keygen(struct cli_args *a, const char *const *pos, unsigned npos) {
+static const char *args_hsm_keygen(struct cli_args *a, const char *const *pos, unsigned npos) {
         if (strcmp(a->device, "keygen") != 0)
                 return "unknown hsm subcommand (try: hsm keygen --hsm URI)";
         a->device = NULL;
@@ -374,21 +374,21 @@ static const struct command_def {
         const char *missing;          /* the usage error below min_pos */
         const char *(*check)(struct cli_args *a, const char *const *pos, unsigned npos);
 } commands[] = {
-        { "enroll", CLI_ENROLL, 1, 1, "DEVICE is missing", check_enroll },
-        { "unlock", CLI_UNLOCK, 1, 2, "DEVICE is missing", check_unlock },
+        { "enroll", CLI_ENROLL, 1, 1, "DEVICE is missing", args_enroll },
+        { "unlock", CLI_UNLOCK, 1, 2, "DEVICE is missing", args_unlock },
         { "list", CLI_LIST, 1, 1, "DEVICE is missing", NULL },
-        { "remove", CLI_REMOVE, 1, 1, "DEVICE is missing", check_remove },
-        { "hsm", CLI_HSM_KEYGEN, 1, 1, "hsm takes a subcommand: keygen", check_hsm_keygen },
-        { "attest", CLI_ATTEST_COLLECT, 1, 2, "attest takes a subcommand: collect or verify", check_attest },
-        { "pcr", CLI_PCR_PREDICT, 1, 1, "pcr takes a subcommand: predict", check_pcr },
+        { "remove", CLI_REMOVE, 1, 1, "DEVICE is missing", args_remove },
+        { "hsm", CLI_HSM_KEYGEN, 1, 1, "hsm takes a subcommand: keygen", args_hsm_keygen },
+        { "attest", CLI_ATTEST_COLLECT, 1, 2, "attest takes a subcommand: collect or verify", args_attest },
+        { "pcr", CLI_PCR_PREDICT, 1, 1, "pcr takes a subcommand: predict", args_pcr },
         { "lock", CLI_LOCK, 0, 0, NULL, NULL },
         { "provision", CLI_PROVISION, 1, 1, "DEVICE is missing", NULL },
-        { "image", CLI_IMAGE_ENCRYPT, 1, 3, "image takes a subcommand: encrypt", check_image },
-        { "srk", CLI_SRK_EXPORT, 1, 1, "srk takes a subcommand: export", check_srk },
-        { "policy", CLI_POLICY_SIGN, 1, 1, "policy takes a subcommand: sign", check_policy },
-        { "reseal", CLI_RESEAL, 1, 1, "DEVICE is missing", check_reseal },
-        { "rotate", CLI_ROTATE, 1, 1, "DEVICE is missing", check_reseal },
-        { "rekey", CLI_REKEY, 0, 1, NULL, check_rekey },
+        { "image", CLI_IMAGE_ENCRYPT, 1, 3, "image takes a subcommand: encrypt", args_image },
+        { "srk", CLI_SRK_EXPORT, 1, 1, "srk takes a subcommand: export", args_srk },
+        { "policy", CLI_POLICY_SIGN, 1, 1, "policy takes a subcommand: sign", args_policy },
+        { "reseal", CLI_RESEAL, 1, 1, "DEVICE is missing", args_reseal },
+        { "rotate", CLI_ROTATE, 1, 1, "DEVICE is missing", args_reseal },
+        { "rekey", CLI_REKEY, 0, 1, NULL, args_rekey },
         { "diagnose", CLI_DIAGNOSE, 1, 1, "DEVICE is missing", NULL },
         { "help", CLI_HELP, 0, 0, NULL, NULL },
 };
@@ -434,8 +434,8 @@ static const char *command_apply(struct cli_args *a, const char *const *pos, uns
         a->device = npos > 1 ? pos[1] : NULL;
         a->name = npos > 2 ? pos[2] : NULL;
         a->pcrs_given = given(seen, "tpm2-pcrs");
-        if (check_hsm(a))
-                return check_hsm(a);
+        if (args_hsm(a))
+                return args_hsm(a);
         return d->check ? d->check(a, pos, npos) : NULL;
 }
 
