@@ -1,162 +1,453 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Argument parsing and the exit-code contract of the command line (DESIGN, "Command-line contract"). */
+/* Argument parsing of the command line (DESIGN, "Command-line contract"): one table of options, one
+ * table of commands, one getopt_long loop, then each command's own checks. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "cvmseal.h"
 
-enum {
-        OPT_TCTI = 0x100,
-        OPT_JSON,
-        OPT_VERSION,
-        OPT_UNLOCK_KEY_FILE,
-        OPT_TPM2_PCRS,
-        OPT_TPM2_PIN,
-        OPT_PIN_FILE,
-        OPT_RECOVERY_KEY,
-        OPT_TEST,
-        OPT_PRINT_KEY,
-        OPT_TOKEN,
-        OPT_HSM,
-        OPT_HSM_PIN_FILE,
-        OPT_HSM_ALLOW_EXTRACTABLE,
-        OPT_ATTEST_POLICY,
-        OPT_POLICY,
-        OPT_NONCE,
-        OPT_EVENT_LOG,
-        OPT_KERNEL,
-        OPT_INITRD,
-        OPT_PCRS,
-        OPT_NO_LOCK_PCR,
-        OPT_SECTOR_SIZE,
-        OPT_FAST_KDF,
-        OPT_TPM2_SRK_PUB,
-        OPT_PCR_VALUES,
-        OPT_OUTPUT,
-        OPT_CREATE,
-        OPT_TPM2_PUBLIC_KEY,
-        OPT_KEY,
-        OPT_HSM_PROVIDER,
-        OPT_HSM_PUBLIC_KEY,
-        OPT_HSM_KEY_BLOB,
-        OPT_STATUS,
-        OPT_DROP_KEYSLOT,
-        OPT_NO_REKEY,
-        OPT_RECOVERY_PUBLIC_KEY,
-        OPT_RESUME,
-        OPT_UNLOCK_TOKEN,
-        OPT_WIPE_TOKEN,
+#define V(c) (UINT32_C(1) << (c))
+#define V_ALL UINT32_MAX
+
+enum option_kind {
+        K_STRING,       /* const char * at offset */
+        K_NONEMPTY,     /* the same, "" refused with the option's error */
+        K_FLAG,         /* bool at offset */
+        K_COUNT,        /* unsigned at offset, one more each time */
+        K_PCRS,         /* a PCR list into the uint32_t mask at offset */
+        K_TOKEN,        /* a token id 0-31 into the int at offset */
+        K_KEYSLOT_BIT,  /* a keyslot 0-31 into the uint32_t mask at offset, one bit more */
+        K_TCTI,
+        K_PROVIDER,
+        K_NONCE,
+        K_SECTOR_SIZE,
+        K_VERSION,
+        K_HELP,
 };
 
-/* Bits of the options seen, to check them against what each command takes. */
-#define SEEN(o) (UINT64_C(1) << ((o) - OPT_TCTI))
-
-static const struct {
+static const struct option_def {
         const char *name;
-        enum cli_command command;
-        uint64_t allowed;
-        unsigned min_pos, max_pos; /* positional arguments after the command's name */
-} commands[] = {
-        { "enroll", CLI_ENROLL,
-          SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_TPM2_PIN) | SEEN(OPT_PIN_FILE) |
-          SEEN(OPT_RECOVERY_KEY) | SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE) | SEEN(OPT_HSM_ALLOW_EXTRACTABLE) |
-          SEEN(OPT_ATTEST_POLICY) | SEEN(OPT_NO_LOCK_PCR) | SEEN(OPT_TPM2_SRK_PUB) | SEEN(OPT_PCR_VALUES) |
-          SEEN(OPT_TPM2_PUBLIC_KEY) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_HSM_PUBLIC_KEY) | SEEN(OPT_HSM_KEY_BLOB) |
-          SEEN(OPT_UNLOCK_TOKEN) | SEEN(OPT_WIPE_TOKEN), 1, 1 },
-        { "unlock", CLI_UNLOCK, SEEN(OPT_TEST) | SEEN(OPT_PRINT_KEY) | SEEN(OPT_PIN_FILE) | SEEN(OPT_TOKEN), 1, 2 },
-        { "list", CLI_LIST, 0, 1, 1 },
-        { "remove", CLI_REMOVE, SEEN(OPT_TOKEN), 1, 1 },
-        { "hsm", CLI_HSM_KEYGEN, SEEN(OPT_HSM) | SEEN(OPT_HSM_PIN_FILE) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_HSM_KEY_BLOB) |
-          SEEN(OPT_OUTPUT), 1, 1 },  /* hsm keygen */
-        { "attest", CLI_ATTEST_COLLECT, SEEN(OPT_NONCE) | SEEN(OPT_POLICY), 1, 2 },  /* attest collect|verify */
-        { "pcr", CLI_PCR_PREDICT, SEEN(OPT_EVENT_LOG) | SEEN(OPT_KERNEL) | SEEN(OPT_INITRD) | SEEN(OPT_PCRS), 1, 1 },  /* pcr predict */
-        { "lock", CLI_LOCK, 0, 0, 0 },
-        { "provision", CLI_PROVISION, SEEN(OPT_TPM2_PCRS) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
-        { "image", CLI_IMAGE_ENCRYPT, SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_ATTEST_POLICY) |
-          SEEN(OPT_HSM) | SEEN(OPT_HSM_PROVIDER) | SEEN(OPT_SECTOR_SIZE) | SEEN(OPT_FAST_KDF) | SEEN(OPT_NO_REKEY) |
-          SEEN(OPT_RECOVERY_PUBLIC_KEY),
-          1, 3 },  /* image encrypt RAW IMG */
-        { "srk", CLI_SRK_EXPORT, SEEN(OPT_OUTPUT) | SEEN(OPT_CREATE), 1, 1 },  /* srk export */
-        { "policy", CLI_POLICY_SIGN, SEEN(OPT_KEY) | SEEN(OPT_PCR_VALUES) | SEEN(OPT_PCRS) | SEEN(OPT_OUTPUT), 1, 1 },  /* policy sign */
-        { "reseal", CLI_RESEAL, SEEN(OPT_TOKEN) | SEEN(OPT_TPM2_PCRS) | SEEN(OPT_PCR_VALUES) | SEEN(OPT_PIN_FILE) |
-          SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE), 1, 1 },
-        { "rotate", CLI_ROTATE, SEEN(OPT_TOKEN) | SEEN(OPT_PIN_FILE) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_HSM_PIN_FILE),
-          1, 1 },
-        { "rekey", CLI_REKEY, SEEN(OPT_STATUS) | SEEN(OPT_UNLOCK_KEY_FILE) | SEEN(OPT_PIN_FILE) | SEEN(OPT_DROP_KEYSLOT) |
-          SEEN(OPT_RESUME), 0, 1 },
-        { "diagnose", CLI_DIAGNOSE, SEEN(OPT_TOKEN) | SEEN(OPT_EVENT_LOG) | SEEN(OPT_KERNEL) | SEEN(OPT_INITRD) |
-          SEEN(OPT_HSM_PIN_FILE), 1, 1 },
-        { "help", CLI_HELP, 0, 0, 0 },
+        int short_name;               /* 0: long only */
+        int has_arg;
+        enum option_kind kind;
+        size_t offset;
+        uint32_t verbs;               /* V(CLI_...) of the commands that take it */
+        const char *error;            /* the usage error for a value it refuses */
+} option_defs[] = {
+#define F(field) offsetof(struct cli_args, field)
+        { "tcti", 0, required_argument, K_TCTI, F(tcti), V_ALL, "--tcti needs a TCTI configuration" },
+        { "json", 0, no_argument, K_FLAG, F(json), V_ALL, NULL },
+        { "verbose", 'v', no_argument, K_COUNT, F(verbose), V_ALL, NULL },
+        { "help", 'h', no_argument, K_HELP, 0, V_ALL, NULL },
+        { "version", 0, no_argument, K_VERSION, 0, V_ALL, NULL },
+        { "unlock-key-file", 0, required_argument, K_STRING, F(unlock_key_file),
+          V(CLI_ENROLL) | V(CLI_IMAGE_ENCRYPT) | V(CLI_RESEAL) | V(CLI_ROTATE) | V(CLI_REKEY), NULL },
+        { "tpm2-pcrs", 0, required_argument, K_PCRS, F(pcr_mask),
+          V(CLI_ENROLL) | V(CLI_PROVISION) | V(CLI_IMAGE_ENCRYPT) | V(CLI_RESEAL),
+          "--tpm2-pcrs takes PCR numbers 0-23 separated by ',' or '+'" },
+        { "tpm2-pin", 0, no_argument, K_FLAG, F(tpm2_pin), V(CLI_ENROLL), NULL },
+        { "pin-file", 0, required_argument, K_STRING, F(pin_file),
+          V(CLI_ENROLL) | V(CLI_UNLOCK) | V(CLI_RESEAL) | V(CLI_ROTATE) | V(CLI_REKEY), NULL },
+        { "recovery-key", 0, no_argument, K_FLAG, F(recovery_key), V(CLI_ENROLL), NULL },
+        { "test", 0, no_argument, K_FLAG, F(test), V(CLI_UNLOCK), NULL },
+        { "print-key", 0, no_argument, K_FLAG, F(print_key), V(CLI_UNLOCK), NULL },
+        { "token", 0, required_argument, K_TOKEN, F(token_id),
+          V(CLI_UNLOCK) | V(CLI_REMOVE) | V(CLI_RESEAL) | V(CLI_ROTATE) | V(CLI_DIAGNOSE),
+          "--token takes a token id from 0 to 31" },
+        { "hsm", 0, required_argument, K_NONEMPTY, F(hsm_uri), V(CLI_ENROLL) | V(CLI_HSM_KEYGEN) | V(CLI_IMAGE_ENCRYPT),
+          "--hsm needs a URI" },
+        { "hsm-pin-file", 0, required_argument, K_STRING, F(hsm_pin_file),
+          V(CLI_ENROLL) | V(CLI_HSM_KEYGEN) | V(CLI_PROVISION) | V(CLI_RESEAL) | V(CLI_ROTATE) | V(CLI_DIAGNOSE), NULL },
+        { "hsm-allow-extractable", 0, no_argument, K_FLAG, F(hsm_allow_extractable), V(CLI_ENROLL), NULL },
+        { "hsm-provider", 0, required_argument, K_PROVIDER, F(hsm_provider),
+          V(CLI_ENROLL) | V(CLI_HSM_KEYGEN) | V(CLI_IMAGE_ENCRYPT),
+          "--hsm-provider takes the bare name of an OpenSSL provider that cvmseal.conf allows, never a path" },
+        { "hsm-public-key", 0, required_argument, K_NONEMPTY, F(hsm_public_key), V(CLI_ENROLL),
+          "--hsm-public-key needs a PEM file" },
+        { "hsm-key-blob", 0, required_argument, K_NONEMPTY, F(hsm_key_blob), V(CLI_ENROLL) | V(CLI_HSM_KEYGEN),
+          "--hsm-key-blob needs a file" },
+        { "attest-policy", 0, required_argument, K_STRING, F(attest_policy), V(CLI_ENROLL) | V(CLI_IMAGE_ENCRYPT), NULL },
+        { "policy", 0, required_argument, K_STRING, F(attest_policy), V(CLI_ATTEST_COLLECT), NULL },
+        { "nonce", 0, required_argument, K_NONCE, F(nonce), V(CLI_ATTEST_COLLECT), "--nonce takes 1 to 64 bytes in hex" },
+        { "sector-size", 0, required_argument, K_SECTOR_SIZE, F(sector_size), V(CLI_IMAGE_ENCRYPT),
+          "--sector-size takes 512 or 4096" },
+        { "fast-kdf", 0, no_argument, K_FLAG, F(fast_kdf), V(CLI_IMAGE_ENCRYPT), NULL },
+        { "event-log", 0, required_argument, K_STRING, F(event_log), V(CLI_PCR_PREDICT) | V(CLI_DIAGNOSE), NULL },
+        { "kernel", 0, required_argument, K_STRING, F(kernel), V(CLI_PCR_PREDICT) | V(CLI_DIAGNOSE), NULL },
+        { "initrd", 0, required_argument, K_STRING, F(initrd), V(CLI_PCR_PREDICT) | V(CLI_DIAGNOSE), NULL },
+        { "pcrs", 0, required_argument, K_PCRS, F(predict_pcr_mask), V(CLI_PCR_PREDICT) | V(CLI_POLICY_SIGN),
+          "--pcrs takes PCR numbers 0-23 separated by ',' or '+'" },
+        { "no-lock-pcr", 0, no_argument, K_FLAG, F(no_lock_pcr), V(CLI_ENROLL), NULL },
+        { "tpm2-srk-pub", 0, required_argument, K_STRING, F(srk_pub_file), V(CLI_ENROLL), NULL },
+        { "pcr-values", 0, required_argument, K_STRING, F(pcr_values_file),
+          V(CLI_ENROLL) | V(CLI_POLICY_SIGN) | V(CLI_RESEAL), NULL },
+        { "output", 0, required_argument, K_NONEMPTY, F(output), V(CLI_HSM_KEYGEN) | V(CLI_SRK_EXPORT) | V(CLI_POLICY_SIGN),
+          "--output needs a file name" },
+        { "create", 0, no_argument, K_FLAG, F(create), V(CLI_SRK_EXPORT), NULL },
+        { "tpm2-public-key", 0, required_argument, K_NONEMPTY, F(tpm2_public_key), V(CLI_ENROLL),
+          "--tpm2-public-key needs a PEM file" },
+        { "key", 0, required_argument, K_NONEMPTY, F(key_file), V(CLI_POLICY_SIGN), "--key needs a PEM file" },
+        { "status", 0, no_argument, K_FLAG, F(status), V(CLI_REKEY), NULL },
+        { "resume", 0, no_argument, K_FLAG, F(resume), V(CLI_REKEY), NULL },
+        { "drop-keyslot", 0, required_argument, K_KEYSLOT_BIT, F(drop_mask), V(CLI_REKEY),
+          "--drop-keyslot takes a keyslot number from 0 to 31" },
+        { "no-rekey", 0, no_argument, K_FLAG, F(no_rekey), V(CLI_IMAGE_ENCRYPT), NULL },
+        { "recovery-public-key", 0, required_argument, K_NONEMPTY, F(recovery_public_key), V(CLI_IMAGE_ENCRYPT),
+          "--recovery-public-key needs a PEM file" },
+        { "unlock-token", 0, required_argument, K_TOKEN, F(unlock_token_id), V(CLI_ENROLL),
+          "--unlock-token takes a token id from 0 to 31" },
+        { "wipe-token", 0, no_argument, K_FLAG, F(wipe_token), V(CLI_ENROLL), NULL },
+#undef F
 };
 
-#define GLOBAL_OPTIONS (SEEN(OPT_TCTI) | SEEN(OPT_JSON) | SEEN(OPT_VERSION))
-
-static bool is_stdin(const char *file) {
-        return file && strcmp(file, "-") == 0;
-}
+#define N_OPTIONS (sizeof(option_defs) / sizeof(option_defs[0]))
 
 static int usage_error(const char **ret_error, const char *msg) {
         *ret_error = msg;
         return -EINVAL;
 }
 
+static bool is_stdin(const char *file) {
+        return file && strcmp(file, "-") == 0;
+}
+
+static int parse_0_31(const char *s, long *ret) {
+        char *end;
+
+        errno = 0;
+        *ret = strtol(s, &end, 10);
+        return errno != 0 || end == s || *end || *ret < 0 || *ret > 31 ? -EINVAL : 0;
+}
+
+/* One option's value into its field: NULL, or the usage error. */
+static const char *option_set(const struct option_def *o, struct cli_args *a, const char *v, bool *help) {
+        void *field = (char *) a + o->offset;
+        size_t n = v ? strlen(v) : 0;
+        long l;
+
+        switch (o->kind) {
+        case K_STRING:
+                *(const char **) field = v;
+                return NULL;
+        case K_NONEMPTY:
+                *(const char **) field = v;
+                return n > 0 ? NULL : o->error;
+        case K_TCTI:
+                *(const char **) field = v;
+                if (n > 0 && strchr(v, '/') && strcspn(v, "/") < strcspn(v, ":"))
+                        return "--tcti names its module by a name (device, swtpm, pcap:...), never by a path";
+                return n > 0 ? NULL : o->error;
+        case K_PROVIDER: /* a bare name, which OpenSSL looks for in its modules directory: never a path */
+                *(const char **) field = v;
+                return n > 0 && !strchr(v, '/') ? NULL : o->error;
+        case K_NONCE:
+                *(const char **) field = v;
+                return n > 0 && n % 2 == 0 && n <= 128 && strspn(v, "0123456789abcdefABCDEF") == n ? NULL : o->error;
+        case K_FLAG:
+                *(bool *) field = true;
+                return NULL;
+        case K_COUNT:
+                (*(unsigned *) field)++;
+                return NULL;
+        case K_PCRS:
+                return cvmseal_pcr_mask_parse(v, field) < 0 ? o->error : NULL;
+        case K_TOKEN:
+                if (parse_0_31(v, &l) < 0)
+                        return o->error;
+                *(int *) field = (int) l;
+                return NULL;
+        case K_KEYSLOT_BIT:
+                if (parse_0_31(v, &l) < 0)
+                        return o->error;
+                *(uint32_t *) field |= UINT32_C(1) << l;
+                return NULL;
+        case K_SECTOR_SIZE:
+                if (strcmp(v, "512") != 0 && strcmp(v, "4096") != 0)
+                        return o->error;
+                *(uint32_t *) field = (uint32_t) atoi(v);
+                return NULL;
+        case K_VERSION:
+                a->command = CLI_VERSION;
+                return NULL;
+        case K_HELP:
+                *help = true;
+                return NULL;
+        }
+        return o->error;
+}
+
+static bool given(uint64_t seen, const char *name) {
+        for (size_t i = 0; i < N_OPTIONS; i++)
+                if (strcmp(option_defs[i].name, name) == 0)
+                        return seen & (UINT64_C(1) << i);
+        return false;
+}
+
+/* --hsm and its companions, for every command that takes them. */
+static const char *args_hsm(const struct cli_args *a) {
+        /* --hsm: a pkcs11: URI, or with --hsm-provider the OSSL_STORE URI of that provider's key. */
+        if (a->hsm_uri && !a->hsm_provider && strncmp(a->hsm_uri, "pkcs11:", 7) != 0)
+                return "--hsm takes a pkcs11: URI (RFC 7512), or an OSSL_STORE URI with --hsm-provider NAME";
+        if ((a->hsm_provider || a->hsm_key_blob) && !a->hsm_uri)
+                return "--hsm-provider and --hsm-key-blob need --hsm URI";
+        if ((a->hsm_public_key || a->hsm_key_blob) && !a->hsm_provider)
+                return "--hsm-public-key and --hsm-key-blob need --hsm-provider NAME";
+        if (a->hsm_provider && a->hsm_pin_file)
+                return "an OpenSSL provider's key takes no --hsm-pin-file";
+        if (a->hsm_key_blob && !strstr(a->hsm_uri, "{key-blob}"))
+                return "--hsm-key-blob needs a URI that names the blob by {key-blob}";
+        return NULL;
+}
+
+static const char *args_enroll_way_in(struct cli_args *a) {
+        if (!a->unlock_key_file && a->unlock_token_id < 0)
+                return "enroll needs --unlock-key-file FILE or --unlock-token ID";
+        if (a->unlock_key_file && a->unlock_token_id >= 0)
+                return "--unlock-key-file and --unlock-token are two ways in: give one";
+        if (a->wipe_token && a->unlock_token_id < 0)
+                return "--wipe-token removes the token of --unlock-token ID";
+        if (a->unlock_token_id >= 0 && a->srk_pub_file)
+                return "--unlock-token is for an enroll on this machine, not an offline one";
+        if (a->pin_file)
+                a->tpm2_pin = true; /* a PIN file means a PIN */
+        if (is_stdin(a->pin_file) + is_stdin(a->unlock_key_file) + is_stdin(a->hsm_pin_file) > 1)
+                return "only one of the key and PIN files can be standard input";
+        if ((a->hsm_pin_file || a->hsm_allow_extractable) && !a->hsm_uri)
+                return "--hsm-pin-file and --hsm-allow-extractable need --hsm URI";
+        return NULL;
+}
+
+static const char *args_enroll(struct cli_args *a, const char *const *pos, unsigned npos) {
+        const char *e = args_enroll_way_in(a);
+
+        if (e)
+                return e;
+        /* Offline: both files, nothing of this machine's (its HSM is not the target's). */
+        if (!!a->srk_pub_file != !!a->pcr_values_file)
+                return "offline enroll needs both --tpm2-srk-pub FILE and --pcr-values FILE";
+        if (a->srk_pub_file && a->hsm_uri && !a->hsm_public_key)
+                return "--hsm binds to this machine's HSM: with --tpm2-srk-pub, bind to the target's HSM key with "
+                       "--hsm-provider NAME --hsm URI --hsm-public-key PEM";
+        if (a->hsm_provider && strstr(a->hsm_uri, "{key-blob}") && !a->hsm_key_blob)
+                return "the URI names a key blob by {key-blob}: give it with --hsm-key-blob FILE";
+        if (a->hsm_public_key && a->hsm_allow_extractable)
+                return "--hsm-allow-extractable needs the HSM key itself, not --hsm-public-key";
+        if (is_stdin(a->hsm_public_key) + is_stdin(a->hsm_key_blob) + is_stdin(a->unlock_key_file) +
+                    is_stdin(a->pin_file) + is_stdin(a->tpm2_public_key) + is_stdin(a->srk_pub_file) +
+                    is_stdin(a->pcr_values_file) > 1)
+                return "only one of the files can be standard input";
+        if (a->tpm2_public_key && a->srk_pub_file)
+                return "--tpm2-public-key cannot be sealed offline (--tpm2-srk-pub)";
+        if (is_stdin(a->tpm2_public_key) &&
+            (is_stdin(a->pin_file) || is_stdin(a->unlock_key_file) || is_stdin(a->hsm_pin_file)))
+                return "only one of the key, PIN and public-key files can be standard input";
+        if (a->srk_pub_file && is_stdin(a->unlock_key_file) + is_stdin(a->pin_file) + is_stdin(a->srk_pub_file) +
+                                       is_stdin(a->pcr_values_file) > 1)
+                return "only one of the key, PIN, SRK and pcr-values files can be standard input";
+        return NULL;
+}
+
+static const char *args_unlock(struct cli_args *a, const char *const *pos, unsigned npos) {
+        if ((a->test ? 1 : 0) + (a->print_key ? 1 : 0) + (a->name ? 1 : 0) != 1)
+                return "unlock takes exactly one of --test, --print-key and NAME";
+        if (a->print_key && a->json)
+                return "--print-key writes the key itself, not JSON";
+        if (a->name && (!*a->name || strchr(a->name, '/')))
+                return "NAME is a device-mapper name, without '/'";
+        return NULL;
+}
+
+static const char *args_remove(struct cli_args *a, const char *const *pos, unsigned npos) {
+        return a->token_id < 0 ? "remove needs --token ID" : NULL;
+}
+
+static const char *args_reseal(struct cli_args *a, const char *const *pos, unsigned npos) {
+        /* reseal: without --tpm2-pcrs, the old token's PCRs (0 tells the library). */
+        if (!a->pcrs_given)
+                a->pcr_mask = 0;
+        if (is_stdin(a->pin_file) + is_stdin(a->unlock_key_file) + is_stdin(a->hsm_pin_file) +
+                    is_stdin(a->pcr_values_file) > 1)
+                return "only one of the key, PIN and pcr-values files can be standard input";
+        return NULL;
+}
+
+static const char *args_rekey(struct cli_args *a, const char *const *pos, unsigned npos) {
+        if (!a->device && !a->resume)
+                return "DEVICE is missing (only rekey --resume goes without it)";
+        if (a->resume && (a->status || a->drop_mask))
+                return "rekey --resume takes neither --status nor --drop-keyslot";
+        if (a->status && (a->unlock_key_file || a->pin_file || a->drop_mask))
+                return "rekey --status only reads: it takes no key, PIN or keyslot";
+        if (is_stdin(a->unlock_key_file) && is_stdin(a->pin_file))
+                return "only one of the key and PIN files can be standard input";
+        return NULL;
+}
+
+static const char *args_attest(struct cli_args *a, const char *const *pos, unsigned npos) {
+        if (strcmp(a->device, "collect") == 0) {
+                if (a->name || a->attest_policy)
+                        return "attest collect takes no EVIDENCE and no --policy";
+        } else if (strcmp(a->device, "verify") == 0) {
+                a->command = CLI_ATTEST_VERIFY;
+                if (!a->attest_policy || !a->name)
+                        return "attest verify needs --policy FILE and EVIDENCE";
+                if (a->nonce)
+                        return "attest verify takes the nonce from the policy";
+                a->evidence = TAKE_PTR(a->name);
+        } else
+                return "unknown attest subcommand (collect or verify)";
+        a->device = NULL;
+        return NULL;
+}
+
+static const char *args_pcr(struct cli_args *a, const char *const *pos, unsigned npos) {
+        if (strcmp(a->device, "predict") != 0)
+                return "unknown pcr subcommand (try: pcr predict --event-log FILE)";
+        a->device = NULL;
+        if (!a->event_log)
+                return "pcr predict needs --event-log FILE";
+        if (is_stdin(a->event_log) + is_stdin(a->kernel) + is_stdin(a->initrd) > 1)
+                return "only one of the event log, kernel and initrd can be standard input";
+        return NULL;
+}
+
+static const char *args_image(struct cli_args *a, const char *const *pos, unsigned npos) {
+        if (strcmp(a->device, "encrypt") != 0)
+                return "unknown image subcommand (try: image encrypt RAW IMG --unlock-key-file FILE)";
+        if (npos != 4)
+                return "image encrypt takes RAW and IMG";
+        a->device = a->name = NULL;
+        a->raw = pos[2];
+        a->image = pos[3];
+        if (!a->unlock_key_file)
+                return "image encrypt needs --unlock-key-file FILE";
+        if (strcmp(a->raw, "-") == 0 || strcmp(a->image, "-") == 0)
+                return "RAW and IMG are files: standard input and output have no size";
+        if (!a->pcrs_given)
+                a->pcr_mask = 0; /* the first boot's default */
+        return NULL;
+}
+
+static const char *args_policy(struct cli_args *a, const char *const *pos, unsigned npos) {
+        if (strcmp(a->device, "sign") != 0)
+                return "unknown policy subcommand (try: policy sign --key PEM --pcr-values FILE)";
+        a->device = NULL;
+        if (!a->key_file || !a->pcr_values_file)
+                return "policy sign needs --key PEM and --pcr-values FILE";
+        if (is_stdin(a->key_file) && is_stdin(a->pcr_values_file))
+                return "only one of --key and --pcr-values can be standard input";
+        return NULL;
+}
+
+static const char *args_srk(struct cli_args *a, const char *const *pos, unsigned npos) {
+        if (strcmp(a->device, "export") != 0)
+                return "unknown srk subcommand (try: srk export [--output FILE])";
+        a->device = NULL;
+        return NULL;
+}
+
+static const char *args_hsm_keygen(struct cli_args *a, const char *const *pos, unsigned npos) {
+        if (strcmp(a->device, "keygen") != 0)
+                return "unknown hsm subcommand (try: hsm keygen --hsm URI)";
+        a->device = NULL;
+        if (!a->hsm_uri)
+                return "hsm keygen needs --hsm URI";
+        if (a->hsm_provider && !a->hsm_key_blob)
+                return "hsm keygen --hsm-provider needs --hsm-key-blob FILE (where the key blob goes) and a URI that "
+                       "names it by {key-blob}";
+        if (is_stdin(a->hsm_key_blob))
+                return "hsm keygen writes the key blob to a file, not to standard output";
+        if (a->output && !a->hsm_provider)
+                return "hsm keygen --output (the public key) needs --hsm-provider NAME";
+        return NULL;
+}
+
+static const struct command_def {
+        const char *name;
+        enum cli_command command;
+        unsigned min_pos, max_pos;    /* positional arguments after the command's name */
+        const char *missing;          /* the usage error below min_pos */
+        const char *(*check)(struct cli_args *a, const char *const *pos, unsigned npos);
+} commands[] = {
+        { "enroll", CLI_ENROLL, 1, 1, "DEVICE is missing", args_enroll },
+        { "unlock", CLI_UNLOCK, 1, 2, "DEVICE is missing", args_unlock },
+        { "list", CLI_LIST, 1, 1, "DEVICE is missing", NULL },
+        { "remove", CLI_REMOVE, 1, 1, "DEVICE is missing", args_remove },
+        { "hsm", CLI_HSM_KEYGEN, 1, 1, "hsm takes a subcommand: keygen", args_hsm_keygen },
+        { "attest", CLI_ATTEST_COLLECT, 1, 2, "attest takes a subcommand: collect or verify", args_attest },
+        { "pcr", CLI_PCR_PREDICT, 1, 1, "pcr takes a subcommand: predict", args_pcr },
+        { "lock", CLI_LOCK, 0, 0, NULL, NULL },
+        { "provision", CLI_PROVISION, 1, 1, "DEVICE is missing", NULL },
+        { "image", CLI_IMAGE_ENCRYPT, 1, 3, "image takes a subcommand: encrypt", args_image },
+        { "srk", CLI_SRK_EXPORT, 1, 1, "srk takes a subcommand: export", args_srk },
+        { "policy", CLI_POLICY_SIGN, 1, 1, "policy takes a subcommand: sign", args_policy },
+        { "reseal", CLI_RESEAL, 1, 1, "DEVICE is missing", args_reseal },
+        { "rotate", CLI_ROTATE, 1, 1, "DEVICE is missing", args_reseal },
+        { "rekey", CLI_REKEY, 0, 1, NULL, args_rekey },
+        { "diagnose", CLI_DIAGNOSE, 1, 1, "DEVICE is missing", NULL },
+        { "help", CLI_HELP, 0, 0, NULL, NULL },
+};
+
+/* The options as getopt_long wants them: each returns 0x100 + its index in option_defs. */
+static const struct option *long_options(void) {
+        static struct option o[N_OPTIONS + 1];
+
+        for (size_t i = 0; i < N_OPTIONS; i++)
+                o[i] = (struct option) { option_defs[i].name, option_defs[i].has_arg, NULL, 0x100 + (int) i };
+        return o;
+}
+
+static const struct option_def *option_of(int c) {
+        for (size_t i = 0; i < N_OPTIONS; i++)
+                if (c == 0x100 + (int) i || (c < 0x100 && c == option_defs[i].short_name))
+                        return &option_defs[i];
+        return NULL;
+}
+
+/* The command named by pos[0] (with --help: its help), its positional arguments and the options seen
+ * checked. */
+static const char *command_apply(struct cli_args *a, const char *const *pos, unsigned npos, uint64_t seen, bool help) {
+        const struct command_def *d = NULL;
+
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && !d; i++)
+                if (strcmp(pos[0], commands[i].name) == 0)
+                        d = &commands[i];
+        if (!d)
+                return "unknown command (try --help)";
+        a->command = d->command;
+        if (help || d->command == CLI_HELP) {
+                a->command = CLI_HELP;
+                return NULL;
+        }
+        for (size_t i = 0; i < N_OPTIONS; i++)
+                if ((seen & (UINT64_C(1) << i)) && !(option_defs[i].verbs & V(d->command)))
+                        return "an option does not apply to this command";
+        if (npos - 1 < d->min_pos)
+                return d->missing;
+        if (npos - 1 > d->max_pos)
+                return "too many arguments";
+        a->device = npos > 1 ? pos[1] : NULL;
+        a->name = npos > 2 ? pos[2] : NULL;
+        a->pcrs_given = given(seen, "tpm2-pcrs");
+        if (args_hsm(a))
+                return args_hsm(a);
+        return d->check ? d->check(a, pos, npos) : NULL;
+}
+
 int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_error) {
-        static const struct option options[] = {
-                { "tcti", required_argument, NULL, OPT_TCTI },
-                { "json", no_argument, NULL, OPT_JSON },
-                { "verbose", no_argument, NULL, 'v' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, OPT_VERSION },
-                { "unlock-key-file", required_argument, NULL, OPT_UNLOCK_KEY_FILE },
-                { "tpm2-pcrs", required_argument, NULL, OPT_TPM2_PCRS },
-                { "tpm2-pin", no_argument, NULL, OPT_TPM2_PIN },
-                { "pin-file", required_argument, NULL, OPT_PIN_FILE },
-                { "recovery-key", no_argument, NULL, OPT_RECOVERY_KEY },
-                { "test", no_argument, NULL, OPT_TEST },
-                { "print-key", no_argument, NULL, OPT_PRINT_KEY },
-                { "token", required_argument, NULL, OPT_TOKEN },
-                { "hsm", required_argument, NULL, OPT_HSM },
-                { "hsm-pin-file", required_argument, NULL, OPT_HSM_PIN_FILE },
-                { "hsm-allow-extractable", no_argument, NULL, OPT_HSM_ALLOW_EXTRACTABLE },
-                { "hsm-provider", required_argument, NULL, OPT_HSM_PROVIDER },
-                { "hsm-public-key", required_argument, NULL, OPT_HSM_PUBLIC_KEY },
-                { "hsm-key-blob", required_argument, NULL, OPT_HSM_KEY_BLOB },
-                { "attest-policy", required_argument, NULL, OPT_ATTEST_POLICY },
-                { "policy", required_argument, NULL, OPT_POLICY },
-                { "nonce", required_argument, NULL, OPT_NONCE },
-                { "sector-size", required_argument, NULL, OPT_SECTOR_SIZE },
-                { "fast-kdf", no_argument, NULL, OPT_FAST_KDF },
-                { "event-log", required_argument, NULL, OPT_EVENT_LOG },
-                { "kernel", required_argument, NULL, OPT_KERNEL },
-                { "initrd", required_argument, NULL, OPT_INITRD },
-                { "pcrs", required_argument, NULL, OPT_PCRS },
-                { "no-lock-pcr", no_argument, NULL, OPT_NO_LOCK_PCR },
-                { "tpm2-srk-pub", required_argument, NULL, OPT_TPM2_SRK_PUB },
-                { "pcr-values", required_argument, NULL, OPT_PCR_VALUES },
-                { "output", required_argument, NULL, OPT_OUTPUT },
-                { "create", no_argument, NULL, OPT_CREATE },
-                { "tpm2-public-key", required_argument, NULL, OPT_TPM2_PUBLIC_KEY },
-                { "key", required_argument, NULL, OPT_KEY },
-                { "status", no_argument, NULL, OPT_STATUS },
-                { "resume", no_argument, NULL, OPT_RESUME },
-                { "drop-keyslot", required_argument, NULL, OPT_DROP_KEYSLOT },
-                { "no-rekey", no_argument, NULL, OPT_NO_REKEY },
-                { "recovery-public-key", required_argument, NULL, OPT_RECOVERY_PUBLIC_KEY },
-                { "unlock-token", required_argument, NULL, OPT_UNLOCK_TOKEN },
-                { "wipe-token", no_argument, NULL, OPT_WIPE_TOKEN },
-                {}
-        };
         struct cli_args a = {
                 .command = CLI_NONE,
                 .pcr_mask = UINT32_C(1) << 7,
                 .token_id = -1,
                 .unlock_token_id = -1,
         };
-        const char *pos[4];
+        const struct option *options = long_options();
+        const char *pos[4], *e;
         unsigned npos = 0;
         uint64_t seen = 0;
         bool help = false;
@@ -166,443 +457,36 @@ int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_err
         optind = 0; /* reset getopt, and let it permute: options may follow the command's name */
         opterr = 0;
         while ((c = getopt_long(argc, argv, "-vh", options, NULL)) >= 0) {
-                if (c >= OPT_TCTI)
-                        seen |= SEEN(c);
+                const struct option_def *o = option_of(c);
 
-                switch (c) {
-                case 1: /* a positional argument, in order */
-                        if (npos >= (sizeof(pos) / sizeof(pos[0])))
+                if (c == 1) { /* a positional argument, in order */
+                        if (npos >= sizeof(pos) / sizeof(pos[0]))
                                 return usage_error(ret_error, "too many arguments");
                         pos[npos++] = optarg;
-                        break;
-                case 'v':
-                        a.verbose++;
-                        break;
-                case 'h':
-                        help = true;
-                        break;
-                case OPT_VERSION:
-                        a.command = CLI_VERSION;
-                        break;
-                case OPT_TCTI:
-                        if (!*optarg)
-                                return usage_error(ret_error, "--tcti needs a TCTI configuration");
-                        if (strchr(optarg, '/') && strcspn(optarg, "/") < strcspn(optarg, ":"))
-                                return usage_error(ret_error, "--tcti names its module by a name (device, swtpm, "
-                                                   "pcap:...), never by a path");
-                        a.tcti = optarg;
-                        break;
-                case OPT_JSON:
-                        a.json = true;
-                        break;
-                case OPT_UNLOCK_KEY_FILE:
-                        a.unlock_key_file = optarg;
-                        break;
-                case OPT_TPM2_PCRS:
-                        a.pcrs_given = true;
-                        if (cvmseal_pcr_mask_parse(optarg, &a.pcr_mask) < 0)
-                                return usage_error(ret_error,
-                                                   "--tpm2-pcrs takes PCR numbers 0-23 separated by ',' or '+'");
-                        break;
-                case OPT_TPM2_PIN:
-                        a.tpm2_pin = true;
-                        break;
-                case OPT_PIN_FILE:
-                        a.pin_file = optarg;
-                        break;
-                case OPT_RECOVERY_KEY:
-                        a.recovery_key = true;
-                        break;
-                case OPT_TEST:
-                        a.test = true;
-                        break;
-                case OPT_PRINT_KEY:
-                        a.print_key = true;
-                        break;
-                case OPT_HSM:
-                        if (!*optarg)
-                                return usage_error(ret_error, "--hsm needs a URI");
-                        a.hsm_uri = optarg;
-                        break;
-                case OPT_HSM_PROVIDER:
-                        /* A bare name, which OpenSSL looks for in its modules directory: never a path. */
-                        if (!*optarg || strchr(optarg, '/'))
-                                return usage_error(ret_error, "--hsm-provider takes the bare name of an OpenSSL "
-                                                              "provider that cvmseal.conf allows, never a path");
-                        a.hsm_provider = optarg;
-                        break;
-                case OPT_HSM_PUBLIC_KEY:
-                        if (!*optarg)
-                                return usage_error(ret_error, "--hsm-public-key needs a PEM file");
-                        a.hsm_public_key = optarg;
-                        break;
-                case OPT_HSM_KEY_BLOB:
-                        if (!*optarg)
-                                return usage_error(ret_error, "--hsm-key-blob needs a file");
-                        a.hsm_key_blob = optarg;
-                        break;
-                case OPT_HSM_PIN_FILE:
-                        a.hsm_pin_file = optarg;
-                        break;
-                case OPT_HSM_ALLOW_EXTRACTABLE:
-                        a.hsm_allow_extractable = true;
-                        break;
-                case OPT_ATTEST_POLICY:
-                case OPT_POLICY:
-                        a.attest_policy = optarg;
-                        break;
-                case OPT_NONCE: {
-                        size_t n = strlen(optarg);
-
-                        if (n == 0 || n % 2 != 0 || n > 128 || strspn(optarg, "0123456789abcdefABCDEF") != n)
-                                return usage_error(ret_error, "--nonce takes 1 to 64 bytes in hex");
-                        a.nonce = optarg;
-                        break;
+                        continue;
                 }
-                case OPT_EVENT_LOG:
-                        a.event_log = optarg;
-                        break;
-                case OPT_KERNEL:
-                        a.kernel = optarg;
-                        break;
-                case OPT_INITRD:
-                        a.initrd = optarg;
-                        break;
-                case OPT_PCRS:
-                        if (cvmseal_pcr_mask_parse(optarg, &a.predict_pcr_mask) < 0)
-                                return usage_error(ret_error, "--pcrs takes PCR numbers 0-23 separated by ',' or '+'");
-                        break;
-                case OPT_NO_LOCK_PCR:
-                        a.no_lock_pcr = true;
-                        break;
-                case OPT_SECTOR_SIZE:
-                        if (strcmp(optarg, "512") == 0)
-                                a.sector_size = 512;
-                        else if (strcmp(optarg, "4096") == 0)
-                                a.sector_size = 4096;
-                        else
-                                return usage_error(ret_error, "--sector-size takes 512 or 4096");
-                        break;
-                case OPT_FAST_KDF:
-                        a.fast_kdf = true;
-                        break;
-                case OPT_TPM2_SRK_PUB:
-                        a.srk_pub_file = optarg;
-                        break;
-                case OPT_PCR_VALUES:
-                        a.pcr_values_file = optarg;
-                        break;
-                case OPT_OUTPUT:
-                        if (!*optarg)
-                                return usage_error(ret_error, "--output needs a file name");
-                        a.output = optarg;
-                        break;
-                case OPT_CREATE:
-                        a.create = true;
-                        break;
-                case OPT_TPM2_PUBLIC_KEY:
-                        if (!*optarg)
-                                return usage_error(ret_error, "--tpm2-public-key needs a PEM file");
-                        a.tpm2_public_key = optarg;
-                        break;
-                case OPT_KEY:
-                        if (!*optarg)
-                                return usage_error(ret_error, "--key needs a PEM file");
-                        a.key_file = optarg;
-                        break;
-                case OPT_STATUS:
-                        a.status = true;
-                        break;
-                case OPT_RESUME:
-                        a.resume = true;
-                        break;
-                case OPT_NO_REKEY:
-                        a.no_rekey = true;
-                        break;
-                case OPT_RECOVERY_PUBLIC_KEY:
-                        if (!*optarg)
-                                return usage_error(ret_error, "--recovery-public-key needs a PEM file");
-                        a.recovery_public_key = optarg;
-                        break;
-                case OPT_DROP_KEYSLOT: {
-                        char *end;
-                        long v;
-
-                        errno = 0;
-                        v = strtol(optarg, &end, 10);
-                        if (errno != 0 || end == optarg || *end || v < 0 || v > 31)
-                                return usage_error(ret_error, "--drop-keyslot takes a keyslot number from 0 to 31");
-                        a.drop_mask |= UINT32_C(1) << v;
-                        break;
-                }
-                case OPT_WIPE_TOKEN:
-                        a.wipe_token = true;
-                        break;
-                case OPT_UNLOCK_TOKEN:
-                case OPT_TOKEN: {
-                        char *end;
-                        long v;
-
-                        errno = 0;
-                        v = strtol(optarg, &end, 10);
-                        if (errno != 0 || end == optarg || *end || v < 0 || v > 31)
-                                return usage_error(ret_error, c == OPT_TOKEN ? "--token takes a token id from 0 to 31"
-                                                                             : "--unlock-token takes a token id from 0 to 31");
-                        if (c == OPT_TOKEN)
-                                a.token_id = (int) v;
-                        else
-                                a.unlock_token_id = (int) v;
-                        break;
-                }
-                case '?':
-                default:
+                if (!o)
                         return usage_error(ret_error, optopt ? "an option is missing its argument or unknown"
                                                              : "unknown option");
-                }
+                seen |= UINT64_C(1) << (o - option_defs);
+                e = option_set(o, &a, optarg, &help);
+                if (e)
+                        return usage_error(ret_error, e);
         }
 
-        if (a.command == CLI_VERSION) {
-                *ret = a;
-                return 0;
-        }
-        if (npos == 0) {
-                if (help) {
+        if (a.command != CLI_VERSION) {
+                if (npos == 0 && !help)
+                        return usage_error(ret_error, "no command given (try --help)");
+                e = npos == 0 ? NULL : command_apply(&a, pos, npos, seen, help);
+                if (e)
+                        return usage_error(ret_error, e);
+                if (npos == 0)
                         a.command = CLI_HELP;
-                        *ret = a;
-                        return 0;
-                }
-                return usage_error(ret_error, "no command given (try --help)");
         }
-
-        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-                if (strcmp(pos[0], commands[i].name) != 0)
-                        continue;
-                a.command = commands[i].command;
-                if (help || a.command == CLI_HELP) {
-                        a.command = CLI_HELP;
-                        *ret = a;
-                        return 0;
-                }
-                if (seen & ~(commands[i].allowed | GLOBAL_OPTIONS))
-                        return usage_error(ret_error, "an option does not apply to this command");
-                if (npos - 1 < commands[i].min_pos)
-                        return usage_error(ret_error, a.command == CLI_HSM_KEYGEN      ? "hsm takes a subcommand: keygen"
-                                                      : a.command == CLI_ATTEST_COLLECT ? "attest takes a subcommand: collect or verify"
-                                                      : a.command == CLI_IMAGE_ENCRYPT  ? "image takes a subcommand: encrypt"
-                                                      : a.command == CLI_PCR_PREDICT    ? "pcr takes a subcommand: predict"
-                                                      : a.command == CLI_SRK_EXPORT     ? "srk takes a subcommand: export"
-                                                      : a.command == CLI_POLICY_SIGN    ? "policy takes a subcommand: sign"
-                                                                                        : "DEVICE is missing");
-                if (npos - 1 > commands[i].max_pos)
-                        return usage_error(ret_error, "too many arguments");
-                break;
-        }
-        if (a.command == CLI_NONE)
-                return usage_error(ret_error, "unknown command (try --help)");
-
-        a.device = npos > 1 ? pos[1] : NULL;
-        a.name = npos > 2 ? pos[2] : NULL;
-
-        /* --hsm: a pkcs11: URI, or with --hsm-provider the OSSL_STORE URI of that provider's key. */
-        if (a.hsm_uri && !a.hsm_provider && strncmp(a.hsm_uri, "pkcs11:", 7) != 0)
-                return usage_error(ret_error, "--hsm takes a pkcs11: URI (RFC 7512), or an OSSL_STORE URI with "
-                                              "--hsm-provider NAME");
-        if ((a.hsm_provider || a.hsm_key_blob) && !a.hsm_uri)
-                return usage_error(ret_error, "--hsm-provider and --hsm-key-blob need --hsm URI");
-        if ((a.hsm_public_key || a.hsm_key_blob) && !a.hsm_provider)
-                return usage_error(ret_error, "--hsm-public-key and --hsm-key-blob need --hsm-provider NAME");
-        if (a.hsm_provider && a.hsm_pin_file)
-                return usage_error(ret_error, "an OpenSSL provider's key takes no --hsm-pin-file");
-        if (a.hsm_key_blob && !strstr(a.hsm_uri, "{key-blob}"))
-                return usage_error(ret_error, "--hsm-key-blob needs a URI that names the blob by {key-blob}");
-
-        switch (a.command) {
-        case CLI_ENROLL:
-                if (!a.unlock_key_file && a.unlock_token_id < 0)
-                        return usage_error(ret_error, "enroll needs --unlock-key-file FILE or --unlock-token ID");
-                if (a.unlock_key_file && a.unlock_token_id >= 0)
-                        return usage_error(ret_error, "--unlock-key-file and --unlock-token are two ways in: give one");
-                if (a.wipe_token && a.unlock_token_id < 0)
-                        return usage_error(ret_error, "--wipe-token removes the token of --unlock-token ID");
-                if (a.unlock_token_id >= 0 && a.srk_pub_file)
-                        return usage_error(ret_error, "--unlock-token is for an enroll on this machine, not an offline one");
-                if (a.pin_file)
-                        a.tpm2_pin = true; /* a PIN file means a PIN */
-                if ((a.pin_file && strcmp(a.pin_file, "-") == 0) + is_stdin(a.unlock_key_file) +
-                            (a.hsm_pin_file && strcmp(a.hsm_pin_file, "-") == 0) > 1)
-                        return usage_error(ret_error, "only one of the key and PIN files can be standard input");
-                if ((a.hsm_pin_file || a.hsm_allow_extractable) && !a.hsm_uri)
-                        return usage_error(ret_error, "--hsm-pin-file and --hsm-allow-extractable need --hsm URI");
-                /* Offline: both files, nothing of this machine's (its HSM is not the target's). */
-                if (!!a.srk_pub_file != !!a.pcr_values_file)
-                        return usage_error(ret_error, "offline enroll needs both --tpm2-srk-pub FILE and --pcr-values FILE");
-                if (a.srk_pub_file && a.hsm_uri && !a.hsm_public_key)
-                        return usage_error(ret_error, "--hsm binds to this machine's HSM: with --tpm2-srk-pub, bind to the "
-                                                      "target's HSM key with --hsm-provider NAME --hsm URI --hsm-public-key PEM");
-                if (a.hsm_provider && strstr(a.hsm_uri, "{key-blob}") && !a.hsm_key_blob)
-                        return usage_error(ret_error, "the URI names a key blob by {key-blob}: give it with --hsm-key-blob FILE");
-                if (a.hsm_public_key && a.hsm_allow_extractable)
-                        return usage_error(ret_error, "--hsm-allow-extractable needs the HSM key itself, not --hsm-public-key");
-                if ((a.hsm_public_key && strcmp(a.hsm_public_key, "-") == 0) + (a.hsm_key_blob && strcmp(a.hsm_key_blob, "-") == 0) +
-                            is_stdin(a.unlock_key_file) + (a.pin_file && strcmp(a.pin_file, "-") == 0) +
-                            (a.tpm2_public_key && strcmp(a.tpm2_public_key, "-") == 0) +
-                            (a.srk_pub_file && strcmp(a.srk_pub_file, "-") == 0) +
-                            (a.pcr_values_file && strcmp(a.pcr_values_file, "-") == 0) > 1)
-                        return usage_error(ret_error, "only one of the files can be standard input");
-                if (a.tpm2_public_key && a.srk_pub_file)
-                        return usage_error(ret_error, "--tpm2-public-key cannot be sealed offline (--tpm2-srk-pub)");
-                if (a.tpm2_public_key && strcmp(a.tpm2_public_key, "-") == 0 &&
-                    ((a.pin_file && strcmp(a.pin_file, "-") == 0) || is_stdin(a.unlock_key_file) ||
-                     (a.hsm_pin_file && strcmp(a.hsm_pin_file, "-") == 0)))
-                        return usage_error(ret_error, "only one of the key, PIN and public-key files can be standard input");
-                if (a.srk_pub_file && is_stdin(a.unlock_key_file) + (a.pin_file && strcmp(a.pin_file, "-") == 0) +
-                                              (strcmp(a.srk_pub_file, "-") == 0) + (strcmp(a.pcr_values_file, "-") == 0) > 1)
-                        return usage_error(ret_error, "only one of the key, PIN, SRK and pcr-values files can be standard input");
-                break;
-        case CLI_UNLOCK:
-                if ((a.test ? 1 : 0) + (a.print_key ? 1 : 0) + (a.name ? 1 : 0) != 1)
-                        return usage_error(ret_error, "unlock takes exactly one of --test, --print-key and NAME");
-                if (a.print_key && a.json)
-                        return usage_error(ret_error, "--print-key writes the key itself, not JSON");
-                if (a.name && (!*a.name || strchr(a.name, '/')))
-                        return usage_error(ret_error, "NAME is a device-mapper name, without '/'");
-                break;
-        case CLI_REMOVE:
-                if (a.token_id < 0)
-                        return usage_error(ret_error, "remove needs --token ID");
-                break;
-        case CLI_RESEAL:
-        case CLI_ROTATE:
-                /* reseal: without --tpm2-pcrs, the old token's PCRs (0 tells the library). */
-                if (!(seen & SEEN(OPT_TPM2_PCRS)))
-                        a.pcr_mask = 0;
-                if ((a.pin_file && strcmp(a.pin_file, "-") == 0) +
-                            (a.unlock_key_file && strcmp(a.unlock_key_file, "-") == 0) +
-                            (a.hsm_pin_file && strcmp(a.hsm_pin_file, "-") == 0) +
-                            (a.pcr_values_file && strcmp(a.pcr_values_file, "-") == 0) > 1)
-                        return usage_error(ret_error, "only one of the key, PIN and pcr-values files can be standard input");
-                break;
-        case CLI_REKEY:
-                if (!a.device && !a.resume)
-                        return usage_error(ret_error, "DEVICE is missing (only rekey --resume goes without it)");
-                if (a.resume && (a.status || a.drop_mask))
-                        return usage_error(ret_error, "rekey --resume takes neither --status nor --drop-keyslot");
-                if (a.status && (a.unlock_key_file || a.pin_file || a.drop_mask))
-                        return usage_error(ret_error, "rekey --status only reads: it takes no key, PIN or keyslot");
-                if (a.unlock_key_file && a.pin_file && strcmp(a.unlock_key_file, "-") == 0 && strcmp(a.pin_file, "-") == 0)
-                        return usage_error(ret_error, "only one of the key and PIN files can be standard input");
-                break;
-        case CLI_ATTEST_COLLECT:
-                if (strcmp(a.device, "collect") == 0) {
-                        if (a.name || a.attest_policy)
-                                return usage_error(ret_error, "attest collect takes no EVIDENCE and no --policy");
-                } else if (strcmp(a.device, "verify") == 0) {
-                        a.command = CLI_ATTEST_VERIFY;
-                        if (!a.attest_policy || !a.name)
-                                return usage_error(ret_error, "attest verify needs --policy FILE and EVIDENCE");
-                        if (a.nonce)
-                                return usage_error(ret_error, "attest verify takes the nonce from the policy");
-                        a.evidence = a.name;
-                        a.name = NULL;
-                } else
-                        return usage_error(ret_error, "unknown attest subcommand (collect or verify)");
-                a.device = NULL;
-                break;
-        case CLI_PCR_PREDICT:
-                if (strcmp(a.device, "predict") != 0)
-                        return usage_error(ret_error, "unknown pcr subcommand (try: pcr predict --event-log FILE)");
-                a.device = NULL;
-                if (!a.event_log)
-                        return usage_error(ret_error, "pcr predict needs --event-log FILE");
-                if ((strcmp(a.event_log, "-") == 0) + (a.kernel && strcmp(a.kernel, "-") == 0) +
-                            (a.initrd && strcmp(a.initrd, "-") == 0) > 1)
-                        return usage_error(ret_error, "only one of the event log, kernel and initrd can be standard input");
-                break;
-        case CLI_IMAGE_ENCRYPT:
-                if (strcmp(a.device, "encrypt") != 0)
-                        return usage_error(ret_error, "unknown image subcommand (try: image encrypt RAW IMG --unlock-key-file FILE)");
-                if (npos != 4)
-                        return usage_error(ret_error, "image encrypt takes RAW and IMG");
-                a.device = NULL;
-                a.name = NULL;
-                a.raw = pos[2];
-                a.image = pos[3];
-                if (!a.unlock_key_file)
-                        return usage_error(ret_error, "image encrypt needs --unlock-key-file FILE");
-                if (strcmp(a.raw, "-") == 0 || strcmp(a.image, "-") == 0)
-                        return usage_error(ret_error, "RAW and IMG are files: standard input and output have no size");
-                if (!(seen & SEEN(OPT_TPM2_PCRS)))
-                        a.pcr_mask = 0; /* the first boot's default */
-                break;
-        case CLI_POLICY_SIGN:
-                if (strcmp(a.device, "sign") != 0)
-                        return usage_error(ret_error, "unknown policy subcommand (try: policy sign --key PEM --pcr-values FILE)");
-                a.device = NULL;
-                if (!a.key_file || !a.pcr_values_file)
-                        return usage_error(ret_error, "policy sign needs --key PEM and --pcr-values FILE");
-                if (strcmp(a.key_file, "-") == 0 && strcmp(a.pcr_values_file, "-") == 0)
-                        return usage_error(ret_error, "only one of --key and --pcr-values can be standard input");
-                break;
-        case CLI_SRK_EXPORT:
-                if (strcmp(a.device, "export") != 0)
-                        return usage_error(ret_error, "unknown srk subcommand (try: srk export [--output FILE])");
-                a.device = NULL;
-                break;
-        case CLI_HSM_KEYGEN:
-                if (strcmp(a.device, "keygen") != 0)
-                        return usage_error(ret_error, "unknown hsm subcommand (try: hsm keygen --hsm URI)");
-                a.device = NULL;
-                if (!a.hsm_uri)
-                        return usage_error(ret_error, "hsm keygen needs --hsm URI");
-                if (a.hsm_provider && !a.hsm_key_blob)
-                        return usage_error(ret_error, "hsm keygen --hsm-provider needs --hsm-key-blob FILE (where the "
-                                                      "key blob goes) and a URI that names it by {key-blob}");
-                if (a.hsm_key_blob && strcmp(a.hsm_key_blob, "-") == 0)
-                        return usage_error(ret_error, "hsm keygen writes the key blob to a file, not to standard output");
-                if (a.output && !a.hsm_provider)
-                        return usage_error(ret_error, "hsm keygen --output (the public key) needs --hsm-provider NAME");
-                break;
-        default:
-                break;
-        }
-
         *ret = a;
         return 0;
 }
 
 int cli_exit_code(int r) {
-        if (r >= 0)
-                return EXIT_OK;
-
-        switch (-r) {
-        case EPERM:
-        case EREMCHG:
-        case ENOMSG:  /* no signed policy matches the boot state */
-                return EXIT_POLICY;
-        case EBADE:
-                return EXIT_ATTESTATION;
-        case ENOKEY:
-        case EKEYREVOKED:
-        case EKEYEXPIRED:
-        case ENOTUNIQ:
-                return EXIT_HSM;
-        case ENODEV:
-        case ETIMEDOUT:
-        case ENOBUFS:
-                return EXIT_NO_TPM;
-        case ENOANO:
-        case EACCES:
-                return EXIT_PIN;
-        case EMEDIUMTYPE:
-        case ENOMEDIUM:
-                return EXIT_NO_TOKEN;
-        case ENOLCK:
-                return EXIT_LOCKOUT;
-        case EBADMSG:
-        case EPROTO:
-                return EXIT_MALFORMED;
-        case EINVAL:
-        default:
-                return EXIT_OTHER;
-        }
+        return cvmseal_exit_code(r);
 }

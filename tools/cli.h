@@ -4,6 +4,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cvmseal.h"
+#include "macro.h"    /* the library's cleanup attributes: _cleanup_, TAKE_PTR, freep, json_object_putp */
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cvmseal_secret *, cvmseal_secret_free);
+#define _cleanup_secret_ _cleanup_(cvmseal_secret_freep)
+
 enum cli_command {
         CLI_NONE,
         CLI_ENROLL,
@@ -96,19 +102,21 @@ struct cli_args {
  * -EINVAL and a message in ret_error (static storage). */
 int cli_parse(int argc, char *argv[], struct cli_args *ret, const char **ret_error);
 
-/* The exit code of the command-line contract for a library error (negative errno). */
+/* The exit code of the command-line contract for a library error (negative errno): the library's
+ * table, cvmseal_exit_code(). */
 int cli_exit_code(int r);
 
+/* The library's names, shorter. */
 enum {
-        EXIT_OK = 0,
-        EXIT_OTHER = 1,
-        EXIT_USAGE = 2,
-        EXIT_POLICY = 3,
-        EXIT_ATTESTATION = 4,
-        EXIT_HSM = 5,
-        EXIT_NO_TPM = 6,
-        EXIT_PIN = 7,
-        EXIT_NO_TOKEN = 8,
-        EXIT_LOCKOUT = 9,
-        EXIT_MALFORMED = 10,
+        EXIT_OK = CVMSEAL_EXIT_OK,
+        EXIT_OTHER = CVMSEAL_EXIT_OTHER,
+        EXIT_USAGE = CVMSEAL_EXIT_USAGE,
+        EXIT_POLICY = CVMSEAL_EXIT_POLICY,
+        EXIT_ATTESTATION = CVMSEAL_EXIT_ATTESTATION,
+        EXIT_HSM = CVMSEAL_EXIT_HSM,
+        EXIT_NO_TPM = CVMSEAL_EXIT_NO_TPM,
+        EXIT_PIN = CVMSEAL_EXIT_PIN,
+        EXIT_NO_TOKEN = CVMSEAL_EXIT_NO_TOKEN,
+        EXIT_LOCKOUT = CVMSEAL_EXIT_LOCKOUT,
+        EXIT_MALFORMED = CVMSEAL_EXIT_MALFORMED,
 };

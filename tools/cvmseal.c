@@ -16,29 +16,16 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cvmseal.h"
 
-#define PIN_MAX 1024U
-
 static struct cli_args arg;
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-static void secret_freep(cvmseal_secret **s) {
-        cvmseal_secret_free(*s);
-}
-#define _cleanup_secret_ _cleanup_(secret_freep)
-static void json_putp(json_object **j) {
-        if (*j)
-                json_object_put(*j);
-}
-
-static void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void log_error(const char *fmt, ...) {
+static void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void cli_error(const char *fmt, ...) {
         va_list ap;
 
         fputs("cvmseal: ", stderr);
@@ -48,8 +35,8 @@ static void log_error(const char *fmt, ...) {
         fputc('\n', stderr);
 }
 
-static void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void log_info(const char *fmt, ...) {
+static void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void cli_info(const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
@@ -71,220 +58,106 @@ static void library_log(int level, const char *message, void *userdata) {
                 message);
 }
 
-static void print_json(json_object *j) {
+static void cli_print_json(json_object *j) {
         puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* Reports a failure: one line on stderr, and with --json an error document on stdout.  Returns the
  * exit code. */
-static int fail(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int exit_code, const char *fmt, ...) {
+static int cli_fail(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cli_fail(int exit_code, const char *fmt, ...) {
         char msg[1024];
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        log_error("%s", msg);
+        cli_error("%s", msg);
 
         if (arg.json) {
-                _cleanup_(json_putp) json_object *j = json_object_new_object();
+                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
 
                 if (j) {
                         json_object_object_add(j, "error", json_object_new_string(msg));
                         json_object_object_add(j, "exit-code", json_object_new_int(exit_code));
-                        print_json(j);
+                        cli_print_json(j);
                 }
         }
         return exit_code;
 }
 
-/* The message for a library error, in the words of the operation that failed. */
-static int fail_errno(int r, const char *device) {
-        const char *tcti = cvmseal_tcti_resolve(arg.tcti);
+/* A library error in the library's words (cvmseal_error_message()), about device. */
+static int cli_fail_errno(int r, const char *device) {
+        char msg[1024];
+        int code;
 
-        switch (-r) {
-        case EPERM:
-                return fail(cli_exit_code(r),
-                            "%s: the TPM policy is not satisfied: the boot state (the PCRs) differs from the "
-                            "enrolled one, or the lock PCR has been extended", device);
-        case EREMCHG:
-                return fail(cli_exit_code(r), "%s: this is not the TPM the token was sealed to (its SRK differs)",
-                            device);
-        case ENOMSG:
-                return fail(cli_exit_code(r),
-                            "%s: no signed policy matches the boot state: none in %s verifies with the token's key "
-                            "and has the current PCR values (sign them with 'cvmseal policy sign'; -v says why "
-                            "each file was skipped)", device,
-                            getenv("CVMSEAL_SIGNED_POLICY_DIR") ?: "/etc/cvmseal/signed-policies");
-        case ENODEV:
-                return fail(cli_exit_code(r), "no TPM is available through '%s'", tcti);
-        case ETIMEDOUT:
-                return fail(cli_exit_code(r), "the TPM at '%s' kept asking to retry; try again later", tcti);
-        case ENOBUFS:
-                return fail(cli_exit_code(r),
-                            "the TPM at '%s' is out of memory for objects or sessions (too many left loaded: "
-                            "is a resource manager in front of it?)", tcti);
-        case ENOANO:
-                return fail(cli_exit_code(r), "%s: the token needs a PIN: give --pin-file FILE", device);
-        case EACCES:
-                return fail(cli_exit_code(r), "%s: wrong PIN", device);
-        case ENOLCK: {
-                unsigned counter, max, interval;
-
-                /* One more TPM command, on this path only: say when the lockout ends. */
-                if (cvmseal_tpm_lockout_info(arg.tcti, &counter, &max, &interval) < 0)
-                        return fail(cli_exit_code(r),
-                                    "the TPM is in dictionary-attack lockout: wait for the lockout to end, or reset "
-                                    "it with the lockout authorization");
-                if (counter < max)
-                        /* Forgiven since, or the lockout was not the counter's (a proxy, a TPM bug). */
-                        return fail(cli_exit_code(r),
-                                    "the TPM refused with a dictionary-attack lockout, but its counter is now at %u "
-                                    "of %u: try again (one failure is forgiven every %u s)",
-                                    counter, max, interval);
-                if (interval == 0)
-                        return fail(cli_exit_code(r),
-                                    "the TPM is in dictionary-attack lockout: the counter is at %u of %u and does "
-                                    "not decay (lockout interval 0); reset it with the lockout authorization",
-                                    counter, max);
-                return fail(cli_exit_code(r),
-                            "the TPM is in dictionary-attack lockout: one failure is forgiven every %u s (the counter "
-                            "is at %u of %u); try again in about %u s, or reset it with the lockout authorization",
-                            interval, counter, max, interval);
-        }
-        case EMEDIUMTYPE:
-                return fail(cli_exit_code(r), "%s is not a LUKS2 device", device);
-        case EINPROGRESS:
-                return fail(cli_exit_code(r), "%s is being re-encrypted to a new volume key: tokens and keyslots "
-                            "cannot change until that is done (cvmseal rekey %s finishes it; --status says how far)",
-                            device, device);
-        case ENOMEDIUM:
-                if (arg.token_id >= 0)
-                        return fail(cli_exit_code(r), "%s has no cvmseal token %d", device, arg.token_id);
-                return fail(cli_exit_code(r), "%s has no cvmseal token", device);
-        case EBADMSG:
-                return fail(cli_exit_code(r), "%s: the cvmseal token is malformed or damaged (-v says where)",
-                            device);
-        case EKEYREJECTED:
-                return fail(cli_exit_code(r), "%s: the unlock key opens no keyslot", device);
-        case ENOSPC:
-                return fail(cli_exit_code(r),
-                            "%s: no room left: no free keyslot or token, or the LUKS2 metadata area is full", device);
-        case EBUSY:
-                return fail(cli_exit_code(r), "%s: refusing to remove token %d: it holds the last way into the volume",
-                            device, arg.token_id);
-        case ENOTSUP:
-                if (arg.name)
-                        return fail(cli_exit_code(r), "cannot activate %s: device-mapper is not available here", arg.name);
-                return fail(cli_exit_code(r), "%s: %s", device, strerror(-r));
-        case ENOENT:
-                return fail(cli_exit_code(r), "%s: no such file or device", device);
-        case ENOKEY:
-                if (arg.hsm_provider)
-                        return fail(cli_exit_code(r), "%s: the HSM key is unavailable: the OpenSSL provider cannot be "
-                                    "loaded or cannot open the key (-v says which)", device);
-                return fail(cli_exit_code(r), "%s: the HSM key is unavailable: no PKCS#11 module, token or key matches "
-                            "the URI, or the OpenSSL provider cannot be loaded or open the key (-v says which)", device);
-        case ENOTUNIQ:
-                return fail(cli_exit_code(r), "%s: the HSM URI matches more than one key: name one (object=, id=, type=)",
-                            device);
-        case EKEYREVOKED:
-                return fail(cli_exit_code(r), "%s: the HSM refused: wrong or missing HSM PIN, or not the key the token "
-                            "was bound to (-v says which)", device);
-        case EKEYEXPIRED:
-                return fail(cli_exit_code(r), "%s: the HSM key is not fit for a binding: it must be a sensitive, "
-                            "non-extractable AES-256 or RSA key, or through an OpenSSL provider an RSA key (2048 bits "
-                            "or more) that decrypts RSA-OAEP-SHA256 or an EC P-256/P-384 key that does ECDH "
-                            "(--hsm-allow-extractable accepts an extractable one)", device);
-        case EBADE:
-                return fail(cli_exit_code(r), "%s: attestation failed", device);
-        case EPROTO:
-                return fail(cli_exit_code(r), "%s: the attestation evidence this machine gives is malformed (-v says where)",
-                            device);
-        case EEXIST:
-                return fail(cli_exit_code(r), "%s: a key of that name exists already", device);
-        default:
-                return fail(cli_exit_code(r), "%s: %s", device, strerror(-r));
-        }
+        code = cvmseal_error_message(r,
+                                     &(const struct cvmseal_error_context) {
+                                             .subject = device,
+                                             .tcti = arg.tcti,
+                                             .tpm_detail = true,
+                                             .token_id = arg.token_id,
+                                             .name = arg.name,
+                                             .hsm_provider = arg.hsm_provider != NULL,
+                                     },
+                                     msg, sizeof(msg));
+        return cli_fail(code, "%s", msg);
 }
 
-/* Reads a PIN from the terminal, without echo.  -ENOANO without a terminal: a pipeline never gets a
- * prompt. */
-static int prompt_pin(const char *prompt, cvmseal_secret **ret) {
-        _cleanup_secret_ cvmseal_secret *s = NULL;
-        struct termios old, quiet;
-        int fd, r;
+/* The PIN of --pin-file, else from the terminal (cvmseal_pin_read()): 0, or the exit code after the
+ * message. */
+static int cli_read_pin(bool confirm, cvmseal_secret **ret) {
+        int r;
 
-        fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0 || !isatty(STDIN_FILENO)) {
-                if (fd >= 0)
-                        close(fd);
-                return -ENOANO;
-        }
-        if (tcgetattr(fd, &old) < 0) {
-                close(fd);
-                return -ENOANO;
-        }
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t) ECHO;
-        quiet.c_lflag |= ICANON;
-        (void) !write(fd, prompt, strlen(prompt));
-        (void) tcsetattr(fd, TCSAFLUSH, &quiet);
+        r = cvmseal_pin_read(arg.pin_file, "PIN: ", confirm, CVMSEAL_PIN_MAX, ret);
+        if (r >= 0)
+                return 0;
+        if (arg.pin_file)
+                return r == -ENODATA ? cli_fail(EXIT_PIN, "%s: the PIN file is empty", arg.pin_file)
+                     : r == -EFBIG   ? cli_fail(EXIT_PIN, "%s: the PIN is longer than %u bytes", arg.pin_file, CVMSEAL_PIN_MAX)
+                                     : cli_fail(EXIT_OTHER, "cannot read the PIN from %s: %s", arg.pin_file, strerror(-r));
+        if (r == -ENOANO)
+                return cli_fail(EXIT_PIN, "a PIN is needed and there is no terminal to ask for it: give --pin-file FILE");
+        if (r == -EKEYREJECTED)
+                return cli_fail(EXIT_PIN, "the PINs differ");
+        return cli_fail(EXIT_PIN, "cannot read the PIN: %s", strerror(-r));
+}
 
-        r = cvmseal_secret_read_line(fd, PIN_MAX, &s);
-        (void) tcsetattr(fd, TCSAFLUSH, &old);
-        (void) !write(fd, "\n", 1);
-        close(fd);
+/* The HSM PIN of --hsm-pin-file: 0, or the exit code after the message. */
+static int cli_read_hsm_pin_file(cvmseal_secret **ret) {
+        int r;
+
+        r = cvmseal_pin_read(arg.hsm_pin_file, NULL, false, CVMSEAL_HSM_PIN_MAX, ret);
+        if (r == -ENODATA)
+                return cli_fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
+        if (r == -EFBIG)
+                return cli_fail(EXIT_HSM, "%s: the HSM PIN is longer than %u bytes", arg.hsm_pin_file, CVMSEAL_HSM_PIN_MAX);
         if (r < 0)
-                return r == -ENODATA ? -ENOANO : r;
-        *ret = s;
-        s = NULL;
+                return cli_fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
         return 0;
 }
 
-static int read_pin(bool confirm, cvmseal_secret **ret) {
-        _cleanup_secret_ cvmseal_secret *a = NULL, *b = NULL;
+/* The key of --unlock-key-file (a secret, taken byte for byte): 0, or the exit code after the message. */
+static int cli_read_unlock_key(cvmseal_secret **ret) {
         int r;
 
-        if (arg.pin_file) {
-                r = cvmseal_secret_read_file(arg.pin_file, PIN_MAX, true, ret);
-                if (r == -ENODATA)
-                        return fail(EXIT_PIN, "%s: the PIN file is empty", arg.pin_file);
-                if (r == -EFBIG)
-                        return fail(EXIT_PIN, "%s: the PIN is longer than %u bytes", arg.pin_file, PIN_MAX);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the PIN from %s: %s", arg.pin_file, strerror(-r));
-                return 0;
-        }
-
-        r = prompt_pin("PIN: ", &a);
-        if (r == -ENOANO)
-                return fail(EXIT_PIN, "a PIN is needed and there is no terminal to ask for it: give --pin-file FILE");
+        r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, ret);
+        if (r == -ENODATA)
+                return cli_fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
         if (r < 0)
-                return fail(EXIT_PIN, "cannot read the PIN: %s", strerror(-r));
-        if (confirm) {
-                r = prompt_pin("PIN (again): ", &b);
-                if (r < 0)
-                        return fail(EXIT_PIN, "cannot read the PIN: %s", strerror(-r));
-                if (cvmseal_secret_size(a) != cvmseal_secret_size(b) ||
-                    memcmp(cvmseal_secret_data(a), cvmseal_secret_data(b), cvmseal_secret_size(a)) != 0)
-                        return fail(EXIT_PIN, "the PINs differ");
-        }
-        *ret = a;
-        a = NULL;
+                return cli_fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file, strerror(-r));
         return 0;
 }
 
 /* The HSM PIN from --hsm-pin-file; the URI's pin-source or pin-value are read by the library. */
-static int read_hsm_pin(cvmseal_secret **ret) {
+static int cli_read_hsm_pin(cvmseal_secret **ret) {
         int r;
 
         *ret = NULL;
         if (!arg.hsm_pin_file) {
                 if (strstr(arg.hsm_uri, "pin-value="))
-                        log_error("warning: pin-value= puts the HSM PIN on the command line, where other users "
+                        cli_error("warning: pin-value= puts the HSM PIN on the command line, where other users "
                                   "can read it; prefer pin-source= or --hsm-pin-file");
                 /* The URI's own PIN, read here so that an unreadable pin-source is named. */
                 r = cvmseal_hsm_uri_pin(arg.hsm_uri, ret);
@@ -299,20 +172,13 @@ static int read_hsm_pin(cvmseal_secret **ret) {
                         while (src[len] && src[len] != '&' && src[len] != ';')
                                 len++;
                         if (r == -ENODATA)
-                                return fail(EXIT_HSM, "%.*s: the HSM PIN file (pin-source=) is empty", len, src);
-                        return fail(EXIT_OTHER, "cannot read the HSM PIN from %.*s (pin-source=): %s", len, src,
+                                return cli_fail(EXIT_HSM, "%.*s: the HSM PIN file (pin-source=) is empty", len, src);
+                        return cli_fail(EXIT_OTHER, "cannot read the HSM PIN from %.*s (pin-source=): %s", len, src,
                                     strerror(-r));
                 }
                 return 0;
         }
-        r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, ret);
-        if (r == -ENODATA)
-                return fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
-        if (r == -EFBIG)
-                return fail(EXIT_HSM, "%s: the HSM PIN is longer than 96 bytes", arg.hsm_pin_file);
-        if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
-        return 0;
+        return cli_read_hsm_pin_file(ret);
 }
 
 /* --hsm-provider: a name that local configuration allows.  Checked before anything else is done, so
@@ -325,29 +191,35 @@ static int check_hsm_provider(void) {
                 dir = "/etc/cvmseal";
         r = cvmseal_hsm_provider_check(arg.hsm_provider);
         if (r == -EINVAL)
-                return fail(EXIT_USAGE, "--hsm-provider: '%s' is not a bare OpenSSL provider name (letters, digits, "
+                return cli_fail(EXIT_USAGE, "--hsm-provider: '%s' is not a bare OpenSSL provider name (letters, digits, "
                             "'_', '-', '.'; never a path)", arg.hsm_provider);
         if (r == -EPERM)
-                return fail(EXIT_USAGE, "--hsm-provider: %s/cvmseal.conf does not allow the OpenSSL provider '%s' "
+                return cli_fail(EXIT_USAGE, "--hsm-provider: %s/cvmseal.conf does not allow the OpenSSL provider '%s' "
                             "(add \"hsm-provider = %s\" there)", dir, arg.hsm_provider, arg.hsm_provider);
         if (r == -EBADMSG)
-                return fail(EXIT_MALFORMED, "%s/cvmseal.conf is malformed (-v says where)", dir);
+                return cli_fail(EXIT_MALFORMED, "%s/cvmseal.conf is malformed (-v says where)", dir);
         if (r < 0)
-                return fail(EXIT_OTHER, "%s/cvmseal.conf: %s", dir, strerror(-r));
+                return cli_fail(EXIT_OTHER, "%s/cvmseal.conf: %s", dir, strerror(-r));
         return 0;
 }
 
-/* A whole small file that is no secret (a public key, a key blob), through the same careful reader. */
-static int read_small_file(const char *path, size_t max, const char *what, cvmseal_secret **ret) {
+/* A whole file that is no secret (a public key, a key blob), NUL-terminated, through the library's
+ * reader: 0, or the exit code after the message. */
+static int cli_read_text(const char *path, size_t max, const char *what, char **ret, size_t *ret_size) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size = 0;
         int r;
 
-        r = cvmseal_secret_read_file(path, max, false, ret);
-        if (r == -ENODATA)
-                return fail(EXIT_OTHER, "%s: the %s is empty", path, what);
+        r = cvmseal_read_file(path, max, &buf, &size);
+        if (r == 0 && size == 0)
+                return cli_fail(EXIT_OTHER, "%s: the %s is empty", path, what);
         if (r == -EFBIG)
-                return fail(EXIT_OTHER, "%s: the %s is longer than %zu bytes", path, what, max);
+                return cli_fail(EXIT_OTHER, "%s: the %s is longer than %zu bytes", path, what, max);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the %s %s: %s", what, path, strerror(-r));
+                return cli_fail(EXIT_OTHER, "cannot read the %s %s: %s", what, path, strerror(-r));
+        *ret = (char *) TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
         return 0;
 }
 
@@ -357,134 +229,73 @@ static int check_hsm_uri(void) {
 
         if (arg.hsm_provider)
                 /* An OSSL_STORE URI: its provider parses it. */
-                return strlen(arg.hsm_uri) > 4096 ? fail(EXIT_USAGE, "--hsm: the URI is longer than 4096 bytes") : 0;
+                return strlen(arg.hsm_uri) > 4096 ? cli_fail(EXIT_USAGE, "--hsm: the URI is longer than 4096 bytes") : 0;
         r = cvmseal_hsm_uri_public(arg.hsm_uri, &public_uri);
         if (r == -EINVAL)
-                return fail(EXIT_USAGE, "--hsm: not a valid pkcs11: URI (RFC 7512)");
+                return cli_fail(EXIT_USAGE, "--hsm: not a valid pkcs11: URI (RFC 7512)");
         if (r < 0)
-                return fail(EXIT_OTHER, "--hsm: %s", strerror(-r));
+                return cli_fail(EXIT_OTHER, "--hsm: %s", strerror(-r));
         free(public_uri);
-        return 0;
-}
-
-/* A JSON document from a file ("-": standard input): exactly one document, white space around it at
- * most.  -EPROTO when it is not that (empty, not JSON, trailing text). */
-static int read_json_file(const char *path, char **ret_text, json_object **ret) {
-        _cleanup_secret_ cvmseal_secret *s = NULL;
-        json_tokener *tok;
-        json_object *j;
-        size_t n, end;
-        char *text;
-        int r;
-
-        /* Not a secret, but the same careful reader (size limit, "-"). */
-        r = cvmseal_secret_read_file(path, 4U << 20, false, &s);
-        if (r == -ENODATA)
-                return -EPROTO;
-        if (r < 0)
-                return r;
-        n = cvmseal_secret_size(s);
-        text = strndup((const char *) cvmseal_secret_data(s), n);
-        if (!text)
-                return -ENOMEM;
-        if (strlen(text) != n) {
-                free(text);
-                return -EPROTO; /* a NUL inside */
-        }
-
-        tok = json_tokener_new();
-        if (!tok) {
-                free(text);
-                return -ENOMEM;
-        }
-        j = json_tokener_parse_ex(tok, text, (int) n);
-        end = json_tokener_get_parse_end(tok);
-        if (!j || json_tokener_get_error(tok) != json_tokener_success || strspn(text + end, " \t\r\n") != n - end) {
-                json_object_put(j);
-                json_tokener_free(tok);
-                free(text);
-                return -EPROTO;
-        }
-        json_tokener_free(tok);
-
-        if (ret_text)
-                *ret_text = text;
-        else
-                free(text);
-        *ret = j;
         return 0;
 }
 
 /* Reads --attest-policy: its exact text, which the library checks and stores.  0, or the exit code
  * (after the message). */
 static int read_attest_policy(char **ret_text) {
-        _cleanup_(json_putp) json_object *policy = NULL;
+        _cleanup_(json_object_putp) json_object *policy = NULL;
         int r;
 
-        r = read_json_file(arg.attest_policy, ret_text, &policy);
+        r = cvmseal_read_json_file(arg.attest_policy, 4U << 20, ret_text, &policy);
         if (r == -EPROTO)
-                return fail(EXIT_MALFORMED, "%s: the attestation policy is not one JSON document", arg.attest_policy);
+                return cli_fail(EXIT_MALFORMED, "%s: the attestation policy is not one JSON document", arg.attest_policy);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the attestation policy %s: %s", arg.attest_policy, strerror(-r));
+                return cli_fail(EXIT_OTHER, "cannot read the attestation policy %s: %s", arg.attest_policy, strerror(-r));
         return 0;
 }
 
 static int verb_attest_collect(void) {
-        _cleanup_(json_putp) json_object *evidence = NULL;
+        _cleanup_(json_object_putp) json_object *evidence = NULL;
         uint8_t nonce[64];
-        size_t n = 0;
+        size_t n = arg.nonce ? strlen(arg.nonce) / 2 : 0;
         int r;
 
-        if (arg.nonce) {
-                n = strlen(arg.nonce) / 2;
-                for (size_t i = 0; i < n; i++)
-                        sscanf(arg.nonce + 2 * i, "%2hhx", &nonce[i]);
-        } else {
-                FILE *f = fopen("/dev/urandom", "re");
-
-                n = 32;
-                if (!f || fread(nonce, 1, n, f) != n) {
-                        if (f)
-                                fclose(f);
-                        return fail(EXIT_OTHER, "cannot read /dev/urandom for a nonce");
-                }
-                fclose(f);
-        }
-
-        r = cvmseal_attest_collect(arg.tcti, nonce, n, &evidence);
+        /* --nonce is hex (checked by cli_parse); without it the library makes a fresh one. */
+        for (size_t i = 0; i < n; i++)
+                sscanf(arg.nonce + 2 * i, "%2hhx", &nonce[i]);
+        r = cvmseal_attest_collect(arg.tcti, arg.nonce ? nonce : NULL, n, &evidence);
         if (r < 0)
-                return fail_errno(r, "attest collect");
-        print_json(evidence);
+                return cli_fail_errno(r, "attest collect");
+        cli_print_json(evidence);
         return EXIT_OK;
 }
 
 static int verb_attest_verify(void) {
-        _cleanup_(json_putp) json_object *evidence = NULL, *policy = NULL, *result = NULL;
+        _cleanup_(json_object_putp) json_object *evidence = NULL, *policy = NULL, *result = NULL;
         json_object *failures;
         bool pass;
         int r;
 
-        r = read_json_file(arg.attest_policy, NULL, &policy);
+        r = cvmseal_read_json_file(arg.attest_policy, 4U << 20, NULL, &policy);
         if (r == -EPROTO)
-                return fail(EXIT_MALFORMED, "%s: the policy is not one JSON document", arg.attest_policy);
+                return cli_fail(EXIT_MALFORMED, "%s: the policy is not one JSON document", arg.attest_policy);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the policy %s: %s", arg.attest_policy, strerror(-r));
-        r = read_json_file(arg.evidence, NULL, &evidence);
+                return cli_fail(EXIT_OTHER, "cannot read the policy %s: %s", arg.attest_policy, strerror(-r));
+        r = cvmseal_read_json_file(arg.evidence, 4U << 20, NULL, &evidence);
         if (r == -EPROTO)
-                return fail(EXIT_MALFORMED, "%s: the evidence is not one JSON document", arg.evidence);
+                return cli_fail(EXIT_MALFORMED, "%s: the evidence is not one JSON document", arg.evidence);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the evidence %s: %s", arg.evidence, strerror(-r));
+                return cli_fail(EXIT_OTHER, "cannot read the evidence %s: %s", arg.evidence, strerror(-r));
 
         r = cvmseal_attest_verify(evidence, policy, &result);
         if (r == -EBADMSG)
-                return fail(EXIT_MALFORMED, "%s: the evidence or the policy is malformed (-v says where)", arg.evidence);
+                return cli_fail(EXIT_MALFORMED, "%s: the evidence or the policy is malformed (-v says where)", arg.evidence);
         if (r < 0)
-                return fail(EXIT_OTHER, "attest verify: %s", strerror(-r));
+                return cli_fail(EXIT_OTHER, "attest verify: %s", strerror(-r));
 
         pass = strcmp(json_object_get_string(json_object_object_get(result, "verdict")), "pass") == 0;
         failures = json_object_object_get(result, "failures");
         if (arg.json)
-                print_json(result);
+                cli_print_json(result);
         else {
                 printf("%s\n", pass ? "pass" : "fail");
                 for (size_t i = 0; i < json_object_array_length(failures); i++)
@@ -493,27 +304,8 @@ static int verb_attest_verify(void) {
         return pass ? EXIT_OK : EXIT_ATTESTATION;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n);
-
-/* Writes data to a new file of mode 0600 (never over an existing one). */
-static int write_new_file(const char *path, const void *data, size_t size) {
-        int fd, r;
-
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return -errno;
-        r = write_all(fd, data, size);
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r >= 0)
-                r = -errno;
-        if (r < 0)
-                (void) unlink(path);
-        return r;
-}
-
 static int verb_hsm_keygen_provider(void) {
-        _cleanup_(json_putp) json_object *info = NULL;
+        _cleanup_(json_object_putp) json_object *info = NULL;
         const char *pem;
         uint8_t *blob = NULL;
         size_t size = 0;
@@ -523,35 +315,35 @@ static int verb_hsm_keygen_provider(void) {
         if (r != 0)
                 return r;
         if (access(arg.hsm_key_blob, F_OK) == 0)
-                return fail(EXIT_OTHER, "%s exists already: hsm keygen never writes over a key blob", arg.hsm_key_blob);
+                return cli_fail(EXIT_OTHER, "%s exists already: hsm keygen never writes over a key blob", arg.hsm_key_blob);
         if (arg.output && strcmp(arg.output, "-") != 0 && access(arg.output, F_OK) == 0)
-                return fail(EXIT_OTHER, "%s exists already", arg.output);
+                return cli_fail(EXIT_OTHER, "%s exists already", arg.output);
 
         r = cvmseal_hsm_provider_keygen(arg.hsm_provider, arg.hsm_uri, &blob, &size, &info);
         if (r == -EINVAL)
-                return fail(EXIT_USAGE, "hsm keygen: the URI must name the key blob by {key-blob} (AziHSM: "
+                return cli_fail(EXIT_USAGE, "hsm keygen: the URI must name the key blob by {key-blob} (AziHSM: "
                             "azihsm://{key-blob};type=rsa)");
         if (r < 0)
-                return fail_errno(r, "hsm keygen");
-        r = write_new_file(arg.hsm_key_blob, blob, size);
+                return cli_fail_errno(r, "hsm keygen");
+        r = cvmseal_write_file(arg.hsm_key_blob, blob, size, CVMSEAL_WRITE_NEW);
         free(blob);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot write the key blob %s: %s", arg.hsm_key_blob, strerror(-r));
+                return cli_fail(EXIT_OTHER, "cannot write the key blob %s: %s", arg.hsm_key_blob, strerror(-r));
         pem = json_object_get_string(json_object_object_get(info, "public-key"));
         if (arg.output) {
                 if (strcmp(arg.output, "-") == 0)
                         fputs(pem, stdout);
                 else {
-                        r = write_new_file(arg.output, pem, strlen(pem));
+                        r = cvmseal_write_file(arg.output, pem, strlen(pem), CVMSEAL_WRITE_NEW);
                         if (r < 0)
-                                return fail(EXIT_OTHER, "cannot write the public key %s: %s", arg.output, strerror(-r));
+                                return cli_fail(EXIT_OTHER, "cannot write the public key %s: %s", arg.output, strerror(-r));
                 }
         }
         json_object_object_add(info, "key-blob", json_object_new_string(arg.hsm_key_blob));
         if (arg.json)
-                print_json(info);
+                cli_print_json(info);
         else
-                log_info("Created a key (%s) through the OpenSSL provider %s; its key blob is %s (%zu bytes), its "
+                cli_info("Created a key (%s) through the OpenSSL provider %s; its key blob is %s (%zu bytes), its "
                          "fingerprint (SHA-256 of the public key) %s.",
                          json_object_get_string(json_object_object_get(info, "mechanism")), arg.hsm_provider,
                          arg.hsm_key_blob, size, json_object_get_string(json_object_object_get(info, "fingerprint")));
@@ -560,7 +352,7 @@ static int verb_hsm_keygen_provider(void) {
 
 static int verb_hsm_keygen(void) {
         _cleanup_secret_ cvmseal_secret *pin = NULL;
-        _cleanup_(json_putp) json_object *info = NULL;
+        _cleanup_(json_object_putp) json_object *info = NULL;
         int r;
 
         if (arg.hsm_provider)
@@ -568,81 +360,55 @@ static int verb_hsm_keygen(void) {
         r = check_hsm_uri();
         if (r != 0)
                 return r;
-        r = read_hsm_pin(&pin);
+        r = cli_read_hsm_pin(&pin);
         if (r != 0)
                 return r;
         r = cvmseal_hsm_keygen(arg.hsm_uri, pin, &info);
         if (r == -EINVAL)
-                return fail(EXIT_USAGE, "hsm keygen: the URI must name the key (object= or id=) and a type of "
+                return cli_fail(EXIT_USAGE, "hsm keygen: the URI must name the key (object= or id=) and a type of "
                             "secret-key (AES-256) or private (RSA-3072)");
         if (r < 0)
-                return fail_errno(r, "hsm keygen");
+                return cli_fail_errno(r, "hsm keygen");
         if (arg.json)
-                print_json(info);
+                cli_print_json(info);
         else
-                log_info("Created an HSM key (%s): %s", json_object_get_string(json_object_object_get(info, "mechanism")),
+                cli_info("Created an HSM key (%s): %s", json_object_get_string(json_object_object_get(info, "mechanism")),
                          json_object_get_string(json_object_object_get(info, "uri")));
         return EXIT_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 static int verb_srk_export(void) {
-        _cleanup_(json_putp) json_object *info = NULL;
+        _cleanup_(json_object_putp) json_object *info = NULL;
         bool to_stdout = !arg.output || strcmp(arg.output, "-") == 0;
-        uint8_t *pub = NULL;
+        _cleanup_free_ uint8_t *pub = NULL;
         size_t size = 0;
-        int r, fd;
+        int r;
 
         if (to_stdout && !arg.json && isatty(STDOUT_FILENO))
-                return fail(EXIT_USAGE, "srk export writes binary data: give --output FILE, redirect standard "
+                return cli_fail(EXIT_USAGE, "srk export writes binary data: give --output FILE, redirect standard "
                             "output, or use --json");
 
         r = cvmseal_srk_export(arg.tcti, arg.create, &pub, &size, &info);
         if (r == -EREMCHG)
-                return fail(EXIT_OTHER, "this TPM has no SRK at 0x%08x: enroll a volume first, or give --create to "
+                return cli_fail(EXIT_OTHER, "this TPM has no SRK at 0x%08x: enroll a volume first, or give --create to "
                             "create the standard ECC P-256 SRK", (unsigned) CVMSEAL_SRK_HANDLE);
         if (r == -EOPNOTSUPP)
-                return fail(EXIT_OTHER, "the key at 0x%08x is not a storage key that offline sealing can use (-v "
+                return cli_fail(EXIT_OTHER, "the key at 0x%08x is not a storage key that offline sealing can use (-v "
                             "says why)", (unsigned) CVMSEAL_SRK_HANDLE);
         if (r < 0)
-                return fail_errno(r, "srk export");
+                return cli_fail_errno(r, "srk export");
 
         if (!to_stdout || !arg.json) {
-                fd = to_stdout ? STDOUT_FILENO : open(arg.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                if (fd < 0) {
-                        r = -errno;
-                        free(pub);
-                        return fail(EXIT_OTHER, "cannot write %s: %s", arg.output, strerror(-r));
-                }
-                r = write_all(fd, pub, size);
-                if (!to_stdout && close(fd) < 0 && r == 0)
-                        r = -errno;
-                if (r < 0) {
-                        free(pub);
-                        return fail(EXIT_OTHER, "cannot write %s: %s", to_stdout ? "standard output" : arg.output,
-                                    strerror(-r));
-                }
+                r = cvmseal_write_file(to_stdout ? "-" : arg.output, pub, size, 0);
+                if (r < 0)
+                        return cli_fail(EXIT_OTHER, "cannot write %s: %s", to_stdout ? "standard output" : arg.output,
+                                        strerror(-r));
         }
-        free(pub);
 
         if (arg.json)
-                print_json(info);
+                cli_print_json(info);
         else
-                log_info("SRK 0x%08x (%s), name %s%s%s", (unsigned) CVMSEAL_SRK_HANDLE,
+                cli_info("SRK 0x%08x (%s), name %s%s%s", (unsigned) CVMSEAL_SRK_HANDLE,
                          json_object_get_string(json_object_object_get(info, "key")),
                          json_object_get_string(json_object_object_get(info, "name")),
                          to_stdout ? "" : ", written to ", to_stdout ? "" : arg.output);
@@ -653,192 +419,155 @@ static int verb_srk_export(void) {
  * pcr-values document, whose PCRs (those of --tpm2-pcrs, else all it has) become p->pcr_mask. */
 static int read_offline_inputs(struct cvmseal_enroll_params *p, uint8_t **ret_srk_pub, char **ret_pcr_values,
                                json_object **ret_srk) {
-        _cleanup_secret_ cvmseal_secret *s = NULL;
-        _cleanup_(json_putp) json_object *doc = NULL, *info = NULL;
-        uint8_t *pub = NULL;
+        _cleanup_(json_object_putp) json_object *doc = NULL, *info = NULL;
+        _cleanup_free_ uint8_t *pub = NULL;
         char *text = NULL;
         uint32_t mask = 0;
-        size_t n;
+        size_t n = 0;
         int r;
 
-        /* Not secrets, but the same careful reader (a size limit, "-"). */
-        r = cvmseal_secret_read_file(arg.srk_pub_file, 4096, false, &s);
-        if (r == -ENODATA || r == -EFBIG)
-                return fail(EXIT_MALFORMED, "%s: not an SRK public area (a marshalled TPM2B_PUBLIC, as 'cvmseal srk "
+        r = cvmseal_read_file(arg.srk_pub_file, 4096, &pub, &n);
+        if ((r == 0 && n == 0) || r == -EFBIG)
+                return cli_fail(EXIT_MALFORMED, "%s: not an SRK public area (a marshalled TPM2B_PUBLIC, as 'cvmseal srk "
                             "export' writes)", arg.srk_pub_file);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the SRK public area %s: %s", arg.srk_pub_file, strerror(-r));
-        r = cvmseal_srk_public_info(cvmseal_secret_data(s), cvmseal_secret_size(s), &info);
+                return cli_fail(EXIT_OTHER, "cannot read the SRK public area %s: %s", arg.srk_pub_file, strerror(-r));
+        r = cvmseal_srk_public_info(pub, n, &info);
         if (r == -EBADMSG)
-                return fail(EXIT_MALFORMED, "%s: not an SRK public area (a marshalled TPM2B_PUBLIC, as 'cvmseal srk "
+                return cli_fail(EXIT_MALFORMED, "%s: not an SRK public area (a marshalled TPM2B_PUBLIC, as 'cvmseal srk "
                             "export' writes)", arg.srk_pub_file);
         if (r == -EOPNOTSUPP)
-                return fail(EXIT_OTHER, "%s: not a storage key that offline sealing can use (an RSA or ECC "
+                return cli_fail(EXIT_OTHER, "%s: not a storage key that offline sealing can use (an RSA or ECC "
                             "restricted decryption key with AES-CFB, nameAlg sha256 or sha384; -v says why)",
                             arg.srk_pub_file);
         if (r < 0)
-                return fail(EXIT_OTHER, "%s: %s", arg.srk_pub_file, strerror(-r));
+                return cli_fail(EXIT_OTHER, "%s: %s", arg.srk_pub_file, strerror(-r));
 
-        r = read_json_file(arg.pcr_values_file, &text, &doc);
+        r = cvmseal_read_json_file(arg.pcr_values_file, 4U << 20, &text, &doc);
         if (r == -EPROTO)
-                return fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document", arg.pcr_values_file);
+                return cli_fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document", arg.pcr_values_file);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the pcr-values document %s: %s", arg.pcr_values_file, strerror(-r));
+                return cli_fail(EXIT_OTHER, "cannot read the pcr-values document %s: %s", arg.pcr_values_file, strerror(-r));
         r = cvmseal_pcr_values_select(text, strlen(text), arg.pcrs_given ? arg.pcr_mask : 0, &mask);
         if (r == -EDOM) {
                 free(text);
-                return fail(EXIT_USAGE, arg.pcrs_given ? "%s lacks a value for a PCR of --tpm2-pcrs (-v says which)"
+                return cli_fail(EXIT_USAGE, arg.pcrs_given ? "%s lacks a value for a PCR of --tpm2-pcrs (-v says which)"
                                                        : "%s has no PCR value to seal to", arg.pcr_values_file);
         }
         if (r < 0) {
                 free(text);
-                return fail(r == -EBADMSG ? EXIT_MALFORMED : EXIT_OTHER, "%s: %s", arg.pcr_values_file,
+                return cli_fail(r == -EBADMSG ? EXIT_MALFORMED : EXIT_OTHER, "%s: %s", arg.pcr_values_file,
                             r == -EBADMSG ? "not a pcr-values document ({\"sha256\": {\"7\": \"<hex>\"}}; -v says where)"
                                           : strerror(-r));
         }
 
-        n = cvmseal_secret_size(s);
-        pub = malloc(n);
-        if (!pub) {
-                free(text);
-                return fail(EXIT_OTHER, "out of memory");
-        }
-        memcpy(pub, cvmseal_secret_data(s), n);
         p->srk_public = pub;
         p->srk_public_size = n;
         p->pcr_values = text;
         p->pcr_mask = mask;
-        *ret_srk_pub = pub;
+        *ret_srk_pub = TAKE_PTR(pub);
         *ret_pcr_values = text;
-        *ret_srk = info;
-        info = NULL;
+        *ret_srk = TAKE_PTR(info);
         return 0;
 }
 
-static int verb_enroll(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL, *pin = NULL, *hsm_pin = NULL, *public_key = NULL, *hsm_blob = NULL,
-                                        *hsm_public = NULL;
-        char *policy_text = NULL, *public_key_text = NULL;
-        struct cvmseal_enroll_params p = {
-                .tcti = arg.tcti,
-                .pcr_mask = arg.pcr_mask,
-                .recovery_key = arg.recovery_key,
-                .no_lock_pcr = arg.no_lock_pcr,
-        };
-        struct cvmseal_enroll_result res = {};
-        _cleanup_(json_putp) json_object *srk = NULL;
-        uint8_t *srk_pub = NULL;
-        char *pcr_values = NULL;
-        uint32_t sealed_mask = arg.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR);
+/* What enroll reads before it starts, freed together. */
+struct enroll_inputs {
+        cvmseal_secret *key, *pin, *hsm_pin;
+        char *hsm_blob, *hsm_public, *public_key, *policy, *pcr_values;
+        uint8_t *srk_pub;
+        json_object *srk;             /* offline: the target's SRK, described */
+};
+
+static void enroll_inputs_done(struct enroll_inputs *in) {
+        cvmseal_secret_free(in->key);
+        cvmseal_secret_free(in->pin);
+        cvmseal_secret_free(in->hsm_pin);
+        free(in->hsm_blob);
+        free(in->hsm_public);
+        free(in->public_key);
+        free(in->policy);
+        free(in->pcr_values);
+        free(in->srk_pub);
+        json_object_put(in->srk);
+}
+
+/* --hsm and its companions into p. */
+static int enroll_read_hsm(struct cvmseal_enroll_params *p, struct enroll_inputs *in) {
         int r;
 
-        if (arg.unlock_key_file) {
-                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-                if (r == -ENODATA)
-                        return fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
-                                    strerror(-r));
-        } else {
-                /* The way in is another token (docs/migration.md). */
-                p.unlock_with_token = true;
-                p.unlock_token_id = arg.unlock_token_id;
-                p.wipe_token = arg.wipe_token;
-        }
-
-        if (arg.tpm2_pin) {
-                r = read_pin(true, &pin);
-                if (r != 0)
-                        return r;
-                p.pin = pin;
-        }
         if (arg.hsm_provider && !arg.hsm_public_key) {
                 /* This machine's HSM: its provider must be allowed here, before any TPM command. */
                 r = check_hsm_provider();
                 if (r != 0)
                         return r;
         }
-        if (arg.hsm_uri) {
-                r = check_hsm_uri();
-                if (r != 0)
-                        return r;
-                if (!arg.hsm_provider) {
-                        r = read_hsm_pin(&hsm_pin);
-                        if (r != 0)
-                                return r;
-                }
-                p.hsm_uri = arg.hsm_uri;
-                p.hsm_pin = hsm_pin;
-                p.hsm_allow_extractable = arg.hsm_allow_extractable;
-                p.hsm_provider = arg.hsm_provider;
-        }
+        r = check_hsm_uri();
+        if (r == 0 && !arg.hsm_provider)
+                r = cli_read_hsm_pin(&in->hsm_pin);
+        if (r != 0)
+                return r;
+        p->hsm_uri = arg.hsm_uri;
+        p->hsm_pin = in->hsm_pin;
+        p->hsm_allow_extractable = arg.hsm_allow_extractable;
+        p->hsm_provider = arg.hsm_provider;
         if (arg.hsm_key_blob) {
-                r = read_small_file(arg.hsm_key_blob, 8192, "key blob", &hsm_blob);
+                r = cli_read_text(arg.hsm_key_blob, 8192, "key blob", &in->hsm_blob, &p->hsm_key_blob_size);
                 if (r != 0)
                         return r;
-                p.hsm_key_blob = cvmseal_secret_data(hsm_blob);
-                p.hsm_key_blob_size = cvmseal_secret_size(hsm_blob);
+                p->hsm_key_blob = (const uint8_t *) in->hsm_blob;
         }
         if (arg.hsm_public_key) {
-                _cleanup_secret_ cvmseal_secret *file = NULL;
-
-                /* The text, NUL-terminated, in a buffer freed with the others. */
-                r = read_small_file(arg.hsm_public_key, 64 * 1024, "HSM public key", &file);
+                r = cli_read_text(arg.hsm_public_key, 64 * 1024, "HSM public key", &in->hsm_public, NULL);
                 if (r != 0)
                         return r;
-                hsm_public = cvmseal_secret_new(cvmseal_secret_size(file) + 1);
-                if (!hsm_public)
-                        return fail(EXIT_OTHER, "out of memory");
-                memcpy((void *) cvmseal_secret_data(hsm_public), cvmseal_secret_data(file), cvmseal_secret_size(file));
-                p.hsm_public_key = (const char *) cvmseal_secret_data(hsm_public);
+                p->hsm_public_key = in->hsm_public;
         }
+        return 0;
+}
 
-        if (arg.attest_policy) {
-                r = read_attest_policy(&policy_text);
-                if (r != 0)
-                        return r;
-                p.attest_policy = policy_text;
+/* Every file and PIN enroll needs, into p: 0, or the exit code after the message. */
+static int enroll_read(struct cvmseal_enroll_params *p, struct enroll_inputs *in) {
+        int r = 0;
+
+        if (arg.unlock_key_file)
+                r = cli_read_unlock_key(&in->key);
+        else {
+                /* The way in is another token (docs/migration.md). */
+                p->unlock_with_token = true;
+                p->unlock_token_id = arg.unlock_token_id;
+                p->wipe_token = arg.wipe_token;
         }
+        if (r == 0 && arg.tpm2_pin)
+                r = cli_read_pin(true, &in->pin);
+        p->pin = in->pin;
+        if (r == 0 && arg.hsm_uri)
+                r = enroll_read_hsm(p, in);
+        if (r == 0 && arg.attest_policy)
+                r = read_attest_policy(&in->policy);
+        p->attest_policy = in->policy;
+        if (r == 0 && arg.tpm2_public_key)
+                r = cli_read_text(arg.tpm2_public_key, 64 * 1024, "public key", &in->public_key, NULL);
+        p->tpm2_public_key = in->public_key;
+        if (r == 0 && arg.srk_pub_file)
+                r = read_offline_inputs(p, &in->srk_pub, &in->pcr_values, &in->srk);
+        return r;
+}
 
-        if (arg.tpm2_public_key) {
-                /* A public key: not a secret, but the same careful reader (size limit, "-"). */
-                r = cvmseal_secret_read_file(arg.tpm2_public_key, 64 * 1024, false, &public_key);
-                if (r == -ENODATA)
-                        return fail(EXIT_OTHER, "%s: the public key file is empty", arg.tpm2_public_key);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the public key %s: %s", arg.tpm2_public_key, strerror(-r));
-                public_key_text = strndup((const char *) cvmseal_secret_data(public_key), cvmseal_secret_size(public_key));
-                if (!public_key_text)
-                        return fail(EXIT_OTHER, "out of memory");
-                p.tpm2_public_key = public_key_text;
-        }
-
-        if (arg.srk_pub_file) {
-                r = read_offline_inputs(&p, &srk_pub, &pcr_values, &srk);
-                if (r != 0) {
-                        free(policy_text);
-                        return r;
-                }
-                sealed_mask = p.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR);
-        }
-
-        r = cvmseal_enroll(arg.device, key, &p, &res);
-        free(public_key_text);
-        free(policy_text);
-        free(srk_pub);
-        free(pcr_values);
+/* enroll's refusals that its options explain better than the error table. */
+static int enroll_fail(int r) {
         if ((r == -EKEYREJECTED || r == -EINVAL) && arg.tpm2_public_key)
-                return fail(EXIT_OTHER, "%s: not a usable signing key (a PEM public key, RSA 2048-4096 or ECC P-256), "
+                return cli_fail(EXIT_OTHER, "%s: not a usable signing key (a PEM public key, RSA 2048-4096 or ECC P-256), "
                             "or --tpm2-pcrs names the lock PCR %u, which a signed policy never covers",
                             arg.tpm2_public_key, CVMSEAL_LOCK_PCR);
         if (r == -EBADMSG && arg.attest_policy)
-                return fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
+                return cli_fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
         if (r == -EKEYREJECTED && arg.hsm_public_key)
-                return fail(EXIT_OTHER, "%s: not a usable HSM public key (a PEM public key, RSA 2048-8192 or EC P-256 "
+                return cli_fail(EXIT_OTHER, "%s: not a usable HSM public key (a PEM public key, RSA 2048-8192 or EC P-256 "
                             "or P-384), or the unlock key opens no keyslot", arg.hsm_public_key);
-        if (p.unlock_with_token && (r == -ENOMEDIUM || r == -ENOPROTOOPT || r == -ENOANO || r == -EKEYREJECTED ||
+        if (!arg.unlock_key_file && (r == -ENOMEDIUM || r == -ENOPROTOOPT || r == -ENOANO || r == -EKEYREJECTED ||
                                     r == -EOPNOTSUPP))
-                return fail(r == -ENOANO ? EXIT_PIN : r == -ENOMEDIUM ? EXIT_NO_TOKEN : EXIT_OTHER, "%s: %s", arg.device,
+                return cli_fail(r == -ENOANO ? EXIT_PIN : r == -ENOMEDIUM ? EXIT_NO_TOKEN : EXIT_OTHER, "%s: %s", arg.device,
                             r == -ENOMEDIUM    ? "there is no such token (--unlock-token)"
                             : r == -ENOPROTOOPT ? "nothing here can open a token of that type: libcryptsetup has no "
                                                   "plugin for it in its token directory (clevis tokens need clevis "
@@ -848,102 +577,125 @@ static int verb_enroll(void) {
                             : r == -EOPNOTSUPP  ? "--unlock-token needs libcryptsetup 2.6 or later"
                                                 : "the token did not give its keyslot's secret (its TPM policy, no "
                                                   "TPM, or its program failed: -v says why); nothing was changed");
-        if (r < 0)
-                return fail_errno(r, arg.device);
+        return cli_fail_errno(r, arg.device);
+}
 
-        if (arg.json) {
-                _cleanup_(json_putp) json_object *j = json_object_new_object(), *pcrs = json_object_new_array();
+static void enroll_print_json(const struct cvmseal_enroll_result *res, uint32_t sealed_mask, json_object *srk, bool pin) {
+        _cleanup_(json_object_putp) json_object *j = json_object_new_object(), *pcrs = json_object_new_array();
 
-                for (unsigned i = 0; i < CVMSEAL_PCR_MAX; i++)
-                        if (sealed_mask & (UINT32_C(1) << i))
-                                json_object_array_add(pcrs, json_object_new_int((int) i));
-                json_object_object_add(j, "device", json_object_new_string(arg.device));
-                json_object_object_add(j, "token", json_object_new_int(res.token_id));
-                json_object_object_add(j, "keyslot", json_object_new_int(res.keyslot));
-                json_object_object_add(j, "pcrs", pcrs);
-                pcrs = NULL;
-                json_object_object_add(j, "verified", json_object_new_boolean(res.verified));
-                if (arg.tpm2_public_key)
-                        json_object_object_add(j, "signed-policy", json_object_new_boolean(true));
-                if (srk) {
-                        /* Offline: sealed for that SRK; not verified by unsealing (no TPM was used). */
-                        json_object_object_add(j, "offline", json_object_new_boolean(true));
-                        json_object_object_add(j, "srk-name", json_object_get(json_object_object_get(srk, "name")));
-                }
-                json_object_object_add(j, "pin", json_object_new_boolean(pin != NULL));
-                json_object_object_add(j, "hsm", json_object_new_boolean(arg.hsm_uri != NULL));
-                if (arg.hsm_provider)
-                        json_object_object_add(j, "hsm-provider", json_object_new_string(arg.hsm_provider));
-                if (arg.hsm_public_key)
-                        /* Bound to the public key alone: the HSM was not asked to decrypt. */
-                        json_object_object_add(j, "hsm-offline", json_object_new_boolean(true));
-                if (p.wipe_token && res.wiped_token >= 0) {
-                        _cleanup_(json_putp) json_object *slots = json_object_new_array();
-
-                        for (unsigned i = 0; i < 32; i++)
-                                if (res.wiped_keyslots & (UINT32_C(1) << i))
-                                        json_object_array_add(slots, json_object_new_int((int) i));
-                        json_object_object_add(j, "removed-token", json_object_new_int(res.wiped_token));
-                        json_object_object_add(j, "removed-keyslots", slots);
-                        slots = NULL;
-                }
-                if (res.recovery_key) {
-                        json_object_object_add(j, "recovery-keyslot", json_object_new_int(res.recovery_keyslot));
-                        json_object_object_add(j, "recovery-key",
-                                               json_object_new_string((const char *) cvmseal_secret_data(res.recovery_key)));
-                }
-                print_json(j);
-                if (res.recovery_key) {
-                        /* json-c holds copies of the key: its string and the serialization. */
-                        const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
-                        const char *copy = json_object_get_string(json_object_object_get(j, "recovery-key"));
-
-                        explicit_bzero((char *) text, strlen(text));
-                        explicit_bzero((char *) copy, strlen(copy));
-                }
-        } else {
-                log_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res.token_id, res.keyslot,
-                         arg.hsm_uri ? " with the vTPM and the HSM key" : "");
-                if (p.wipe_token && res.wiped_token >= 0) {
-                        char slots[96] = "";
-
-                        for (unsigned i = 0; i < 32; i++)
-                                if (res.wiped_keyslots & (UINT32_C(1) << i))
-                                        snprintf(slots + strlen(slots), sizeof(slots) - strlen(slots), "%s%u",
-                                                 *slots ? ", " : "", i);
-                        log_info("Removed token %d%s%s%s.", res.wiped_token, *slots ? " and keyslot " : "", slots,
-                                 *slots ? "" : " (its keyslot stays: another token uses it)");
-                }
-                if (arg.hsm_public_key)
-                        log_info("The HSM share was encrypted to the public key %s alone: no HSM was asked to decrypt "
-                                 "it, so it is not verified. The first unlock on the machine whose HSM holds that key "
-                                 "proves it.", arg.hsm_public_key);
-                if (srk)
-                        log_info("Sealed offline for the TPM whose SRK is %s (%s). No TPM was used, so the secret "
-                                 "was not unsealed to check it: the keyslot opens with the derived passphrase and "
-                                 "the token reads back. The first unlock on the target proves the rest.",
-                                 json_object_get_string(json_object_object_get(srk, "name")),
-                                 json_object_get_string(json_object_object_get(srk, "key")));
-                else if (!res.verified && arg.hsm_public_key)
-                        ; /* said above */
-                else if (!res.verified && arg.tpm2_public_key)
-                        log_info("Sealed to policies signed by %s. No signed policy for this boot state is installed "
-                                 "yet, so the secret was not unsealed to check it: sign the PCR values with 'cvmseal "
-                                 "policy sign' and install the result.", arg.tpm2_public_key);
-                else if (!res.verified)
-                        log_info("The lock PCR %u is extended in this boot: the token is sealed to its value from "
-                                 "before the lock and first unseals at the next boot (it was not unsealed to check).",
-                                 CVMSEAL_LOCK_PCR);
-                if (res.recovery_key) {
-                        log_info("Recovery key (keyslot %d). It is shown this once: write it down and keep it "
-                                 "away from this machine.", res.recovery_keyslot);
-                        printf("%s\n", (const char *) cvmseal_secret_data(res.recovery_key));
-                }
+        for (unsigned i = 0; i < CVMSEAL_PCR_MAX; i++)
+                if (sealed_mask & (UINT32_C(1) << i))
+                        json_object_array_add(pcrs, json_object_new_int((int) i));
+        json_object_object_add(j, "device", json_object_new_string(arg.device));
+        json_object_object_add(j, "token", json_object_new_int(res->token_id));
+        json_object_object_add(j, "keyslot", json_object_new_int(res->keyslot));
+        json_object_object_add(j, "pcrs", TAKE_PTR(pcrs));
+        json_object_object_add(j, "verified", json_object_new_boolean(res->verified));
+        if (arg.tpm2_public_key)
+                json_object_object_add(j, "signed-policy", json_object_new_boolean(true));
+        if (srk) {
+                /* Offline: sealed for that SRK; not verified by unsealing (no TPM was used). */
+                json_object_object_add(j, "offline", json_object_new_boolean(true));
+                json_object_object_add(j, "srk-name", json_object_get(json_object_object_get(srk, "name")));
         }
+        json_object_object_add(j, "pin", json_object_new_boolean(pin));
+        json_object_object_add(j, "hsm", json_object_new_boolean(arg.hsm_uri != NULL));
+        if (arg.hsm_provider)
+                json_object_object_add(j, "hsm-provider", json_object_new_string(arg.hsm_provider));
+        if (arg.hsm_public_key)
+                /* Bound to the public key alone: the HSM was not asked to decrypt. */
+                json_object_object_add(j, "hsm-offline", json_object_new_boolean(true));
+        if (arg.wipe_token && res->wiped_token >= 0) {
+                _cleanup_(json_object_putp) json_object *slots = json_object_new_array();
+
+                for (unsigned i = 0; i < 32; i++)
+                        if (res->wiped_keyslots & (UINT32_C(1) << i))
+                                json_object_array_add(slots, json_object_new_int((int) i));
+                json_object_object_add(j, "removed-token", json_object_new_int(res->wiped_token));
+                json_object_object_add(j, "removed-keyslots", TAKE_PTR(slots));
+        }
+        if (res->recovery_key) {
+                json_object_object_add(j, "recovery-keyslot", json_object_new_int(res->recovery_keyslot));
+                json_object_object_add(j, "recovery-key",
+                                       json_object_new_string((const char *) cvmseal_secret_data(res->recovery_key)));
+        }
+        cli_print_json(j);
+        if (res->recovery_key) {
+                /* json-c holds copies of the key: its string and the serialization. */
+                const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
+                const char *copy = json_object_get_string(json_object_object_get(j, "recovery-key"));
+
+                explicit_bzero((char *) text, strlen(text));
+                explicit_bzero((char *) copy, strlen(copy));
+        }
+}
+
+static void enroll_print_text(const struct cvmseal_enroll_result *res, json_object *srk) {
+        cli_info("Enrolled %s: token %d opens keyslot %d%s.", arg.device, res->token_id, res->keyslot,
+                 arg.hsm_uri ? " with the vTPM and the HSM key" : "");
+        if (arg.wipe_token && res->wiped_token >= 0) {
+                char slots[96] = "";
+
+                for (unsigned i = 0; i < 32; i++)
+                        if (res->wiped_keyslots & (UINT32_C(1) << i))
+                                snprintf(slots + strlen(slots), sizeof(slots) - strlen(slots), "%s%u",
+                                         *slots ? ", " : "", i);
+                cli_info("Removed token %d%s%s%s.", res->wiped_token, *slots ? " and keyslot " : "", slots,
+                         *slots ? "" : " (its keyslot stays: another token uses it)");
+        }
+        if (arg.hsm_public_key)
+                cli_info("The HSM share was encrypted to the public key %s alone: no HSM was asked to decrypt "
+                         "it, so it is not verified. The first unlock on the machine whose HSM holds that key "
+                         "proves it.", arg.hsm_public_key);
+        if (srk)
+                cli_info("Sealed offline for the TPM whose SRK is %s (%s). No TPM was used, so the secret "
+                         "was not unsealed to check it: the keyslot opens with the derived passphrase and "
+                         "the token reads back. The first unlock on the target proves the rest.",
+                         json_object_get_string(json_object_object_get(srk, "name")),
+                         json_object_get_string(json_object_object_get(srk, "key")));
+        else if (!res->verified && arg.hsm_public_key)
+                ; /* said above */
+        else if (!res->verified && arg.tpm2_public_key)
+                cli_info("Sealed to policies signed by %s. No signed policy for this boot state is installed "
+                         "yet, so the secret was not unsealed to check it: sign the PCR values with 'cvmseal "
+                         "policy sign' and install the result.", arg.tpm2_public_key);
+        else if (!res->verified)
+                cli_info("The lock PCR %u is extended in this boot: the token is sealed to its value from "
+                         "before the lock and first unseals at the next boot (it was not unsealed to check).",
+                         CVMSEAL_LOCK_PCR);
+        if (res->recovery_key) {
+                cli_info("Recovery key (keyslot %d). It is shown this once: write it down and keep it "
+                         "away from this machine.", res->recovery_keyslot);
+                printf("%s\n", (const char *) cvmseal_secret_data(res->recovery_key));
+        }
+}
+
+static int verb_enroll(void) {
+        _cleanup_(enroll_inputs_done) struct enroll_inputs in = {};
+        struct cvmseal_enroll_params p = {
+                .tcti = arg.tcti,
+                .pcr_mask = arg.pcr_mask,
+                .recovery_key = arg.recovery_key,
+                .no_lock_pcr = arg.no_lock_pcr,
+        };
+        struct cvmseal_enroll_result res = {};
+        int r;
+
+        r = enroll_read(&p, &in);
+        if (r != 0)
+                return r;
+        r = cvmseal_enroll(arg.device, in.key, &p, &res);
+        if (r < 0)
+                return enroll_fail(r);
+        if (arg.json)
+                enroll_print_json(&res, p.pcr_mask | (arg.no_lock_pcr ? 0 : UINT32_C(1) << CVMSEAL_LOCK_PCR), in.srk,
+                                  in.pin != NULL);
+        else
+                enroll_print_text(&res, in.srk);
         cvmseal_secret_free(res.recovery_key);
         if (p.wipe_token && res.wiped_token < 0)
-                log_error("warning: token %d was not removed (%s): the new token is enrolled; remove the old one "
+                cli_error("warning: token %d was not removed (%s): the new token is enrolled; remove the old one "
                           "with cryptsetup token remove and luksKillSlot", arg.unlock_token_id,
                           res.wipe_error == -EBUSY ? "it holds the last keyslot" : strerror(-res.wipe_error));
         return EXIT_OK;
@@ -962,7 +714,7 @@ static int verb_unlock(void) {
 
         p.ret_attest_failures = &attest_failures;
         if (arg.pin_file) {
-                r = read_pin(false, &pin);
+                r = cli_read_pin(false, &pin);
                 if (r != 0)
                         return r;
                 p.pin = pin;
@@ -971,24 +723,24 @@ static int verb_unlock(void) {
         r = cvmseal_unlock(arg.device, &p, arg.print_key, &res);
         if (r == -ENOANO && !pin && isatty(STDIN_FILENO)) {
                 /* The token wants a PIN and a person is there to type it. */
-                r = read_pin(false, &pin);
+                r = cli_read_pin(false, &pin);
                 if (r != 0)
                         return r;
                 p.pin = pin;
                 r = cvmseal_unlock(arg.device, &p, arg.print_key, &res);
         }
         if (r == -EBADE) {
-                r = fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device,
+                r = cli_fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device,
                          attest_failures ?: "(no detail)");
                 free(attest_failures);
                 return r;
         }
         free(attest_failures);
         if (r < 0)
-                return fail_errno(r, arg.device);
+                return cli_fail_errno(r, arg.device);
 
         if (res.token_version == 1)
-                log_info("cvmseal: warning: token %d of %s is version 1, which the TPM does not bind to its members; "
+                cli_info("cvmseal: warning: token %d of %s is version 1, which the TPM does not bind to its members; "
                          "'cvmseal reseal %s' makes it version 2.", res.token_id, arg.device, arg.device);
 
         if (arg.print_key) {
@@ -1000,35 +752,35 @@ static int verb_unlock(void) {
         }
 
         if (arg.json) {
-                _cleanup_(json_putp) json_object *j = json_object_new_object();
+                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
 
                 json_object_object_add(j, "device", json_object_new_string(arg.device));
                 json_object_object_add(j, "token", json_object_new_int(res.token_id));
                 json_object_object_add(j, "keyslot", json_object_new_int(res.keyslot));
                 json_object_object_add(j, "activated", arg.name ? json_object_new_string(arg.name) : NULL);
-                print_json(j);
+                cli_print_json(j);
         } else if (arg.name)
-                log_info("Activated /dev/mapper/%s from %s with token %d.", arg.name, arg.device, res.token_id);
+                cli_info("Activated /dev/mapper/%s from %s with token %d.", arg.name, arg.device, res.token_id);
         else
-                log_info("Token %d opens keyslot %d of %s.", res.token_id, res.keyslot, arg.device);
+                cli_info("Token %d opens keyslot %d of %s.", res.token_id, res.keyslot, arg.device);
         return EXIT_OK;
 }
 
 static int verb_lock(void) {
-        _cleanup_(json_putp) json_object *info = NULL;
+        _cleanup_(json_object_putp) json_object *info = NULL;
         int r;
 
         r = cvmseal_lock(arg.tcti, &info);
         if (r == -EBADMSG)
-                return fail(EXIT_MALFORMED, "the lock record is malformed (-v says where)");
+                return cli_fail(EXIT_MALFORMED, "the lock record is malformed (-v says where)");
         if (r < 0)
-                return fail_errno(r, "lock");
+                return cli_fail_errno(r, "lock");
         if (arg.json)
-                print_json(info);
+                cli_print_json(info);
         else if (json_object_get_boolean(json_object_object_get(info, "already-locked")))
-                log_info("PCR %u is locked already in this boot.", CVMSEAL_LOCK_PCR);
+                cli_info("PCR %u is locked already in this boot.", CVMSEAL_LOCK_PCR);
         else
-                log_info("Extended PCR %u: cvmseal tokens do not unseal again until the next boot.", CVMSEAL_LOCK_PCR);
+                cli_info("Extended PCR %u: cvmseal tokens do not unseal again until the next boot.", CVMSEAL_LOCK_PCR);
         return EXIT_OK;
 }
 
@@ -1039,10 +791,9 @@ static int verb_provision(void) {
         int r;
 
         if (arg.hsm_pin_file) {
-                r = cvmseal_secret_read_file(arg.hsm_pin_file, PIN_MAX, true, &hsm_pin);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file,
-                                    strerror(r == -ENODATA ? EINVAL : -r));
+                r = cli_read_hsm_pin_file(&hsm_pin);
+                if (r != 0)
+                        return r;
         }
         r = cvmseal_provision(arg.device,
                               &(struct cvmseal_provision_params) {
@@ -1053,20 +804,20 @@ static int verb_provision(void) {
                               },
                               &res);
         if (r == -EBADE) {
-                r = fail(EXIT_ATTESTATION, "%s: attestation failed, the volume is not enrolled: %s", arg.device,
+                r = cli_fail(EXIT_ATTESTATION, "%s: attestation failed, the volume is not enrolled: %s", arg.device,
                          attest_failures ?: "(no detail)");
                 free(attest_failures);
                 return r;
         }
         free(attest_failures);
         if (r == -EBADMSG)
-                return fail(EXIT_MALFORMED, "%s: the provisioning marker or a token is malformed (-v says where)",
+                return cli_fail(EXIT_MALFORMED, "%s: the provisioning marker or a token is malformed (-v says where)",
                             arg.device);
         if (r < 0)
-                return fail_errno(r, arg.device);
+                return cli_fail_errno(r, arg.device);
 
         if (arg.json) {
-                _cleanup_(json_putp) json_object *j = json_object_new_object();
+                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
 
                 json_object_object_add(j, "device", json_object_new_string(arg.device));
                 json_object_object_add(j, "provisioned", json_object_new_boolean(r > 0));
@@ -1076,17 +827,17 @@ static int verb_provision(void) {
                 }
                 if (r > 0)
                         json_object_object_add(j, "rekey-started", json_object_new_boolean(res.rekey_started));
-                print_json(j);
+                cli_print_json(j);
         } else if (r == 0)
-                log_info("%s has no pending enrollment.", arg.device);
+                cli_info("%s has no pending enrollment.", arg.device);
         else if (res.token_id >= 0)
-                log_info("Enrolled %s to this TPM: token %d opens keyslot %d; the provisioning keyslot is destroyed.",
+                cli_info("Enrolled %s to this TPM: token %d opens keyslot %d; the provisioning keyslot is destroyed.",
                          arg.device, res.token_id, res.keyslot);
         else
-                log_info("Finished the interrupted first-boot enrollment of %s.", arg.device);
+                cli_info("Finished the interrupted first-boot enrollment of %s.", arg.device);
         /* The first boot's rekey (docs/boot.md): started here, finished after switch-root. */
         if (!arg.json && r > 0 && res.rekey_started)
-                        log_info("%s: the rekey to a volume key made here has started; the booted system "
+                        cli_info("%s: the rekey to a volume key made here has started; the booted system "
                                  "finishes it (cvmseal rekey --status %s).", arg.device, arg.device);
         return EXIT_OK;
 }
@@ -1096,70 +847,74 @@ static void print_pcrs(json_object *pcrs) {
                 printf("%s%d", i ? "," : "", json_object_get_int(json_object_array_get_idx(pcrs, i)));
 }
 
+/* One token's lines of `list`. */
+static void list_print_token(json_object *t) {
+        json_object *v;
+
+        printf("%-5d  %-8s  ", json_object_get_int(json_object_object_get(t, "id")),
+               json_object_get_string(json_object_object_get(t, "type")));
+        if (!json_object_object_get_ex(t, "valid", &v)) {
+                printf("%s\n", strcmp(json_object_get_string(json_object_object_get(t, "type")),
+                                      "cvmseal-provision") == 0 ? "(first-boot provisioning marker)"
+                                                                 : "(not a cvmseal token)");
+                return;
+        }
+        if (!json_object_get_boolean(v)) {
+                printf("(malformed)\n");
+                return;
+        }
+        printf("%-7d  ", json_object_get_int(json_object_object_get(t, "keyslot")));
+        print_pcrs(json_object_object_get(t, "pcrs"));
+        printf("%*s", 15 - (int) (2 * json_object_array_length(json_object_object_get(t, "pcrs")) - 1), "");
+        printf("%-3s  %s\n", json_object_get_boolean(json_object_object_get(t, "pin")) ? "yes" : "no",
+               json_object_get_string(json_object_object_get(t, "srk-handle")));
+        if (json_object_object_get_ex(t, "hsm", &v)) {
+                json_object *prov, *fp;
+
+                if (json_object_object_get_ex(v, "provider", &prov))
+                        printf("       HSM: OpenSSL provider %s, %s (%s)%s\n", json_object_get_string(prov),
+                               json_object_get_string(json_object_object_get(v, "uri")),
+                               json_object_get_string(json_object_object_get(v, "mechanism")),
+                               json_object_object_get_ex(v, "key-blob", NULL) ? ", key blob in the token" : "");
+                else
+                        printf("       HSM: %s (%s)\n", json_object_get_string(json_object_object_get(v, "uri")),
+                               json_object_get_string(json_object_object_get(v, "mechanism")));
+                if (json_object_object_get_ex(v, "fingerprint", &fp))
+                        printf("            key fingerprint (SHA-256 of its public key): %s\n",
+                               json_object_get_string(fp));
+        }
+        if (json_object_object_get_ex(t, "srk-pinned", &v) && json_object_is_type(v, json_type_string))
+                printf("       SRK: not the one /etc/cvmseal/tpm2-srk.pub pins (another TPM, or a forged token)\n");
+        if (json_object_object_get_ex(t, "warning", &v))
+                printf("       warning: %s\n", json_object_get_string(v));
+}
+
 static int verb_list(void) {
-        _cleanup_(json_putp) json_object *j = NULL;
+        _cleanup_(json_object_putp) json_object *j = NULL;
         json_object *tokens, *slots;
         int r;
 
         r = cvmseal_list(arg.device, &j);
         if (r < 0)
-                return fail_errno(r, arg.device);
+                return cli_fail_errno(r, arg.device);
         json_object_object_get_ex(j, "tokens", &tokens);
         for (size_t i = 0; i < json_object_array_length(tokens); i++) {
                 json_object *t = json_object_array_get_idx(tokens, i), *w;
 
                 if (json_object_object_get_ex(t, "warning", &w))
-                        log_error("warning: token %d: %s", json_object_get_int(json_object_object_get(t, "id")),
+                        cli_error("warning: token %d: %s", json_object_get_int(json_object_object_get(t, "id")),
                                   json_object_get_string(w));
         }
         if (arg.json) {
-                print_json(j);
+                cli_print_json(j);
                 return EXIT_OK;
         }
 
         json_object_object_get_ex(j, "keyslots", &slots);
         printf("%s (LUKS2 %s)\n", arg.device, json_object_get_string(json_object_object_get(j, "uuid")));
         printf("TOKEN  TYPE      KEYSLOT  PCRS (sha256)  PIN  SRK\n");
-        for (size_t i = 0; i < json_object_array_length(tokens); i++) {
-                json_object *t = json_object_array_get_idx(tokens, i), *v;
-
-                printf("%-5d  %-8s  ", json_object_get_int(json_object_object_get(t, "id")),
-                       json_object_get_string(json_object_object_get(t, "type")));
-                if (!json_object_object_get_ex(t, "valid", &v)) {
-                        printf("%s\n", strcmp(json_object_get_string(json_object_object_get(t, "type")),
-                                              "cvmseal-provision") == 0 ? "(first-boot provisioning marker)"
-                                                                         : "(not a cvmseal token)");
-                        continue;
-                }
-                if (!json_object_get_boolean(v)) {
-                        printf("(malformed)\n");
-                        continue;
-                }
-                printf("%-7d  ", json_object_get_int(json_object_object_get(t, "keyslot")));
-                print_pcrs(json_object_object_get(t, "pcrs"));
-                printf("%*s", 15 - (int) (2 * json_object_array_length(json_object_object_get(t, "pcrs")) - 1), "");
-                printf("%-3s  %s\n", json_object_get_boolean(json_object_object_get(t, "pin")) ? "yes" : "no",
-                       json_object_get_string(json_object_object_get(t, "srk-handle")));
-                if (json_object_object_get_ex(t, "hsm", &v)) {
-                        json_object *prov, *fp;
-
-                        if (json_object_object_get_ex(v, "provider", &prov))
-                                printf("       HSM: OpenSSL provider %s, %s (%s)%s\n", json_object_get_string(prov),
-                                       json_object_get_string(json_object_object_get(v, "uri")),
-                                       json_object_get_string(json_object_object_get(v, "mechanism")),
-                                       json_object_object_get_ex(v, "key-blob", NULL) ? ", key blob in the token" : "");
-                        else
-                                printf("       HSM: %s (%s)\n", json_object_get_string(json_object_object_get(v, "uri")),
-                                       json_object_get_string(json_object_object_get(v, "mechanism")));
-                        if (json_object_object_get_ex(v, "fingerprint", &fp))
-                                printf("            key fingerprint (SHA-256 of its public key): %s\n",
-                                       json_object_get_string(fp));
-                }
-                if (json_object_object_get_ex(t, "srk-pinned", &v) && json_object_is_type(v, json_type_string))
-                        printf("       SRK: not the one /etc/cvmseal/tpm2-srk.pub pins (another TPM, or a forged token)\n");
-                if (json_object_object_get_ex(t, "warning", &v))
-                        printf("       warning: %s\n", json_object_get_string(v));
-        }
+        for (size_t i = 0; i < json_object_array_length(tokens); i++)
+                list_print_token(json_object_array_get_idx(tokens, i));
         {
                 json_object *pm;
 
@@ -1190,99 +945,49 @@ static int verb_list(void) {
         return EXIT_OK;
 }
 
-/* reseal and rotate, one library function: each cvmseal token is replaced by a new one. */
-static int verb_reseal(void) {
-        _cleanup_secret_ cvmseal_secret *pin = NULL, *key = NULL, *hsm_pin = NULL;
-        _cleanup_(json_putp) json_object *res = NULL, *doc = NULL;
-        char *pcr_values = NULL, *attest_failures = NULL;
-        bool rotate = arg.command == CLI_ROTATE;
-        struct cvmseal_reseal_params p = {
-                .tcti = arg.tcti,
-                .token_id = arg.token_id,
-                .pcr_mask = rotate ? 0 : arg.pcr_mask,
-                .rotate = rotate,
-                .ret_attest_failures = &attest_failures,
-        };
-        size_t n;
+/* The pcr-values document of reseal --pcr-values: its text into *ret, or the exit code after the message. */
+static int reseal_read_pcr_values(char **ret) {
+        _cleanup_(json_object_putp) json_object *doc = NULL;
+        _cleanup_free_ char *text = NULL;
+        uint32_t mask;
         int r;
 
-        if (arg.pin_file) {
-                r = read_pin(false, &pin);
-                if (r != 0)
-                        return r;
-                p.pin = pin;
-        }
-        if (arg.unlock_key_file) {
-                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-                if (r == -ENODATA)
-                        return fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
-                                    strerror(-r));
-                p.unlock_key = key;
-        }
-        if (arg.hsm_pin_file) {
-                r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, &hsm_pin);
-                if (r == -ENODATA)
-                        return fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
-                p.hsm_pin = hsm_pin;
-        }
-        if (arg.pcr_values_file) {
-                uint32_t mask;
+        r = cvmseal_read_json_file(arg.pcr_values_file, 4U << 20, &text, &doc);
+        if (r == -EPROTO)
+                return cli_fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document", arg.pcr_values_file);
+        if (r < 0)
+                return cli_fail(EXIT_OTHER, "cannot read the pcr-values document %s: %s", arg.pcr_values_file,
+                                strerror(-r));
+        r = cvmseal_pcr_values_select(text, strlen(text), 0, &mask);
+        if (r == -EBADMSG)
+                return cli_fail(EXIT_MALFORMED, "%s: the pcr-values document is malformed (-v says where)",
+                                arg.pcr_values_file);
+        *ret = TAKE_PTR(text);
+        return 0;
+}
 
-                r = read_json_file(arg.pcr_values_file, &pcr_values, &doc);
-                if (r == -EPROTO)
-                        return fail(EXIT_MALFORMED, "%s: the pcr-values document is not one JSON document",
-                                    arg.pcr_values_file);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the pcr-values document %s: %s", arg.pcr_values_file,
-                                    strerror(-r));
-                r = cvmseal_pcr_values_select(pcr_values, strlen(pcr_values), 0, &mask);
-                if (r == -EBADMSG) {
-                        free(pcr_values);
-                        return fail(EXIT_MALFORMED, "%s: the pcr-values document is malformed (-v says where)",
-                                    arg.pcr_values_file);
-                }
-                p.pcr_values = pcr_values;
-        }
-
-        r = cvmseal_reseal(arg.device, &p, &res);
-        if (r == -ENOANO && !pin && isatty(STDIN_FILENO)) {
-                r = read_pin(false, &pin);
-                if (r != 0) {
-                        free(pcr_values);
-                        return r;
-                }
-                p.pin = pin;
-                r = cvmseal_reseal(arg.device, &p, &res);
-        }
-        free(pcr_values);
-        if (r == -EBADE) {
-                r = fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device, attest_failures ?: "(no detail)");
-                free(attest_failures);
-                return r;
-        }
-        free(attest_failures);
-        if (r == -EPERM && !key)
-                return fail(EXIT_POLICY,
+/* reseal's and rotate's refusals that their options explain better than the error table. */
+static int reseal_fail(int r, bool rotate, bool have_key, bool have_hsm_pin) {
+        if (r == -EPERM && !have_key)
+                return cli_fail(EXIT_POLICY,
                             "%s: the token does not unseal in this boot state (the PCRs differ from the sealed ones, "
                             "or the lock PCR is extended): %s needs the old token to unseal, or --unlock-key-file "
                             "FILE (the passphrase or the recovery key); nothing was changed", arg.device,
                             rotate ? "rotate" : "reseal");
         if (r == -ENOTSUP)
-                return fail(EXIT_OTHER, "%s: the token is sealed offline or to signed policies: not %s (signed "
+                return cli_fail(EXIT_OTHER, "%s: the token is sealed offline or to signed policies: not %s (signed "
                             "policies need no reseal)", arg.device, rotate ? "rotated" : "resealed");
-        if (r == -EKEYREVOKED && key && !hsm_pin)
-                return fail(EXIT_HSM, "%s: the token's HSM PIN is sealed in the TPM: with --unlock-key-file, give "
+        if (r == -EKEYREVOKED && have_key && !have_hsm_pin)
+                return cli_fail(EXIT_HSM, "%s: the token's HSM PIN is sealed in the TPM: with --unlock-key-file, give "
                             "--hsm-pin-file FILE", arg.device);
-        if (r < 0)
-                return fail_errno(r, arg.device);
+        return cli_fail_errno(r, arg.device);
+}
 
-        n = json_object_array_length(res);
+static int reseal_print(json_object *res, bool rotate) {
+        size_t n = json_object_array_length(res);
+
         if (arg.json) {
-                _cleanup_(json_putp) json_object *j = json_object_new_object();
+                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
 
                 json_object_object_add(j, "device", json_object_new_string(arg.device));
                 if (n == 1) {
@@ -1294,14 +999,14 @@ static int verb_reseal(void) {
                         json_object_object_add(j, "verified", json_object_get(json_object_object_get(one, "verified")));
                 }
                 json_object_object_add(j, rotate ? "rotated" : "resealed", json_object_get(res));
-                print_json(j);
+                cli_print_json(j);
                 return EXIT_OK;
         }
         for (size_t i = 0; i < n; i++) {
                 json_object *one = json_object_array_get_idx(res, i), *removed = json_object_object_get(one, "removed");
                 bool unsealed = strcmp(json_object_get_string(json_object_object_get(one, "verified")), "unsealed") == 0;
 
-                log_info("%s %s: token %d (keyslot %d) replaces token %d (keyslot %d), PCRs %s; %s.",
+                cli_info("%s %s: token %d (keyslot %d) replaces token %d (keyslot %d), PCRs %s; %s.",
                          rotate ? "Rotated" : "Resealed", arg.device,
                          json_object_get_int(json_object_object_get(one, "token")),
                          json_object_get_int(json_object_object_get(one, "keyslot")),
@@ -1315,24 +1020,68 @@ static int verb_reseal(void) {
         return EXIT_OK;
 }
 
+/* reseal and rotate, one library function: each cvmseal token is replaced by a new one. */
+static int verb_reseal(void) {
+        _cleanup_secret_ cvmseal_secret *pin = NULL, *key = NULL, *hsm_pin = NULL;
+        _cleanup_(json_object_putp) json_object *res = NULL;
+        _cleanup_free_ char *pcr_values = NULL, *attest_failures = NULL;
+        bool rotate = arg.command == CLI_ROTATE;
+        struct cvmseal_reseal_params p = {
+                .tcti = arg.tcti,
+                .token_id = arg.token_id,
+                .pcr_mask = rotate ? 0 : arg.pcr_mask,
+                .rotate = rotate,
+                .ret_attest_failures = &attest_failures,
+        };
+        int r = 0;
+
+        if (arg.pin_file)
+                r = cli_read_pin(false, &pin);
+        if (r == 0 && arg.unlock_key_file)
+                r = cli_read_unlock_key(&key);
+        if (r == 0 && arg.hsm_pin_file)
+                r = cli_read_hsm_pin_file(&hsm_pin);
+        if (r == 0 && arg.pcr_values_file)
+                r = reseal_read_pcr_values(&pcr_values);
+        if (r != 0)
+                return r;
+        p.pin = pin;
+        p.unlock_key = key;
+        p.hsm_pin = hsm_pin;
+        p.pcr_values = pcr_values;
+
+        r = cvmseal_reseal(arg.device, &p, &res);
+        if (r == -ENOANO && !pin && isatty(STDIN_FILENO)) {
+                r = cli_read_pin(false, &pin);
+                if (r != 0)
+                        return r;
+                p.pin = pin;
+                r = cvmseal_reseal(arg.device, &p, &res);
+        }
+        if (r == -EBADE)
+                return cli_fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device, attest_failures ?: "(no detail)");
+        if (r < 0)
+                return reseal_fail(r, rotate, key != NULL, hsm_pin != NULL);
+        return reseal_print(res, rotate);
+}
+
 static int verb_remove(void) {
-        _cleanup_(json_putp) json_object *slots = NULL;
+        _cleanup_(json_object_putp) json_object *slots = NULL;
         int r;
 
         r = cvmseal_remove(arg.device, arg.token_id, &slots);
         if (r < 0)
-                return fail_errno(r, arg.device);
+                return cli_fail_errno(r, arg.device);
 
         if (arg.json) {
-                _cleanup_(json_putp) json_object *j = json_object_new_object();
+                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
 
                 json_object_object_add(j, "device", json_object_new_string(arg.device));
                 json_object_object_add(j, "removed-token", json_object_new_int(arg.token_id));
-                json_object_object_add(j, "removed-keyslots", slots);
-                slots = NULL;
-                print_json(j);
+                json_object_object_add(j, "removed-keyslots", TAKE_PTR(slots));
+                cli_print_json(j);
         } else
-                log_info("Removed token %d and keyslot(s) %s from %s.", arg.token_id,
+                cli_info("Removed token %d and keyslot(s) %s from %s.", arg.token_id,
                          json_object_to_json_string_ext(slots, JSON_C_TO_STRING_PLAIN), arg.device);
         return EXIT_OK;
 }
@@ -1345,7 +1094,7 @@ static int errno_exit_code(json_object *o) {
 
         if (!json_object_object_get_ex(o, "errno", &e))
                 return EXIT_OK;
-        return cli_exit_code(-json_object_get_int(e));
+        return cvmseal_exit_code(-json_object_get_int(e));
 }
 
 static void print_diagnose_check(json_object *check) {
@@ -1387,16 +1136,14 @@ static void print_diagnose_check(json_object *check) {
 
 static int verb_diagnose(void) {
         _cleanup_secret_ cvmseal_secret *hsm_pin = NULL;
-        _cleanup_(json_putp) json_object *j = NULL;
+        _cleanup_(json_object_putp) json_object *j = NULL;
         json_object *tokens, *log;
         int r, code;
 
         if (arg.hsm_pin_file) {
-                r = cvmseal_secret_read_file(arg.hsm_pin_file, 96, true, &hsm_pin);
-                if (r == -ENODATA)
-                        return fail(EXIT_HSM, "%s: the HSM PIN file is empty", arg.hsm_pin_file);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the HSM PIN from %s: %s", arg.hsm_pin_file, strerror(-r));
+                r = cli_read_hsm_pin_file(&hsm_pin);
+                if (r != 0)
+                        return r;
         }
         r = cvmseal_diagnose(arg.device,
                              &(struct cvmseal_diagnose_params) {
@@ -1409,7 +1156,7 @@ static int verb_diagnose(void) {
                              },
                              &j);
         if (r < 0)
-                return fail_errno(r, arg.device);
+                return cli_fail_errno(r, arg.device);
 
         /* The exit code: 0 when a token would unlock, else the one unlock would give. */
         code = errno_exit_code(j);
@@ -1422,7 +1169,7 @@ static int verb_diagnose(void) {
                                 json_object_object_add(t, "exit-code", json_object_new_int(errno_exit_code(t)));
                 }
                 json_object_object_add(j, "exit-code", json_object_new_int(code));
-                print_json(j);
+                cli_print_json(j);
                 return code;
         }
 
@@ -1468,97 +1215,57 @@ static int verb_diagnose(void) {
         return code;
 }
 
-/* A whole file ("-": standard input) into memory, at most max bytes (-EFBIG beyond).  Reads until
- * the end rather than trusting st_size: securityfs's binary_bios_measurements has size 0. */
-static int read_whole_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size) {
-        uint8_t *buf = NULL;
-        size_t size = 0, allocated = 0;
-        int fd, r = 0;
-
-        fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        for (;;) {
-                ssize_t k;
-
-                if (size == allocated) {
-                        size_t n = allocated ? allocated * 2 : 64 * 1024;
-                        uint8_t *p;
-
-                        if (allocated > max) {
-                                r = -EFBIG;
-                                break;
-                        }
-                        p = realloc(buf, n + 1);
-                        if (!p) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        buf = p;
-                        allocated = n;
-                }
-                k = read(fd, buf + size, allocated - size);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        break;
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-        if (fd != STDIN_FILENO)
-                close(fd);
-        if (r == 0 && size > max)
-                r = -EFBIG;
-        if (r < 0) {
-                free(buf);
-                return r;
-        }
-        *ret = buf;
-        *ret_size = size;
-        return 0;
-}
-
-static void freep_u8(uint8_t **p) {
-        free(*p);
-}
-
 static int verb_pcr_predict(void) {
-        __attribute__((cleanup(freep_u8))) uint8_t *log = NULL, *kernel = NULL, *initrd = NULL;
-        _cleanup_(json_putp) json_object *values = NULL;
+        _cleanup_free_ uint8_t *log = NULL, *kernel = NULL, *initrd = NULL;
+        _cleanup_(json_object_putp) json_object *values = NULL;
         size_t log_size = 0, kernel_size = 0, initrd_size = 0;
         int r;
 
-        r = read_whole_file(arg.event_log, 64U << 20, &log, &log_size);
+        r = cvmseal_read_file(arg.event_log, 64U << 20, &log, &log_size);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the event log %s: %s", arg.event_log, strerror(-r));
+                return cli_fail(EXIT_OTHER, "cannot read the event log %s: %s", arg.event_log, strerror(-r));
         if (arg.kernel) {
-                r = read_whole_file(arg.kernel, 1U << 30, &kernel, &kernel_size);
+                r = cvmseal_read_file(arg.kernel, 1U << 30, &kernel, &kernel_size);
                 if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the kernel %s: %s", arg.kernel, strerror(-r));
+                        return cli_fail(EXIT_OTHER, "cannot read the kernel %s: %s", arg.kernel, strerror(-r));
         }
         if (arg.initrd) {
-                r = read_whole_file(arg.initrd, 1U << 30, &initrd, &initrd_size);
+                r = cvmseal_read_file(arg.initrd, 1U << 30, &initrd, &initrd_size);
                 if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the initrd %s: %s", arg.initrd, strerror(-r));
+                        return cli_fail(EXIT_OTHER, "cannot read the initrd %s: %s", arg.initrd, strerror(-r));
         }
 
         r = cvmseal_pcr_predict(log, log_size, kernel, kernel_size, initrd, initrd_size, arg.predict_pcr_mask,
                                 &values);
         if (r == -EBADMSG)
-                return fail(EXIT_MALFORMED, "%s%s%s: malformed event log or kernel image, or a log without "
+                return cli_fail(EXIT_MALFORMED, "%s%s%s: malformed event log or kernel image, or a log without "
                             "SHA-256 digests (-v says which)", arg.event_log, arg.kernel ? " or " : "",
                             arg.kernel ? arg.kernel : "");
         if (r == -ENOMSG)
-                return fail(EXIT_OTHER, "%s: the event log measured no EFI application into PCR 4: no kernel "
+                return cli_fail(EXIT_OTHER, "%s: the event log measured no EFI application into PCR 4: no kernel "
                             "measurement to replace with %s", arg.event_log, arg.kernel);
         if (r < 0)
-                return fail(EXIT_OTHER, "pcr predict: %s", strerror(-r));
+                return cli_fail(EXIT_OTHER, "pcr predict: %s", strerror(-r));
         /* The pcr-values document is the output, with --json or without. */
-        print_json(values);
+        cli_print_json(values);
         return ferror(stdout) ? EXIT_OTHER : EXIT_OK;
+}
+
+/* ---- signals: a long operation stops cleanly ---- */
+
+static const int caught_signals[3] = { SIGINT, SIGTERM, SIGHUP };
+
+static void signals_catch(void (*handler)(int), struct sigaction old[3]) {
+        struct sigaction sa = { .sa_handler = handler };
+
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < 3; i++)
+                (void) sigaction(caught_signals[i], &sa, &old[i]);
+}
+
+static void signals_restore(const struct sigaction old[3]) {
+        for (size_t i = 0; i < 3; i++)
+                (void) sigaction(caught_signals[i], &old[i], NULL);
 }
 
 /* ---- image encrypt ---- */
@@ -1609,11 +1316,61 @@ static int image_progress(uint64_t done, uint64_t total, void *userdata) {
         return 0;
 }
 
+/* image encrypt's refusals, in the words of its files. */
+static int image_fail(int r) {
+        switch (r) {
+        case -EEXIST:
+                return cli_fail(EXIT_OTHER, "%s exists already: refusing to overwrite it", arg.image);
+        case -ENOENT:
+                if (access(arg.raw, F_OK) < 0)
+                        return cli_fail(EXIT_OTHER, "%s: no such file (the raw image)", arg.raw);
+                return cli_fail(EXIT_OTHER, "%s: its directory does not exist", arg.image);
+        case -ENODATA:
+                return cli_fail(EXIT_OTHER, "%s: the raw image is empty", arg.raw);
+        case -EBADMSG:
+                return cli_fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
+        case -ECANCELED:
+                return cli_fail(EXIT_OTHER, "interrupted: %s was not written", arg.image);
+        case -ENOSPC:
+                return cli_fail(EXIT_OTHER, "%s: no space left on the file system (nothing was left behind)", arg.image);
+        case -EINVAL:
+                if (arg.recovery_public_key && !access(arg.raw, R_OK))
+                        return cli_fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter such as "
+                                    "a recovery public key that is no RSA key of 2048 to 4096 bits (-v says which)", arg.raw);
+                return cli_fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter (-v says which)",
+                            arg.raw);
+        default:
+                /* No TPM, HSM or PIN is involved: -EACCES or -EPERM are the file system's, never exit 7 or 3. */
+                return cli_fail(EXIT_OTHER, "image encrypt %s %s: %s", arg.raw, arg.image, strerror(-r));
+        }
+}
+
+static void image_print(const struct cvmseal_image_result *res) {
+        if (arg.json) {
+                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
+
+                json_object_object_add(j, "image", json_object_new_string(arg.image));
+                json_object_object_add(j, "size", json_object_new_int64((int64_t) res->size));
+                json_object_object_add(j, "uuid", json_object_new_string(res->uuid));
+                json_object_object_add(j, "keyslot", json_object_new_int(res->keyslot));
+                json_object_object_add(j, "provision-keyslot", json_object_new_int(res->provision_keyslot));
+                json_object_object_add(j, "provision-token", json_object_new_int(res->provision_token));
+                json_object_object_add(j, "sector-size", json_object_new_int((int) res->sector_size));
+                cli_print_json(j);
+        } else
+                cli_info("Wrote %s: LUKS2 %s, %" PRIu64 " bytes of data in %" PRIu32 "-byte sectors; keyslot %d opens "
+                         "with the unlock key, keyslot %d (marker: token %d) is for the first boot.  Until that boot "
+                         "the image is only as confidential as its storage.",
+                         arg.image, res->uuid, res->size, res->sector_size, res->keyslot, res->provision_keyslot,
+                         res->provision_token);
+}
+
 static int verb_image_encrypt(void) {
-        _cleanup_secret_ cvmseal_secret *key = NULL, *recovery_pem = NULL;
+        _cleanup_secret_ cvmseal_secret *key = NULL;
+        _cleanup_free_ char *recovery_pem = NULL;
         struct image_progress progress = {};
-        struct sigaction sa = { .sa_handler = image_on_signal }, old_int, old_term, old_hup;
-        char *policy_text = NULL;
+        struct sigaction old[3];
+        _cleanup_free_ char *policy_text = NULL;
         struct cvmseal_image_params p = {
                 .sector_size = arg.sector_size,
                 .fast_kdf = arg.fast_kdf,
@@ -1625,13 +1382,11 @@ static int verb_image_encrypt(void) {
         struct cvmseal_image_result res = {};
         int r;
 
-        r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-        if (r == -ENODATA)
-                return fail(EXIT_OTHER, "%s: the unlock key file is empty", arg.unlock_key_file);
-        if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file, strerror(-r));
+        r = cli_read_unlock_key(&key);
+        if (r != 0)
+                return r;
         if (arg.fast_kdf && cvmseal_secret_size(key) < 32)
-                return fail(EXIT_USAGE, "--fast-kdf is for a random unlock key of 32 bytes or more; %s is shorter",
+                return cli_fail(EXIT_USAGE, "--fast-kdf is for a random unlock key of 32 bytes or more; %s is shorter",
                             arg.unlock_key_file);
 
         if (arg.hsm_uri) {
@@ -1639,7 +1394,7 @@ static int verb_image_encrypt(void) {
                 if (r != 0)
                         return r;
                 if (strstr(arg.hsm_uri, "pin-value=") || strstr(arg.hsm_uri, "pin-source="))
-                        log_error("warning: the image keeps the HSM URI without its PIN: the first boot needs the "
+                        cli_error("warning: the image keeps the HSM URI without its PIN: the first boot needs the "
                                   "PIN from elsewhere");
                 p.hsm_uri = arg.hsm_uri;
                 /* The first boot's provider: it must be allowed there, not here (a bare name is checked). */
@@ -1652,124 +1407,32 @@ static int verb_image_encrypt(void) {
                 p.attest_policy = policy_text;
         }
         if (arg.recovery_public_key) {
-                _cleanup_secret_ cvmseal_secret *file = NULL;
-
-                r = read_small_file(arg.recovery_public_key, 64 * 1024, "recovery public key", &file);
+                r = cli_read_text(arg.recovery_public_key, 64 * 1024, "recovery public key", &recovery_pem, NULL);
                 if (r != 0)
                         return r;
-                recovery_pem = cvmseal_secret_new(cvmseal_secret_size(file) + 1);
-                if (!recovery_pem)
-                        return fail(EXIT_OTHER, "out of memory");
-                memcpy((void *) cvmseal_secret_data(recovery_pem), cvmseal_secret_data(file), cvmseal_secret_size(file));
-                p.recovery_public_key = (const char *) cvmseal_secret_data(recovery_pem);
+                p.recovery_public_key = recovery_pem;
         }
 
         if (!arg.no_rekey && !arg.recovery_public_key && !arg.json)
-                log_error("warning: the first boot re-encrypts the volume to a key made in the VM and destroys this "
+                cli_error("warning: the first boot re-encrypts the volume to a key made in the VM and destroys this "
                           "image's keyslots: without --recovery-public-key the volume will have no recovery key");
 
         /* Interrupted, the library removes what it wrote. */
-        sigemptyset(&sa.sa_mask);
-        (void) sigaction(SIGINT, &sa, &old_int);
-        (void) sigaction(SIGTERM, &sa, &old_term);
-        (void) sigaction(SIGHUP, &sa, &old_hup);
+        signals_catch(image_on_signal, old);
         r = cvmseal_image_encrypt(arg.raw, arg.image, key, &p, &res);
-        (void) sigaction(SIGINT, &old_int, NULL);
-        (void) sigaction(SIGTERM, &old_term, NULL);
-        (void) sigaction(SIGHUP, &old_hup, NULL);
-        free(policy_text);
+        signals_restore(old);
         if (progress.shown && r < 0)
                 fputc('\n', stderr);
 
-        switch (r) {
-        case 0:
-                break;
-        case -EEXIST:
-                return fail(EXIT_OTHER, "%s exists already: refusing to overwrite it", arg.image);
-        case -ENOENT:
-                if (access(arg.raw, F_OK) < 0)
-                        return fail(EXIT_OTHER, "%s: no such file (the raw image)", arg.raw);
-                return fail(EXIT_OTHER, "%s: its directory does not exist", arg.image);
-        case -ENODATA:
-                return fail(EXIT_OTHER, "%s: the raw image is empty", arg.raw);
-        case -EBADMSG:
-                return fail(EXIT_MALFORMED, "%s: the attestation policy is malformed (-v says where)", arg.attest_policy);
-        case -ECANCELED:
-                return fail(EXIT_OTHER, "interrupted: %s was not written", arg.image);
-        case -ENOSPC:
-                return fail(EXIT_OTHER, "%s: no space left on the file system (nothing was left behind)", arg.image);
-        case -EINVAL:
-                if (arg.recovery_public_key && !access(arg.raw, R_OK))
-                        return fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter such as "
-                                    "a recovery public key that is no RSA key of 2048 to 4096 bits (-v says which)", arg.raw);
-                return fail(EXIT_OTHER, "%s: not a regular file or block device, or an invalid parameter (-v says which)",
-                            arg.raw);
-        default:
-                /* No TPM, HSM or PIN is involved: -EACCES or -EPERM are the file system's, never exit 7 or 3. */
-                return fail(EXIT_OTHER, "image encrypt %s %s: %s", arg.raw, arg.image, strerror(-r));
-        }
-
-        if (arg.json) {
-                _cleanup_(json_putp) json_object *j = json_object_new_object();
-
-                json_object_object_add(j, "image", json_object_new_string(arg.image));
-                json_object_object_add(j, "size", json_object_new_int64((int64_t) res.size));
-                json_object_object_add(j, "uuid", json_object_new_string(res.uuid));
-                json_object_object_add(j, "keyslot", json_object_new_int(res.keyslot));
-                json_object_object_add(j, "provision-keyslot", json_object_new_int(res.provision_keyslot));
-                json_object_object_add(j, "provision-token", json_object_new_int(res.provision_token));
-                json_object_object_add(j, "sector-size", json_object_new_int((int) res.sector_size));
-                print_json(j);
-        } else
-                log_info("Wrote %s: LUKS2 %s, %" PRIu64 " bytes of data in %" PRIu32 "-byte sectors; keyslot %d opens "
-                         "with the unlock key, keyslot %d (marker: token %d) is for the first boot.  Until that boot "
-                         "the image is only as confidential as its storage.",
-                         arg.image, res.uuid, res.size, res.sector_size, res.keyslot, res.provision_keyslot,
-                         res.provision_token);
+        if (r < 0)
+                return image_fail(r);
+        image_print(&res);
         return EXIT_OK;
 }
 
 /* ---- policy sign ---- */
 
-/* Writes text to path atomically (a temporary file in the same directory, renamed over it). */
-static int write_file_atomic(const char *path, const char *text) {
-        char *tmp = NULL;
-        size_t n = strlen(text);
-        FILE *f;
-        int fd, r = 0;
-
-        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                r = -errno;
-                free(tmp);
-                return r;
-        }
-        (void) fchmod(fd, 0644); /* a signed policy is public */
-        f = fdopen(fd, "w");
-        if (!f) {
-                r = -errno;
-                close(fd);
-        } else {
-                if (fwrite(text, 1, n, f) != n || fputc('\n', f) == EOF || fflush(f) != 0 || fsync(fileno(f)) < 0)
-                        r = -EIO;
-                if (fclose(f) != 0 && r == 0)
-                        r = -EIO;
-        }
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0)
-                (void) unlink(tmp);
-        free(tmp);
-        return r;
-}
-
 /* ---- rekey ---- */
-
-static bool streq(const char *a, const char *b) {
-        return a && b && strcmp(a, b) == 0;
-}
 
 static volatile sig_atomic_t rekey_interrupted;
 
@@ -1815,7 +1478,7 @@ static int rekey_progress(uint64_t done, uint64_t total, void *userdata) {
                 p->announced = true;
                 if (p->shown)
                         fputc('\n', stderr);
-                log_info("Re-encrypting %s to a new volume key: %" PRIu64 " of %" PRIu64 " MiB left, about %.0f s at "
+                cli_info("Re-encrypting %s to a new volume key: %" PRIu64 " of %" PRIu64 " MiB left, about %.0f s at "
                          "%.0f MiB/s (cvmseal rekey --status %s).", arg.device, (total - done) >> 20, total >> 20,
                          rate > 0 ? (double) (total - done) / rate : 0.0, rate / 1048576.0, arg.device);
         }
@@ -1832,21 +1495,21 @@ static int rekey_progress(uint64_t done, uint64_t total, void *userdata) {
 }
 
 static int verb_rekey_status(void) {
-        _cleanup_(json_putp) json_object *st = NULL;
+        _cleanup_(json_object_putp) json_object *st = NULL;
         json_object *v;
         const char *state;
         int r;
 
         r = cvmseal_rekey_status(arg.device, &st);
         if (r < 0)
-                return fail_errno(r, arg.device);
+                return cli_fail_errno(r, arg.device);
         if (arg.json) {
-                print_json(st);
+                cli_print_json(st);
                 return EXIT_OK;
         }
         json_object_object_get_ex(st, "state", &v);
         state = json_object_get_string(v);
-        if (streq(state, "running")) {
+        if (streq_ptr(state, "running")) {
                 int64_t done = 0, total = 0, rate = 0;
                 bool active = false;
 
@@ -1865,12 +1528,12 @@ static int verb_rekey_status(void) {
                                rate > 0 ? (total - done) / rate : 0);
                 else
                         printf("; stopped (cvmseal rekey %s resumes it)\n", arg.device);
-        } else if (streq(state, "finished"))
+        } else if (streq_ptr(state, "finished"))
                 printf("%s: rekeyed: the volume key was made here; no keyslot of the old key is left\n", arg.device);
-        else if (streq(state, "starting"))
+        else if (streq_ptr(state, "starting"))
                 printf("%s: a rekey is about to start (the next boot or cvmseal rekey %s starts it)\n", arg.device,
                        arg.device);
-        else if (streq(state, "pending"))
+        else if (streq_ptr(state, "pending"))
                 printf("%s: its first boot will rekey it (the provisioning marker asks for it)\n", arg.device);
         else
                 printf("%s: no rekey needed or under way\n", arg.device);
@@ -1887,9 +1550,9 @@ static int rekey_handed_over(const cvmseal_secret *key, const cvmseal_secret *pi
 
         r = cvmseal_rekey_handed_over(&devices);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the kernel keyring: %s", strerror(-r));
+                return cli_fail(EXIT_OTHER, "cannot read the kernel keyring: %s", strerror(-r));
         if (r == 0 && !arg.json)
-                log_info("No rekey was handed over by the initramfs.");
+                cli_info("No rekey was handed over by the initramfs.");
         for (char **d = devices; *d; d++) {
                 int k;
 
@@ -1912,16 +1575,14 @@ static int verb_rekey(void) {
         if (arg.status)
                 return verb_rekey_status();
         if (arg.unlock_key_file) {
-                r = cvmseal_secret_read_file(arg.unlock_key_file, 0, false, &key);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the unlock key from %s: %s", arg.unlock_key_file,
-                                    strerror(r == -ENODATA ? EINVAL : -r));
+                r = cli_read_unlock_key(&key);
+                if (r != 0)
+                        return r;
         }
         if (arg.pin_file) {
-                r = cvmseal_secret_read_file(arg.pin_file, PIN_MAX, true, &pin);
-                if (r < 0)
-                        return fail(EXIT_OTHER, "cannot read the PIN from %s: %s", arg.pin_file,
-                                    strerror(r == -ENODATA ? EINVAL : -r));
+                r = cli_read_pin(false, &pin);
+                if (r != 0)
+                        return r;
         }
         if (!arg.device)
                 return rekey_handed_over(key, pin);
@@ -1929,17 +1590,14 @@ static int verb_rekey(void) {
 }
 
 static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin) {
-        _cleanup_(json_putp) json_object *res = NULL;
+        _cleanup_(json_object_putp) json_object *res = NULL;
         struct rekey_progress progress = {};
-        struct sigaction sa = { .sa_handler = rekey_on_signal }, old_int, old_term, old_hup;
+        struct sigaction old[3];
         char *attest_failures = NULL;
         json_object *v;
         int r;
 
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-        sigaction(SIGHUP, &sa, &old_hup);
+        signals_catch(rekey_on_signal, old);
         r = cvmseal_rekey(arg.device,
                           &(const struct cvmseal_rekey_params) {
                                   .tcti = arg.tcti,
@@ -1952,48 +1610,47 @@ static int rekey_one(const cvmseal_secret *key, const cvmseal_secret *pin) {
                                   .ret_attest_failures = &attest_failures,
                           },
                           &res);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        sigaction(SIGHUP, &old_hup, NULL);
+        signals_restore(old);
         if (progress.shown && (r < 0 || rekey_interrupted))
                 fputc('\n', stderr);
         if (r == -EBADE) {
-                r = fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device, attest_failures ?: "(no detail)");
+                r = cli_fail(EXIT_ATTESTATION, "%s: attestation failed: %s", arg.device, attest_failures ?: "(no detail)");
                 free(attest_failures);
                 return r;
         }
         free(attest_failures);
         if (r == -EBUSY)
-                return fail(EXIT_OTHER, "%s: not rekeyed: a provisioning marker (its first boot rekeys it), or "
+                return cli_fail(EXIT_OTHER, "%s: not rekeyed: a provisioning marker (its first boot rekeys it), or "
                             "keyslots of the old key that cannot be carried over (-v names them): give their key "
                             "with --unlock-key-file, or give them up with --drop-keyslot ID", arg.device);
         if (r == -EKEYREJECTED)
-                return fail(EXIT_OTHER, "%s: the key does not open the volume's keys (during a rekey, only the keys "
+                return cli_fail(EXIT_OTHER, "%s: the key does not open the volume's keys (during a rekey, only the keys "
                             "carried over to the new volume key do)", arg.device);
         if (r == -ENOKEY || r == -EPERM)
-                return fail(cli_exit_code(r), "%s: no key to re-encrypt with: the tokens do not unseal (after the "
+                return cli_fail(cvmseal_exit_code(r), "%s: no key to re-encrypt with: the tokens do not unseal (after the "
                             "lock, only the key the initramfs handed over or --unlock-key-file can)", arg.device);
         if (r < 0)
-                return fail_errno(r, arg.device);
+                return cli_fail_errno(r, arg.device);
 
         if (arg.json) {
-                print_json(res);
+                cli_print_json(res);
                 return EXIT_OK;
         }
         json_object_object_get_ex(res, "state", &v);
-        if (streq(json_object_get_string(v), "not-needed"))
-                log_info("%s: no rekey under way.", arg.device);
-        else if (streq(json_object_get_string(v), "finished"))
-                log_info("Rekeyed %s: the data is encrypted with a new volume key, and no keyslot of the old one is "
+        if (streq_ptr(json_object_get_string(v), "not-needed"))
+                cli_info("%s: no rekey under way.", arg.device);
+        else if (streq_ptr(json_object_get_string(v), "finished"))
+                cli_info("Rekeyed %s: the data is encrypted with a new volume key, and no keyslot of the old one is "
                          "left.", arg.device);
         else
-                log_info("Stopped the rekey of %s; 'cvmseal rekey %s' resumes it.", arg.device, arg.device);
+                cli_info("Stopped the rekey of %s; 'cvmseal rekey %s' resumes it.", arg.device, arg.device);
         return EXIT_OK;
 }
 
 static int verb_policy_sign(void) {
         _cleanup_secret_ cvmseal_secret *key = NULL;
-        _cleanup_(json_putp) json_object *doc = NULL;
+        _cleanup_(json_object_putp) json_object *doc = NULL;
+        _cleanup_free_ char *file = NULL;
         uint8_t *values = NULL;
         size_t values_size = 0;
         const char *text;
@@ -2003,56 +1660,59 @@ static int verb_policy_sign(void) {
          * key is refused rather than asked about). */
         r = cvmseal_secret_read_file(arg.key_file, 1024 * 1024, false, &key);
         if (r == -ENODATA)
-                return fail(EXIT_OTHER, "%s: the key file is empty", arg.key_file);
+                return cli_fail(EXIT_OTHER, "%s: the key file is empty", arg.key_file);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot read the key from %s: %s", arg.key_file, strerror(-r));
-        r = read_whole_file(arg.pcr_values_file, 64 * 1024, &values, &values_size);
+                return cli_fail(EXIT_OTHER, "cannot read the key from %s: %s", arg.key_file, strerror(-r));
+        r = cvmseal_read_file(arg.pcr_values_file, 64 * 1024, &values, &values_size);
         if (r < 0)
-                return fail(r == -EFBIG ? EXIT_MALFORMED : EXIT_OTHER, "cannot read the PCR values from %s: %s",
+                return cli_fail(r == -EFBIG ? EXIT_MALFORMED : EXIT_OTHER, "cannot read the PCR values from %s: %s",
                             arg.pcr_values_file, strerror(-r));
 
         r = cvmseal_policy_sign(key, (const char *) values, values_size, arg.predict_pcr_mask, &doc);
         free(values);
         if (r == -EBADMSG)
-                return fail(EXIT_MALFORMED, "%s: not a pcr-values document ({\"sha256\": {\"7\": \"<hex>\"}}; -v says "
+                return cli_fail(EXIT_MALFORMED, "%s: not a pcr-values document ({\"sha256\": {\"7\": \"<hex>\"}}; -v says "
                             "where)", arg.pcr_values_file);
         if (r == -EDOM)
-                return fail(EXIT_OTHER, "%s: lacks a PCR that --pcrs names", arg.pcr_values_file);
+                return cli_fail(EXIT_OTHER, "%s: lacks a PCR that --pcrs names", arg.pcr_values_file);
         if (r == -EKEYREJECTED)
-                return fail(EXIT_OTHER, "%s: not an unencrypted PEM private key of RSA 2048-4096 bits or ECC P-256",
+                return cli_fail(EXIT_OTHER, "%s: not an unencrypted PEM private key of RSA 2048-4096 bits or ECC P-256",
                             arg.key_file);
         if (r == -EINVAL)
-                return fail(EXIT_OTHER, "the lock PCR %u is never part of a signed policy", CVMSEAL_LOCK_PCR);
+                return cli_fail(EXIT_OTHER, "the lock PCR %u is never part of a signed policy", CVMSEAL_LOCK_PCR);
         if (r < 0)
-                return fail(EXIT_OTHER, "policy sign: %s", strerror(-r));
+                return cli_fail(EXIT_OTHER, "policy sign: %s", strerror(-r));
 
         if (!arg.output || strcmp(arg.output, "-") == 0) {
                 /* The document is the output, with --json or without. */
-                print_json(doc);
+                cli_print_json(doc);
                 return ferror(stdout) ? EXIT_OTHER : EXIT_OK;
         }
 
         text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                            JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = write_file_atomic(arg.output, text);
+        /* A signed policy is public: mode 0644, replaced atomically, with a final newline. */
+        if (asprintf(&file, "%s\n", text) < 0)
+                return cli_fail(EXIT_OTHER, "out of memory");
+        r = cvmseal_write_file(arg.output, file, strlen(file), CVMSEAL_WRITE_ATOMIC);
         if (r < 0)
-                return fail(EXIT_OTHER, "cannot write %s: %s", arg.output, strerror(-r));
+                return cli_fail(EXIT_OTHER, "cannot write %s: %s", arg.output, strerror(-r));
         if (arg.json) {
-                _cleanup_(json_putp) json_object *j = json_object_new_object();
+                _cleanup_(json_object_putp) json_object *j = json_object_new_object();
 
                 json_object_object_add(j, "output", json_object_new_string(arg.output));
                 json_object_object_add(j, "policy", json_object_get(json_object_object_get(doc, "policy")));
                 json_object_object_add(j, "key", json_object_get(json_object_object_get(doc, "key")));
                 json_object_object_add(j, "created", json_object_get(json_object_object_get(doc, "created")));
-                print_json(j);
+                cli_print_json(j);
         } else
-                log_info("Wrote the signed policy %s (approved policy %s).", arg.output,
+                cli_info("Wrote the signed policy %s (approved policy %s).", arg.output,
                          json_object_get_string(json_object_object_get(doc, "policy")));
         return EXIT_OK;
 }
 
-static void help(void) {
-        printf("Usage: cvmseal [--tcti CONF] [--json] [-v] COMMAND ...\n"
+static const char help_text[] =
+        "Usage: cvmseal [--tcti CONF] [--json] [-v] COMMAND ...\n"
                "\n"
                "Seal the unlock secret of a LUKS2 volume to the (v)TPM of a Confidential VM.\n"
                "\n"
@@ -2151,7 +1811,10 @@ static void help(void) {
                "FILE may be '-' for standard input.  Exit codes: 0 success, 1 other failure, 2 usage,\n"
                "3 TPM policy not satisfied or another TPM, 4 attestation failed, 5 HSM key unavailable,\n"
                "6 TPM unavailable, 7 PIN wrong or missing, 8 no cvmseal token or not LUKS2,\n"
-               "9 TPM lockout, 10 token malformed.  See cvmseal(1).\n");
+               "9 TPM lockout, 10 token malformed.  See cvmseal(1).\n";
+
+static void print_help(void) {
+        fputs(help_text, stdout);
 }
 
 int main(int argc, char *argv[]) {
@@ -2166,7 +1829,7 @@ int main(int argc, char *argv[]) {
         clock_gettime(CLOCK_MONOTONIC, &start_time);
         r = cli_parse(argc, argv, &arg, &error);
         if (r < 0) {
-                log_error("%s", error);
+                cli_error("%s", error);
                 return EXIT_USAGE;
         }
 
@@ -2183,7 +1846,7 @@ int main(int argc, char *argv[]) {
 
                 if (l && (strstr(l, "debug") || strstr(l, "DEBUG") || strstr(l, "trace") || strstr(l, "TRACE")) &&
                     !getenv("CVMSEAL_UNSAFE_TSS2_LOG")) {
-                        log_error("warning: TSS2_LOG=%s would dump TPM buffers that hold secrets; using all+info "
+                        cli_error("warning: TSS2_LOG=%s would dump TPM buffers that hold secrets; using all+info "
                                   "(set CVMSEAL_UNSAFE_TSS2_LOG=1 to insist)", l);
                         (void) setenv("TSS2_LOG", "all+info", 1);
                 }
@@ -2191,7 +1854,7 @@ int main(int argc, char *argv[]) {
 
         switch (arg.command) {
         case CLI_HELP:
-                help();
+                print_help();
                 return EXIT_OK;
         case CLI_VERSION:
                 printf("cvmseal %s\n", cvmseal_version());

@@ -77,6 +77,65 @@ int cvmseal_secret_read_fd(int fd, size_t max, bool strip_newline, cvmseal_secre
 /* Reads one line (without its newline) from fd, consuming nothing after it: for a terminal. */
 int cvmseal_secret_read_line(int fd, size_t max, cvmseal_secret **ret);
 
+/* ---- errors: one table for the command line and the token plugin (util/strerror.c) ---- */
+/* The exit codes of the command-line contract (DESIGN, docs/cvmseal.1). */
+enum {
+        CVMSEAL_EXIT_OK = 0,
+        CVMSEAL_EXIT_OTHER = 1,
+        CVMSEAL_EXIT_USAGE = 2,
+        CVMSEAL_EXIT_POLICY = 3,
+        CVMSEAL_EXIT_ATTESTATION = 4,
+        CVMSEAL_EXIT_HSM = 5,
+        CVMSEAL_EXIT_NO_TPM = 6,
+        CVMSEAL_EXIT_PIN = 7,
+        CVMSEAL_EXIT_NO_TOKEN = 8,
+        CVMSEAL_EXIT_LOCKOUT = 9,
+        CVMSEAL_EXIT_MALFORMED = 10,
+};
+/* The exit code for a library error (negative errno); CVMSEAL_EXIT_OK for r >= 0. */
+int cvmseal_exit_code(int r);
+/* The operator's words for a library error (negative errno), without what it was about: static
+ * text, never NULL (strerror()'s for an errno the table does not know). */
+const char *cvmseal_strerror(int r);
+
+/* What a failed operation was about, for cvmseal_error_message(). */
+struct cvmseal_error_context {
+        const char *subject;          /* the device or the operation ("attest collect"); NULL: none */
+        const char *tcti;             /* as given to the operation (NULL: the environment, then the default) */
+        bool tpm_detail;              /* name the TCTI in TPM messages; for a lockout, ask the TPM when it
+                                         ends (one more command) */
+        int token_id;                 /* the token it was about, or -1 */
+        const char *name;             /* the mapping it was to activate, or NULL */
+        bool hsm_provider;            /* the HSM key is an OpenSSL provider's */
+};
+/* The whole message for a library error (negative errno) into buf (truncated to size): the table's
+ * words with the subject, the token, the TCTI.  Returns cvmseal_exit_code(r).  c may be NULL. */
+int cvmseal_error_message(int r, const struct cvmseal_error_context *c, char *buf, size_t size);
+
+/* ---- files that are not secrets (util/fileio.c) ---- */
+/* Reads a whole file ("-": standard input) to its end, at most max bytes (-EFBIG beyond), into a
+ * malloc()ed buffer with a NUL after the data (not counted in *ret_size).  An empty file gives 0. */
+int cvmseal_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size);
+/* Reads a file that holds exactly one JSON document, white space around it at most: -EPROTO when it
+ * does not (empty, not JSON, trailing text, a NUL).  ret_text (may be NULL) gets its exact text. */
+int cvmseal_read_json_file(const char *path, size_t max, char **ret_text, json_object **ret);
+enum {
+        CVMSEAL_WRITE_NEW = 1 << 0,     /* a new file of mode 0600, never over one that exists (-EEXIST);
+                                           synced, and removed again when the write fails */
+        CVMSEAL_WRITE_ATOMIC = 1 << 1,  /* a temporary file of mode 0644 beside it, synced, renamed over it */
+};
+/* Writes data to path ("-": standard output); without a flag, created or truncated, mode 0644. */
+int cvmseal_write_file(const char *path, const void *data, size_t size, unsigned flags);
+
+/* ---- PINs (util/pin.c) ---- */
+#define CVMSEAL_PIN_MAX 1024U         /* a TPM PIN */
+#define CVMSEAL_HSM_PIN_MAX 96U       /* an HSM PIN: sealed in the TPM with the 32-byte share */
+/* Reads a PIN from path ("-": standard input; trailing CR/LF dropped) when path is given, else from
+ * the terminal after prompt, without echo (asked twice with confirm: -EKEYREJECTED when the two
+ * differ).  At most max bytes (-EFBIG beyond); -ENODATA for an empty file, -ENOANO when there is no
+ * terminal to ask or nothing was typed. */
+int cvmseal_pin_read(const char *path, const char *prompt, bool confirm, size_t max, cvmseal_secret **ret);
+
 /* ---- PCR selections ---- */
 /* Parses "7", "0,2,7" or "0+7" into a bit mask of sha256 PCRs (-EINVAL on anything else). */
 int cvmseal_pcr_mask_parse(const char *s, uint32_t *ret_mask);
@@ -357,7 +416,8 @@ int cvmseal_token_describe(const char *json, char **ret);
 
 /* ---- attestation ---- */
 
-/* Collects evidence (DESIGN's evidence document) with nonce: the vTPM's HCL report and a quote (when
+/* Collects evidence (DESIGN's evidence document) with nonce (NULL: 32 fresh random bytes, as the
+ * attestation gate makes them): the vTPM's HCL report and a quote (when
  * tcti reaches a TPM; NULL: the default TCTI), configfs-tsm, the event log, the certificate cache
  * ($CVMSEAL_CERT_CACHE, else /etc/cvmseal/certs). */
 int cvmseal_attest_collect(const char *tcti, const uint8_t *nonce, size_t nonce_size, json_object **ret_evidence);

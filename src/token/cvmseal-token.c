@@ -37,41 +37,6 @@ static void log_to_cryptsetup(int level, const char *message, void *userdata) {
         crypt_logf(userdata, CRYPT_LOG_DEBUG, "cvmseal: %s", message);
 }
 
-/* Why the token did not open, in one line: libcryptsetup shows it to the user (cryptsetup prints it on
- * stderr; systemd-cryptsetup logs it as an error) before it falls back to a passphrase.  No secret, no
- * TCTI string.  `cvmseal -v unlock DEVICE --test` tells the whole story. */
-static const char *refusal_reason(int r) {
-        switch (-r) {
-        case EPERM:
-                return "the TPM policy is not satisfied: the boot state differs from the enrolled one, or the "
-                       "lock PCR has been extended";
-        case EREMCHG:
-                return "this is not the TPM the token was sealed to (its SRK differs)";
-        case ENODEV:
-                return "no TPM is available";
-        case ETIMEDOUT:
-        case ENOBUFS:
-                return "the TPM is busy or out of memory";
-        case ENOLCK:
-                return "the TPM is in dictionary-attack lockout";
-        case EBADE:
-                return "attestation failed (cvmseal -v unlock DEVICE --test says which check)";
-        case EPROTO:
-                return "the attestation evidence this machine gives is malformed";
-        case ENOKEY:
-        case ENOTUNIQ:
-        case EKEYREVOKED:
-        case EKEYEXPIRED:
-                return "the HSM key is unavailable or refused";
-        case EBADMSG:
-                return "the token is malformed or damaged";
-        case EKEYREJECTED:
-                return "the unsealed secret opens no keyslot";
-        default:
-                return NULL;
-        }
-}
-
 /* A private OpenSSL library context, made the default of this thread while libcvmseal runs: every
  * fetch of libcvmseal, of tpm2-tss's ESAPI and of a PKCS#11 module that uses OpenSSL goes to a
  * context with only the default provider, whatever the host process (cryptsetup,
@@ -184,12 +149,13 @@ static int token_open(struct crypt_device *cd, int token, const char *pin, size_
         case -EACCES:
                 return -ENOANO;   /* PIN missing or wrong: the caller asks for one */
         default: {
-                const char *why = refusal_reason(r);
+                char why[512];
 
-                if (why)
-                        crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token, why);
-                else
-                        crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token, strerror(-r));
+                /* Why the token did not open, in one line and in the command line's words (the
+                 * library's table): libcryptsetup shows it before it falls back to a passphrase.  No
+                 * secret, no TCTI string.  `cvmseal -v unlock DEVICE --test` tells the whole story. */
+                (void) cvmseal_error_message(r, NULL, why, sizeof(why));
+                crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token, why);
                 if (r == -EPERM || r == -ENOMSG)
                         log_diagnosis(cd, token);
                 return r == -ENODEV ? -EAGAIN : r;   /* no TPM here: not this token's day */

@@ -29,6 +29,7 @@
 #include "config.h"
 #include "encoding.h"
 #include "evidence.h"
+#include "kdf.h"
 #include "log.h"
 #include "macro.h"
 #include "tpm2.h"
@@ -39,50 +40,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 #define EVENT_LOG_DEFAULT "/sys/kernel/security/tpm0/binary_bios_measurements"
 #define COLLECT_FILE_MAX (4U << 20)
 
-/* Reads a whole file; -ENOENT when it is not there. */
+/* Reads a whole file (util/fileio.c); -ENOENT when it is not there. */
 static int read_all(const char *path, struct blob *ret) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t n = 0, cap = 0;
-        int fd;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        for (;;) {
-                ssize_t k;
-
-                if (n == cap) {
-                        uint8_t *p;
-
-                        if (cap >= COLLECT_FILE_MAX) {
-                                close(fd);
-                                return -EFBIG;
-                        }
-                        cap = cap ? cap * 2 : 16384;
-                        p = realloc(buf, cap);
-                        if (!p) {
-                                close(fd);
-                                return -ENOMEM;
-                        }
-                        buf = p;
-                }
-                k = read(fd, buf + n, cap - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        int r = -errno;
-
-                        close(fd);
-                        return r;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        close(fd);
-        ret->data = TAKE_PTR(buf);
-        ret->size = n;
-        return 0;
+        return cvmseal_read_file(path, COLLECT_FILE_MAX, &ret->data, &ret->size);
 }
 
 static int write_all(const char *path, const void *p, size_t n) {
@@ -466,7 +426,17 @@ int attest_collect(const struct attest_collect_params *p, struct evidence *ret) 
 _public_ int cvmseal_attest_collect(const char *tcti, const uint8_t *nonce, size_t nonce_size, json_object **ret_evidence) {
         _cleanup_(tpm2_context_freep) tpm2_context *tpm = NULL;
         _cleanup_(evidence_done) struct evidence e = {};
+        uint8_t fresh[32];
         int r;
+
+        if (!nonce) {
+                /* A fresh nonce, as the attestation gate makes its own. */
+                r = kdf_random(fresh, sizeof(fresh));
+                if (r < 0)
+                        return r;
+                nonce = fresh;
+                nonce_size = sizeof(fresh);
+        }
 
         r = tpm2_context_new(tcti, &tpm);
         if (r < 0)

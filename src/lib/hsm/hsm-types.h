@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cvmseal.h"
+
 enum hsm_mechanism {
         HSM_AES_256_GCM,       /* an AES-256 secret key; AAD binds the share to volume and token */
         HSM_RSA_OAEP_SHA256,   /* an RSA key pair; the share is followed by SHA-256(AAD) */
@@ -25,7 +27,7 @@ int hsm_mechanism_from_string(const char *s);
 #define HSM_TAG_SIZE 16U
 #define HSM_KEY_CHECK_MAX 32U
 #define HSM_CIPHERTEXT_MAX 1024U  /* RSA-8192 */
-#define HSM_PIN_MAX 96U           /* sealed in the TPM with the 32-byte share: 128 bytes at most */
+#define HSM_PIN_MAX CVMSEAL_HSM_PIN_MAX /* sealed in the TPM with the 32-byte share: 128 bytes at most */
 #define HSM_EC_POINT_MAX 97U      /* an uncompressed P-384 point */
 #define HSM_KEY_BLOB_MAX 8192U    /* a masked key blob kept in the token */
 #define HSM_URI_MAX 4096U

@@ -181,7 +181,7 @@ static int pending_from_string(const char *s, int id, const uint8_t key[32], str
         uint8_t want[32];
         size_t mac_size = 0;
         json_object *v, *added, *o;
-        int r, n;
+        int r, n = 0;
 
         if (!j || !json_object_is_type(j, json_type_object))
                 return log_debug_errno(-EBADMSG, "Token %d: the pending record is not a JSON object", id);

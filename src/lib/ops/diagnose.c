@@ -73,52 +73,6 @@ static void diag_ctx_done(struct diag_ctx *c) {
 
 /* ---- inputs: the event log and the candidates, read when a PCR needs them ---- */
 
-static int read_all(const char *path, uint8_t **ret, size_t *ret_size) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t n = 0, cap = 0;
-        int fd, r = 0;
-
-        fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        for (;;) {
-                ssize_t k;
-
-                if (n == cap) {
-                        uint8_t *q;
-
-                        if (cap >= EVENT_LOG_MAX) {
-                                r = -EFBIG;
-                                break;
-                        }
-                        cap = cap ? 2 * cap : 65536;
-                        q = realloc(buf, cap);
-                        if (!q) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        buf = q;
-                }
-                k = read(fd, buf + n, cap - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        r = -errno;
-                        break;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        if (fd != STDIN_FILENO)
-                close(fd);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
-        return 0;
-}
-
 static const char *event_log_path(const struct cvmseal_diagnose_params *p) {
         const char *e;
 
@@ -148,7 +102,7 @@ static int get_log(struct diag_ctx *c, const struct diag_log **ret) {
                 if (!*path)
                         error = "no event log was given";
                 else {
-                        r = read_all(path, &buf, &size);
+                        r = cvmseal_read_file(path, EVENT_LOG_MAX, &buf, &size);
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0) {

@@ -27,7 +27,7 @@
         })
 
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)         \
-        static inline void func##p(type *p) {           \
+        _unused_ static inline void func##p(type *p) {  \
                 if (*p)                                 \
                         func(*p);                       \
         }
