@@ -123,12 +123,13 @@ static void test_policy_valid(void **state) {
 
 /* The digest is over the exact bytes: a space, the order of members, a newline make another policy. */
 static void test_policy_digest_exact_bytes(void **state) {
+        /* The concatenations in parentheses are one string each (clang -Wstring-concatenation). */
         static const char *const same[] = {
                 MINIMAL,
                 "{\"version\": 1,\"require\":[\"snp\"]}",
                 "{\"require\":[\"snp\"],\"version\":1}",
-                MINIMAL "\n",
-                "\t" MINIMAL,
+                (MINIMAL "\n"),
+                ("\t" MINIMAL),
         };
         uint8_t d[ELEMENTSOF(same)][32];
 
