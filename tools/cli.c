@@ -39,69 +39,69 @@ static const struct option_def {
         uint32_t verbs;               /* V(CLI_...) of the commands that take it */
         const char *error;            /* the usage error for a value it refuses */
 } option_defs[] = {
-#define F(field) offsetof(struct cli_args, field)
-        { "tcti", 0, required_argument, K_TCTI, F(tcti), V_ALL, "--tcti needs a TCTI configuration" },
-        { "json", 0, no_argument, K_FLAG, F(json), V_ALL, NULL },
-        { "verbose", 'v', no_argument, K_COUNT, F(verbose), V_ALL, NULL },
+#define OPT_FIELD(field) offsetof(struct cli_args, field)
+        { "tcti", 0, required_argument, K_TCTI, OPT_FIELD(tcti), V_ALL, "--tcti needs a TCTI configuration" },
+        { "json", 0, no_argument, K_FLAG, OPT_FIELD(json), V_ALL, NULL },
+        { "verbose", 'v', no_argument, K_COUNT, OPT_FIELD(verbose), V_ALL, NULL },
         { "help", 'h', no_argument, K_HELP, 0, V_ALL, NULL },
         { "version", 0, no_argument, K_VERSION, 0, V_ALL, NULL },
-        { "unlock-key-file", 0, required_argument, K_STRING, F(unlock_key_file),
+        { "unlock-key-file", 0, required_argument, K_STRING, OPT_FIELD(unlock_key_file),
           V(CLI_ENROLL) | V(CLI_IMAGE_ENCRYPT) | V(CLI_RESEAL) | V(CLI_ROTATE) | V(CLI_REKEY), NULL },
-        { "tpm2-pcrs", 0, required_argument, K_PCRS, F(pcr_mask),
+        { "tpm2-pcrs", 0, required_argument, K_PCRS, OPT_FIELD(pcr_mask),
           V(CLI_ENROLL) | V(CLI_PROVISION) | V(CLI_IMAGE_ENCRYPT) | V(CLI_RESEAL),
           "--tpm2-pcrs takes PCR numbers 0-23 separated by ',' or '+'" },
-        { "tpm2-pin", 0, no_argument, K_FLAG, F(tpm2_pin), V(CLI_ENROLL), NULL },
-        { "pin-file", 0, required_argument, K_STRING, F(pin_file),
+        { "tpm2-pin", 0, no_argument, K_FLAG, OPT_FIELD(tpm2_pin), V(CLI_ENROLL), NULL },
+        { "pin-file", 0, required_argument, K_STRING, OPT_FIELD(pin_file),
           V(CLI_ENROLL) | V(CLI_UNLOCK) | V(CLI_RESEAL) | V(CLI_ROTATE) | V(CLI_REKEY), NULL },
-        { "recovery-key", 0, no_argument, K_FLAG, F(recovery_key), V(CLI_ENROLL), NULL },
-        { "test", 0, no_argument, K_FLAG, F(test), V(CLI_UNLOCK), NULL },
-        { "print-key", 0, no_argument, K_FLAG, F(print_key), V(CLI_UNLOCK), NULL },
-        { "token", 0, required_argument, K_TOKEN, F(token_id),
+        { "recovery-key", 0, no_argument, K_FLAG, OPT_FIELD(recovery_key), V(CLI_ENROLL), NULL },
+        { "test", 0, no_argument, K_FLAG, OPT_FIELD(test), V(CLI_UNLOCK), NULL },
+        { "print-key", 0, no_argument, K_FLAG, OPT_FIELD(print_key), V(CLI_UNLOCK), NULL },
+        { "token", 0, required_argument, K_TOKEN, OPT_FIELD(token_id),
           V(CLI_UNLOCK) | V(CLI_REMOVE) | V(CLI_RESEAL) | V(CLI_ROTATE) | V(CLI_DIAGNOSE),
           "--token takes a token id from 0 to 31" },
-        { "hsm", 0, required_argument, K_NONEMPTY, F(hsm_uri), V(CLI_ENROLL) | V(CLI_HSM_KEYGEN) | V(CLI_IMAGE_ENCRYPT),
+        { "hsm", 0, required_argument, K_NONEMPTY, OPT_FIELD(hsm_uri), V(CLI_ENROLL) | V(CLI_HSM_KEYGEN) | V(CLI_IMAGE_ENCRYPT),
           "--hsm needs a URI" },
-        { "hsm-pin-file", 0, required_argument, K_STRING, F(hsm_pin_file),
+        { "hsm-pin-file", 0, required_argument, K_STRING, OPT_FIELD(hsm_pin_file),
           V(CLI_ENROLL) | V(CLI_HSM_KEYGEN) | V(CLI_PROVISION) | V(CLI_RESEAL) | V(CLI_ROTATE) | V(CLI_DIAGNOSE), NULL },
-        { "hsm-allow-extractable", 0, no_argument, K_FLAG, F(hsm_allow_extractable), V(CLI_ENROLL), NULL },
-        { "hsm-provider", 0, required_argument, K_PROVIDER, F(hsm_provider),
+        { "hsm-allow-extractable", 0, no_argument, K_FLAG, OPT_FIELD(hsm_allow_extractable), V(CLI_ENROLL), NULL },
+        { "hsm-provider", 0, required_argument, K_PROVIDER, OPT_FIELD(hsm_provider),
           V(CLI_ENROLL) | V(CLI_HSM_KEYGEN) | V(CLI_IMAGE_ENCRYPT),
           "--hsm-provider takes the bare name of an OpenSSL provider that cvmseal.conf allows, never a path" },
-        { "hsm-public-key", 0, required_argument, K_NONEMPTY, F(hsm_public_key), V(CLI_ENROLL),
+        { "hsm-public-key", 0, required_argument, K_NONEMPTY, OPT_FIELD(hsm_public_key), V(CLI_ENROLL),
           "--hsm-public-key needs a PEM file" },
-        { "hsm-key-blob", 0, required_argument, K_NONEMPTY, F(hsm_key_blob), V(CLI_ENROLL) | V(CLI_HSM_KEYGEN),
+        { "hsm-key-blob", 0, required_argument, K_NONEMPTY, OPT_FIELD(hsm_key_blob), V(CLI_ENROLL) | V(CLI_HSM_KEYGEN),
           "--hsm-key-blob needs a file" },
-        { "attest-policy", 0, required_argument, K_STRING, F(attest_policy), V(CLI_ENROLL) | V(CLI_IMAGE_ENCRYPT), NULL },
-        { "policy", 0, required_argument, K_STRING, F(attest_policy), V(CLI_ATTEST_COLLECT), NULL },
-        { "nonce", 0, required_argument, K_NONCE, F(nonce), V(CLI_ATTEST_COLLECT), "--nonce takes 1 to 64 bytes in hex" },
-        { "sector-size", 0, required_argument, K_SECTOR_SIZE, F(sector_size), V(CLI_IMAGE_ENCRYPT),
+        { "attest-policy", 0, required_argument, K_STRING, OPT_FIELD(attest_policy), V(CLI_ENROLL) | V(CLI_IMAGE_ENCRYPT), NULL },
+        { "policy", 0, required_argument, K_STRING, OPT_FIELD(attest_policy), V(CLI_ATTEST_COLLECT), NULL },
+        { "nonce", 0, required_argument, K_NONCE, OPT_FIELD(nonce), V(CLI_ATTEST_COLLECT), "--nonce takes 1 to 64 bytes in hex" },
+        { "sector-size", 0, required_argument, K_SECTOR_SIZE, OPT_FIELD(sector_size), V(CLI_IMAGE_ENCRYPT),
           "--sector-size takes 512 or 4096" },
-        { "fast-kdf", 0, no_argument, K_FLAG, F(fast_kdf), V(CLI_IMAGE_ENCRYPT), NULL },
-        { "event-log", 0, required_argument, K_STRING, F(event_log), V(CLI_PCR_PREDICT) | V(CLI_DIAGNOSE), NULL },
-        { "kernel", 0, required_argument, K_STRING, F(kernel), V(CLI_PCR_PREDICT) | V(CLI_DIAGNOSE), NULL },
-        { "initrd", 0, required_argument, K_STRING, F(initrd), V(CLI_PCR_PREDICT) | V(CLI_DIAGNOSE), NULL },
-        { "pcrs", 0, required_argument, K_PCRS, F(predict_pcr_mask), V(CLI_PCR_PREDICT) | V(CLI_POLICY_SIGN),
+        { "fast-kdf", 0, no_argument, K_FLAG, OPT_FIELD(fast_kdf), V(CLI_IMAGE_ENCRYPT), NULL },
+        { "event-log", 0, required_argument, K_STRING, OPT_FIELD(event_log), V(CLI_PCR_PREDICT) | V(CLI_DIAGNOSE), NULL },
+        { "kernel", 0, required_argument, K_STRING, OPT_FIELD(kernel), V(CLI_PCR_PREDICT) | V(CLI_DIAGNOSE), NULL },
+        { "initrd", 0, required_argument, K_STRING, OPT_FIELD(initrd), V(CLI_PCR_PREDICT) | V(CLI_DIAGNOSE), NULL },
+        { "pcrs", 0, required_argument, K_PCRS, OPT_FIELD(predict_pcr_mask), V(CLI_PCR_PREDICT) | V(CLI_POLICY_SIGN),
           "--pcrs takes PCR numbers 0-23 separated by ',' or '+'" },
-        { "no-lock-pcr", 0, no_argument, K_FLAG, F(no_lock_pcr), V(CLI_ENROLL), NULL },
-        { "tpm2-srk-pub", 0, required_argument, K_STRING, F(srk_pub_file), V(CLI_ENROLL), NULL },
-        { "pcr-values", 0, required_argument, K_STRING, F(pcr_values_file),
+        { "no-lock-pcr", 0, no_argument, K_FLAG, OPT_FIELD(no_lock_pcr), V(CLI_ENROLL), NULL },
+        { "tpm2-srk-pub", 0, required_argument, K_STRING, OPT_FIELD(srk_pub_file), V(CLI_ENROLL), NULL },
+        { "pcr-values", 0, required_argument, K_STRING, OPT_FIELD(pcr_values_file),
           V(CLI_ENROLL) | V(CLI_POLICY_SIGN) | V(CLI_RESEAL), NULL },
-        { "output", 0, required_argument, K_NONEMPTY, F(output), V(CLI_HSM_KEYGEN) | V(CLI_SRK_EXPORT) | V(CLI_POLICY_SIGN),
+        { "output", 0, required_argument, K_NONEMPTY, OPT_FIELD(output), V(CLI_HSM_KEYGEN) | V(CLI_SRK_EXPORT) | V(CLI_POLICY_SIGN),
           "--output needs a file name" },
-        { "create", 0, no_argument, K_FLAG, F(create), V(CLI_SRK_EXPORT), NULL },
-        { "tpm2-public-key", 0, required_argument, K_NONEMPTY, F(tpm2_public_key), V(CLI_ENROLL),
+        { "create", 0, no_argument, K_FLAG, OPT_FIELD(create), V(CLI_SRK_EXPORT), NULL },
+        { "tpm2-public-key", 0, required_argument, K_NONEMPTY, OPT_FIELD(tpm2_public_key), V(CLI_ENROLL),
           "--tpm2-public-key needs a PEM file" },
-        { "key", 0, required_argument, K_NONEMPTY, F(key_file), V(CLI_POLICY_SIGN), "--key needs a PEM file" },
-        { "status", 0, no_argument, K_FLAG, F(status), V(CLI_REKEY), NULL },
-        { "resume", 0, no_argument, K_FLAG, F(resume), V(CLI_REKEY), NULL },
-        { "drop-keyslot", 0, required_argument, K_KEYSLOT_BIT, F(drop_mask), V(CLI_REKEY),
+        { "key", 0, required_argument, K_NONEMPTY, OPT_FIELD(key_file), V(CLI_POLICY_SIGN), "--key needs a PEM file" },
+        { "status", 0, no_argument, K_FLAG, OPT_FIELD(status), V(CLI_REKEY), NULL },
+        { "resume", 0, no_argument, K_FLAG, OPT_FIELD(resume), V(CLI_REKEY), NULL },
+        { "drop-keyslot", 0, required_argument, K_KEYSLOT_BIT, OPT_FIELD(drop_mask), V(CLI_REKEY),
           "--drop-keyslot takes a keyslot number from 0 to 31" },
-        { "no-rekey", 0, no_argument, K_FLAG, F(no_rekey), V(CLI_IMAGE_ENCRYPT), NULL },
-        { "recovery-public-key", 0, required_argument, K_NONEMPTY, F(recovery_public_key), V(CLI_IMAGE_ENCRYPT),
+        { "no-rekey", 0, no_argument, K_FLAG, OPT_FIELD(no_rekey), V(CLI_IMAGE_ENCRYPT), NULL },
+        { "recovery-public-key", 0, required_argument, K_NONEMPTY, OPT_FIELD(recovery_public_key), V(CLI_IMAGE_ENCRYPT),
           "--recovery-public-key needs a PEM file" },
-        { "unlock-token", 0, required_argument, K_TOKEN, F(unlock_token_id), V(CLI_ENROLL),
+        { "unlock-token", 0, required_argument, K_TOKEN, OPT_FIELD(unlock_token_id), V(CLI_ENROLL),
           "--unlock-token takes a token id from 0 to 31" },
-        { "wipe-token", 0, no_argument, K_FLAG, F(wipe_token), V(CLI_ENROLL), NULL },
+        { "wipe-token", 0, no_argument, K_FLAG, OPT_FIELD(wipe_token), V(CLI_ENROLL), NULL },
 #undef F
 };
 
@@ -181,7 +181,7 @@ static const char *option_set(const struct option_def *o, struct cli_args *a, co
         return o->error;
 }
 
-static bool given(uint64_t seen, const char *name) {
+static bool option_seen(uint64_t seen, const char *name) {
         for (size_t i = 0; i < N_OPTIONS; i++)
                 if (strcmp(option_defs[i].name, name) == 0)
                         return seen & (UINT64_C(1) << i);
@@ -373,7 +373,7 @@ static const struct command_def {
         unsigned min_pos, max_pos;    /* positional arguments after the command's name */
         const char *missing;          /* the usage error below min_pos */
         const char *(*check)(struct cli_args *a, const char *const *pos, unsigned npos);
-} commands[] = {
+} cli_commands[] = {
         { "enroll", CLI_ENROLL, 1, 1, "DEVICE is missing", args_enroll },
         { "unlock", CLI_UNLOCK, 1, 2, "DEVICE is missing", args_unlock },
         { "list", CLI_LIST, 1, 1, "DEVICE is missing", NULL },
@@ -414,9 +414,9 @@ static const struct option_def *option_of(int c) {
 static const char *command_apply(struct cli_args *a, const char *const *pos, unsigned npos, uint64_t seen, bool help) {
         const struct command_def *d = NULL;
 
-        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && !d; i++)
-                if (strcmp(pos[0], commands[i].name) == 0)
-                        d = &commands[i];
+        for (size_t i = 0; i < sizeof(cli_commands) / sizeof(cli_commands[0]) && !d; i++)
+                if (strcmp(pos[0], cli_commands[i].name) == 0)
+                        d = &cli_commands[i];
         if (!d)
                 return "unknown command (try --help)";
         a->command = d->command;
@@ -433,7 +433,7 @@ static const char *command_apply(struct cli_args *a, const char *const *pos, uns
                 return "too many arguments";
         a->device = npos > 1 ? pos[1] : NULL;
         a->name = npos > 2 ? pos[2] : NULL;
-        a->pcrs_given = given(seen, "tpm2-pcrs");
+        a->pcrs_given = option_seen(seen, "tpm2-pcrs");
         if (args_hsm(a))
                 return args_hsm(a);
         return d->check ? d->check(a, pos, npos) : NULL;

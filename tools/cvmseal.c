@@ -1817,6 +1817,27 @@ static void print_help(void) {
         fputs(help_text, stdout);
 }
 
+/* The command each parsed verb runs. */
+static int (*const verbs[])(void) = {
+        [CLI_ENROLL] = verb_enroll,
+        [CLI_UNLOCK] = verb_unlock,
+        [CLI_LIST] = verb_list,
+        [CLI_REMOVE] = verb_remove,
+        [CLI_RESEAL] = verb_reseal,
+        [CLI_ROTATE] = verb_reseal,
+        [CLI_REKEY] = verb_rekey,
+        [CLI_HSM_KEYGEN] = verb_hsm_keygen,
+        [CLI_ATTEST_COLLECT] = verb_attest_collect,
+        [CLI_ATTEST_VERIFY] = verb_attest_verify,
+        [CLI_SRK_EXPORT] = verb_srk_export,
+        [CLI_IMAGE_ENCRYPT] = verb_image_encrypt,
+        [CLI_PCR_PREDICT] = verb_pcr_predict,
+        [CLI_LOCK] = verb_lock,
+        [CLI_PROVISION] = verb_provision,
+        [CLI_POLICY_SIGN] = verb_policy_sign,
+        [CLI_DIAGNOSE] = verb_diagnose,
+};
+
 int main(int argc, char *argv[]) {
         const struct rlimit no_core = {};
         const char *error = NULL;
@@ -1852,47 +1873,15 @@ int main(int argc, char *argv[]) {
                 }
         }
 
-        switch (arg.command) {
-        case CLI_HELP:
+        if (arg.command == CLI_HELP) {
                 print_help();
                 return EXIT_OK;
-        case CLI_VERSION:
+        }
+        if (arg.command == CLI_VERSION) {
                 printf("cvmseal %s\n", cvmseal_version());
                 return EXIT_OK;
-        case CLI_ENROLL:
-                return verb_enroll();
-        case CLI_UNLOCK:
-                return verb_unlock();
-        case CLI_LIST:
-                return verb_list();
-        case CLI_REMOVE:
-                return verb_remove();
-        case CLI_RESEAL:
-        case CLI_ROTATE:
-                return verb_reseal();
-        case CLI_REKEY:
-                return verb_rekey();
-        case CLI_HSM_KEYGEN:
-                return verb_hsm_keygen();
-        case CLI_ATTEST_COLLECT:
-                return verb_attest_collect();
-        case CLI_ATTEST_VERIFY:
-                return verb_attest_verify();
-        case CLI_SRK_EXPORT:
-                return verb_srk_export();
-        case CLI_IMAGE_ENCRYPT:
-                return verb_image_encrypt();
-        case CLI_PCR_PREDICT:
-                return verb_pcr_predict();
-        case CLI_LOCK:
-                return verb_lock();
-        case CLI_PROVISION:
-                return verb_provision();
-        case CLI_POLICY_SIGN:
-                return verb_policy_sign();
-        case CLI_DIAGNOSE:
-                return verb_diagnose();
-        default:
-                return EXIT_USAGE;
         }
+        if ((size_t) arg.command >= ELEMENTSOF(verbs) || !verbs[arg.command])
+                return EXIT_USAGE;
+        return verbs[arg.command]();
 }

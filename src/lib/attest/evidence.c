@@ -31,15 +31,18 @@ static int get_blob(const struct json_doc *d, json_object *o, const char *key, b
         return json_get_blob(d, o, key, JSON_BLOB_OPTIONAL | (hex ? JSON_BLOB_HEX : 0), 1, max, &b->data, &b->size);
 }
 
-static int get_version(json_object *j, const struct json_doc *doc) {
+/* A document's frame: a JSON object of version 1 with no member outside known. */
+static int open_doc(json_object *j, const struct json_doc *doc, const char *const *known) {
         json_object *v;
 
+        if (!json_object_is_type(j, json_type_object))
+                return log_debug_errno(-EBADMSG, "%s: not a JSON object", doc->name);
         if (!json_object_object_get_ex(j, "version", &v) || !json_object_is_type(v, json_type_int))
                 return json_bad(doc, "version", "is missing or not a number");
         if (json_object_get_int64(v) != 1)
                 return log_debug_errno(-EBADMSG, "%s: version %" PRId64 " is not supported", doc->name,
                                        json_object_get_int64(v));
-        return 1;
+        return json_only_members(doc, j, known);
 }
 
 /* {"0": "<64 hex>", ...}: PCR numbers 0-23, sha256 values.  Takes a reference on success. */
@@ -142,15 +145,10 @@ int evidence_from_json(json_object *j, struct evidence *ret) {
         json_object *q;
         int r;
 
-        if (!json_object_is_type(j, json_type_object))
-                return log_debug_errno(-EBADMSG, "evidence: not a JSON object");
-        r = get_version(j, &doc_evidence);
+        r = open_doc(j, &doc_evidence, known);
         if (r < 0)
                 return r;
         e.version = 1;
-        r = json_only_members(&doc_evidence, j, known);
-        if (r < 0)
-                return r;
 
         r = get_blob(&doc_evidence, j, "nonce", true, 64, &e.nonce);
         if (r >= 0)
@@ -283,15 +281,10 @@ int attest_policy_from_json(json_object *j, struct attest_policy *ret) {
         json_object *v;
         int r;
 
-        if (!json_object_is_type(j, json_type_object))
-                return log_debug_errno(-EBADMSG, "policy: not a JSON object");
-        r = get_version(j, &doc_policy);
+        r = open_doc(j, &doc_policy, known);
         if (r < 0)
                 return r;
         p.version = 1;
-        r = json_only_members(&doc_policy, j, known);
-        if (r < 0)
-                return r;
 
         if (!json_object_object_get_ex(j, "require", &v) || !json_object_is_type(v, json_type_array) ||
             json_object_array_length(v) == 0)

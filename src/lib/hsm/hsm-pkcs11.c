@@ -586,6 +586,14 @@ static int p11_keygen(const char *uri_string, const cvmseal_secret *pin, json_ob
         if (n > 0)
                 return log_debug_errno(-EEXIST, "A key with that name exists already");
 
+/* The attributes of every key cvmseal makes: a token object that never leaves the HSM in the clear,
+ * named by the URI's label and id. */
+#define KEY_STAYS_INSIDE \
+        { CKA_TOKEN, &yes, sizeof(yes) }, { CKA_PRIVATE, &yes, sizeof(yes) }, \
+        { CKA_SENSITIVE, &yes, sizeof(yes) }, { CKA_EXTRACTABLE, &no, sizeof(no) }
+#define KEY_NAME \
+        label ? *label : (CK_ATTRIBUTE) { CKA_LABEL, NULL, 0 }, id ? *id : (CK_ATTRIBUTE) { CKA_ID, NULL, 0 }
+
         if (class == CKO_SECRET_KEY) {
                 CK_KEY_TYPE type = CKK_AES;
                 CK_ULONG len = 32;
@@ -593,18 +601,14 @@ static int p11_keygen(const char *uri_string, const cvmseal_secret *pin, json_ob
                         { CKA_CLASS, &class, sizeof(class) },
                         { CKA_KEY_TYPE, &type, sizeof(type) },
                         { CKA_VALUE_LEN, &len, sizeof(len) },
-                        { CKA_TOKEN, &yes, sizeof(yes) },
-                        { CKA_PRIVATE, &yes, sizeof(yes) },
-                        { CKA_SENSITIVE, &yes, sizeof(yes) },
-                        { CKA_EXTRACTABLE, &no, sizeof(no) },
+                        KEY_STAYS_INSIDE,
                         { CKA_ENCRYPT, &yes, sizeof(yes) },
                         { CKA_DECRYPT, &yes, sizeof(yes) },
                         { CKA_WRAP, &no, sizeof(no) },
                         { CKA_UNWRAP, &no, sizeof(no) },
                         { CKA_SIGN, &no, sizeof(no) },
                         { CKA_VERIFY, &no, sizeof(no) },
-                        label ? *label : (CK_ATTRIBUTE) { CKA_LABEL, NULL, 0 },
-                        id ? *id : (CK_ATTRIBUTE) { CKA_ID, NULL, 0 },
+                        KEY_NAME,
                 };
                 CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
 
@@ -624,20 +628,15 @@ static int p11_keygen(const char *uri_string, const cvmseal_secret *pin, json_ob
                         { CKA_ENCRYPT, &yes, sizeof(yes) },
                         { CKA_VERIFY, &no, sizeof(no) },
                         { CKA_WRAP, &no, sizeof(no) },
-                        label ? *label : (CK_ATTRIBUTE) { CKA_LABEL, NULL, 0 },
-                        id ? *id : (CK_ATTRIBUTE) { CKA_ID, NULL, 0 },
+                        KEY_NAME,
                 };
                 CK_ATTRIBUTE priv_tmpl[] = {
                         { CKA_CLASS, &class, sizeof(class) },
-                        { CKA_TOKEN, &yes, sizeof(yes) },
-                        { CKA_PRIVATE, &yes, sizeof(yes) },
-                        { CKA_SENSITIVE, &yes, sizeof(yes) },
-                        { CKA_EXTRACTABLE, &no, sizeof(no) },
+                        KEY_STAYS_INSIDE,
                         { CKA_DECRYPT, &yes, sizeof(yes) },
                         { CKA_SIGN, &no, sizeof(no) },
                         { CKA_UNWRAP, &no, sizeof(no) },
-                        label ? *label : (CK_ATTRIBUTE) { CKA_LABEL, NULL, 0 },
-                        id ? *id : (CK_ATTRIBUTE) { CKA_ID, NULL, 0 },
+                        KEY_NAME,
                 };
                 CK_MECHANISM mech = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
 
@@ -646,6 +645,8 @@ static int p11_keygen(const char *uri_string, const cvmseal_secret *pin, json_ob
                 if (rv != CKR_OK)
                         return p11_error(rv, "C_GenerateKeyPair (RSA-3072)");
         }
+#undef KEY_STAYS_INSIDE
+#undef KEY_NAME
         k->class = class;
 
         if (ret_info) {
