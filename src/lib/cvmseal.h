@@ -124,7 +124,8 @@ enum {
                                            synced, and removed again when the write fails */
         CVMSEAL_WRITE_ATOMIC = 1 << 1,  /* a temporary file of mode 0644 beside it, synced, renamed over it */
 };
-/* Writes data to path ("-": standard output); without a flag, created or truncated, mode 0644. */
+/* Writes data to path ("-": standard output); without a flag, created or truncated, mode 0644.  The
+ * two flags exclude each other (-EINVAL). */
 int cvmseal_write_file(const char *path, const void *data, size_t size, unsigned flags);
 
 /* ---- PINs (util/pin.c) ---- */

@@ -68,6 +68,20 @@ static void private_ctx_leave(struct private_ctx *c) {
  * them differ (cvmseal_token_diagnose(), PCRs only: no second attestation, no HSM), each on its own line
  * of libcryptsetup's log, before cryptsetup or systemd-cryptsetup asks for a passphrase.  The library's
  * messages are printable ASCII only: they can quote the event log. */
+/* The table's words where a plugin says them: no "-v" inside cryptsetup (the command line's
+ * `cvmseal -v unlock DEVICE --test` is the way to the whole story), and no unlock key of the
+ * operator's, but the share the TPM gave. */
+static void plugin_words(int r, char *why, size_t size) {
+        char *hint = strstr(why, " (-v says ");
+
+        if (r == -EKEYREJECTED)
+                (void) snprintf(why, size, "the unsealed secret opens no keyslot");
+        else if (hint)
+                (void) snprintf(hint, size - (size_t) (hint - why), " (cvmseal -v unlock DEVICE --test says which)");
+        else if (r == -EBADE)
+                (void) strncat(why, " (cvmseal -v unlock DEVICE --test says which check)", size - strlen(why) - 1);
+}
+
 static void log_diagnosis(struct crypt_device *cd, int token) {
         const struct cvmseal_diagnose_params params = { .token_id = token, .boot_dir = "", .pcrs_only = true };
         json_object *j = NULL, *tokens, *checks;
@@ -155,6 +169,7 @@ static int token_open(struct crypt_device *cd, int token, const char *pin, size_
                  * library's table): libcryptsetup shows it before it falls back to a passphrase.  No
                  * secret, no TCTI string.  `cvmseal -v unlock DEVICE --test` tells the whole story. */
                 (void) cvmseal_error_message(r, NULL, why, sizeof(why));
+                plugin_words(r, why, sizeof(why));
                 crypt_logf(cd, CRYPT_LOG_ERROR, "cvmseal token %d: %s", token, why);
                 if (r == -EPERM || r == -ENOMSG)
                         log_diagnosis(cd, token);

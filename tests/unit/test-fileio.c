@@ -2,6 +2,7 @@
 /* The one reader of files that are not secrets (util/fileio.c): whole, bounded, NUL-terminated;
  * exactly one JSON document; and the one writer (truncate, new, atomic). */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,6 +85,7 @@ static void test_read_json_file(void **state) {
 
 static void test_write_file(void **state) {
         _cleanup_free_ uint8_t *buf = NULL;
+        json_object *j = NULL;
         char other[64];
         size_t n = 0;
 
@@ -105,9 +107,17 @@ static void test_write_file(void **state) {
         assert_int_equal(cvmseal_write_file(other, "new", 3, CVMSEAL_WRITE_NEW), 0);
         assert_int_equal(cvmseal_read_file(other, 100, &buf, &n), 0);
         assert_string_equal((char *) buf, "new");
+        free(TAKE_PTR(buf));
         assert_int_equal(unlink(other), 0);
         assert_int_equal(cvmseal_write_file("/nonexistent/cvmseal", "x", 1, CVMSEAL_WRITE_ATOMIC), -ENOENT);
         assert_int_equal(cvmseal_write_file(NULL, "x", 1, 0), -EINVAL);
+        /* A replacement cannot promise never to replace: both flags are refused, and the file stays. */
+        assert_int_equal(cvmseal_write_file(path, "y", 1, CVMSEAL_WRITE_NEW | CVMSEAL_WRITE_ATOMIC), -EINVAL);
+        assert_int_equal(cvmseal_read_file(path, 100, &buf, &n), 0);
+        assert_string_equal((char *) buf, "atomic\n");
+        /* json-c takes an int length. */
+        assert_int_equal(cvmseal_read_json_file(path, (size_t) INT_MAX + 1, NULL, &j), -EINVAL);
+        assert_null(j);
 }
 
 static int setup(void **state) {

@@ -64,7 +64,7 @@ static int read_u64(const char *path, unsigned long long *ret) {
         r = read_all(path, &b);
         if (r < 0)
                 return r;
-        /* read_all() gives no NUL: sscanf() gets a copy that has one. */
+        /* sscanf() reads a bounded copy: a file of 32 bytes or more is no generation number. */
         r = b.size > 0 && b.size < sizeof(s) ? 0 : -EBADMSG;
         if (r >= 0) {
                 memcpy(s, b.data, b.size);

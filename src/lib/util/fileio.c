@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -74,6 +75,8 @@ _public_ int cvmseal_read_json_file(const char *path, size_t max, char **ret_tex
         size_t n, end;
         int r;
 
+        if (max > INT_MAX)
+                return -EINVAL; /* json-c takes an int length */
         r = cvmseal_read_file(path, max, &text, &n);
         if (r < 0)
                 return r;
@@ -139,6 +142,8 @@ _public_ int cvmseal_write_file(const char *path, const void *data, size_t size,
 
         if (!path || (!data && size > 0))
                 return -EINVAL;
+        if ((flags & CVMSEAL_WRITE_NEW) && (flags & CVMSEAL_WRITE_ATOMIC))
+                return -EINVAL; /* a replacement cannot also promise never to replace */
         if (strcmp(path, "-") == 0)
                 return write_fd_full(STDOUT_FILENO, data, size);
         if (flags & CVMSEAL_WRITE_ATOMIC)
