@@ -12,8 +12,13 @@ several sections; all of them are read, in file order.
 Usage: tpm-count.py [--json] [--tpm-port N] FILE
 
 Prints the commands in order (name, or hex for a command code not in the table), with the response
-code of each, then the total.  With --json: {"total": N, "commands": ["ReadPublic", ...],
-"rcs": [0, ...]} (each command's response code, null when no response came).
+code of each and the TPM's time for it, then the total.  With --json: {"total": N, "commands":
+["ReadPublic", ...], "rcs": [0, ...], "tpm_ms": [...], "tpm_total_ms": T} (each command's response
+code, null when no response came; the time from the command's record to its response's record).
+
+The TPM's time: the pcap TCTI records a command just before it hands it to the TPM and a response
+just after it returns, with CLOCK_MONOTONIC time stamps, so their difference is what the TPM (and
+the channel to it) took, with none of the caller's own work.  This is the floor of an unlock.
 
 Standard library only.  Also reads classic libpcap files and captures with Ethernet, raw-IP, Linux
 cooked or loopback link layers (tcpdump of an mssim-style TCP TPM is NOT the same stream: that
@@ -130,17 +135,33 @@ def read_pcapng(data):
             raise CaptureError("bad block length %d at offset %d" % (blen, off))
         body = data[off + 8:off + blen - 4]
         if btype == PCAPNG_IDB:
-            links.append(struct.unpack_from(endian + "H", body, 0)[0])
+            links.append((struct.unpack_from(endian + "H", body, 0)[0], _tsresol(body, endian)))
         elif btype == PCAPNG_EPB:
-            iface, _, _, caplen, _ = struct.unpack_from(endian + "IIIII", body, 0)
-            yield _link(links, iface, off), body[20:20 + caplen]
+            iface, ts_high, ts_low, caplen, _ = struct.unpack_from(endian + "IIIII", body, 0)
+            link, unit = _link(links, iface, off)
+            yield link, body[20:20 + caplen], ((ts_high << 32) | ts_low) * unit
         elif btype == PCAPNG_PB:
-            iface, _, _, _, caplen, _ = struct.unpack_from(endian + "HHIIII", body, 0)
-            yield _link(links, iface, off), body[20:20 + caplen]
+            iface, _, ts_high, ts_low, caplen, _ = struct.unpack_from(endian + "HHIIII", body, 0)
+            link, unit = _link(links, iface, off)
+            yield link, body[20:20 + caplen], ((ts_high << 32) | ts_low) * unit
         elif btype == PCAPNG_SPB:
             origlen = struct.unpack_from(endian + "I", body, 0)[0]
-            yield _link(links, 0, off), body[4:4 + origlen]
+            yield _link(links, 0, off)[0], body[4:4 + origlen], None
         off += blen
+
+
+def _tsresol(body, endian):
+    """Seconds per time stamp unit of an interface: its if_tsresol option, else microseconds."""
+    off = 8                                  # LinkType, Reserved, SnapLen
+    while off + 4 <= len(body):
+        code, length = struct.unpack_from(endian + "HH", body, off)
+        if code == 0:                        # opt_endofopt
+            break
+        if code == 9 and length >= 1:        # if_tsresol
+            v = body[off + 4]
+            return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+        off += 4 + (length + 3) // 4 * 4
+    return 1e-6
 
 
 def _link(links, iface, off):
@@ -159,10 +180,11 @@ def read_pcap(data):
     else:
         raise CaptureError("not a pcap or pcapng file")
     linktype = struct.unpack_from(endian + "I", data, 20)[0] & 0x0FFFFFFF
+    unit = 1e-9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e-6
     off = 24
     while off + 16 <= len(data):
-        caplen = struct.unpack_from(endian + "I", data, off + 8)[0]
-        yield linktype, data[off + 16:off + 16 + caplen]
+        sec, frac, caplen = struct.unpack_from(endian + "III", data, off)
+        yield linktype, data[off + 16:off + 16 + caplen], sec + frac * unit
         off += 16 + caplen
 
 
@@ -228,7 +250,9 @@ def tcp_segment(packet):
 # ---------------------------------------------------------------- TCP payloads -> TPM messages
 
 def tpm_messages(path, tpm_port):
-    """Yields (direction, tag, code) for every complete TPM message, in capture order.
+    """Yields (direction, tag, code, time) for every complete TPM message, in capture order.
+
+    time: the time stamp (seconds) of the packet that completed the message, or None.
 
     Direction comes from the TCP ports: to the TPM port is a command, from it a response.  Payloads
     of one direction are joined, so a message split over several segments (or several messages in
@@ -239,7 +263,7 @@ def tpm_messages(path, tpm_port):
     if not data:
         raise CaptureError("empty capture (did the program under test use the pcap TCTI?)")
     buffers = {COMMAND: bytearray(), RESPONSE: bytearray()}
-    for linktype, frame in read_capture(data):
+    for linktype, frame, ts in read_capture(data):
         packet = ip_packet(linktype, frame)
         seg = tcp_segment(packet) if packet is not None else None
         if seg is None:
@@ -264,7 +288,7 @@ def tpm_messages(path, tpm_port):
             if len(buf) < size:
                 break
             del buf[:size]
-            yield direction, tag, code
+            yield direction, tag, code, ts
     for direction, buf in buffers.items():
         if buf:
             print("tpm-count: warning: %d trailing bytes of an incomplete %s"
@@ -272,14 +296,21 @@ def tpm_messages(path, tpm_port):
 
 
 def pair(messages):
-    """Returns [(command code, response code or None)] in command order.
+    """Returns [(command code, response code or None, TPM time in ms or None)] in command order.
 
     A TPM answers commands strictly one at a time, so the n-th response belongs to the n-th command.
     """
     commands, responses = [], []
-    for direction, _, code in messages:
-        (commands if direction == COMMAND else responses).append(code)
-    return [(cc, responses[i] if i < len(responses) else None) for i, cc in enumerate(commands)]
+    for direction, _, code, ts in messages:
+        (commands if direction == COMMAND else responses).append((code, ts))
+    pairs = []
+    for i, (cc, sent) in enumerate(commands):
+        rc, answered = responses[i] if i < len(responses) else (None, None)
+        ms = None
+        if sent is not None and answered is not None and answered >= sent:
+            ms = (answered - sent) * 1000.0
+        pairs.append((cc, rc, ms))
+    return pairs
 
 
 def main(argv=None):
@@ -297,16 +328,21 @@ def main(argv=None):
         print("tpm-count: %s: %s" % (args.capture, e), file=sys.stderr)
         return 1
 
-    names = [command_name(cc) for cc, _ in pairs]
+    names = [command_name(cc) for cc, _, _ in pairs]
+    times = [None if ms is None else round(ms, 3) for _, _, ms in pairs]
+    total_ms = None if None in times else round(sum(times), 3)
     if args.json:
         print(json.dumps({"total": len(names), "commands": names,
-                          "rcs": [None if rc is None else rc for _, rc in pairs]}))
+                          "rcs": [rc for _, rc, _ in pairs],
+                          "tpm_ms": times, "tpm_total_ms": total_ms}))
         return 0
-    for i, (cc, rc) in enumerate(pairs, 1):
+    for i, (cc, rc, ms) in enumerate(pairs, 1):
         status = "no response" if rc is None else "rc=0x%03x" % rc
-        print("%3d  %-26s %s" % (i, command_name(cc), status))
-    failed = sum(1 for _, rc in pairs if rc)
-    print("total: %d TPM commands%s" % (len(names), ", %d failed" % failed if failed else ""))
+        when = "" if ms is None else "  %8.3f ms" % ms
+        print("%3d  %-26s %-12s%s" % (i, command_name(cc), status, when))
+    failed = sum(1 for _, rc, _ in pairs if rc)
+    print("total: %d TPM commands%s%s" % (len(names), ", %d failed" % failed if failed else "",
+                                          "" if total_ms is None else ", %.3f ms in the TPM" % total_ms))
     return 0
 
 

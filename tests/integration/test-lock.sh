@@ -81,6 +81,10 @@ after=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["after"])' "$
 cmds=$(python3 "$COUNT" --json "$T/lock.pcap") || fail "tpm-count.py"
 pycheck "$cmds" "d['commands'] == ['ReadPublic', 'StartAuthSession', 'PCR_Read', 'PCR_Event', 'PCR_Read', 'FlushContext']" \
         "the lock's TPM commands"
+# The TPM's own time of each command (the bench's floor, tests/bench/tpm-count.py): one figure per
+# command from the capture's time stamps, none negative, and they add up to the total.
+pycheck "$cmds" "len(d['tpm_ms']) == 6 and all(isinstance(x, float) and 0 <= x < 60000 for x in d['tpm_ms']) and abs(sum(d['tpm_ms']) - d['tpm_total_ms']) < 0.01 and d['tpm_total_ms'] > 0" \
+        "the TPM's time per command"
 note "lock: $cmds"
 pycheck "$(cat "$CVMSEAL_LOCK_RECORD")" "set(d) == {'pcr', 'bank', 'before', 'after', 'volumes'} and d['pcr'] == 15 and d['before'] == '$zero' and d['after'] == '$after'" "the lock record"
 
