@@ -209,4 +209,15 @@ expect_exit 0 "$CVMSEAL" --version
 expect_in "$out" "^cvmseal [0-9]+\.[0-9]+(\.[0-9]+)?" "--version output"
 [ "$(wc -l <<<"$out")" = 1 ] || fail "--version printed more than one line: $out"
 [ "$(header_sum "$IMG")" = "$SUM" ] || fail "help or version changed the image"
+
+# An empty PIN file is a missing PIN (7) and an empty HSM PIN file an HSM refusal (5) for every command
+# that reads one, as for enroll (the one PIN reader, util/pin.c); refused before the header changes.
+: >"$T/empty"
+expect_exit 7 "$CVMSEAL" --tcti "$TCTI" rekey "$IMG" --pin-file "$T/empty" </dev/null
+expect_in "$err" "^cvmseal: $T/empty: the PIN file is empty$" "rekey with an empty PIN file"
+for verb in provision reseal rotate; do
+        expect_exit 5 "$CVMSEAL" --tcti "$TCTI" $verb "$IMG" --hsm-pin-file "$T/empty" </dev/null
+        expect_in "$err" "^cvmseal: $T/empty: the HSM PIN file is empty$" "$verb with an empty HSM PIN file"
+done
+[ "$(header_sum "$IMG")" = "$SUM" ] || fail "a refused PIN file changed the image"
 exit 0
